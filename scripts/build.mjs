@@ -1,0 +1,10 @@
+// Compiles src/ to dist/ and copies the SQL migrations next to the code that reads them.
+// Runs on `npm install` (prepare), so a fresh clone's `npx kubescribe` works without a manual build.
+import { execFileSync } from 'node:child_process';
+import { cpSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+rmSync('dist', { recursive: true, force: true });
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+cpSync('src/runlog/migrations', 'dist/runlog/migrations', { recursive: true });
