@@ -1,0 +1,43 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { emptyConfig, loadConfig, type KubescribeConfig } from '../config/job-config.ts';
+import { readEnvironment, type Environment } from '../config/environment.ts';
+import type { Db } from '../runlog/db.ts';
+import { openRunLogDb } from '../runlog/open-runlog.ts';
+import { flushSpools } from '../runner/recorder.ts';
+import { join } from 'node:path';
+
+/** What every command starts from: the environment, read once. */
+export interface CliContext {
+  env: Environment;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** Creates the context from the real process. */
+export function processContext(): CliContext {
+  return { env: readEnvironment(), stdout: process.stdout, stderr: process.stderr };
+}
+
+/** Loads the config file: the one given, else ./kubescribe.yaml if present, else no jobs. */
+export function loadCliConfig(ctx: CliContext, file: string | undefined): KubescribeConfig {
+  if (file) return loadConfig(resolve(file));
+  return existsSync(ctx.env.configFile) ? loadConfig(ctx.env.configFile) : emptyConfig();
+}
+
+/** Opens and migrates the RunLog, first writing any records a runner left on disk while it was unreachable. */
+export async function openCliRunLog(ctx: CliContext): Promise<Db> {
+  const db = await openRunLogDb(ctx.env);
+  await flushSpools(db, join(ctx.env.home, 'spool'), (line) => ctx.stderr.write(`${line}\n`));
+  return db;
+}
+
+/** Runs `fn` with an open RunLog and always closes it. */
+export async function withRunLog<T>(ctx: CliContext, fn: (db: Db) => Promise<T>): Promise<T> {
+  const db = await openCliRunLog(ctx);
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,174 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../config/job-config.ts';
+import { parseByteSize, parseDuration } from '../config/durations.ts';
+import { migrate, RunLogTooNewError } from '../runlog/migrate.ts';
+import { openRunLogDb } from '../runlog/open-runlog.ts';
+import { RunLogBusyError } from '../runlog/pglite-engine.ts';
+import { isUnreachable } from '../runlog/connectivity.ts';
+import { redactUrl } from '../runlog/db.ts';
+import { TRIGGERS, type Trigger } from '../runlog/types.ts';
+import { runCommand } from '../runner/runner.ts';
+import { loadCliConfig, openCliRunLog, processContext, type CliContext } from './context.ts';
+import { UsageError } from './errors.ts';
+import { logsCommand } from './logs-command.ts';
+import { runsCommand, runsShowCommand } from './runs-command.ts';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+const duration = (flag: string) => (value: string) => {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
+};
+
+/** Builds the `kubescribe` command tree; `ctx` carries the environment and output streams. */
+export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
+  const program = new Command('kubescribe')
+    .description('Run batch jobs as recorded, observable, auditable runs.')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .enablePositionalOptions()
+    .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('run a command as a recorded run of a job: kubescribe run --job report -- python3 script.py')
+    .argument('[command...]', "the command to run (after --); default: the job's command from kubescribe.yaml")
+    .option('-j, --job <name>', 'job name (default: $KUBESCRIBE_JOB, else derived from the script name)')
+    .option('--run-id <uuid>', 'adopt this queued run instead of creating one (default: $KUBESCRIBE_RUN_ID)')
+    .option('-p, --param <key=value>', 'a run param, repeatable; validated against the job\'s params schema', collect, [])
+    .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')
+    .option('--timeout <duration>', 'override the job\'s timeout, e.g. 15m', duration('--timeout'))
+    .option('--grace <duration>', 'time between SIGTERM and SIGKILL (default: the job\'s grace_period, 10s)', duration('--grace'))
+    .option('--heartbeat <duration>', 'heartbeat interval (default 10s)', duration('--heartbeat'))
+    .option('--log-cap <size>', 'stored log cap per run, e.g. 10MB (output beyond it is passed through, not stored)', (value) => {
+      try {
+        return parseByteSize(value);
+      } catch (error) {
+        throw new UsageError(`--log-cap: ${(error as Error).message}`);
+      }
+    })
+    .option('--flush-timeout <duration>', 'at exit, how long to wait for an unreachable RunLog (default 60s)', duration('--flush-timeout'))
+    .addOption(new Option('--trigger <trigger>', 'what started this run').choices([...TRIGGERS]))
+    .option('--triggered-by <who>', 'who started this run (default: $USER@host)')
+    .option('-q, --quiet', 'print nothing of our own on stderr except errors')
+    .passThroughOptions()
+    .action(async (command: string[], options) => {
+      const config = loadCliConfig(ctx, options.config);
+      setExit(
+        await runCommand({
+          command,
+          job: options.job ?? ctx.env.job,
+          runId: options.runId ?? ctx.env.runId,
+          params: options.param,
+          trigger: (options.trigger ?? ctx.env.trigger ?? 'manual') as Trigger,
+          triggeredBy: options.triggeredBy ?? ctx.env.triggeredBy ?? ctx.env.user,
+          config,
+          home: ctx.env.home,
+          openDb: () => openRunLogDb(ctx.env),
+          timeoutMs: options.timeout,
+          graceMs: options.grace,
+          heartbeatMs: options.heartbeat,
+          logCapBytes: options.logCap,
+          flushTimeoutMs: options.flushTimeout,
+          quiet: Boolean(options.quiet),
+          stdout: ctx.stdout,
+          stderr: ctx.stderr,
+        }),
+      );
+    });
+
+  const runs = program
+    .command('runs')
+    .description('list recorded runs, newest first')
+    .option('-j, --job <name>', 'only runs of this job')
+    .option('-s, --status <status>', 'only runs in this status')
+    .option('-n, --limit <n>', 'how many (1-500, default 20)')
+    .option('--json', 'print JSON')
+    .action(async (options) => setExit(await runsCommand(ctx, options)));
+  runs
+    .command('show')
+    .description('show one run in full, with its events')
+    .argument('<run_id>', 'the run id (or a unique prefix of it)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, options) => setExit(await runsShowCommand(ctx, id, options)));
+
+  program
+    .command('logs')
+    .description("print a run's stored output")
+    .argument('<run_id>', 'the run id (or a unique prefix of it)')
+    .option('--split', 'send the stderr chunks to stderr instead of stdout')
+    .action(async (id: string, options) => setExit(await logsCommand(ctx, id, options)));
+
+  program
+    .command('migrate')
+    .description('create or upgrade the RunLog schema (also done automatically at start)')
+    .action(async () => {
+      const db = await openRunLogDb(ctx.env, { migrate: false });
+      try {
+        const result = await migrate(db);
+        ctx.stdout.write(
+          result.applied.length
+            ? `RunLog at ${db.location}: applied ${result.applied.join(', ')}; schema version ${result.to}\n`
+            : `RunLog at ${db.location}: schema version ${result.to}, up to date\n`,
+        );
+      } finally {
+        await db.close();
+      }
+      setExit(0);
+    });
+
+  program
+    .command('flush')
+    .description('write records that runners buffered on disk while the RunLog was unreachable')
+    .action(async () => {
+      const db = await openCliRunLog(ctx);
+      await db.close();
+      setExit(0);
+    });
+
+  return program;
+}
+
+/** Entry point: runs the CLI and returns the process exit code; errors become one clear line. */
+export async function main(argv: string[], ctx: CliContext = processContext()): Promise<number> {
+  let code = 0;
+  const program = buildProgram(ctx, (value) => {
+    code = value;
+  });
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (error) {
+    return reportError(ctx, error);
+  }
+}
+
+function reportError(ctx: CliContext, error: unknown): number {
+  const say = (message: string) => ctx.stderr.write(`kubescribe: ${message}\n`);
+  if (error instanceof CommanderError) {
+    // Help and version are not failures; commander has already printed what it had to say.
+    return error.exitCode === 0 || error.code === 'commander.helpDisplayed' ? 0 : 2;
+  }
+  if (error instanceof UsageError) {
+    say(error.message);
+    return 2;
+  }
+  if (error instanceof ConfigError) {
+    ctx.stderr.write(`${error.message}\n`);
+    return 2;
+  }
+  if (error instanceof RunLogBusyError || error instanceof RunLogTooNewError) {
+    say(error.message);
+    return 1;
+  }
+  if (isUnreachable(error)) {
+    const where = ctx.env.databaseUrl ? redactUrl(ctx.env.databaseUrl) : 'the embedded RunLog';
+    say(`cannot reach the RunLog at ${where}: ${(error as Error).message || (error as NodeJS.ErrnoException).code}`);
+    return 1;
+  }
+  say(error instanceof Error ? error.message : String(error));
+  return 1;
+}

@@ -1,0 +1,44 @@
+import { resolve } from 'node:path';
+import { userInfo } from 'node:os';
+
+/** Everything KubeScribe reads from the process environment, read in this one place. */
+export interface Environment {
+  /** PostgreSQL URL; when absent the embedded PGlite RunLog is used. */
+  databaseUrl: string | null;
+  /** Schema for the RunLog tables on PostgreSQL (default: the connection's search_path). */
+  databaseSchema: string | null;
+  /** Directory for local state: the PGlite database, the runner's offline buffer. */
+  home: string;
+  /** Path of the config file. */
+  configFile: string;
+  /** Set by an executor that created the run beforehand (Kubernetes Job, local executor). */
+  runId: string | null;
+  job: string | null;
+  trigger: string | null;
+  triggeredBy: string | null;
+  user: string;
+}
+
+/** Reads the environment once; everything inward receives plain values. */
+export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Environment {
+  const blank = (value: string | undefined) => (value === undefined || value.trim() === '' ? null : value.trim());
+  return {
+    databaseUrl: blank(env.DATABASE_URL),
+    databaseSchema: blank(env.KUBESCRIBE_DB_SCHEMA),
+    home: resolve(cwd, blank(env.KUBESCRIBE_HOME) ?? '.kubescribe'),
+    configFile: resolve(cwd, blank(env.KUBESCRIBE_CONFIG) ?? 'kubescribe.yaml'),
+    runId: blank(env.KUBESCRIBE_RUN_ID),
+    job: blank(env.KUBESCRIBE_JOB),
+    trigger: blank(env.KUBESCRIBE_TRIGGER),
+    triggeredBy: blank(env.KUBESCRIBE_TRIGGERED_BY),
+    user: blank(env.USER) ?? blank(env.LOGNAME) ?? safeUsername(),
+  };
+}
+
+function safeUsername(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,488 @@
+// Loads kubescribe.yaml into typed job definitions. The file is walked as a YAML node tree rather than
+// as plain JS so that every complaint can point at the line the user has to edit, and every check runs
+// to the end so one pass over the file reports everything that is wrong with it.
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { Cron } from 'croner';
+import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { splitCommandLine } from './command-line.ts';
+import { describeValue, parseByteSize, parseDuration, type DurationOptions } from './durations.ts';
+
+export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
+
+export interface JobDefinition {
+  name: string; description?: string; command: string[]; image?: string;
+  env: Record<string, string>; params: Record<string, unknown>; // params: the JSON Schema of the run's params
+  schedule?: string; time_zone: string; timeout_ms?: number; grace_period_ms: number;
+  retries: { limit: number; backoff_ms: number }; concurrency_policy: ConcurrencyPolicy;
+  expected_duration_ms?: number; starting_deadline_ms?: number;
+  labels: Record<string, string>; tenant?: string;
+  notify?: { on: string[]; channels: string[] };
+}
+
+export interface RunLogSettings { log_cap_bytes: number; heartbeat_ms: number }
+
+export interface KubescribeConfig { file: string | null; runlog: RunLogSettings; jobs: Map<string, JobDefinition> }
+
+export interface ConfigIssue {
+  /** 1-based line of the offending value (of the key for unknown keys), null when not tied to a line. */
+  line: number | null;
+  /** Dotted path such as "jobs.report.timeout"; empty for problems with the file as a whole. */
+  path: string;
+  message: string;
+}
+
+/** A config file that cannot be used, with every issue found in it. */
+export class ConfigError extends Error {
+  readonly file: string;
+  readonly issues: ConfigIssue[];
+
+  constructor(file: string, issues: ConfigIssue[]) {
+    super(issues.map((issue) => formatIssue(file, issue)).join('\n'));
+    this.name = 'ConfigError';
+    this.file = file;
+    this.issues = issues;
+  }
+}
+
+/** Allowed `concurrency_policy` values, and the `notify.on` events. */
+export const CONCURRENCY_POLICIES: readonly ConcurrencyPolicy[] = ['Allow', 'Forbid', 'Replace'];
+export const NOTIFY_EVENTS = ['failed', 'timed_out', 'lost', 'recovered', 'succeeded', 'missed', 'late', 'abnormal'] as const;
+
+const DEFAULT_LOG_CAP_BYTES = 10 * 1024 * 1024;
+const DEFAULT_HEARTBEAT_MS = 10_000;
+const DEFAULT_GRACE_PERIOD_MS = 10_000;
+const DEFAULT_BACKOFF_MS = 10_000;
+// A CronJob's name must leave room for the 11-character suffix Kubernetes adds to its Jobs' names.
+const MAX_JOB_NAME = 52;
+const JOB_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const CRON_NICKNAMES = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
+
+const TOP_KEYS = ['version', 'runlog', 'jobs'];
+const RUNLOG_KEYS = ['log_cap', 'heartbeat'];
+const RETRIES_KEYS = ['limit', 'backoff'];
+const NOTIFY_KEYS = ['on', 'channels'];
+const JOB_KEYS = [
+  'description', 'command', 'image', 'env', 'params', 'schedule', 'time_zone', 'timeout', 'grace_period', 'retries',
+  'concurrency_policy', 'expected_duration', 'starting_deadline', 'labels', 'tenant', 'notify',
+];
+
+function formatIssue(file: string, issue: ConfigIssue): string {
+  const where = issue.line === null ? file : `${file}:${issue.line}`;
+  return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
+}
+
+function join(parent: string, key: string | number): string {
+  if (typeof key === 'number') return `${parent}[${key}]`;
+  return parent ? `${parent}.${key}` : key;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+/** `; did you mean "timeout"?` when a known word is close enough to the unknown one to be worth suggesting. */
+function didYouMean(word: string, known: readonly string[]): string {
+  // Squashing catches camelCase, kebab-case and case slips (timeZone, grace-period) whatever their edit distance.
+  const squash = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
+  const ranked = known
+    .map((k) => ({ k, d: squash(k) === squash(word) ? 0 : editDistance(word.toLowerCase(), k) }))
+    .sort((a, b) => a.d - b.d);
+  const best = ranked[0];
+  return best && (best.d <= 2 || (best.d <= 3 && word.length >= 5)) ? `; did you mean "${best.k}"?` : '';
+}
+
+// `value` is the node with aliases resolved (null when the key has none); `line` falls back to `keyLine`.
+interface Entry { key: string; path: string; value: unknown; keyLine: number | null; line: number | null }
+
+class Reader {
+  readonly issues: ConfigIssue[] = [];
+
+  constructor(private readonly doc: Document, private readonly lines: LineCounter) {}
+
+  lineOf(node: unknown): number | null {
+    return isNode(node) && node.range ? this.lines.linePos(node.range[0]).line : null;
+  }
+
+  report(line: number | null, path: string, message: string): void {
+    this.issues.push({ line, path, message });
+  }
+
+  /** Runs a parser that throws, turning its error into an issue at the entry. */
+  attempt<T>(e: { line: number | null; path: string }, parse: () => T): T | undefined {
+    try {
+      return parse();
+    } catch (err) {
+      this.report(e.line, e.path, (err as Error).message);
+      return undefined;
+    }
+  }
+
+  resolve(node: unknown): unknown {
+    return isAlias(node) ? (node.resolve(this.doc) ?? null) : node;
+  }
+
+  plain(node: unknown): unknown {
+    if (isScalar(node)) return node.value;
+    return isNode(node) ? node.toJS(this.doc) : null;
+  }
+
+  /** The entries of a map node; null for a missing/empty value reads as an empty map. */
+  entries(node: unknown, path: string, line: number | null, known?: readonly string[], what = 'a map'): Entry[] | null {
+    if (node === null || (isScalar(node) && node.value === null)) return [];
+    if (!isMap(node)) {
+      this.report(line, path, `expected ${what}, got ${describeValue(this.plain(node))}`);
+      return null;
+    }
+    const out: Entry[] = [];
+    for (const pair of node.items) {
+      const keyNode = this.resolve(pair.key);
+      const keyLine = this.lineOf(pair.key) ?? line;
+      const keyValue = isScalar(keyNode) ? keyNode.value : undefined;
+      if (keyValue === undefined || keyValue === null || typeof keyValue === 'object') {
+        this.report(keyLine, path, 'keys must be plain strings');
+        continue;
+      }
+      const key = String(keyValue);
+      const entryPath = join(path, key);
+      if (known && !known.includes(key)) {
+        this.report(keyLine, entryPath, `unknown key "${key}"${didYouMean(key, known)}`);
+        continue;
+      }
+      out.push({ key, path: entryPath, value: this.resolve(pair.value), keyLine, line: this.lineOf(pair.value) ?? keyLine });
+    }
+    return out;
+  }
+
+  items(node: unknown, path: string, line: number | null, what: string): { node: unknown; path: string; line: number | null }[] | null {
+    if (!isSeq(node)) {
+      this.report(line, path, `expected ${what}, got ${describeValue(this.plain(node))}`);
+      return null;
+    }
+    return node.items.map((item, i) => ({ node: this.resolve(item), path: join(path, i), line: this.lineOf(item) ?? line }));
+  }
+
+  string(e: Entry, nonEmpty = true): string | undefined {
+    const value = this.plain(e.value);
+    if (typeof value !== 'string') {
+      const hint = typeof value === 'number' || typeof value === 'boolean' ? ' (quote it to make it a string)' : '';
+      this.report(e.line, e.path, `expected a string, got ${describeValue(value)}${hint}`);
+      return undefined;
+    }
+    if (nonEmpty && value.trim() === '') {
+      this.report(e.line, e.path, 'must not be empty');
+      return undefined;
+    }
+    return value;
+  }
+
+  /** A scalar as the text the user typed, so `PORT: 0800` stays "0800" rather than becoming 800. */
+  scalarText(node: unknown): string | undefined {
+    if (!isScalar(node)) return undefined;
+    if (typeof node.value === 'string') return node.value;
+    if (typeof node.value === 'number' || typeof node.value === 'boolean') return node.source ?? String(node.value);
+    return undefined;
+  }
+
+  duration(e: Entry, options: DurationOptions = {}): number | undefined {
+    return this.attempt(e, () => parseDuration(this.plain(e.value), options));
+  }
+
+  stringMap(e: Entry, checkKey: (key: string) => string | null): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const entry of this.entries(e.value, e.path, e.line) ?? []) {
+      const problem = checkKey(entry.key);
+      if (problem) this.report(entry.keyLine, entry.path, problem);
+      const text = this.scalarText(entry.value);
+      if (text === undefined) {
+        this.report(entry.line, entry.path, `expected a string value, got ${describeValue(this.plain(entry.value))}`);
+      } else {
+        out[entry.key] = text;
+      }
+    }
+    return out;
+  }
+}
+
+function readRunLog(r: Reader, e: Entry): RunLogSettings {
+  const settings: RunLogSettings = { log_cap_bytes: DEFAULT_LOG_CAP_BYTES, heartbeat_ms: DEFAULT_HEARTBEAT_MS };
+  for (const entry of r.entries(e.value, e.path, e.line, RUNLOG_KEYS) ?? []) {
+    if (entry.key === 'log_cap') {
+      settings.log_cap_bytes = r.attempt(entry, () => parseByteSize(r.plain(entry.value))) ?? settings.log_cap_bytes;
+    } else {
+      settings.heartbeat_ms = r.duration(entry) ?? settings.heartbeat_ms;
+    }
+  }
+  return settings;
+}
+
+function readCommand(r: Reader, e: Entry): string[] {
+  let argv: string[] = [];
+  if (isScalar(e.value) && typeof e.value.value === 'string') {
+    const text = e.value.value;
+    const split = r.attempt(e, () => splitCommandLine(text));
+    if (!split) return [];
+    argv = split;
+  } else if (isSeq(e.value)) {
+    for (const item of r.items(e.value, e.path, e.line, 'a list') ?? []) {
+      const text = r.scalarText(item.node);
+      if (text === undefined) r.report(item.line, item.path, `expected a string, got ${describeValue(r.plain(item.node))}`);
+      else argv.push(text);
+    }
+    if (argv.length < e.value.items.length) return argv;
+  } else {
+    r.report(e.line, e.path, `expected a list of strings or a command string, got ${describeValue(r.plain(e.value))}`);
+    return [];
+  }
+  if (argv.length === 0) r.report(e.line, e.path, 'must not be empty: give the program to run and its arguments');
+  else if (argv[0] === '') r.report(e.line, e.path, 'the program (first element) must not be empty');
+  return argv;
+}
+
+function readParams(r: Reader, e: Entry): Record<string, unknown> {
+  const node = e.value;
+  if (!isMap(node)) {
+    r.report(e.line, e.path, `expected a JSON Schema map with type: object, got ${describeValue(r.plain(node))}`);
+    return {};
+  }
+  const schema = r.plain(node) as Record<string, unknown>;
+  const lineAt = (segments: string[]) => r.lineOf(node.getIn(segments, true)) ?? e.line;
+  if (schema.type !== 'object') {
+    r.report(lineAt(['type']), join(e.path, 'type'), `the params schema must have type: object, got ${describeValue(schema.type)}`);
+  }
+  // A fresh instance per job: two jobs may legitimately reuse the same $id.
+  const ajv = new Ajv({ strict: false, logger: false });
+  if (!ajv.validateSchema(schema)) {
+    const first = ajv.errors?.[0];
+    const segments = (first?.instancePath ?? '').split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const allowed = first?.params && 'allowedValues' in first.params ? ` (${(first.params.allowedValues as unknown[]).join(', ')})` : '';
+    const where = segments.reduce<string>((path, s) => join(path, s), e.path);
+    r.report(lineAt(segments), where, `not a valid JSON Schema: ${first?.message ?? 'rejected by the meta-schema'}${allowed}`);
+    return schema;
+  }
+  try {
+    ajv.compile(schema);
+  } catch (err) {
+    r.report(e.line, e.path, `not a valid JSON Schema: ${(err as Error).message}`);
+  }
+  return schema;
+}
+
+function validTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkSchedule(r: Reader, e: Entry, expression: string, timezone: string): void {
+  const trimmed = expression.trim();
+  const fields = trimmed.split(/\s+/).length;
+  // Croner also takes a 7th (year) field; Kubernetes and most readers of the file do not.
+  if (!CRON_NICKNAMES.has(trimmed) && fields !== 5 && fields !== 6) {
+    r.report(e.line, e.path, `expected a cron expression with 5 fields (or 6 with seconds first), got ${describeValue(expression)}`);
+    return;
+  }
+  try {
+    new Cron(trimmed, { timezone, paused: true }).stop();
+  } catch (err) {
+    const reason = (err as Error).message.replace(/^CronPattern:\s*/, '');
+    r.report(e.line, e.path, `invalid cron expression ${describeValue(expression)}: ${reason}`);
+  }
+}
+
+function readNotify(r: Reader, e: Entry): { on: string[]; channels: string[] } {
+  const notify = { on: [] as string[], channels: [] as string[] };
+  const entries = r.entries(e.value, e.path, e.line, NOTIFY_KEYS);
+  if (!entries) return notify;
+  for (const key of NOTIFY_KEYS) {
+    if (!entries.some((entry) => entry.key === key)) r.report(e.line, join(e.path, key), 'required key is missing');
+  }
+  for (const entry of entries) {
+    const list = entry.key === 'on' ? notify.on : notify.channels;
+    const items = r.items(entry.value, entry.path, entry.line, 'a list of strings');
+    if (!items) continue;
+    if (items.length === 0) r.report(entry.line, entry.path, 'must list at least one entry');
+    for (const item of items) {
+      const value = r.plain(item.node);
+      if (typeof value !== 'string' || value.trim() === '') {
+        r.report(item.line, item.path, `expected a non-empty string, got ${describeValue(value)}`);
+      } else if (entry.key === 'on' && !(NOTIFY_EVENTS as readonly string[]).includes(value)) {
+        r.report(item.line, item.path, `unknown event "${value}", expected one of ${NOTIFY_EVENTS.join(', ')}${didYouMean(value, NOTIFY_EVENTS)}`);
+      } else if (!list.includes(value)) {
+        list.push(value);
+      }
+    }
+  }
+  return notify;
+}
+
+function readJob(r: Reader, name: string, e: Entry): JobDefinition {
+  const job: JobDefinition = {
+    name,
+    command: [],
+    env: {},
+    params: { type: 'object', properties: {} },
+    time_zone: 'UTC',
+    grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
+    retries: { limit: 0, backoff_ms: DEFAULT_BACKOFF_MS },
+    concurrency_policy: 'Allow',
+    labels: {},
+  };
+  const entries = r.entries(e.value, e.path, e.line, JOB_KEYS, 'a map describing the job') ?? [];
+  if (!entries.some((entry) => entry.key === 'command')) r.report(e.keyLine, join(e.path, 'command'), 'required key is missing');
+  let scheduleEntry: Entry | undefined;
+  let zoneEntry: Entry | undefined;
+  for (const entry of entries) {
+    switch (entry.key) {
+      case 'description': job.description = r.string(entry, false); break;
+      case 'image': job.image = r.string(entry); break;
+      case 'tenant': job.tenant = r.string(entry); break;
+      case 'command': job.command = readCommand(r, entry); break;
+      case 'params': job.params = readParams(r, entry); break;
+      case 'timeout': job.timeout_ms = r.duration(entry); break;
+      case 'expected_duration': job.expected_duration_ms = r.duration(entry); break;
+      case 'starting_deadline': job.starting_deadline_ms = r.duration(entry); break;
+      case 'grace_period': job.grace_period_ms = r.duration(entry, { allowZero: true }) ?? job.grace_period_ms; break;
+      case 'notify': job.notify = readNotify(r, entry); break;
+      case 'env':
+        job.env = r.stringMap(entry, (key) => ENV_NAME.test(key) ? null
+          : `invalid environment variable name "${key}": use letters, digits and "_", not starting with a digit`);
+        break;
+      case 'labels':
+        job.labels = r.stringMap(entry, (key) => (key.trim() === '' ? 'label names must not be empty' : null));
+        break;
+      case 'schedule': scheduleEntry = entry; break;
+      case 'time_zone': zoneEntry = entry; break;
+      case 'concurrency_policy': {
+        const value = r.plain(entry.value);
+        if (typeof value === 'string' && (CONCURRENCY_POLICIES as readonly string[]).includes(value)) {
+          job.concurrency_policy = value as ConcurrencyPolicy;
+        } else {
+          const hint = typeof value === 'string' ? didYouMean(value, CONCURRENCY_POLICIES) : '';
+          r.report(entry.line, entry.path, `expected one of ${CONCURRENCY_POLICIES.join(', ')}, got ${describeValue(value)}${hint}`);
+        }
+        break;
+      }
+      case 'retries':
+        for (const retry of r.entries(entry.value, entry.path, entry.line, RETRIES_KEYS) ?? []) {
+          if (retry.key === 'backoff') {
+            job.retries.backoff_ms = r.duration(retry, { allowZero: true }) ?? job.retries.backoff_ms;
+            continue;
+          }
+          const limit = r.plain(retry.value);
+          if (typeof limit === 'number' && Number.isInteger(limit) && limit >= 0 && limit <= 100) job.retries.limit = limit;
+          else r.report(retry.line, retry.path, `expected an integer from 0 to 100, got ${describeValue(limit)}`);
+        }
+        break;
+    }
+  }
+  // After the loop so the zone is known whichever order the keys were written in.
+  const zone = zoneEntry && r.string(zoneEntry);
+  if (zoneEntry && zone !== undefined) {
+    if (validTimeZone(zone)) job.time_zone = zone;
+    else r.report(zoneEntry.line, zoneEntry.path, `unknown time zone ${describeValue(zone)}: use an IANA name such as "Europe/Berlin" or "UTC"`);
+  }
+  const schedule = scheduleEntry && r.string(scheduleEntry)?.trim();
+  if (scheduleEntry && schedule) {
+    job.schedule = schedule;
+    checkSchedule(r, scheduleEntry, schedule, job.time_zone);
+  }
+  return job;
+}
+
+function readJobs(r: Reader, e: Entry): Map<string, JobDefinition> {
+  const jobs = new Map<string, JobDefinition>();
+  for (const entry of r.entries(e.value, e.path, e.line, undefined, 'a map of job name to job definition') ?? []) {
+    const name = entry.key;
+    let nameOk = true;
+    if (!JOB_NAME.test(name) || name.length > MAX_JOB_NAME) {
+      nameOk = false;
+      r.report(entry.keyLine, entry.path, `invalid job name ${describeValue(name)}: use lowercase letters, digits and "-", `
+        + `starting and ending with a letter or digit, at most ${MAX_JOB_NAME} characters`);
+    }
+    // Still read the body so its problems are reported in the same pass as the name's.
+    const job = readJob(r, name, entry);
+    if (nameOk) jobs.set(name, job);
+  }
+  return jobs;
+}
+
+/** Defaults with no file and no jobs, for running without a kubescribe.yaml. */
+export function emptyConfig(): KubescribeConfig {
+  return { file: null, runlog: { log_cap_bytes: DEFAULT_LOG_CAP_BYTES, heartbeat_ms: DEFAULT_HEARTBEAT_MS }, jobs: new Map() };
+}
+
+/** Parses and validates kubescribe.yaml text; throws ConfigError listing every issue found. */
+export function parseConfig(text: string, file: string): KubescribeConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(file, doc.errors.map((err) => ({
+      line: lines.linePos(err.pos[0]).line,
+      path: '',
+      message: err.code === 'MULTIPLE_DOCS' ? 'the file must contain a single YAML document (remove the extra "---")' : err.message,
+    })));
+  }
+  const r = new Reader(doc, lines);
+  const config: KubescribeConfig = { ...emptyConfig(), file };
+  const root = r.resolve(doc.contents);
+  for (const e of r.entries(root, '', r.lineOf(root), TOP_KEYS, 'a map with a "jobs" key at the top level') ?? []) {
+    if (e.key === 'version') {
+      const version = r.plain(e.value);
+      if (version !== 1) r.report(e.line, e.path, `unsupported config version ${describeValue(version)}: only 1 is supported`);
+    } else if (e.key === 'runlog') {
+      config.runlog = readRunLog(r, e);
+    } else {
+      config.jobs = readJobs(r, e);
+    }
+  }
+  if (r.issues.length > 0) {
+    // Stable sort: issues on one line keep the order they were found in.
+    const order = (line: number | null) => line ?? Number.MAX_SAFE_INTEGER;
+    throw new ConfigError(file, [...r.issues].sort((a, b) => order(a.line) - order(b.line)));
+  }
+  return config;
+}
+
+/** Reads and parses a config file; a missing or unreadable file is a ConfigError too. */
+export function loadConfig(file: string): KubescribeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const message = code === 'ENOENT' ? 'config file not found' : `cannot read config file: ${(err as Error).message}`;
+    throw new ConfigError(file, [{ line: null, path: '', message }]);
+  }
+  return parseConfig(text, file);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record).filter((key) => record[key] !== undefined).sort();
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** SHA-256 (hex) of the job's canonical JSON: keys sorted at every level, so key order never changes it. */
+export function jobDefinitionHash(job: JobDefinition): string {
+  return createHash('sha256').update(canonicalJson(job)).digest('hex');
+}

@@ -1,0 +1,139 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Db } from './db.ts';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+
+// One fixed key: every KubeScribe process that migrates any RunLog on this server serialises here.
+// Migrations are rare and short, so sharing the key across schemas costs nothing.
+const MIGRATION_LOCK_KEY = 0x6b756265; // "kube"
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** The schema in this database is newer than this build of KubeScribe understands. */
+export class RunLogTooNewError extends Error {
+  constructor(
+    readonly databaseVersion: number,
+    readonly codeVersion: number,
+  ) {
+    super(
+      `the RunLog schema is at version ${databaseVersion}, but this kubescribe only knows up to version ` +
+        `${codeVersion}: it was migrated by a newer KubeScribe. Upgrade kubescribe; nothing was changed.`,
+    );
+    this.name = 'RunLogTooNewError';
+  }
+}
+
+/** Reads the numbered migration files (`0001_name.sql`) in order. */
+export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
+  const migrations = readdirSync(dir)
+    .filter((file) => file.endsWith('.sql'))
+    .sort()
+    .map((file) => {
+      const match = /^(\d+)_(.+)\.sql$/.exec(file);
+      if (!match) throw new Error(`migration file ${file} is not named NNNN_name.sql`);
+      return { version: Number(match[1]), name: match[2]!, sql: readFileSync(`${dir}/${file}`, 'utf8') };
+    });
+  migrations.forEach((migration, index) => {
+    if (migration.version !== index + 1) {
+      throw new Error(`migration ${migration.version}_${migration.name} is out of sequence (expected ${index + 1})`);
+    }
+  });
+  return migrations;
+}
+
+export interface MigrationResult {
+  from: number;
+  to: number;
+  applied: string[];
+}
+
+/**
+ * Brings the RunLog schema up to date. Idempotent and safe to run from many processes at once:
+ * everything happens in one transaction holding an advisory lock, so the first starter migrates
+ * and the others wait, then find nothing to do.
+ */
+export async function migrate(db: Db, migrations: Migration[] = loadMigrations()): Promise<MigrationResult> {
+  const latest = migrations.length;
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await tx.query(`CREATE TABLE IF NOT EXISTS kubescribe_migrations (
+      version    integer PRIMARY KEY,
+      name       text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const [row] = await tx.query<{ version: number | null }>('SELECT max(version) AS version FROM kubescribe_migrations');
+    const current = row?.version ?? 0;
+    if (current > latest) throw new RunLogTooNewError(current, latest);
+    const applied: string[] = [];
+    for (const migration of migrations.slice(current)) {
+      await execScript(tx, migration.sql);
+      await tx.query('INSERT INTO kubescribe_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+      applied.push(`${String(migration.version).padStart(4, '0')}_${migration.name}`);
+    }
+    return { from: current, to: latest, applied };
+  });
+}
+
+/** Reports the schema version without changing anything (for readiness checks). */
+export async function schemaVersion(db: Db): Promise<number> {
+  const [exists] = await db.query<{ present: boolean }>(
+    "SELECT to_regclass('kubescribe_migrations') IS NOT NULL AS present",
+  );
+  if (!exists?.present) return 0;
+  const [row] = await db.query<{ version: number | null }>('SELECT max(version) AS version FROM kubescribe_migrations');
+  return row?.version ?? 0;
+}
+
+// pg's extended protocol runs one statement per query, so a script is split on the semicolons that
+// end statements — outside quotes, comments and $$ bodies.
+async function execScript(tx: { query(sql: string): Promise<unknown> }, script: string): Promise<void> {
+  for (const statement of splitStatements(script)) await tx.query(statement);
+}
+
+/** Splits a SQL script into statements, respecting quotes, comments and dollar-quoted bodies. */
+export function splitStatements(script: string): string[] {
+  const statements: string[] = [];
+  let current = '';
+  let i = 0;
+  while (i < script.length) {
+    const ch = script[i]!;
+    const rest = script.slice(i);
+    if (rest.startsWith('--')) {
+      const end = script.indexOf('\n', i);
+      i = end === -1 ? script.length : end + 1;
+      current += '\n';
+      continue;
+    }
+    const dollar = /^\$[A-Za-z_]*\$/.exec(rest);
+    if (dollar) {
+      const tag = dollar[0];
+      const end = script.indexOf(tag, i + tag.length);
+      const stop = end === -1 ? script.length : end + tag.length;
+      current += script.slice(i, stop);
+      i = stop;
+      continue;
+    }
+    if (ch === "'" || ch === '"') {
+      let j = i + 1;
+      while (j < script.length && script[j] !== ch) j++;
+      current += script.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    if (ch === ';') {
+      if (current.trim()) statements.push(current.trim());
+      current = '';
+      i++;
+      continue;
+    }
+    current += ch;
+    i++;
+  }
+  if (current.trim()) statements.push(current.trim());
+  return statements;
+}

@@ -1,0 +1,76 @@
+import type { Db, Queryable } from '../db.ts';
+import { jsonb } from '../db.ts';
+
+export interface JobSync {
+  name: string;
+  description: string | null;
+  tenant: string | null;
+  labels: Record<string, string>;
+  definition: unknown;
+  content_hash: string;
+  source: string | null;
+}
+
+/**
+ * Records a job definition: creates the job, and a new numbered revision when the definition's
+ * hash differs from the current one. Returns the revision the definition now has. Idempotent.
+ */
+export async function syncJobDefinition(db: Db, job: JobSync): Promise<number> {
+  return db.transaction(async (tx) => {
+    // The upsert takes the job's row lock, so concurrent syncs of one job queue up here.
+    const [current] = await tx.query<{ current_revision: number | null; content_hash: string | null }>(
+      `WITH upserted AS (
+         INSERT INTO jobs (name, description, tenant, labels, declared)
+         VALUES ($1, $2, $3, $4::jsonb, true)
+         ON CONFLICT (name) DO UPDATE SET declared = true, removed_at = NULL
+         RETURNING name, current_revision
+       )
+       SELECT u.current_revision, r.content_hash
+       FROM upserted u LEFT JOIN job_revisions r ON r.job = u.name AND r.revision = u.current_revision`,
+      [job.name, job.description, job.tenant, jsonb(job.labels)],
+    );
+    if (current?.current_revision && current.content_hash === job.content_hash) return current.current_revision;
+    const [inserted] = await tx.query<{ revision: number }>(
+      `INSERT INTO job_revisions (job, revision, definition, content_hash, source)
+       SELECT $1, COALESCE(max(revision), 0) + 1, $2::jsonb, $3, $4 FROM job_revisions WHERE job = $1
+       RETURNING revision`,
+      [job.name, jsonb(job.definition), job.content_hash, job.source],
+    );
+    await tx.query(
+      `UPDATE jobs SET current_revision = $2, description = $3, tenant = $4, labels = $5::jsonb, updated_at = now()
+       WHERE name = $1`,
+      [job.name, inserted!.revision, job.description, job.tenant, jsonb(job.labels)],
+    );
+    return inserted!.revision;
+  });
+}
+
+/** Makes sure a job row exists for a run of a job that has no definition in the config. */
+export async function ensureUndeclaredJob(db: Queryable, name: string): Promise<void> {
+  await db.query('INSERT INTO jobs (name, declared) VALUES ($1, false) ON CONFLICT (name) DO NOTHING', [name]);
+}
+
+/** Marks jobs that are no longer in the config as removed; their history stays. */
+export async function markRemovedJobs(db: Queryable, declared: string[]): Promise<void> {
+  await db.query(
+    `UPDATE jobs SET removed_at = now() WHERE declared AND removed_at IS NULL
+       AND NOT (name = ANY (string_to_array($1, E'\\x1f')))`,
+    [declared.join('\x1f')],
+  );
+}
+
+export interface JobRow {
+  name: string;
+  description: string | null;
+  declared: boolean;
+  current_revision: number | null;
+  suspended: boolean;
+  removed_at: Date | null;
+}
+
+/** Lists jobs known to the RunLog. */
+export async function listJobs(db: Queryable): Promise<JobRow[]> {
+  return db.query<JobRow & Record<string, unknown>>(
+    'SELECT name, description, declared, current_revision, suspended, removed_at FROM jobs ORDER BY name',
+  );
+}

@@ -1,0 +1,53 @@
+import type { Queryable } from '../db.ts';
+import { jsonb } from '../db.ts';
+import type { LogChunk, LogStream, RunEvent } from '../types.ts';
+
+export interface LogRow {
+  seq: number;
+  stream: LogStream;
+  at: string;
+  text: string;
+}
+
+/** Inserts log chunks in one statement; chunks already stored (same run_id and seq) are skipped. */
+export async function insertLogChunks(db: Queryable, runId: string, rows: LogRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db.query(
+    `INSERT INTO run_logs (run_id, seq, stream, at, text)
+     SELECT $1, x.seq, x.stream, x.at, x.text
+     FROM jsonb_to_recordset($2::jsonb) AS x (seq integer, stream text, at timestamptz, text text)
+     ON CONFLICT (run_id, seq) DO NOTHING`,
+    [runId, jsonb(rows)],
+  );
+}
+
+/** Writes or rewrites one chunk (the truncation marker, whose count grows while a run goes on). */
+export async function upsertLogChunk(db: Queryable, runId: string, row: LogRow): Promise<void> {
+  await db.query(
+    `INSERT INTO run_logs (run_id, seq, stream, at, text) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (run_id, seq) DO UPDATE SET text = EXCLUDED.text, at = EXCLUDED.at`,
+    [runId, row.seq, row.stream, row.at, row.text],
+  );
+}
+
+/** Deletes the chunks in [fromSeq, toSeq]: the middle of a log that outgrew its cap. */
+export async function deleteLogChunks(db: Queryable, runId: string, fromSeq: number, toSeq: number): Promise<void> {
+  await db.query('DELETE FROM run_logs WHERE run_id = $1 AND seq BETWEEN $2 AND $3', [runId, fromSeq, toSeq]);
+}
+
+/** Reads a run's log chunks in order, from `afterSeq` (exclusive). */
+export async function readLogChunks(db: Queryable, runId: string, afterSeq = 0, limit = 10_000): Promise<LogChunk[]> {
+  return db.query<LogChunk & Record<string, unknown>>(
+    'SELECT seq, stream, at, text FROM run_logs WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+    [runId, afterSeq, limit],
+  );
+}
+
+/** Reads a run's events in order. */
+export async function readRunEvents(db: Queryable, runId: string): Promise<RunEvent[]> {
+  return db.query<RunEvent & Record<string, unknown>>(
+    `SELECT event_id::text AS event_id, run_id::text AS run_id, at, type, from_status, to_status, actor, detail
+     FROM run_events WHERE run_id = $1 ORDER BY at, event_id`,
+    [runId],
+  );
+}

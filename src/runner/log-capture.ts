@@ -1,0 +1,150 @@
+import { StringDecoder } from 'node:string_decoder';
+import type { LogRow } from '../runlog/sql/run-logs.ts';
+
+type Stream = 'stdout' | 'stderr';
+
+interface Chunk {
+  seq: number;
+  stream: Stream;
+  at: string;
+  text: string;
+  bytes: number;
+  tail: boolean;
+  emitted: boolean;
+  dropped: boolean;
+}
+
+/** What a flush must write: new chunks, a range of tail chunks to delete, and the marker if it changed. */
+export interface LogFlush {
+  rows: LogRow[];
+  deleteRange: [number, number] | null;
+  marker: LogRow | null;
+}
+
+const MAX_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Cuts a run's output into ordered chunks for the RunLog and enforces the per-run cap: the first half
+ * of the cap is kept as written, the last half as a sliding window, and a marker chunk between them
+ * says how many bytes were dropped. Tail chunks are written as they come (so a live log stays live
+ * and a killed runner loses nothing below the cap) and deleted from the middle as newer ones arrive.
+ */
+export class LogCapture {
+  private seq = 0;
+  private readonly headLimit: number;
+  private readonly tailLimit: number;
+  private readonly chunkLimit: number;
+  private headBytes = 0;
+  private tailBytes = 0;
+  private markerSeq: number | null = null;
+  private markerDirty = false;
+  private pending: Chunk[] = [];
+  private tailChunks: Chunk[] = [];
+  private deleteFrom: number | null = null;
+  private deleteTo: number | null = null;
+  private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  /** Bytes the child wrote, stored or not. */
+  totalBytes = 0;
+  droppedBytes = 0;
+
+  constructor(readonly capBytes: number) {
+    this.headLimit = Math.floor(capBytes / 2);
+    this.tailLimit = capBytes - this.headLimit;
+    this.chunkLimit = Math.max(1, Math.min(MAX_CHUNK_BYTES, Math.floor(this.tailLimit / 4)));
+  }
+
+  /** Chunks not yet handed out by `flush()`. */
+  get pendingChunks(): number {
+    return this.pending.length;
+  }
+
+  /** Takes bytes the child wrote on one stream. */
+  push(stream: Stream, data: Buffer, at: Date = new Date()): void {
+    this.totalBytes += data.length;
+    const iso = at.toISOString();
+    if (this.markerSeq === null && this.headBytes + data.length > this.headLimit) {
+      const room = this.headLimit - this.headBytes;
+      if (room > 0) this.append(stream, data.subarray(0, room), iso, false);
+      // The marker's place in the order is fixed when the head fills up, between head and tail.
+      this.markerSeq = ++this.seq;
+      data = data.subarray(Math.max(room, 0));
+    }
+    if (data.length > 0) this.append(stream, data, iso, this.markerSeq !== null);
+  }
+
+  /** Flushes the UTF-8 decoders: call once when the child's streams have ended. */
+  end(at: Date = new Date()): void {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rest = this.decoders[stream].end();
+      if (rest) this.appendText(stream, rest, 0, at.toISOString(), this.markerSeq !== null);
+    }
+  }
+
+  /** Hands out what is new since the last flush. */
+  flush(): LogFlush {
+    const rows = this.pending
+      .filter((chunk) => !chunk.dropped)
+      .map((chunk) => {
+        chunk.emitted = true;
+        // PostgreSQL text cannot hold NUL; everything else a decoder produces is storable.
+        return { seq: chunk.seq, stream: chunk.stream, at: chunk.at, text: chunk.text.replaceAll('\u0000', '\uFFFD') };
+      });
+    this.pending = [];
+    const deleteRange: [number, number] | null =
+      this.deleteFrom !== null && this.deleteTo !== null ? [this.deleteFrom, this.deleteTo] : null;
+    this.deleteFrom = this.deleteTo = null;
+    let marker: LogRow | null = null;
+    if (this.markerDirty && this.markerSeq !== null) {
+      marker = { seq: this.markerSeq, stream: 'system', at: new Date().toISOString(), text: this.markerText() };
+      this.markerDirty = false;
+    }
+    return { rows, deleteRange, marker };
+  }
+
+  private markerText(): string {
+    return (
+      `[kubescribe] ${formatBytes(this.droppedBytes)} (${this.droppedBytes} bytes) of output dropped here: ` +
+      `the log cap of ${formatBytes(this.capBytes)} keeps the first ${formatBytes(this.headLimit)} and the last ` +
+      `${formatBytes(this.tailLimit)}.\n`
+    );
+  }
+
+  private append(stream: Stream, data: Buffer, at: string, tail: boolean): void {
+    this.appendText(stream, this.decoders[stream].write(data), data.length, at, tail);
+  }
+
+  private appendText(stream: Stream, text: string, bytes: number, at: string, tail: boolean): void {
+    let last = this.pending.at(-1);
+    if (!last || last.stream !== stream || last.tail !== tail || last.bytes >= this.chunkLimit || last.dropped) {
+      last = { seq: ++this.seq, stream, at, text: '', bytes: 0, tail, emitted: false, dropped: false };
+      this.pending.push(last);
+      if (tail) this.tailChunks.push(last);
+    }
+    last.text += text;
+    last.bytes += bytes;
+    if (!tail) {
+      this.headBytes += bytes;
+      return;
+    }
+    this.tailBytes += bytes;
+    while (this.tailBytes > this.tailLimit && this.tailChunks.length > 1) {
+      const oldest = this.tailChunks.shift()!;
+      oldest.dropped = true;
+      this.tailBytes -= oldest.bytes;
+      this.droppedBytes += oldest.bytes;
+      this.markerDirty = true;
+      if (oldest.emitted) {
+        this.deleteFrom ??= oldest.seq;
+        this.deleteTo = oldest.seq;
+      }
+    }
+    if (this.pending.length > 64) this.pending = this.pending.filter((chunk) => !chunk.dropped);
+  }
+}
+
+/** Formats a byte count for people: 10 MB, 512 KB. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${+(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes >= 1024) return `${+(bytes / 1024).toFixed(1)} KB`;
+  return `${bytes} B`;
+}

@@ -1,0 +1,75 @@
+import type { Db } from '../runlog/db.ts';
+import { ensureUndeclaredJob, syncJobDefinition, type JobSync } from '../runlog/sql/jobs.ts';
+import { deleteLogChunks, insertLogChunks, upsertLogChunk, type LogRow } from '../runlog/sql/run-logs.ts';
+import {
+  insertEvent,
+  insertRun,
+  setLogTotals,
+  touchHeartbeat,
+  transitionRun,
+  type EventInput,
+  type NewRun,
+  type RunPatch,
+} from '../runlog/sql/runs.ts';
+import type { RunStatus } from '../runlog/types.ts';
+
+/**
+ * Everything the runner writes, as plain JSON-serialisable records. Each is idempotent (keyed by
+ * run_id, seq or event_id, or a compare-and-set), so the offline buffer can be replayed after a
+ * crash half-way through a flush without recording anything twice.
+ */
+export type RecordOp =
+  | { op: 'sync_job'; job: JobSync }
+  | { op: 'ensure_job'; name: string }
+  | { op: 'insert_run'; run: NewRun; event: EventInput }
+  | { op: 'transition'; run_id: string; from: RunStatus[]; to: RunStatus; patch: RunPatch; event: EventInput }
+  | { op: 'heartbeat'; run_id: string; at: string }
+  | { op: 'event'; run_id: string; event: EventInput }
+  | { op: 'logs'; run_id: string; rows: LogRow[] }
+  | { op: 'log_marker'; run_id: string; row: LogRow }
+  | { op: 'delete_logs'; run_id: string; from: number; to: number }
+  | { op: 'log_totals'; run_id: string; bytes: number; dropped: number };
+
+// Timestamps travel as ISO strings through the offline buffer; turn them back into Dates.
+const revive = (value: unknown): Date => (value instanceof Date ? value : new Date(String(value)));
+
+/** Applies one record to the RunLog. */
+export async function applyOp(db: Db, op: RecordOp): Promise<void> {
+  switch (op.op) {
+    case 'sync_job':
+      await syncJobDefinition(db, op.job);
+      return;
+    case 'ensure_job':
+      await ensureUndeclaredJob(db, op.name);
+      return;
+    case 'insert_run':
+      await insertRun(db, { ...op.run, created_at: revive(op.run.created_at) }, { ...op.event, at: revive(op.event.at) });
+      return;
+    case 'transition': {
+      const patch: RunPatch = { ...op.patch };
+      for (const key of ['started_at', 'finished_at', 'heartbeat_at'] as const) {
+        if (patch[key]) patch[key] = revive(patch[key]);
+      }
+      await transitionRun(db, op.run_id, op.from, op.to, patch, { ...op.event, at: revive(op.event.at) });
+      return;
+    }
+    case 'heartbeat':
+      await touchHeartbeat(db, op.run_id, revive(op.at));
+      return;
+    case 'event':
+      await insertEvent(db, op.run_id, { ...op.event, at: revive(op.event.at) });
+      return;
+    case 'logs':
+      await insertLogChunks(db, op.run_id, op.rows);
+      return;
+    case 'log_marker':
+      await upsertLogChunk(db, op.run_id, op.row);
+      return;
+    case 'delete_logs':
+      await deleteLogChunks(db, op.run_id, op.from, op.to);
+      return;
+    case 'log_totals':
+      await setLogTotals(db, op.run_id, op.bytes, op.dropped);
+      return;
+  }
+}

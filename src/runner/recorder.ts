@@ -1,0 +1,211 @@
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Db } from '../runlog/db.ts';
+import { isUnreachable } from '../runlog/connectivity.ts';
+import { applyOp, type RecordOp } from './record-ops.ts';
+
+export interface RecorderOptions {
+  /** Opens (and migrates) the RunLog; called again after a failure. */
+  open: () => Promise<Db>;
+  /** The offline buffer for this run: a JSON-lines file of records not yet in the RunLog. */
+  spoolFile: string;
+  /** Where to say what is going on (the runner's stderr). */
+  say: (line: string) => void;
+  /** First retry delay after a failure; doubles up to `maxRetryMs`. */
+  retryMs?: number;
+  maxRetryMs?: number;
+}
+
+/**
+ * Writes the runner's records to the RunLog in order. When the RunLog cannot be reached, records go
+ * to a file on local disk instead and are replayed, in order, once it answers again: the job runs on
+ * and no record is lost. Records are idempotent, so replaying some twice is harmless.
+ */
+export class Recorder {
+  private db: Db | null = null;
+  private queue: RecordOp[] = [];
+  private offline = false;
+  private spooled = false;
+  private working: Promise<void> | null = null;
+  private retryDelay: number;
+  private wake: (() => void) | null = null;
+  private closed = false;
+  lastError: unknown = null;
+
+  constructor(private readonly options: RecorderOptions) {
+    this.retryDelay = options.retryMs ?? 1000;
+  }
+
+  /** True while records are being buffered on disk. */
+  get isOffline(): boolean {
+    return this.offline;
+  }
+
+  /** Queues a record; it is written in order, now or after the RunLog comes back. */
+  record(op: RecordOp): void {
+    this.queue.push(op);
+    if (this.offline) this.spoolAppend([op]);
+    this.kick();
+  }
+
+  /**
+   * Runs a read against the RunLog once everything queued before it is written. Returns null when the
+   * RunLog is unreachable, so the caller can decide how to carry on without it.
+   */
+  async read<T>(fn: (db: Db) => Promise<T>): Promise<T | null> {
+    await this.drain(0);
+    if (this.offline) return null;
+    try {
+      const db = await this.connect();
+      return await fn(db);
+    } catch (error) {
+      if (!isUnreachable(error)) throw error;
+      this.goOffline(error);
+      return null;
+    }
+  }
+
+  /** Waits until the queue is written, or `timeoutMs` passes. Returns true when everything is in the RunLog. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.kick();
+    const deadline = Date.now() + timeoutMs;
+    while (this.queue.length > 0 || this.working) {
+      if (this.offline && Date.now() >= deadline) return false;
+      const remaining = Math.max(0, deadline - Date.now());
+      await Promise.race([this.working ?? Promise.resolve(), sleep(this.offline ? Math.min(remaining, 200) : 50)]);
+      if (this.offline && remaining === 0) return false;
+    }
+    return true;
+  }
+
+  /** Drains for up to `timeoutMs`, then closes the connection. Returns the spool file if records stayed on disk. */
+  async close(timeoutMs: number): Promise<string | null> {
+    const done = await this.drain(timeoutMs);
+    this.closed = true;
+    this.wake?.();
+    await this.db?.close().catch(() => {});
+    this.db = null;
+    if (done) return null;
+    this.spoolRewrite();
+    return this.options.spoolFile;
+  }
+
+  private kick(): void {
+    if (this.working || this.closed || this.queue.length === 0) return;
+    this.working = this.work().finally(() => {
+      this.working = null;
+      if (this.queue.length > 0 && !this.closed) this.kick();
+    });
+  }
+
+  private async work(): Promise<void> {
+    while (this.queue.length > 0 && !this.closed) {
+      const op = this.queue[0]!;
+      try {
+        const db = await this.connect();
+        await applyOp(db, op);
+        this.queue.shift();
+        if (this.offline && this.queue.length === 0) this.backOnline();
+      } catch (error) {
+        if (isUnreachable(error)) {
+          this.goOffline(error);
+          await this.pause();
+          continue;
+        }
+        // A record the RunLog rejects would be rejected forever; say so and keep the rest flowing.
+        this.options.say(`kubescribe: could not record ${op.op} (${describe(error)}); skipping it`);
+        this.queue.shift();
+      }
+    }
+  }
+
+  private async connect(): Promise<Db> {
+    this.db ??= await this.options.open();
+    return this.db;
+  }
+
+  private goOffline(error: unknown): void {
+    this.lastError = error;
+    if (this.offline) return;
+    this.offline = true;
+    this.spoolRewrite();
+    this.options.say(
+      `kubescribe: the RunLog is unreachable (${describe(error)}); the job keeps running and its records are ` +
+        `buffered in ${this.options.spoolFile} until the RunLog answers again`,
+    );
+    // A pool that lost its server may hold broken clients; start over on the next attempt.
+    const db = this.db;
+    this.db = null;
+    void db?.close().catch(() => {});
+  }
+
+  private backOnline(): void {
+    this.offline = false;
+    this.retryDelay = this.options.retryMs ?? 1000;
+    rmSync(this.options.spoolFile, { force: true });
+    this.spooled = false;
+    this.options.say('kubescribe: the RunLog answers again; buffered records flushed');
+  }
+
+  private async pause(): Promise<void> {
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, this.options.maxRetryMs ?? 15_000);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delay);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = null;
+  }
+
+  private spoolRewrite(): void {
+    mkdirSync(dirname(this.options.spoolFile), { recursive: true });
+    writeFileSync(this.options.spoolFile, this.queue.map((op) => JSON.stringify(op) + '\n').join(''), { mode: 0o600 });
+    this.spooled = true;
+  }
+
+  private spoolAppend(ops: RecordOp[]): void {
+    if (!this.spooled) return this.spoolRewrite();
+    appendFileSync(this.options.spoolFile, ops.map((op) => JSON.stringify(op) + '\n').join(''));
+  }
+}
+
+/** Replays offline buffers left by runners that exited while the RunLog was unreachable. Returns how many were flushed. */
+export async function flushSpools(db: Db, spoolDir: string, say: (line: string) => void): Promise<number> {
+  let files: string[];
+  try {
+    files = readdirSync(spoolDir).filter((name) => name.endsWith('.jsonl'));
+  } catch {
+    return 0;
+  }
+  let flushed = 0;
+  for (const name of files.sort()) {
+    const path = join(spoolDir, name);
+    const lines = readFileSync(path, 'utf8').split('\n');
+    for (const [index, line] of lines.entries()) {
+      if (!line.trim()) continue;
+      let op: RecordOp;
+      try {
+        op = JSON.parse(line) as RecordOp;
+      } catch {
+        // A line cut short by a crash mid-write can only be the last one; everything before it is whole.
+        say(`kubescribe: ${path}:${index + 1}: unreadable buffered record skipped`);
+        continue;
+      }
+      await applyOp(db, op);
+    }
+    rmSync(path, { force: true });
+    flushed++;
+    say(`kubescribe: flushed buffered records of run ${name.replace(/\.jsonl$/, '')} into the RunLog`);
+  }
+  return flushed;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return (error as NodeJS.ErrnoException).code ? `${(error as NodeJS.ErrnoException).code}: ${error.message}` : error.message;
+  return String(error);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,426 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir, constants as osConstants } from 'node:os';
+import { basename, join } from 'node:path';
+import { formatDuration } from '../config/durations.ts';
+import { jobDefinitionHash, type JobDefinition, type KubescribeConfig } from '../config/job-config.ts';
+import type { Db } from '../runlog/db.ts';
+import { getRun, type EventInput, type RunPatch } from '../runlog/sql/runs.ts';
+import { isTerminal, type RunStatus, type Trigger } from '../runlog/types.ts';
+import { isUuid, uuidv7 } from '../runlog/uuidv7.ts';
+import { extractPythonTraceback, lastLines, TailBuffer, type ErrorSummary } from './error-summary.ts';
+import { formatBytes, LogCapture } from './log-capture.ts';
+import { parseOutputFile } from './output-file.ts';
+import { InvalidParamsError, parseParamOptions, resolveParams } from './params.ts';
+import { flushSpools, Recorder } from './recorder.ts';
+
+export interface RunnerInput {
+  /** The command after `--`; empty means the job's own command. */
+  command: string[];
+  job: string | null;
+  /** Adopt this (queued) run instead of creating one. */
+  runId: string | null;
+  /** Raw `-p key=value` pairs. */
+  params: string[];
+  trigger: Trigger;
+  triggeredBy: string;
+  config: KubescribeConfig;
+  /** KubeScribe's local directory (offline buffer). */
+  home: string;
+  openDb: () => Promise<Db>;
+  timeoutMs?: number;
+  graceMs?: number;
+  heartbeatMs?: number;
+  logCapBytes?: number;
+  /** How long to wait at exit for an unreachable RunLog before leaving records on disk. */
+  flushTimeoutMs?: number;
+  /** First retry delay while the RunLog is unreachable. */
+  retryMs?: number;
+  quiet?: boolean;
+  executor?: string;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+/** Exit code for usage, config and params errors, as most CLIs do. */
+export const USAGE_EXIT_CODE = 2;
+
+const LOG_FLUSH_MS = 250;
+const LOG_FLUSH_CHUNKS = 16;
+const INTERPRETERS = new Set(['python', 'python3', 'node', 'bash', 'sh', 'ruby', 'perl', 'Rscript', 'deno', 'bun', 'uv']);
+// The RunLog's own credentials never reach the user's process, so a script that dumps its env cannot leak them.
+const PRIVATE_ENV = ['DATABASE_URL', 'KUBESCRIBE_TOKEN'];
+
+/**
+ * Runs one command as a recorded run: creates (or adopts) the run, spawns the command with the runner
+ * protocol's environment, passes its output through while storing it, enforces timeout and signals,
+ * records the outcome, and returns the exit code the runner should exit with.
+ */
+export async function runCommand(input: RunnerInput): Promise<number> {
+  const stdout = input.stdout ?? process.stdout;
+  const stderr = input.stderr ?? process.stderr;
+  const warn = (line: string) => stderr.write(`${line}\n`);
+  const note = (line: string) => {
+    if (!input.quiet) stderr.write(`${line}\n`);
+  };
+
+  const definition = input.job ? input.config.jobs.get(input.job) : undefined;
+  const command = input.command.length > 0 ? input.command : (definition?.command ?? []);
+  if (command.length === 0) {
+    warn(
+      input.job
+        ? `kubescribe: job ${input.job} is not declared in ${input.config.file ?? 'kubescribe.yaml'} and no command was given after --`
+        : 'kubescribe: no command: give one after --, e.g. kubescribe run --job report -- python3 script.py',
+    );
+    return USAGE_EXIT_CODE;
+  }
+  const job = input.job ?? jobNameFromCommand(command);
+  if (input.runId !== null && !isUuid(input.runId)) {
+    warn(`kubescribe: --run-id ${input.runId}: expected a UUID`);
+    return USAGE_EXIT_CODE;
+  }
+  let cliParams: Record<string, string>;
+  try {
+    cliParams = parseParamOptions(input.params);
+  } catch (error) {
+    warn(`kubescribe: ${(error as Error).message}`);
+    return USAGE_EXIT_CODE;
+  }
+
+  const runId = input.runId ?? uuidv7();
+  const spoolDir = join(input.home, 'spool');
+  const recorder = new Recorder({
+    open: input.openDb,
+    spoolFile: join(spoolDir, `${runId}.jsonl`),
+    say: warn,
+    retryMs: input.retryMs,
+  });
+  const actor = input.triggeredBy;
+  const event = (type: string, detail: Record<string, unknown> = {}): EventInput => ({
+    event_id: uuidv7(),
+    at: new Date(),
+    type,
+    actor,
+    detail,
+  });
+  const transition = (from: RunStatus[], to: RunStatus, patch: RunPatch, ev: EventInput) =>
+    recorder.record({ op: 'transition', run_id: runId, from, to, patch, event: ev });
+
+  // Records that earlier runners could not deliver go first, so history stays in order.
+  await recorder.read((db) => flushSpools(db, spoolDir, note));
+
+  if (definition) {
+    recorder.record({
+      op: 'sync_job',
+      job: {
+        name: definition.name,
+        description: definition.description ?? null,
+        tenant: definition.tenant ?? null,
+        labels: definition.labels,
+        definition,
+        content_hash: jobDefinitionHash(definition),
+        source: input.config.file,
+      },
+    });
+  } else {
+    recorder.record({ op: 'ensure_job', name: job });
+  }
+
+  // Create the run, or adopt the queued one an executor created for us.
+  let rawParams: Record<string, unknown> = cliParams;
+  let adopted = false;
+  if (input.runId) {
+    const existing = await recorder.read((db) => getRun(db, runId));
+    if (existing) {
+      if (isTerminal(existing.status)) {
+        warn(`kubescribe: run ${runId} already finished (${existing.status}); a run is never started twice`);
+        await recorder.close(1000);
+        return USAGE_EXIT_CODE;
+      }
+      if (existing.status !== 'queued') {
+        warn(`kubescribe: run ${runId} is already ${existing.status} in another runner; not starting it again`);
+        await recorder.close(1000);
+        return USAGE_EXIT_CODE;
+      }
+      rawParams = { ...existing.params, ...cliParams };
+      adopted = true;
+      transition(['queued'], 'starting', { executor_ref: executorRef(null) }, event('adopted', { host: hostname() }));
+    }
+  }
+  const definitionHash = definition ? jobDefinitionHash(definition) : null;
+  if (!adopted) {
+    recorder.record({
+      op: 'insert_run',
+      run: {
+        run_id: runId,
+        job,
+        job_content_hash: definitionHash,
+        trigger: input.trigger,
+        triggered_by: input.triggeredBy,
+        params: cliParams,
+        status: 'starting',
+        executor: input.executor ?? 'local',
+        executor_ref: executorRef(null),
+        image: definition?.image ?? null,
+        command,
+        tenant: definition?.tenant ?? null,
+        labels: definition?.labels ?? {},
+        created_at: new Date(),
+      },
+      event: event('created', { trigger: input.trigger }),
+    });
+  }
+
+  let params: Record<string, unknown>;
+  try {
+    params = definition ? resolveParams(job, definition.params, rawParams, { coerce: true }) : rawParams;
+  } catch (error) {
+    if (!(error instanceof InvalidParamsError)) throw error;
+    warn(`kubescribe: ${error.message}`);
+    transition(['starting'], 'failed', {
+      finished_at: new Date(),
+      error_type: 'InvalidParams',
+      error_message: error.message,
+    }, event('failed', { reason: 'invalid params', issues: error.issues }));
+    await finish(recorder, input, runId, warn);
+    return USAGE_EXIT_CODE;
+  }
+
+  const settings = {
+    timeoutMs: input.timeoutMs ?? definition?.timeout_ms,
+    graceMs: input.graceMs ?? definition?.grace_period_ms ?? 10_000,
+    heartbeatMs: input.heartbeatMs ?? input.config.runlog.heartbeat_ms,
+    logCapBytes: input.logCapBytes ?? input.config.runlog.log_cap_bytes,
+  };
+  const outputDir = mkdtempSync(join(tmpdir(), 'kubescribe-'));
+  const outputFile = join(outputDir, 'output.jsonl');
+  writeFileSync(outputFile, '');
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of PRIVATE_ENV) delete childEnv[name];
+  Object.assign(childEnv, definition?.env ?? {}, {
+    KUBESCRIBE_RUN_ID: runId,
+    KUBESCRIBE_JOB: job,
+    KUBESCRIBE_PARAMS: JSON.stringify(params),
+    KUBESCRIBE_OUTPUT: outputFile,
+    // Piped Python buffers stdout in 8 KB blocks: output would reach the terminal late and out of
+    // order with stderr. Unbuffered keeps "exactly as before".
+    PYTHONUNBUFFERED: process.env.PYTHONUNBUFFERED ?? '1',
+  });
+
+  const capture = new LogCapture(settings.logCapBytes);
+  const stderrTail = new TailBuffer();
+  const flushLogs = () => {
+    const flush = capture.flush();
+    if (flush.rows.length > 0) recorder.record({ op: 'logs', run_id: runId, rows: flush.rows });
+    if (flush.deleteRange) {
+      recorder.record({ op: 'delete_logs', run_id: runId, from: flush.deleteRange[0], to: flush.deleteRange[1] });
+    }
+    if (flush.marker) recorder.record({ op: 'log_marker', run_id: runId, row: flush.marker });
+  };
+
+  let child: ChildProcess | null = null;
+  let exited = false;
+  let cancelSignal: NodeJS.Signals | null = null;
+  let timedOut = false;
+  let killedAfterGrace = false;
+  let graceTimer: NodeJS.Timeout | null = null;
+  const signalGroup = (signal: NodeJS.Signals) => {
+    if (!child?.pid || exited) return;
+    try {
+      // The child leads its own process group, so `sh -c` wrappers and worker processes get it too.
+      process.kill(-child.pid, signal);
+    } catch {
+      child.kill(signal);
+    }
+  };
+  const terminate = (signal: NodeJS.Signals) => {
+    signalGroup(signal);
+    graceTimer ??= setTimeout(() => {
+      killedAfterGrace = !exited;
+      signalGroup('SIGKILL');
+    }, settings.graceMs);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (cancelSignal || timedOut) {
+      // A second signal means "now": skip the grace period.
+      signalGroup('SIGKILL');
+      return;
+    }
+    cancelSignal = signal;
+    recorder.record({ op: 'event', run_id: runId, event: event('cancel_requested', { signal }) });
+    terminate(signal);
+  };
+  const handled = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const signal of handled) process.on(signal, onSignal);
+
+  const heartbeat = setInterval(() => {
+    recorder.record({ op: 'heartbeat', run_id: runId, at: new Date().toISOString() });
+  }, settings.heartbeatMs);
+  const logTimer = setInterval(flushLogs, LOG_FLUSH_MS);
+  const timeoutTimer = settings.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        recorder.record({ op: 'event', run_id: runId, event: event('timeout_reached', { timeout_ms: settings.timeoutMs }) });
+        terminate('SIGTERM');
+      }, settings.timeoutMs)
+    : null;
+
+  const started = Date.now();
+  const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError: NodeJS.ErrnoException | null }>(
+    (resolve) => {
+      const proc = spawn(command[0]!, command.slice(1), { env: childEnv, stdio: ['inherit', 'pipe', 'pipe'], detached: true });
+      child = proc;
+      proc.once('error', (error: NodeJS.ErrnoException) => {
+        if (!proc.pid) resolve({ code: null, signal: null, spawnError: error });
+      });
+      proc.once('spawn', () => {
+        transition(['starting'], 'running', { started_at: new Date(), heartbeat_at: new Date(), executor_ref: executorRef(proc.pid ?? null) },
+          event('started', { pid: proc.pid }));
+        if (cancelSignal) terminate(cancelSignal);
+      });
+      const pipe = (from: NodeJS.ReadableStream, to: NodeJS.WritableStream, stream: 'stdout' | 'stderr') => {
+        from.on('data', (data: Buffer) => {
+          capture.push(stream, data);
+          if (stream === 'stderr') stderrTail.push(data.toString('utf8'));
+          if (capture.pendingChunks >= LOG_FLUSH_CHUNKS) flushLogs();
+          // Respect the terminal's pace so a fast writer cannot balloon our memory.
+          if (!to.write(data)) {
+            from.pause();
+            to.once('drain', () => from.resume());
+          }
+        });
+      };
+      pipe(proc.stdout!, stdout, 'stdout');
+      pipe(proc.stderr!, stderr, 'stderr');
+      proc.once('close', (code, signal) => resolve({ code, signal, spawnError: null }));
+    },
+  );
+  exited = true;
+  const finishedAt = new Date();
+  const durationMs = finishedAt.getTime() - started;
+  for (const signal of handled) process.off(signal, onSignal);
+
+  clearInterval(heartbeat);
+  clearInterval(logTimer);
+  if (timeoutTimer) clearTimeout(timeoutTimer);
+  if (graceTimer) clearTimeout(graceTimer);
+
+  capture.end(finishedAt);
+  flushLogs();
+  recorder.record({ op: 'log_totals', run_id: runId, bytes: capture.totalBytes, dropped: capture.droppedBytes });
+
+  let report = parseOutputFile('');
+  try {
+    report = parseOutputFile(readFileSync(outputFile, 'utf8'));
+  } catch {
+    // The child may have removed it; there is simply nothing reported.
+  }
+  rmSync(outputDir, { recursive: true, force: true });
+  for (const warning of report.warnings) {
+    warn(`kubescribe: warning: KUBESCRIBE_OUTPUT line ${warning.line}: ${warning.message}`);
+    recorder.record({ op: 'event', run_id: runId, event: event('warning', { source: 'KUBESCRIBE_OUTPUT', ...warning }) });
+  }
+
+  const { code, signal, spawnError } = outcome;
+  let status: RunStatus;
+  let error: ErrorSummary | null = null;
+  const stderrText = stderrTail.toString();
+  if (spawnError) {
+    status = 'failed';
+    const what = spawnError.code === 'ENOENT' ? 'command not found' : spawnError.code === 'EACCES' ? 'permission denied' : spawnError.message;
+    error = { type: 'SpawnError', message: `${what}: ${command[0]}`, tail: null };
+  } else if (timedOut) {
+    status = 'timed_out';
+    error = {
+      type: 'Timeout',
+      message:
+        `exceeded the timeout of ${formatDuration(settings.timeoutMs!)}: sent SIGTERM` +
+        (killedAfterGrace ? `, then SIGKILL after the ${formatDuration(settings.graceMs)} grace period` : ''),
+      tail: lastLines(stderrText),
+    };
+  } else if (cancelSignal) {
+    status = 'cancelled';
+    error = {
+      type: 'Cancelled',
+      message:
+        `cancelled: the runner received ${cancelSignal} and passed it on` +
+        (killedAfterGrace ? `, then sent SIGKILL after the ${formatDuration(settings.graceMs)} grace period` : ''),
+      tail: lastLines(stderrText),
+    };
+  } else if (code === 0) {
+    status = 'succeeded';
+  } else {
+    status = 'failed';
+    error =
+      extractPythonTraceback(stderrText) ??
+      (signal
+        ? {
+            type: 'Signal',
+            message: `killed by ${signal}` + (signal === 'SIGKILL' ? ' (out of memory, or killed by hand?)' : ''),
+            tail: lastLines(stderrText),
+          }
+        : { type: 'ExitCode', message: `exited with code ${code}`, tail: lastLines(stderrText) });
+  }
+  const exitCode = spawnError
+    ? spawnError.code === 'ENOENT' ? 127 : 126
+    : code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
+
+  transition(['starting', 'running'], status, {
+    finished_at: finishedAt,
+    exit_code: spawnError ? null : code,
+    signal,
+    error_type: error?.type ?? null,
+    error_message: error?.message ?? null,
+    error_tail: error?.tail ?? null,
+    outputs: report.outputs,
+    metrics: report.metrics,
+    log_bytes: capture.totalBytes,
+    log_dropped_bytes: capture.droppedBytes,
+  }, event(status, { exit_code: code, signal, duration_ms: durationMs }));
+
+  if (spawnError) warn(`kubescribe: ${error!.message}`);
+  note(
+    `kubescribe: run ${runId} (${job}) ${status} in ${formatDuration(Math.max(durationMs, 1))}` +
+      (code !== null && code !== 0 ? `, exit code ${code}` : '') +
+      (signal ? `, ${signal}` : '') +
+      (error && !spawnError ? ` — ${error.type}${error.message ? `: ${firstLine(error.message)}` : ''}` : '') +
+      (capture.droppedBytes > 0 ? ` (log capped: ${formatBytes(capture.droppedBytes)} dropped)` : ''),
+  );
+  await finish(recorder, input, runId, warn);
+  return exitCode;
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n')[0] ?? '';
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+}
+
+function executorRef(pid: number | null): Record<string, unknown> {
+  return pid === null ? { host: hostname() } : { host: hostname(), pid };
+}
+
+/** Names a run's job after the script it runs when no --job is given: `python3 etl/load.py` → `load`. */
+export function jobNameFromCommand(command: string[]): string {
+  let target = command[0]!;
+  if (INTERPRETERS.has(basename(target).replace(/[\d.]+$/, '')) || INTERPRETERS.has(basename(target))) {
+    const script = command.slice(1).find((arg) => !arg.startsWith('-'));
+    if (script) target = script;
+  }
+  const name = basename(target)
+    .replace(/\.[^.]+$/, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 52);
+  return name || 'adhoc';
+}
+
+async function finish(recorder: Recorder, input: RunnerInput, runId: string, warn: (line: string) => void): Promise<void> {
+  const left = await recorder.close(input.flushTimeoutMs ?? 60_000);
+  if (left) {
+    warn(
+      `kubescribe: the RunLog is still unreachable; run ${runId}'s records are kept in ${left} and will be written ` +
+        'by the next kubescribe command that reaches it (or run `kubescribe flush`)',
+    );
+  }
+}
