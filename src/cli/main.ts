@@ -67,7 +67,8 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
           triggeredBy: options.triggeredBy ?? ctx.env.triggeredBy ?? ctx.env.user,
           config,
           home: ctx.env.home,
-          openDb: () => openRunLogDb(ctx.env),
+          // Threaded: the runner's event loop must stay free to read the child's pipes in order.
+          openDb: () => openRunLogDb(ctx.env, { threaded: true }),
           timeoutMs: options.timeout,
           graceMs: options.grace,
           heartbeatMs: options.heartbeat,

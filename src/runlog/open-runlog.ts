@@ -16,10 +16,10 @@ export function pgliteDataDir(home: string): string {
 }
 
 /** Opens the RunLog named by the environment (PostgreSQL if DATABASE_URL is set, else embedded PGlite) and migrates it. */
-export async function openRunLogDb(location: RunLogLocation, options: { migrate?: boolean } = {}): Promise<Db> {
+export async function openRunLogDb(location: RunLogLocation, options: { migrate?: boolean; threaded?: boolean } = {}): Promise<Db> {
   const db = location.databaseUrl
     ? await openPgEngine({ url: location.databaseUrl, schema: location.databaseSchema ?? undefined })
-    : await openPgliteEngine({ dataDir: pgliteDataDir(location.home) });
+    : await openPgliteEngine({ dataDir: pgliteDataDir(location.home), threaded: options.threaded });
   if (options.migrate !== false) {
     try {
       await migrate(db);

@@ -1,7 +1,9 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
 import type { Db, Queryable, Row } from './db.ts';
+import type { ThreadReply, ThreadRequest } from './pglite-thread.ts';
 
 /** The embedded RunLog is open in another process; PGlite allows one at a time. */
 export class RunLogBusyError extends Error {
@@ -22,12 +24,25 @@ export class RunLogBusyError extends Error {
 export interface PgliteEngineOptions {
   /** Directory of the database files; omit for an in-memory database (tests). */
   dataDir?: string;
+  /**
+   * Run PostgreSQL on a worker thread so queries never block this thread's event loop (the runner
+   * needs that to read its child's stdout and stderr in the order they were written).
+   */
+  threaded?: boolean;
 }
 
 /** Opens embedded PGlite as a RunLog database, holding a lock file so that a second process is told clearly. */
 export async function openPgliteEngine(options: PgliteEngineOptions = {}): Promise<Db> {
   const { dataDir } = options;
   const release = dataDir ? acquireLock(dataDir) : () => {};
+  if (options.threaded) {
+    try {
+      return await openThreaded(dataDir, release);
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
   let db: PGliteType;
   try {
     // Loaded lazily: the WASM module costs ~100 ms to import and PostgreSQL users never need it.
@@ -52,6 +67,65 @@ export async function openPgliteEngine(options: PgliteEngineOptions = {}): Promi
       try {
         await db.close();
       } finally {
+        release();
+      }
+    },
+  };
+}
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+async function openThreaded(dataDir: string | undefined, release: () => void): Promise<Db> {
+  const entry = new URL(`./pglite-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  const worker = new Worker(entry, { workerData: { dataDir } });
+  const waiting = new Map<number, { resolve: (rows: unknown[]) => void; reject: (error: Error) => void }>();
+  let nextId = 1;
+  let dead: Error | null = null;
+  worker.on('message', (message: ThreadReply) => {
+    const pending = waiting.get(message.id);
+    if (!pending) return;
+    waiting.delete(message.id);
+    if (message.ok) return pending.resolve(message.rows);
+    pending.reject(Object.assign(new Error(message.error.message), message.error));
+  });
+  worker.on('error', (error) => {
+    dead = error;
+    for (const pending of waiting.values()) pending.reject(error);
+    waiting.clear();
+  });
+  const call = <T>(request: WithoutId<ThreadRequest>): Promise<T[]> => {
+    if (dead) return Promise.reject(dead);
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      waiting.set(id, { resolve: resolve as (rows: unknown[]) => void, reject });
+      worker.postMessage({ ...request, id });
+    });
+  };
+  // The first round trip waits for PGlite to open, so a broken data directory fails here, not later.
+  await call({ type: 'query', sql: 'SELECT 1', params: [], tx: null });
+  return {
+    engine: 'pglite',
+    location: dataDir ? displayPath(dataDir) : 'in-memory PGlite',
+    query: <T extends Row>(sql: string, params?: readonly unknown[]) =>
+      call<T>({ type: 'query', sql, params: [...(params ?? [])], tx: null }),
+    async transaction(fn) {
+      const id = nextId;
+      await call({ type: 'begin' });
+      const tx: Queryable = { query: <T extends Row>(sql: string, params?: readonly unknown[]) => call<T>({ type: 'query', sql, params: [...(params ?? [])], tx: id }) };
+      try {
+        const result = await fn(tx);
+        await call({ type: 'end', tx: id, commit: true });
+        return result;
+      } catch (error) {
+        await call({ type: 'end', tx: id, commit: false }).catch(() => {});
+        throw error;
+      }
+    },
+    async close() {
+      try {
+        if (!dead) await call({ type: 'close' });
+      } finally {
+        await worker.terminate();
         release();
       }
     },

@@ -144,20 +144,32 @@ export async function runCommand(input: RunnerInput): Promise<number> {
       }
       rawParams = { ...existing.params, ...cliParams };
       adopted = true;
-      transition(['queued'], 'starting', { executor_ref: executorRef(null) }, event('adopted', { host: hostname() }));
     }
   }
-  const definitionHash = definition ? jobDefinitionHash(definition) : null;
-  if (!adopted) {
+
+  // Validated before the run is written so that it records the params it really ran with (defaults
+  // applied); invalid params are still recorded, as a failed attempt.
+  let params: Record<string, unknown> = rawParams;
+  let invalid: InvalidParamsError | null = null;
+  try {
+    if (definition) params = resolveParams(job, definition.params, rawParams, { coerce: true });
+  } catch (error) {
+    if (!(error instanceof InvalidParamsError)) throw error;
+    invalid = error;
+  }
+
+  if (adopted) {
+    transition(['queued'], 'starting', { executor_ref: executorRef(null), params }, event('adopted', { host: hostname() }));
+  } else {
     recorder.record({
       op: 'insert_run',
       run: {
         run_id: runId,
         job,
-        job_content_hash: definitionHash,
+        job_content_hash: definition ? jobDefinitionHash(definition) : null,
         trigger: input.trigger,
         triggered_by: input.triggeredBy,
-        params: cliParams,
+        params,
         status: 'starting',
         executor: input.executor ?? 'local',
         executor_ref: executorRef(null),
@@ -171,17 +183,13 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     });
   }
 
-  let params: Record<string, unknown>;
-  try {
-    params = definition ? resolveParams(job, definition.params, rawParams, { coerce: true }) : rawParams;
-  } catch (error) {
-    if (!(error instanceof InvalidParamsError)) throw error;
-    warn(`kubescribe: ${error.message}`);
+  if (invalid) {
+    warn(`kubescribe: ${invalid.message}`);
     transition(['starting'], 'failed', {
       finished_at: new Date(),
       error_type: 'InvalidParams',
-      error_message: error.message,
-    }, event('failed', { reason: 'invalid params', issues: error.issues }));
+      error_message: invalid.message,
+    }, event('failed', { reason: 'invalid params', issues: invalid.issues }));
     await finish(recorder, input, runId, warn);
     return USAGE_EXIT_CODE;
   }

@@ -67,15 +67,16 @@ export interface RunPatch {
   outputs?: Record<string, unknown>;
   metrics?: Record<string, number>;
   executor_ref?: Record<string, unknown>;
+  params?: Record<string, unknown>;
   image?: string | null;
   log_bytes?: number;
   log_dropped_bytes?: number;
 }
 
-const JSON_COLUMNS = new Set(['outputs', 'metrics', 'executor_ref']);
+const JSON_COLUMNS = new Set(['outputs', 'metrics', 'executor_ref', 'params']);
 const PATCH_COLUMNS = new Set([
   'started_at', 'finished_at', 'heartbeat_at', 'exit_code', 'signal', 'error_type', 'error_message', 'error_tail',
-  'outputs', 'metrics', 'executor_ref', 'image', 'log_bytes', 'log_dropped_bytes',
+  'outputs', 'metrics', 'executor_ref', 'params', 'image', 'log_bytes', 'log_dropped_bytes',
 ]);
 
 export interface TransitionResult {

@@ -1,0 +1,77 @@
+// Every RunLog test runs on each engine: PGlite always, PostgreSQL when DATABASE_URL is set (CI sets it).
+// Each test file gets its own schema (PostgreSQL) or data directory (PGlite) and removes it afterwards,
+// so tests never assume an empty database and never see each other's rows.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Db } from '../../src/runlog/db.ts';
+import { openRunLogDb } from '../../src/runlog/open-runlog.ts';
+
+export type Engine = 'pglite' | 'postgres';
+
+export const ENGINES: Engine[] = process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
+
+export interface TestRunLog {
+  engine: Engine;
+  /** KubeScribe's home for this test (PGlite data, offline buffers). */
+  home: string;
+  /** Environment for a child `kubescribe` process pointing at this RunLog. */
+  env: Record<string, string>;
+  /** The location as `openRunLogDb` takes it. */
+  location: { databaseUrl: string | null; databaseSchema: string | null; home: string };
+  /**
+   * Runs `fn` with the RunLog open. PGlite is opened for the call and closed after it, because a
+   * child runner cannot open it while this process holds it.
+   */
+  withDb<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  cleanup(): Promise<void>;
+}
+
+/** Creates an isolated RunLog on the given engine. */
+export async function createTestRunLog(engine: Engine): Promise<TestRunLog> {
+  const home = mkdtempSync(join(tmpdir(), `ks-test-${engine}-`));
+  if (engine === 'pglite') {
+    const location = { databaseUrl: null, databaseSchema: null, home };
+    return {
+      engine,
+      home,
+      location,
+      env: { KUBESCRIBE_HOME: home, DATABASE_URL: '' },
+      async withDb(fn) {
+        const db = await openRunLogDb(location);
+        try {
+          return await fn(db);
+        } finally {
+          await db.close();
+        }
+      },
+      async cleanup() {
+        rmSync(home, { recursive: true, force: true });
+      },
+    };
+  }
+  const url = process.env.DATABASE_URL!;
+  const schema = `ks_test_${randomBytes(5).toString('hex')}`;
+  const location = { databaseUrl: url, databaseSchema: schema, home };
+  let shared: Db | null = null;
+  return {
+    engine,
+    home,
+    location,
+    env: { KUBESCRIBE_HOME: home, DATABASE_URL: url, KUBESCRIBE_DB_SCHEMA: schema },
+    async withDb(fn) {
+      shared ??= await openRunLogDb(location);
+      return fn(shared);
+    },
+    async cleanup() {
+      await shared?.close();
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
