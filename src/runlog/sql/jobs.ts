@@ -17,17 +17,19 @@ export interface JobSync {
  */
 export async function syncJobDefinition(db: Db, job: JobSync): Promise<number> {
   return db.transaction(async (tx) => {
-    // The upsert takes the job's row lock, so concurrent syncs of one job queue up here.
-    const [current] = await tx.query<{ current_revision: number | null; content_hash: string | null }>(
-      `WITH upserted AS (
-         INSERT INTO jobs (name, description, tenant, labels, declared)
-         VALUES ($1, $2, $3, $4::jsonb, true)
-         ON CONFLICT (name) DO UPDATE SET declared = true, removed_at = NULL
-         RETURNING name, current_revision
-       )
-       SELECT u.current_revision, r.content_hash
-       FROM upserted u LEFT JOIN job_revisions r ON r.job = u.name AND r.revision = u.current_revision`,
+    // The upsert takes the job's row lock, so concurrent syncs of one job queue up here. The read
+    // must be a separate statement: under READ COMMITTED only a new statement's snapshot sees the
+    // revision that the sync we waited for has just committed.
+    await tx.query(
+      `INSERT INTO jobs (name, description, tenant, labels, declared) VALUES ($1, $2, $3, $4::jsonb, true)
+       ON CONFLICT (name) DO UPDATE SET declared = true, removed_at = NULL`,
       [job.name, job.description, job.tenant, jsonb(job.labels)],
+    );
+    const [current] = await tx.query<{ current_revision: number | null; content_hash: string | null }>(
+      `SELECT j.current_revision, r.content_hash
+       FROM jobs j LEFT JOIN job_revisions r ON r.job = j.name AND r.revision = j.current_revision
+       WHERE j.name = $1`,
+      [job.name],
     );
     if (current?.current_revision && current.content_hash === job.content_hash) return current.current_revision;
     const [inserted] = await tx.query<{ revision: number }>(
