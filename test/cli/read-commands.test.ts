@@ -1,0 +1,108 @@
+// The CLI read side over a real RunLog: runs, runs show, logs, and their errors.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { ENGINES, createTestRunLog, type TestRunLog } from '../support/runlog-engines.ts';
+import { REPO_ROOT, runCli } from '../support/cli.ts';
+import { uuidv7 } from '../../src/runlog/uuidv7.ts';
+import { getRun } from '../../src/runlog/sql/runs.ts';
+
+const EMIT = join(REPO_ROOT, 'test/fixtures/emit.py');
+
+for (const engine of ENGINES) {
+  describe(`kubescribe runs / runs show / logs (${engine})`, () => {
+    let t: TestRunLog;
+    const ok = uuidv7();
+    const bad = uuidv7();
+    const cli = (args: string[]) => runCli(args, { env: t.env });
+
+    before(async () => {
+      t = await createTestRunLog(engine);
+      await cli(['run', '-q', '--run-id', ok, '--job', 'alpha', '--heartbeat', '200ms', '--', 'python3', EMIT, 'out:first line', 'err:a warning', 'sleep:1.2', 'out:last line', 'metric:rows=3']);
+      await cli(['run', '-q', '--run-id', bad, '--job', 'beta', '--', 'python3', EMIT, 'raise:no input files']);
+    });
+    after(() => t.cleanup());
+
+    test('runs lists newest first as a table, with status, exit code and the error', async () => {
+      const result = await cli(['runs']);
+      assert.equal(result.code, 0, result.err);
+      const lines = result.out.trimEnd().split('\n');
+      assert.match(lines[0]!, /^RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);
+      assert.match(lines[1]!, new RegExp(`^${bad}\\s+beta\\s+failed\\s+manual\\s+.*\\s1\\s+RuntimeError: no input files$`));
+      assert.match(lines[2]!, new RegExp(`^${ok}\\s+alpha\\s+succeeded\\s+manual\\s+`));
+    });
+
+    test('runs filters by job and status and prints JSON with snake_case fields', async () => {
+      const result = await cli(['runs', '--job', 'alpha', '--status', 'succeeded', '--json']);
+      assert.equal(result.code, 0, result.err);
+      const runs = JSON.parse(result.out) as Record<string, unknown>[];
+      assert.deepEqual(runs.map((run) => run.run_id), [ok]);
+      assert.equal(runs[0]!.exit_code, 0);
+      assert.deepEqual(runs[0]!.metrics, { rows: 3 });
+      const none = await cli(['runs', '--status', 'lost', '--json']);
+      assert.deepEqual(JSON.parse(none.out), []);
+    });
+
+    test('bad filters are usage errors naming the option', async () => {
+      const status = await cli(['runs', '--status', 'done']);
+      assert.equal(status.code, 2);
+      assert.match(status.err, /--status done: expected one of queued, starting, running, succeeded, failed, cancelled, timed_out, lost/);
+      const limit = await cli(['runs', '--limit', '0']);
+      assert.equal(limit.code, 2);
+      assert.match(limit.err, /--limit 0: expected a whole number from 1 to 500/);
+    });
+
+    test('runs show prints the run, the traceback and the events; a prefix of the id is enough', async () => {
+      const result = await cli(['runs', 'show', bad.slice(0, 18)]);
+      assert.equal(result.code, 0, result.err);
+      assert.match(result.out, new RegExp(`^run_id\\s+${bad}$`, 'm'));
+      assert.match(result.out, /^status\s+failed$/m);
+      assert.match(result.out, /^error\s+RuntimeError: no input files$/m);
+      assert.match(result.out, /Traceback \(most recent call last\):/);
+      assert.match(result.out, /running → failed/);
+      const json = JSON.parse((await cli(['runs', 'show', bad, '--json'])).out) as { status: string; events: unknown[] };
+      assert.equal(json.status, 'failed');
+      assert.equal(json.events.length, 3);
+    });
+
+    test('logs prints the stored output in order', async () => {
+      const result = await cli(['logs', ok]);
+      assert.equal(result.code, 0, result.err);
+      assert.equal(result.out, 'first line\na warning\nlast line\n');
+      const split = await cli(['logs', ok, '--split']);
+      assert.equal(split.out, 'first line\nlast line\n');
+      assert.equal(split.err, 'a warning\n');
+    });
+
+    test('the heartbeat is refreshed while the command lives', async () => {
+      const saved = (await t.withDb((db) => getRun(db, ok)))!;
+      const beat = saved.heartbeat_at!.getTime() - saved.started_at!.getTime();
+      assert.ok(beat >= 800, `last heartbeat ${beat} ms after the start, expected about 1000 ms with --heartbeat 200ms`);
+    });
+
+    test('an unknown run id is a clear error', async () => {
+      const missing = await cli(['logs', uuidv7()]);
+      assert.equal(missing.code, 2);
+      assert.match(missing.err, /no run .* in the RunLog/);
+      const garbage = await cli(['runs', 'show', 'not-an-id!']);
+      assert.equal(garbage.code, 2);
+      assert.match(garbage.err, /expected a run id/);
+    });
+
+    test('migrate reports the schema version and is idempotent', async () => {
+      const result = await cli(['migrate']);
+      assert.equal(result.code, 0, result.err);
+      assert.match(result.out, /schema version 1, up to date/);
+    });
+  });
+}
+
+describe('unreachable PostgreSQL for read commands', () => {
+  test('one clear line, no stack trace, password redacted', async () => {
+    const result = await runCli(['runs'], { env: { DATABASE_URL: 'postgres://me:s3cret@127.0.0.1:1/none', KUBESCRIBE_HOME: '/tmp/ks-unreachable' } });
+    assert.equal(result.code, 1);
+    assert.equal(result.err.trim().split('\n').length, 1, result.err);
+    assert.match(result.err, /^kubescribe: cannot reach the RunLog at postgres:\/\/me:\*\*\*@127\.0\.0\.1:1\/none: /);
+    assert.doesNotMatch(result.err, /s3cret/);
+  });
+});
