@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { emptyConfig, loadConfig, type KubescribeConfig } from '../config/job-config.ts';
+import { emptyConfig, type KubescribeConfig } from '../config/job-definition.ts';
 import { readEnvironment, type Environment } from '../config/environment.ts';
 import type { Db } from '../runlog/db.ts';
 import { openRunLogDb } from '../runlog/open-runlog.ts';
@@ -20,9 +20,12 @@ export function processContext(): CliContext {
 }
 
 /** Loads the config file: the one given, else ./kubescribe.yaml if present, else no jobs. */
-export function loadCliConfig(ctx: CliContext, file: string | undefined): KubescribeConfig {
-  if (file) return loadConfig(resolve(file));
-  return existsSync(ctx.env.configFile) ? loadConfig(ctx.env.configFile) : emptyConfig();
+export async function loadCliConfig(ctx: CliContext, file: string | undefined): Promise<KubescribeConfig> {
+  const path = file ? resolve(file) : existsSync(ctx.env.configFile) ? ctx.env.configFile : null;
+  if (!path) return emptyConfig();
+  // The parser pulls in yaml, ajv and croner; a run without a config file skips them.
+  const { loadConfig } = await import('../config/job-config.ts');
+  return loadConfig(path);
 }
 
 /** Opens and migrates the RunLog, first writing any records a runner left on disk while it was unreachable. */

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError } from '../config/job-config.ts';
+import { ConfigError } from '../config/job-definition.ts';
 import { parseByteSize, parseDuration } from '../config/durations.ts';
 import { migrate, RunLogTooNewError } from '../runlog/migrate.ts';
 import { openRunLogDb } from '../runlog/open-runlog.ts';
@@ -56,7 +56,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('-q, --quiet', 'print nothing of our own on stderr except errors')
     .passThroughOptions()
     .action(async (command: string[], options) => {
-      const config = loadCliConfig(ctx, options.config);
+      const config = await loadCliConfig(ctx, options.config);
       setExit(
         await runCommand({
           command,

@@ -2,57 +2,29 @@
 // as plain JS so that every complaint can point at the line the user has to edit, and every check runs
 // to the end so one pass over the file reports everything that is wrong with it.
 
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { Cron } from 'croner';
 import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { splitCommandLine } from './command-line.ts';
 import { describeValue, parseByteSize, parseDuration, type DurationOptions } from './durations.ts';
+import {
+  CONCURRENCY_POLICIES,
+  ConfigError,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_LOG_CAP_BYTES,
+  emptyConfig,
+  NOTIFY_EVENTS,
+  type ConcurrencyPolicy,
+  type ConfigIssue,
+  type JobDefinition,
+  type KubescribeConfig,
+  type RunLogSettings,
+} from './job-definition.ts';
 
-export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
+// Callers that already parse YAML get the whole config API from here.
+export * from './job-definition.ts';
 
-export interface JobDefinition {
-  name: string; description?: string; command: string[]; image?: string;
-  env: Record<string, string>; params: Record<string, unknown>; // params: the JSON Schema of the run's params
-  schedule?: string; time_zone: string; timeout_ms?: number; grace_period_ms: number;
-  retries: { limit: number; backoff_ms: number }; concurrency_policy: ConcurrencyPolicy;
-  expected_duration_ms?: number; starting_deadline_ms?: number;
-  labels: Record<string, string>; tenant?: string;
-  notify?: { on: string[]; channels: string[] };
-}
-
-export interface RunLogSettings { log_cap_bytes: number; heartbeat_ms: number }
-
-export interface KubescribeConfig { file: string | null; runlog: RunLogSettings; jobs: Map<string, JobDefinition> }
-
-export interface ConfigIssue {
-  /** 1-based line of the offending value (of the key for unknown keys), null when not tied to a line. */
-  line: number | null;
-  /** Dotted path such as "jobs.report.timeout"; empty for problems with the file as a whole. */
-  path: string;
-  message: string;
-}
-
-/** A config file that cannot be used, with every issue found in it. */
-export class ConfigError extends Error {
-  readonly file: string;
-  readonly issues: ConfigIssue[];
-
-  constructor(file: string, issues: ConfigIssue[]) {
-    super(issues.map((issue) => formatIssue(file, issue)).join('\n'));
-    this.name = 'ConfigError';
-    this.file = file;
-    this.issues = issues;
-  }
-}
-
-/** Allowed `concurrency_policy` values, and the `notify.on` events. */
-export const CONCURRENCY_POLICIES: readonly ConcurrencyPolicy[] = ['Allow', 'Forbid', 'Replace'];
-export const NOTIFY_EVENTS = ['failed', 'timed_out', 'lost', 'recovered', 'succeeded', 'missed', 'late', 'abnormal'] as const;
-
-const DEFAULT_LOG_CAP_BYTES = 10 * 1024 * 1024;
-const DEFAULT_HEARTBEAT_MS = 10_000;
 const DEFAULT_GRACE_PERIOD_MS = 10_000;
 const DEFAULT_BACKOFF_MS = 10_000;
 // A CronJob's name must leave room for the 11-character suffix Kubernetes adds to its Jobs' names.
@@ -69,11 +41,6 @@ const JOB_KEYS = [
   'description', 'command', 'image', 'env', 'params', 'schedule', 'time_zone', 'timeout', 'grace_period', 'retries',
   'concurrency_policy', 'expected_duration', 'starting_deadline', 'labels', 'tenant', 'notify',
 ];
-
-function formatIssue(file: string, issue: ConfigIssue): string {
-  const where = issue.line === null ? file : `${file}:${issue.line}`;
-  return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
-}
 
 function join(parent: string, key: string | number): string {
   if (typeof key === 'number') return `${parent}[${key}]`;
@@ -422,11 +389,6 @@ function readJobs(r: Reader, e: Entry): Map<string, JobDefinition> {
   return jobs;
 }
 
-/** Defaults with no file and no jobs, for running without a kubescribe.yaml. */
-export function emptyConfig(): KubescribeConfig {
-  return { file: null, runlog: { log_cap_bytes: DEFAULT_LOG_CAP_BYTES, heartbeat_ms: DEFAULT_HEARTBEAT_MS }, jobs: new Map() };
-}
-
 /** Parses and validates kubescribe.yaml text; throws ConfigError listing every issue found. */
 export function parseConfig(text: string, file: string): KubescribeConfig {
   const lines = new LineCounter();
@@ -470,19 +432,4 @@ export function loadConfig(file: string): KubescribeConfig {
     throw new ConfigError(file, [{ line: null, path: '', message }]);
   }
   return parseConfig(text, file);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const record = value as Record<string, unknown>;
-    const keys = Object.keys(record).filter((key) => record[key] !== undefined).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
-/** SHA-256 (hex) of the job's canonical JSON: keys sorted at every level, so key order never changes it. */
-export function jobDefinitionHash(job: JobDefinition): string {
-  return createHash('sha256').update(canonicalJson(job)).digest('hex');
 }

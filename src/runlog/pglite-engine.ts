@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
 import type { Db, Queryable, Row } from './db.ts';
 import type { ThreadReply, ThreadRequest } from './pglite-thread.ts';
+import { PGLITE_OPTIONS } from './pglite-options.ts';
 
 /** The embedded RunLog is open in another process; PGlite allows one at a time. */
 export class RunLogBusyError extends Error {
@@ -47,7 +48,7 @@ export async function openPgliteEngine(options: PgliteEngineOptions = {}): Promi
   try {
     // Loaded lazily: the WASM module costs ~100 ms to import and PostgreSQL users never need it.
     const { PGlite } = await import('@electric-sql/pglite');
-    db = await PGlite.create(dataDir);
+    db = await PGlite.create(dataDir, PGLITE_OPTIONS);
   } catch (error) {
     release();
     throw error;

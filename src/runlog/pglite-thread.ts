@@ -4,6 +4,7 @@
 // puts the database here and keeps its own event loop free.
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { PGLITE_OPTIONS } from './pglite-options.ts';
 
 export type ThreadRequest =
   | { id: number; type: 'query'; sql: string; params: unknown[]; tx: number | null }
@@ -17,7 +18,7 @@ export type ThreadReply =
 
 const port = parentPort!;
 const { dataDir } = workerData as { dataDir: string | undefined };
-const open = PGlite.create(dataDir);
+const open = PGlite.create(dataDir, PGLITE_OPTIONS);
 const transactions = new Map<number, { tx: Transaction; end: (commit: boolean) => void; settled: Promise<void> }>();
 const ROLLBACK = Symbol('rollback');
 

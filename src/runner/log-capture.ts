@@ -53,6 +53,11 @@ export class LogCapture {
     this.chunkLimit = Math.max(1, Math.min(MAX_CHUNK_BYTES, Math.floor(this.tailLimit / 4)));
   }
 
+  /** True once the head is full: new output only replaces older tail output. */
+  get capped(): boolean {
+    return this.markerSeq !== null;
+  }
+
   /** Chunks not yet handed out by `flush()`. */
   get pendingChunks(): number {
     return this.pending.length;

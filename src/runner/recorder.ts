@@ -30,10 +30,16 @@ export class Recorder {
   private retryDelay: number;
   private wake: (() => void) | null = null;
   private closed = false;
+  private backlog = 0;
   lastError: unknown = null;
 
   constructor(private readonly options: RecorderOptions) {
     this.retryDelay = options.retryMs ?? 1000;
+  }
+
+  /** Log text waiting to be written: the runner slows its reading of the child when this grows. */
+  get backlogBytes(): number {
+    return this.backlog;
   }
 
   /** True while records are being buffered on disk. */
@@ -43,6 +49,7 @@ export class Recorder {
 
   /** Queues a record; it is written in order, now or after the RunLog comes back. */
   record(op: RecordOp): void {
+    this.backlog += opBytes(op);
     this.queue.push(op);
     if (this.offline) this.spoolAppend([op]);
     this.kick();
@@ -72,7 +79,12 @@ export class Recorder {
     while (this.queue.length > 0 || this.working) {
       if (this.offline && Date.now() >= deadline) return false;
       const remaining = Math.max(0, deadline - Date.now());
-      await Promise.race([this.working ?? Promise.resolve(), sleep(this.offline ? Math.min(remaining, 200) : 50)]);
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.offline ? Math.min(remaining, 200) : 50);
+      });
+      // Cleared, or a pending timer would hold the process open up to 50 ms after the last write.
+      await Promise.race([this.working ?? Promise.resolve(), tick]).finally(() => clearTimeout(timer));
       if (this.offline && remaining === 0) return false;
     }
     return true;
@@ -105,6 +117,7 @@ export class Recorder {
         const db = await this.connect();
         await applyOp(db, op);
         this.queue.shift();
+        this.backlog -= opBytes(op);
         if (this.offline && this.queue.length === 0) this.backOnline();
       } catch (error) {
         if (isUnreachable(error)) {
@@ -115,6 +128,7 @@ export class Recorder {
         // A record the RunLog rejects would be rejected forever; say so and keep the rest flowing.
         this.options.say(`kubescribe: could not record ${op.op} (${describe(error)}); skipping it`);
         this.queue.shift();
+        this.backlog -= opBytes(op);
       }
     }
   }
@@ -208,4 +222,9 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+function opBytes(op: RecordOp): number {
+  if (op.op !== 'logs') return 0;
+  let bytes = 0;
+  for (const row of op.rows) bytes += row.text.length;
+  return bytes;
+}

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir, constants as osConstants } from 'node:os';
 import { basename, join } from 'node:path';
 import { formatDuration } from '../config/durations.ts';
-import { jobDefinitionHash, type JobDefinition, type KubescribeConfig } from '../config/job-config.ts';
+import { jobDefinitionHash, type KubescribeConfig } from '../config/job-definition.ts';
 import type { Db } from '../runlog/db.ts';
 import { getRun, type EventInput, type RunPatch } from '../runlog/sql/runs.ts';
 import { isTerminal, type RunStatus, type Trigger } from '../runlog/types.ts';
@@ -11,7 +11,7 @@ import { isUuid, uuidv7 } from '../runlog/uuidv7.ts';
 import { extractPythonTraceback, lastLines, TailBuffer, type ErrorSummary } from './error-summary.ts';
 import { formatBytes, LogCapture } from './log-capture.ts';
 import { parseOutputFile } from './output-file.ts';
-import { InvalidParamsError, parseParamOptions, resolveParams } from './params.ts';
+import { InvalidParamsError, parseParamOptions } from './params.ts';
 import { flushSpools, Recorder } from './recorder.ts';
 
 export interface RunnerInput {
@@ -47,6 +47,7 @@ export const USAGE_EXIT_CODE = 2;
 
 const LOG_FLUSH_MS = 250;
 const LOG_FLUSH_CHUNKS = 16;
+const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 const INTERPRETERS = new Set(['python', 'python3', 'node', 'bash', 'sh', 'ruby', 'perl', 'Rscript', 'deno', 'bun', 'uv']);
 // The RunLog's own credentials never reach the user's process, so a script that dumps its env cannot leak them.
 const PRIVATE_ENV = ['DATABASE_URL', 'KUBESCRIBE_TOKEN'];
@@ -152,7 +153,11 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   let params: Record<string, unknown> = rawParams;
   let invalid: InvalidParamsError | null = null;
   try {
-    if (definition) params = resolveParams(job, definition.params, rawParams, { coerce: true });
+    if (definition) {
+      // ajv costs ~30 ms to load: only jobs with a params schema pay for it.
+      const { resolveParams } = await import('./params-schema.ts');
+      params = resolveParams(job, definition.params, rawParams, { coerce: true });
+    }
   } catch (error) {
     if (!(error instanceof InvalidParamsError)) throw error;
     invalid = error;
@@ -273,6 +278,23 @@ export async function runCommand(input: RunnerInput): Promise<number> {
       }, settings.timeoutMs)
     : null;
 
+  // When the RunLog falls behind a fast writer, read the child more slowly rather than queue without
+  // bound. Only while the RunLog answers: while it is unreachable the job must not be held back.
+  const paused = new Set<NodeJS.ReadableStream>();
+  let throttleTimer: NodeJS.Timeout | null = null;
+  const throttle = (from: NodeJS.ReadableStream) => {
+    if (recorder.isOffline || recorder.backlogBytes < MAX_BACKLOG_BYTES) return;
+    from.pause();
+    paused.add(from);
+    throttleTimer ??= setInterval(() => {
+      if (!recorder.isOffline && recorder.backlogBytes > MAX_BACKLOG_BYTES / 4) return;
+      for (const stream of paused) stream.resume();
+      paused.clear();
+      clearInterval(throttleTimer!);
+      throttleTimer = null;
+    }, 20);
+  };
+
   const started = Date.now();
   const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError: NodeJS.ErrnoException | null }>(
     (resolve) => {
@@ -290,12 +312,15 @@ export async function runCommand(input: RunnerInput): Promise<number> {
         from.on('data', (data: Buffer) => {
           capture.push(stream, data);
           if (stream === 'stderr') stderrTail.push(data.toString('utf8'));
-          if (capture.pendingChunks >= LOG_FLUSH_CHUNKS) flushLogs();
+          // Past the head, only the timer flushes: a tail chunk that will be pushed out of the window
+          // within 250 ms is never written at all (this is what makes a capped 50 MB log cheap).
+          if (!capture.capped && capture.pendingChunks >= LOG_FLUSH_CHUNKS) flushLogs();
           // Respect the terminal's pace so a fast writer cannot balloon our memory.
           if (!to.write(data)) {
             from.pause();
             to.once('drain', () => from.resume());
           }
+          throttle(from);
         });
       };
       pipe(proc.stdout!, stdout, 'stdout');
@@ -309,6 +334,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   for (const signal of handled) process.off(signal, onSignal);
 
   clearInterval(heartbeat);
+  if (throttleTimer) clearInterval(throttleTimer);
   clearInterval(logTimer);
   if (timeoutTimer) clearTimeout(timeoutTimer);
   if (graceTimer) clearTimeout(graceTimer);
