@@ -8,6 +8,7 @@ import { isUnreachable } from '../runlog/connectivity.ts';
 import { redactUrl } from '../runlog/db.ts';
 import { TRIGGERS, type Trigger } from '../runlog/types.ts';
 import { runCommand } from '../runner/runner.ts';
+import { syncJobs } from '../runlog/sync-jobs.ts';
 import { loadCliConfig, openCliRunLog, processContext, type CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
 import { logsCommand } from './logs-command.ts';
@@ -105,8 +106,10 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
 
   program
     .command('migrate')
-    .description('create or upgrade the RunLog schema (also done automatically at start)')
-    .action(async () => {
+    .description('create or upgrade the RunLog schema (also automatic), and record the job definitions of kubescribe.yaml')
+    .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')
+    .action(async (options) => {
+      const config = await loadCliConfig(ctx, options.config);
       const db = await openRunLogDb(ctx.env, { migrate: false });
       try {
         const result = await migrate(db);
@@ -115,6 +118,10 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
             ? `RunLog at ${db.location}: applied ${result.applied.join(', ')}; schema version ${result.to}\n`
             : `RunLog at ${db.location}: schema version ${result.to}, up to date\n`,
         );
+        if (config.file) {
+          const synced = await syncJobs(db, config);
+          ctx.stdout.write(`jobs from ${config.file}: ${synced.map((job) => `${job.name} (revision ${job.revision})`).join(', ') || 'none'}\n`);
+        }
       } finally {
         await db.close();
       }

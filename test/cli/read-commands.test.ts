@@ -89,10 +89,16 @@ for (const engine of ENGINES) {
       assert.match(garbage.err, /expected a run id/);
     });
 
-    test('migrate reports the schema version and is idempotent', async () => {
+    test('migrate reports the schema version, is idempotent, and records the jobs of the config file', async () => {
       const result = await cli(['migrate']);
       assert.equal(result.code, 0, result.err);
       assert.match(result.out, /schema version 1, up to date/);
+      assert.match(result.out, /jobs from .*kubescribe\.yaml: report \(revision 1\)/);
+      const again = await cli(['migrate']);
+      assert.match(again.out, /report \(revision 1\)/, 'an unchanged definition keeps its revision');
+      const jobs = await t.withDb((db) => db.query<{ name: string; declared: boolean; current_revision: number | null }>(
+        'SELECT name, declared, current_revision FROM jobs ORDER BY name'));
+      assert.deepEqual(jobs.find((job) => job.name === 'report'), { name: 'report', declared: true, current_revision: 1 });
     });
   });
 }
