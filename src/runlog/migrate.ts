@@ -119,13 +119,19 @@ export function splitStatements(script: string): string[] {
   while (i < script.length) {
     const ch = script[i]!;
     const rest = script.slice(i);
+    if (rest.startsWith('/*')) {
+      const end = script.indexOf('*/', i + 2);
+      i = end === -1 ? script.length : end + 2;
+      current += ' ';
+      continue;
+    }
     if (rest.startsWith('--')) {
       const end = script.indexOf('\n', i);
       i = end === -1 ? script.length : end + 1;
       current += '\n';
       continue;
     }
-    const dollar = /^\$[A-Za-z_]*\$/.exec(rest);
+    const dollar = /^\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(rest);
     if (dollar) {
       const tag = dollar[0];
       const end = script.indexOf(tag, i + tag.length);

@@ -32,7 +32,11 @@ export async function openPgEngine(options: PgEngineOptions): Promise<Db> {
   // An idle client whose server went away emits 'error' on the pool; unhandled, that kills the
   // process. The next query reports the outage to whoever can act on it.
   pool.on('error', () => {});
-  if (options.schema) {
+  // A least-privilege role may read and write rows but not create schemas: only create a missing one.
+  const missing = options.schema
+    ? (await pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [options.schema])).rowCount === 0
+    : false;
+  if (options.schema && missing) {
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`).catch((error: unknown) => {
       // Concurrent starters may race on CREATE SCHEMA; the loser sees a unique violation.
       if ((error as { code?: string }).code !== '23505') throw error;

@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, relative } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { dirname, relative, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
 import type { Db, Queryable, Row } from './db.ts';
@@ -74,11 +75,20 @@ export async function openPgliteEngine(options: PgliteEngineOptions = {}): Promi
   };
 }
 
+function startThread(workerData: { dataDir: string | undefined }): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./pglite-thread.js', import.meta.url), { workerData });
+  // Running from source (tests under tsx): Node 20 resolves a worker's entry before any --import
+  // hook runs, so register tsx inside the worker first, then load the TypeScript entry.
+  const entry = new URL('./pglite-thread.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 async function openThreaded(dataDir: string | undefined, release: () => void): Promise<Db> {
-  const entry = new URL(`./pglite-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-  const worker = new Worker(entry, { workerData: { dataDir } });
+  const worker = startThread({ dataDir });
   const waiting = new Map<number, { resolve: (rows: unknown[]) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let dead: Error | null = null;
@@ -133,20 +143,29 @@ async function openThreaded(dataDir: string | undefined, release: () => void): P
   };
 }
 
+// Data directories this process has open: a second PGlite on the same files would corrupt them.
+const openHere = new Set<string>();
+
 function acquireLock(dataDir: string): () => void {
   const lockFile = `${dataDir}.lock`;
+  const key = resolve(dataDir);
+  if (openHere.has(key)) throw new RunLogBusyError(dataDir, process.pid, 'this same process');
   mkdirSync(dirname(lockFile), { recursive: true });
-  const content = JSON.stringify({ pid: process.pid, command: process.argv.slice(1).join(' ') });
+  // The token tells our lock from one a later process took over, so we never remove someone else's.
+  const token = randomUUID();
+  const content = JSON.stringify({ pid: process.pid, command: process.argv.slice(1).join(' '), token });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(lockFile, 'wx', 0o600);
       writeFileSync(fd, content);
       closeSync(fd);
+      openHere.add(key);
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
-        rmSync(lockFile, { force: true });
+        openHere.delete(key);
+        if (readHolder(lockFile)?.token === token) rmSync(lockFile, { force: true });
         process.off('exit', release);
       };
       // A process that exits without closing must not leave a lock that blocks everyone after it.
@@ -158,17 +177,18 @@ function acquireLock(dataDir: string): () => void {
       if (holder && holder.pid !== process.pid && isAlive(holder.pid)) {
         throw new RunLogBusyError(dataDir, holder.pid, holder.command);
       }
-      // Stale: its process is gone (killed with SIGKILL, machine restarted).
+      // Stale: its process is gone (killed with SIGKILL, machine restarted), or it is a previous
+      // process that had our pid (PID 1 in every container) and is not open here.
       rmSync(lockFile, { force: true });
     }
   }
   throw new Error(`could not take the lock ${lockFile}`);
 }
 
-function readHolder(lockFile: string): { pid: number; command: string } | null {
+function readHolder(lockFile: string): { pid: number; command: string; token: unknown } | null {
   try {
-    const parsed = JSON.parse(readFileSync(lockFile, 'utf8')) as { pid?: unknown; command?: unknown };
-    return typeof parsed.pid === 'number' ? { pid: parsed.pid, command: String(parsed.command ?? '?') } : null;
+    const parsed = JSON.parse(readFileSync(lockFile, 'utf8')) as { pid?: unknown; command?: unknown; token?: unknown };
+    return typeof parsed.pid === 'number' ? { pid: parsed.pid, command: String(parsed.command ?? '?'), token: parsed.token } : null;
   } catch {
     return null;
   }

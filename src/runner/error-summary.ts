@@ -15,11 +15,17 @@ const MAX_TAIL_CHARS = 8000;
  * the traceback itself; null when there is none.
  */
 export function extractPythonTraceback(stderr: string): ErrorSummary | null {
-  const start = stderr.lastIndexOf(TRACEBACK);
-  if (start === -1) return null;
+  let start = stderr.lastIndexOf(TRACEBACK);
+  if (start === -1) {
+    // A syntax error in the script itself is printed without the "Traceback" header:
+    //   File "x.py", line 3 / the line / a caret / SyntaxError: invalid syntax
+    const frame = /^ {2}File "[^"\n]*", line \d+\n(?:[ \t][^\n]*\n)*(?:SyntaxError|IndentationError|TabError)\b[^\n]*$/m.exec(stderr);
+    if (!frame) return null;
+    start = frame.index;
+  }
   const lines = stderr.slice(start).split('\n');
   // Frames are indented; the exception is the first unindented line after the header.
-  for (let i = 1; i < lines.length; i++) {
+  for (let i = lines[0]!.startsWith(TRACEBACK) ? 1 : 0; i < lines.length; i++) {
     const line = lines[i]!.replace(/\r$/, '');
     if (line === '' || /^\s/.test(line)) continue;
     const match = EXCEPTION_LINE.exec(line);

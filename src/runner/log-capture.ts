@@ -74,7 +74,10 @@ export class LogCapture {
       this.markerSeq = ++this.seq;
       data = data.subarray(Math.max(room, 0));
     }
-    if (data.length > 0) this.append(stream, data, iso, this.markerSeq !== null);
+    // Cut large reads into chunk-sized pieces so that the tail window can drop part of one write.
+    for (let offset = 0; offset < data.length; offset += this.chunkLimit) {
+      this.append(stream, data.subarray(offset, offset + this.chunkLimit), iso, this.markerSeq !== null);
+    }
   }
 
   /** Flushes the UTF-8 decoders: call once when the child's streams have ended. */

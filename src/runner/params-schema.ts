@@ -30,9 +30,10 @@ export function resolveParams(
 function describeError(error: ErrorObject): { param: string; message: string } {
   const path = error.instancePath.replace(/^\//, '').replaceAll('/', '.');
   const extra = error.params as Record<string, unknown>;
-  if (error.keyword === 'required') return { param: String(extra.missingProperty), message: 'is required' };
+  const child = (name: unknown) => (path ? `${path}.${String(name)}` : String(name));
+  if (error.keyword === 'required') return { param: child(extra.missingProperty), message: 'is required' };
   if (error.keyword === 'additionalProperties') {
-    return { param: String(extra.additionalProperty), message: 'is not a param of this job' };
+    return { param: child(extra.additionalProperty), message: path ? 'is not a known field' : 'is not a param of this job' };
   }
   if (error.keyword === 'enum') {
     return { param: path || '(params)', message: `must be one of ${JSON.stringify(extra.allowedValues)}` };
