@@ -6,6 +6,7 @@ import { formatDuration } from '../config/durations.ts';
 import { jobDefinitionHash, type KubescribeConfig } from '../config/job-definition.ts';
 import type { Db } from '../runlog/db.ts';
 import { getRun, type EventInput, type RunPatch } from '../runlog/sql/runs.ts';
+import { jobSyncOf } from '../runlog/sync-jobs.ts';
 import { isTerminal, type RunStatus, type Trigger } from '../runlog/types.ts';
 import { isUuid, uuidv7 } from '../runlog/uuidv7.ts';
 import { extractPythonTraceback, lastLines, TailBuffer, type ErrorSummary } from './error-summary.ts';
@@ -111,18 +112,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   await recorder.read((db) => flushSpools(db, spoolDir, note));
 
   if (definition) {
-    recorder.record({
-      op: 'sync_job',
-      job: {
-        name: definition.name,
-        description: definition.description ?? null,
-        tenant: definition.tenant ?? null,
-        labels: definition.labels,
-        definition,
-        content_hash: jobDefinitionHash(definition),
-        source: input.config.file,
-      },
-    });
+    recorder.record({ op: 'sync_job', job: jobSyncOf(definition, input.config.file) });
   } else {
     recorder.record({ op: 'ensure_job', name: job });
   }
