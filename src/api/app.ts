@@ -1,0 +1,95 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { KubescribeConfig } from '../config/job-definition.ts';
+import type { Executor } from '../executors/executor.ts';
+import type { Db } from '../runlog/db.ts';
+import { registerAuth } from './auth.ts';
+import { ApiError, errorBody } from './errors.ts';
+import { healthRoutes } from './routes/health.ts';
+
+/** Everything the API needs, passed in: the app never reads the environment or opens anything itself. */
+export interface ApiDeps {
+  db: Db;
+  config: KubescribeConfig;
+  executor: Executor;
+  /** Pino options, or false for silence (tests). */
+  logger?: boolean | Record<string, unknown>;
+  /** Largest accepted request body in bytes (default 1 MiB); larger bodies get 413. */
+  bodyLimit?: number;
+}
+
+/** Route plugins, one file per route group; each receives the same deps. */
+export type RouteGroup = (app: FastifyInstance, deps: ApiDeps) => Promise<void>;
+
+/** Builds the Fastify app (routes, auth, OpenAPI, error shape) without listening. */
+export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    // Unknown fields are an error, not silently dropped: Fastify's default Ajv strips them.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: true } },
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof ApiError) {
+      return reply.code(error.statusCode).send(errorBody(error.code, error.message, error.details));
+    }
+    if (error.validation) {
+      const details = error.validation.map((issue) => ({
+        field: fieldOf(error.validationContext ?? 'body', issue.instancePath, issue.params as Record<string, unknown>),
+        reason: reasonOf(issue.keyword, issue.message ?? 'is invalid', issue.params as Record<string, unknown>),
+      }));
+      const message = details.map((detail) => `${detail.field}: ${detail.reason}`).join('; ');
+      return reply.code(400).send(errorBody('invalid_request', message, details));
+    }
+    if (error.statusCode === 413 || error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send(errorBody('body_too_large', `the request body exceeds ${deps.bodyLimit ?? 1024 * 1024} bytes`));
+    }
+    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply.code(error.statusCode).send(errorBody('bad_request', error.message));
+    }
+    // Never a stack trace to the client; the log has it.
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).send(errorBody('internal_error', 'internal error; the server log has the details'));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(errorBody('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'KubeScribe API', version: '0.1.0', description: 'Trigger runs and query the RunLog.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  // The OpenAPI document and the interactive docs describe the API but hold no data: public.
+  app.addHook('onRoute', (route) => {
+    if (route.url === '/openapi.json' || route.url.startsWith('/docs')) {
+      route.config = { ...(route.config as object), scope: 'public' };
+    }
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  registerAuth(app, deps.db);
+  await app.register(async (scoped) => healthRoutes(scoped, deps));
+  for (const group of routeGroups) await app.register(async (scoped) => group(scoped, deps));
+  return app;
+}
+
+function fieldOf(context: string, instancePath: string, params: Record<string, unknown>): string {
+  const base = instancePath.replace(/^\//, '').replaceAll('/', '.');
+  const extra = params.missingProperty ?? params.additionalProperty;
+  const path = [base, extra].filter((part) => part !== undefined && part !== '').join('.');
+  return `${context}${path ? `.${path}` : ''}`;
+}
+
+function reasonOf(keyword: string, message: string, params: Record<string, unknown>): string {
+  if (keyword === 'additionalProperties') return 'is not a known field';
+  if (keyword === 'required') return 'is required';
+  if (keyword === 'enum') return `must be one of ${JSON.stringify(params.allowedValues)}`;
+  return message;
+}

@@ -1,0 +1,78 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Queryable } from '../db.ts';
+import { uuidv7 } from '../uuidv7.ts';
+
+export const TOKEN_SCOPES = ['read', 'trigger', 'admin'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+/** What a scope allows, each including the ones before it. */
+export function scopeAllows(granted: TokenScope, needed: TokenScope): boolean {
+  return TOKEN_SCOPES.indexOf(granted) >= TOKEN_SCOPES.indexOf(needed);
+}
+
+export interface TokenRow {
+  token_id: string;
+  name: string;
+  scope: TokenScope;
+  created_at: Date;
+  created_by: string | null;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+// A recognisable prefix lets secret scanners find leaked tokens; 32 random bytes make guessing hopeless.
+const PREFIX = 'ksk_';
+
+/** SHA-256 hex of a token: all the RunLog ever stores. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** Creates a token and returns it in clear, once. */
+export async function createToken(
+  db: Queryable,
+  input: { name: string; scope: TokenScope; expires_at: Date | null; created_by: string | null },
+): Promise<{ token: string; row: TokenRow }> {
+  const token = PREFIX + randomBytes(32).toString('base64url');
+  const [row] = await db.query<TokenRow & Record<string, unknown>>(
+    `INSERT INTO api_tokens (token_id, name, scope, token_hash, expires_at, created_by)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     RETURNING token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at`,
+    [uuidv7(), input.name, input.scope, hashToken(token), input.expires_at, input.created_by],
+  );
+  return { token, row: row! };
+}
+
+/** Finds the live token (not revoked, not expired) with this value, or null. */
+export async function findLiveToken(db: Queryable, token: string, now: Date = new Date()): Promise<TokenRow | null> {
+  const [row] = await db.query<TokenRow & Record<string, unknown>>(
+    `SELECT token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at
+     FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
+    [hashToken(token), now],
+  );
+  return row ?? null;
+}
+
+/** Records a token's use; at most once a minute per token, so reads do not turn into writes. */
+export async function touchToken(db: Queryable, tokenId: string, now: Date = new Date()): Promise<void> {
+  await db.query(
+    `UPDATE api_tokens SET last_used_at = $2
+     WHERE token_id = $1 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')`,
+    [tokenId, now],
+  );
+}
+
+/** Lists tokens (never their values). */
+export async function listTokens(db: Queryable): Promise<TokenRow[]> {
+  return db.query<TokenRow & Record<string, unknown>>(
+    `SELECT token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at
+     FROM api_tokens ORDER BY created_at`,
+  );
+}
+
+/** Revokes a token by name; false when there is no live token of that name. */
+export async function revokeToken(db: Queryable, name: string, now: Date = new Date()): Promise<boolean> {
+  const rows = await db.query('UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL RETURNING 1', [name, now]);
+  return rows.length > 0;
+}
