@@ -39,6 +39,17 @@ export interface RunnerInput {
   retryMs?: number;
   quiet?: boolean;
   executor?: string;
+  /**
+   * Cancels the run like a SIGTERM to the runner would (an in-process runner of the local executor
+   * gets its cancel requests this way); `reason` names who asked.
+   */
+  signal?: AbortSignal;
+  /** Listen to SIGTERM/SIGINT/SIGHUP of this process (default true; false for in-process runners). */
+  processSignals?: boolean;
+  /** Working directory of the command (default: this process's). */
+  cwd?: string;
+  /** Called with the child's pid once it runs (the local executor tracks live runs by it). */
+  onStarted?: (pid: number) => void;
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
 }
@@ -224,6 +235,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   let child: ChildProcess | null = null;
   let exited = false;
   let cancelSignal: NodeJS.Signals | null = null;
+  let cancelledBy = '';
   let timedOut = false;
   let killedAfterGrace = false;
   let graceTimer: NodeJS.Timeout | null = null;
@@ -243,18 +255,22 @@ export async function runCommand(input: RunnerInput): Promise<number> {
       signalGroup('SIGKILL');
     }, settings.graceMs);
   };
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: NodeJS.Signals, requestedBy: string = actor) => {
     if (cancelSignal || timedOut) {
       // A second signal means "now": skip the grace period.
       signalGroup('SIGKILL');
       return;
     }
     cancelSignal = signal;
-    recorder.record({ op: 'event', run_id: runId, event: event('cancel_requested', { signal }) });
+    cancelledBy = requestedBy === actor && handled.length > 0 ? `${signal} to the runner` : requestedBy;
+    recorder.record({ op: 'event', run_id: runId, event: { ...event('cancel_requested', { signal }), actor: requestedBy } });
     terminate(signal);
   };
-  const handled = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  const handled = input.processSignals === false ? [] : (['SIGTERM', 'SIGINT', 'SIGHUP'] as const);
   for (const signal of handled) process.on(signal, onSignal);
+  const onAbort = () => onSignal('SIGTERM', typeof input.signal?.reason === 'string' ? input.signal.reason : actor);
+  if (input.signal?.aborted) onAbort();
+  else input.signal?.addEventListener('abort', onAbort, { once: true });
 
   const heartbeat = setInterval(() => {
     recorder.record({ op: 'heartbeat', run_id: runId, at: new Date().toISOString() });
@@ -288,12 +304,19 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   const started = Date.now();
   const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError: NodeJS.ErrnoException | null }>(
     (resolve) => {
-      const proc = spawn(command[0]!, command.slice(1), { env: childEnv, stdio: ['inherit', 'pipe', 'pipe'], detached: true });
+      const proc = spawn(command[0]!, command.slice(1), {
+        env: childEnv,
+        cwd: input.cwd,
+        // An in-process runner (local executor) has no terminal to hand on.
+        stdio: [input.processSignals === false ? 'ignore' : 'inherit', 'pipe', 'pipe'],
+        detached: true,
+      });
       child = proc;
       proc.once('error', (error: NodeJS.ErrnoException) => {
         if (!proc.pid) resolve({ code: null, signal: null, spawnError: error });
       });
       proc.once('spawn', () => {
+        if (proc.pid) input.onStarted?.(proc.pid);
         transition(['starting'], 'running', { started_at: new Date(), heartbeat_at: new Date(), executor_ref: executorRef(proc.pid ?? null) },
           event('started', { pid: proc.pid }));
         if (cancelSignal) terminate(cancelSignal);
@@ -322,6 +345,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   const finishedAt = new Date();
   const durationMs = finishedAt.getTime() - started;
   for (const signal of handled) process.off(signal, onSignal);
+  input.signal?.removeEventListener('abort', onAbort);
 
   clearInterval(heartbeat);
   if (throttleTimer) clearInterval(throttleTimer);
@@ -367,7 +391,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     error = {
       type: 'Cancelled',
       message:
-        `cancelled: the runner received ${cancelSignal} and passed it on` +
+        `cancelled by ${cancelledBy}: ${cancelSignal} sent to the process` +
         (killedAfterGrace ? `, then sent SIGKILL after the ${formatDuration(settings.graceMs)} grace period` : ''),
       tail: lastLines(stderrText),
     };
