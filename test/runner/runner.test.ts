@@ -118,6 +118,18 @@ for (const engine of ENGINES) {
       assert.ok(existsSync(report.path));
     });
 
+    test('a command after -- overrides the job command; the run still belongs to the job and its revision', async () => {
+      const runId = uuidv7();
+      const result = await run(['--run-id', runId, '--job', 'report', '--', ...emit('out:overridden', 'env:KUBESCRIBE_PARAMS')]);
+      assert.equal(result.code, 0, result.err);
+      assert.match(result.out, /^overridden\n/);
+      assert.match(result.out, /"input":"examples\/report\/data.csv"/, 'the job params schema and its defaults still apply');
+      const saved = await record(runId);
+      assert.equal(saved.job, 'report');
+      assert.equal(saved.job_revision, 1);
+      assert.deepEqual(saved.command, emit('out:overridden', 'env:KUBESCRIBE_PARAMS'));
+    });
+
     test('a timeout sends SIGTERM, then SIGKILL after the grace period, and records timed_out', async () => {
       const runId = uuidv7();
       const started = Date.now();
