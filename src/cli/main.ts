@@ -11,8 +11,8 @@ import { runCommand } from '../runner/runner.ts';
 import { syncJobs } from '../runlog/sync-jobs.ts';
 import { loadCliConfig, openCliRunLog, processContext, type CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
-import { logsCommand } from './logs-command.ts';
-import { runsCommand, runsShowCommand } from './runs-command.ts';
+import { registerClientCommands, routeLogs, routeRuns, routeRunsShow, SERVER_HELP, TOKEN_HELP } from './client-commands.ts';
+import { registerTokensCommand } from './tokens-command.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const duration = (flag: string) => (value: string) => {
@@ -89,20 +89,31 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('-s, --status <status>', 'only runs in this status')
     .option('-n, --limit <n>', 'how many (1-500, default 20)')
     .option('--json', 'print JSON')
-    .action(async (options) => setExit(await runsCommand(ctx, options)));
+    .option('--server <url>', SERVER_HELP)
+    .option('--token <token>', TOKEN_HELP)
+    .action(async (options) => setExit(await routeRuns(ctx, options)));
   runs
     .command('show')
     .description('show one run in full, with its events')
     .argument('<run_id>', 'the run id (or a unique prefix of it)')
     .option('--json', 'print JSON')
-    .action(async (id: string, options) => setExit(await runsShowCommand(ctx, id, options)));
+    .option('--server <url>', SERVER_HELP)
+    .option('--token <token>', TOKEN_HELP)
+    .action(async (id: string, options) => setExit(await routeRunsShow(ctx, id, options)));
 
   program
     .command('logs')
     .description("print a run's stored output")
     .argument('<run_id>', 'the run id (or a unique prefix of it)')
     .option('--split', 'send the stderr chunks to stderr instead of stdout')
-    .action(async (id: string, options) => setExit(await logsCommand(ctx, id, options)));
+    .option('-f, --follow', 'keep printing until the run ends (through the API)')
+    .option('--server <url>', SERVER_HELP)
+    .option('--token <token>', TOKEN_HELP)
+    .action(async (id: string, options) => setExit(await routeLogs(ctx, id, options)));
+
+  // trigger, cancel, retry, jobs (over the API) and tokens (straight in the RunLog).
+  registerClientCommands(program, ctx, setExit);
+  registerTokensCommand(program, ctx, setExit);
 
   program
     .command('migrate')

@@ -17,6 +17,10 @@ export interface Environment {
   trigger: string | null;
   triggeredBy: string | null;
   user: string;
+  /** KUBESCRIBE_SERVER: the API that client commands (trigger, runs, logs...) talk to. */
+  server: string | null;
+  /** KUBESCRIBE_TOKEN: the API token client commands send. */
+  token: string | null;
 }
 
 /** Reads the environment once; everything inward receives plain values. */
@@ -32,6 +36,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd: strin
     trigger: blank(env.KUBESCRIBE_TRIGGER),
     triggeredBy: blank(env.KUBESCRIBE_TRIGGERED_BY),
     user: blank(env.USER) ?? blank(env.LOGNAME) ?? safeUsername(),
+    server: blank(env.KUBESCRIBE_SERVER),
+    token: blank(env.KUBESCRIBE_TOKEN),
   };
 }
 

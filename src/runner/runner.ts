@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { formatDuration } from '../config/durations.ts';
 import { jobDefinitionHash, type KubescribeConfig } from '../config/job-definition.ts';
 import type { Db } from '../runlog/db.ts';
-import { getRun, type EventInput, type RunPatch } from '../runlog/sql/runs.ts';
+import { getRun, transitionRun, type EventInput, type RunPatch } from '../runlog/sql/runs.ts';
 import { jobSyncOf } from '../runlog/sync-jobs.ts';
 import { isTerminal, type RunStatus, type Trigger } from '../runlog/types.ts';
 import { isUuid, uuidv7 } from '../runlog/uuidv7.ts';
@@ -165,7 +165,18 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   }
 
   if (adopted) {
-    transition(['queued'], 'starting', { executor_ref: executorRef(null), params }, event('adopted', { host: hostname() }));
+    // The adoption is a compare-and-set we must win before spawning: a cancel or another runner may
+    // have moved the run since we read it. Offline, the record is buffered and we go ahead.
+    const patch: RunPatch = { executor_ref: executorRef(null), params };
+    const adoptEvent = event('adopted', { host: hostname() });
+    const won = await recorder.read((db) => transitionRun(db, runId, ['queued'], 'starting', patch, adoptEvent));
+    if (won === null) {
+      transition(['queued'], 'starting', patch, adoptEvent);
+    } else if (!won.changed) {
+      warn(`kubescribe: run ${runId} is ${won.status ?? 'gone'} now, no longer queued; not starting it`);
+      await recorder.close(1000);
+      return USAGE_EXIT_CODE;
+    }
   } else {
     recorder.record({
       op: 'insert_run',

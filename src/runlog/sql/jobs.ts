@@ -76,3 +76,73 @@ export async function listJobs(db: Queryable): Promise<JobRow[]> {
     'SELECT name, description, declared, current_revision, suspended, removed_at FROM jobs ORDER BY name',
   );
 }
+
+/** A job row with its newest run and the status of its newest finished run (for health). */
+export interface JobOverviewRow extends JobRow {
+  last_run_id: string | null;
+  last_status: string | null;
+  last_created_at: Date | null;
+  last_finished_at: Date | null;
+  last_finished_status: string | null;
+}
+
+/** Lists jobs (or the one named) with their newest run and newest finished run, by name. */
+export async function listJobOverviews(db: Queryable, name: string | null = null): Promise<JobOverviewRow[]> {
+  // LATERAL + LIMIT 1 walks runs_job_created_idx per job instead of scanning every run.
+  return db.query<JobOverviewRow & Record<string, unknown>>(
+    `SELECT j.name, j.description, j.declared, j.current_revision, j.suspended, j.removed_at,
+            l.run_id AS last_run_id, l.status AS last_status, l.created_at AS last_created_at, l.finished_at AS last_finished_at,
+            f.status AS last_finished_status
+     FROM jobs j
+     LEFT JOIN LATERAL (
+       SELECT run_id::text AS run_id, status, created_at, finished_at FROM runs
+       WHERE job = j.name ORDER BY created_at DESC, run_id DESC LIMIT 1
+     ) l ON true
+     LEFT JOIN LATERAL (
+       SELECT status FROM runs
+       WHERE job = j.name AND status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost')
+       ORDER BY created_at DESC, run_id DESC LIMIT 1
+     ) f ON true
+     WHERE $1::text IS NULL OR j.name = $1
+     ORDER BY j.name`,
+    [name],
+  );
+}
+
+export interface JobRevisionRow {
+  revision: number;
+  content_hash: string;
+  created_at: Date;
+}
+
+/** A job's revisions, newest first. */
+export async function listJobRevisions(db: Queryable, name: string): Promise<JobRevisionRow[]> {
+  return db.query<JobRevisionRow & Record<string, unknown>>(
+    'SELECT revision, content_hash, created_at FROM job_revisions WHERE job = $1 ORDER BY revision DESC',
+    [name],
+  );
+}
+
+/** The stored definition of one revision of a job, or null. */
+export async function getJobRevisionDefinition(db: Queryable, name: string, revision: number): Promise<Record<string, unknown> | null> {
+  const [row] = await db.query<{ definition: Record<string, unknown> }>(
+    'SELECT definition FROM job_revisions WHERE job = $1 AND revision = $2',
+    [name, revision],
+  );
+  return row?.definition ?? null;
+}
+
+/** Sets a job's `suspended` flag; `found` is false for an unknown job, `changed` false when it already had that value. */
+export async function setJobSuspended(db: Queryable, name: string, suspended: boolean): Promise<{ found: boolean; changed: boolean }> {
+  const [row] = await db.query<{ found: boolean; changed: boolean }>(
+    `WITH prev AS (
+       SELECT name, suspended FROM jobs WHERE name = $1 FOR UPDATE
+     ), upd AS (
+       UPDATE jobs j SET suspended = $2 FROM prev WHERE j.name = prev.name AND prev.suspended IS DISTINCT FROM $2
+       RETURNING j.name
+     )
+     SELECT EXISTS (SELECT 1 FROM prev) AS found, EXISTS (SELECT 1 FROM upd) AS changed`,
+    [name, suspended],
+  );
+  return { found: row?.found ?? false, changed: row?.changed ?? false };
+}

@@ -1,0 +1,146 @@
+// Response and parameter schemas shared by the route groups, and the API view of a run. The OpenAPI
+// document at /openapi.json is generated from these, so they describe exactly what the API sends.
+import { Type, type Static, type TSchema, type TUnsafe } from 'typebox';
+import { RUN_STATUSES, TRIGGERS, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
+
+/** A string restricted to `values`, typed as their union (`{type: string, enum}`: valid in OpenAPI 3.0). */
+export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string; default?: T[number] } = {}): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+/** `schema` or null; @fastify/swagger turns this into OpenAPI 3.0 `nullable: true`. */
+export function Nullable<T extends TSchema>(schema: T, options: { description?: string } = {}) {
+  return Type.Union([schema, Type.Null()], options);
+}
+
+/** Any JSON object (params, outputs, a job definition): passed through as stored. */
+export const JsonObject = Type.Object({}, { additionalProperties: true });
+
+/** An ISO 8601 date-time in UTC. */
+export const DateTime = Type.String({ format: 'date-time' });
+
+/** The one error shape of every response (see errors.ts). */
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'Stable, machine-readable: invalid_request, run_not_found, unauthorized, …' }),
+      message: Type.String({ description: 'What went wrong, in words.' }),
+      details: Type.Unknown({ description: 'Specifics: for invalid_request a list of {field, reason}; otherwise an object.' }),
+    }),
+  },
+  { title: 'ErrorResponse' },
+);
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid request: `details` lists each field and the reason',
+  401: 'No valid API token',
+  403: 'The token lacks the scope this endpoint needs',
+  404: 'No such run, job or route',
+  409: 'Conflicts with the current state',
+  413: 'The request body is too large',
+  500: 'Internal error (the server log has the details)',
+};
+
+/** Response schemas for the given error statuses, each the shared ErrorResponse shape. */
+export function errorResponses(...statuses: number[]): Record<number, typeof ErrorResponse> {
+  const responses: Record<number, typeof ErrorResponse> = {};
+  for (const status of statuses) {
+    responses[status] = { ...ErrorResponse, description: ERROR_DESCRIPTIONS[status] ?? 'Error' } as typeof ErrorResponse;
+  }
+  return responses;
+}
+
+/** The `run_id` path parameter: a non-UUID is a 400 naming `params.run_id`. */
+export const RunIdParams = Type.Object({ run_id: Type.String({ format: 'uuid', description: 'The run (a UUIDv7).' }) });
+
+/** One run as the API shows it: every column of `runs`, its duration and links to its sub-resources. */
+export const RunSchema = Type.Object(
+  {
+    run_id: Type.String({ format: 'uuid' }),
+    job: Type.String(),
+    job_revision: Nullable(Type.Integer()),
+    trigger: StringEnum(TRIGGERS),
+    triggered_by: Nullable(Type.String()),
+    params: JsonObject,
+    status: StringEnum(RUN_STATUSES),
+    attempt: Type.Integer({ minimum: 1 }),
+    retry_of: Nullable(Type.String({ format: 'uuid' })),
+    executor: Type.String(),
+    executor_ref: JsonObject,
+    image: Nullable(Type.String()),
+    command: Nullable(Type.Array(Type.String())),
+    tenant: Nullable(Type.String()),
+    labels: Type.Record(Type.String(), Type.String()),
+    created_at: DateTime,
+    started_at: Nullable(DateTime),
+    finished_at: Nullable(DateTime),
+    heartbeat_at: Nullable(DateTime),
+    exit_code: Nullable(Type.Integer()),
+    signal: Nullable(Type.String()),
+    error_type: Nullable(Type.String()),
+    error_message: Nullable(Type.String()),
+    error_tail: Nullable(Type.String()),
+    outputs: JsonObject,
+    metrics: Type.Record(Type.String(), Type.Number()),
+    idempotency_key: Nullable(Type.String()),
+    log_bytes: Type.Integer({ minimum: 0 }),
+    log_dropped_bytes: Type.Integer({ minimum: 0 }),
+    duration_ms: Nullable(Type.Integer(), { description: 'finished_at − started_at; null until the run has both.' }),
+    links: Type.Object({
+      self: Type.String({ description: 'This run.' }),
+      events: Type.String({ description: 'Its audit trail.' }),
+      logs: Type.String({ description: 'Its stored output.' }),
+    }),
+  },
+  { title: 'Run' },
+);
+export type RunView = Static<typeof RunSchema>;
+
+function iso(value: Date | null): string | null {
+  return value === null ? null : new Date(value).toISOString();
+}
+
+/** The relative links of a run's sub-resources. */
+export function runLinks(runId: string): RunView['links'] {
+  const self = `/runs/${runId}`;
+  return { self, events: `${self}/events`, logs: `${self}/logs` };
+}
+
+/** Turns a `runs` row into its API view (ISO times, duration, links). */
+export function runView(run: RunRecord): RunView {
+  const started = run.started_at === null ? null : new Date(run.started_at).getTime();
+  const finished = run.finished_at === null ? null : new Date(run.finished_at).getTime();
+  return {
+    run_id: run.run_id,
+    job: run.job,
+    job_revision: run.job_revision,
+    trigger: run.trigger as Trigger,
+    triggered_by: run.triggered_by,
+    params: run.params ?? {},
+    status: run.status as RunStatus,
+    attempt: run.attempt,
+    retry_of: run.retry_of,
+    executor: run.executor,
+    executor_ref: run.executor_ref ?? {},
+    image: run.image,
+    command: run.command,
+    tenant: run.tenant,
+    labels: run.labels ?? {},
+    created_at: new Date(run.created_at).toISOString(),
+    started_at: iso(run.started_at),
+    finished_at: iso(run.finished_at),
+    heartbeat_at: iso(run.heartbeat_at),
+    exit_code: run.exit_code,
+    signal: run.signal,
+    error_type: run.error_type,
+    error_message: run.error_message,
+    error_tail: run.error_tail,
+    outputs: run.outputs ?? {},
+    metrics: run.metrics ?? {},
+    idempotency_key: run.idempotency_key,
+    log_bytes: Number(run.log_bytes),
+    log_dropped_bytes: Number(run.log_dropped_bytes),
+    duration_ms: started !== null && finished !== null ? finished - started : null,
+    links: runLinks(run.run_id),
+  };
+}

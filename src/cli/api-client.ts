@@ -1,0 +1,254 @@
+// A small fetch-based client for the KubeScribe API, used by the CLI's client commands.
+import { TERMINAL_STATUSES, type RunStatus } from '../runlog/types.ts';
+
+/** The API answered with an error (`{"error": {code, message, details}}`), or with something unreadable. */
+export class ApiClientError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: unknown = {},
+  ) {
+    super(message);
+    this.name = 'ApiClientError';
+  }
+}
+
+/** The API could not be reached at all (refused, DNS, timeout). */
+export class ApiUnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(`cannot reach the KubeScribe API at ${url}: ${reason}`);
+    this.name = 'ApiUnreachableError';
+  }
+}
+
+/** One Server-Sent Event. */
+export interface SseEvent {
+  event: string;
+  id: string | null;
+  data: string;
+}
+
+type Query = Record<string, string | number | boolean | undefined | null>;
+
+// Long enough for a slow database, short enough that a hung server does not hang a script forever.
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Talks JSON to one KubeScribe API with one bearer token. */
+export class ApiClient {
+  constructor(
+    readonly url: string,
+    private readonly token: string | null,
+    private readonly timeoutMs: number = REQUEST_TIMEOUT_MS,
+  ) {}
+
+  /** GET, returning the parsed JSON body. */
+  get<T>(path: string, query: Query = {}): Promise<T> {
+    return this.request<T>('GET', path, query, undefined);
+  }
+
+  /** POST with a JSON body, returning the parsed JSON body. */
+  post<T>(path: string, body: unknown = {}, query: Query = {}): Promise<T> {
+    return this.request<T>('POST', path, query, body);
+  }
+
+  /** Opens a Server-Sent Events stream and yields its events until the server ends it. */
+  async *events(path: string, query: Query = {}, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+    const response = await this.fetch('GET', path, query, undefined, { accept: 'text/event-stream' }, signal);
+    if (!response.ok) throw await errorOf(response);
+    if (!(response.headers.get('content-type') ?? '').includes('text/event-stream') || !response.body) {
+      throw new ApiClientError(response.status, 'bad_response', `${this.url}${path} did not answer with an event stream`);
+    }
+    yield* parseSse(response.body);
+  }
+
+  private async request<T>(method: string, path: string, query: Query, body: unknown): Promise<T> {
+    const response = await this.fetch(method, path, query, body, { accept: 'application/json' }, AbortSignal.timeout(this.timeoutMs));
+    if (!response.ok) throw await errorOf(response);
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw new ApiUnreachableError(this.url, networkReason(error));
+    }
+    if (text === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiClientError(response.status, 'bad_response', `${this.url} answered ${response.status} with something that is not JSON; is it a KubeScribe API?`);
+    }
+  }
+
+  private async fetch(
+    method: string,
+    path: string,
+    query: Query,
+    body: unknown,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null) search.set(key, String(value));
+    }
+    const target = `${this.url}${path}${search.size ? `?${search}` : ''}`;
+    try {
+      return await fetch(target, {
+        method,
+        signal,
+        headers: {
+          ...headers,
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      throw new ApiUnreachableError(this.url, networkReason(error));
+    }
+  }
+}
+
+async function errorOf(response: Response): Promise<ApiClientError> {
+  const text = await response.text().catch(() => '');
+  try {
+    const { error } = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
+    if (error && typeof error.message === 'string') {
+      return new ApiClientError(response.status, typeof error.code === 'string' ? error.code : 'error', error.message, error.details ?? {});
+    }
+  } catch {
+    // Not our error shape: a proxy's HTML page, say. Fall through to the status line.
+  }
+  return new ApiClientError(response.status, 'http_error', `HTTP ${response.status} ${response.statusText}`.trim());
+}
+
+/** The short reason fetch failed: the system error code when there is one (ECONNREFUSED, ENOTFOUND). */
+function networkReason(error: unknown): string {
+  const err = error as { name?: string; message?: string; cause?: unknown };
+  if (err?.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000}s`;
+  const cause = err?.cause as { code?: unknown; message?: unknown; errors?: { code?: unknown }[] } | undefined;
+  if (typeof cause?.code === 'string' && !cause.code.startsWith('UND_ERR')) return cause.code;
+  // Happy eyeballs tries each address and reports them all; the first code says enough.
+  const nested = cause?.errors?.find((inner) => typeof inner?.code === 'string')?.code;
+  if (typeof nested === 'string') return nested;
+  if (typeof cause?.message === 'string' && cause.message) return cause.message;
+  return err?.message || String(error);
+}
+
+/** Parses a `text/event-stream` body (WHATWG rules: CR, LF or CRLF line ends, `:` comments, multi-line data). */
+export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+  let buffer = '';
+  let event = '';
+  let data: string[] = [];
+  let id: string | null = null;
+  const decoder = new TextDecoder();
+  const lineEnd = /\r\n|\r|\n/;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      for (;;) {
+        const match = lineEnd.exec(buffer);
+        if (!match) break;
+        // A CR at the very end may be the first half of a CRLF split across two reads.
+        if (!done && match[0] === '\r' && match.index === buffer.length - 1) break;
+        const line = buffer.slice(0, match.index);
+        buffer = buffer.slice(match.index + match[0].length);
+        if (line === '') {
+          if (data.length > 0) yield { event: event || 'message', id, data: data.join('\n') };
+          event = '';
+          data = [];
+          continue;
+        }
+        if (line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = colon === -1 ? line : line.slice(0, colon);
+        let fieldValue = colon === -1 ? '' : line.slice(colon + 1);
+        if (fieldValue.startsWith(' ')) fieldValue = fieldValue.slice(1);
+        if (field === 'event') event = fieldValue;
+        else if (field === 'data') data.push(fieldValue);
+        else if (field === 'id' && !fieldValue.includes('\0')) id = fieldValue;
+      }
+      // An event not closed by a blank line before the stream ends is incomplete and dropped, per the spec.
+      if (done) return;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
+
+/** One stored chunk of a run's log as the API sends it. */
+export interface ApiLogChunk {
+  seq: number;
+  stream: 'stdout' | 'stderr' | 'system';
+  at: string;
+  text: string;
+}
+
+const RECONNECT_MS = 500;
+
+/** Reads a run's stored log page by page from `afterSeq`; returns the last seq read. */
+export async function readLogs(
+  client: ApiClient,
+  runId: string,
+  afterSeq: number,
+  onChunk: (chunk: ApiLogChunk) => unknown,
+): Promise<number> {
+  let after = afterSeq;
+  for (;;) {
+    const page = await client.get<{ chunks: ApiLogChunk[]; next_after_seq?: number | null; complete?: boolean }>(
+      `/runs/${encodeURIComponent(runId)}/logs`,
+      { after_seq: after, limit: 1000 },
+    );
+    for (const chunk of page.chunks) {
+      if (chunk.seq <= after) continue;
+      await onChunk(chunk);
+      after = chunk.seq;
+    }
+    if (page.chunks.length === 0 || page.complete) return after;
+    after = Math.max(after, page.next_after_seq ?? after);
+  }
+}
+
+/**
+ * Streams a run's log (SSE, `follow=true`) from `afterSeq` until the run ends and returns its final
+ * status. A stream that drops before its `end` event is resumed from the last seq received.
+ */
+export async function followLogs(
+  client: ApiClient,
+  runId: string,
+  afterSeq: number,
+  onChunk: (chunk: ApiLogChunk) => unknown,
+): Promise<string> {
+  const path = `/runs/${encodeURIComponent(runId)}/logs`;
+  let after = afterSeq;
+  for (;;) {
+    let handlerFailed = false;
+    try {
+      for await (const event of client.events(path, { follow: true, after_seq: after })) {
+        if (event.event === 'end') return (JSON.parse(event.data) as { status: string }).status;
+        if (event.event !== 'log') continue;
+        const chunk = JSON.parse(event.data) as ApiLogChunk;
+        // A resumed stream may repeat what was already printed.
+        if (chunk.seq <= after) continue;
+        handlerFailed = true;
+        await onChunk(chunk);
+        handlerFailed = false;
+        after = chunk.seq;
+      }
+    } catch (error) {
+      if (handlerFailed || error instanceof ApiClientError || error instanceof SyntaxError) throw error;
+      // Otherwise the connection dropped (server restart, proxy idle timeout): ask where the run is.
+    }
+    const run = await client.get<{ status: string }>(`/runs/${encodeURIComponent(runId)}`);
+    if (TERMINAL_STATUSES.includes(run.status as RunStatus)) {
+      await readLogs(client, runId, after, onChunk);
+      return run.status;
+    }
+    await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+  }
+}

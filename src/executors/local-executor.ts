@@ -1,0 +1,410 @@
+// Runs on this machine, through the same runner code as `kubescribe run`, inside the server process
+// (which holds the RunLog: embedded PGlite can be opened by one process only).
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { Writable } from 'node:stream';
+import { formatDuration } from '../config/durations.ts';
+import type { KubescribeConfig } from '../config/job-definition.ts';
+import type { Db } from '../runlog/db.ts';
+import { listAdoptedLiveRuns, listQueuedRunIds } from '../runlog/sql/run-writes.ts';
+import { getRun, insertEvent, touchHeartbeat, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
+import type { RunRecord, RunStatus } from '../runlog/types.ts';
+import { uuidv7 } from '../runlog/uuidv7.ts';
+import { runCommand } from '../runner/runner.ts';
+import { ConcurrencyConflictError, IdempotencyConflictError, JobNotFoundError } from '../runs/errors.ts';
+import { InvalidParamsError, triggerRun } from '../runs/trigger-run.ts';
+import type { Executor } from './executor.ts';
+
+export interface LocalExecutorOptions {
+  db: Db;
+  config: KubescribeConfig;
+  /** KubeScribe's local directory (the runner's offline buffers). */
+  home: string;
+  /** Working directory of every run's command (the directory of kubescribe.yaml). */
+  cwd: string;
+  /** Runs beyond this many wait as `queued` and start in the order they were accepted (default 4). */
+  maxConcurrentRuns?: number;
+  /** Receives the runner's own messages (warnings, errors); the jobs' output is in the RunLog. */
+  logSink?: (runId: string, line: string) => void;
+  /** How often a re-adopted process is checked for life (default 1 s). */
+  pollMs?: number;
+}
+
+const ACTOR = 'local-executor';
+const RETRY_ACTOR = 'retry-policy';
+const SHUTDOWN_ACTOR = 'server-shutdown';
+const RETRYABLE: readonly RunStatus[] = ['failed', 'timed_out', 'lost'];
+const ORPHAN_ENDED = 'the process ended while no runner supervised it; exit code unknown';
+// setTimeout fires at once for delays that do not fit in 32 bits; a longer backoff waits this long.
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
+interface Supervised { controller: AbortController; done: Promise<void> }
+
+/** A live process left by a previous server: watched until it ends, as no runner supervises it. */
+interface Orphan {
+  run: RunRecord;
+  pid: number;
+  poll: NodeJS.Timeout;
+  heartbeat: NodeJS.Timeout;
+  cancelledBy: string | null;
+  killTimer: NodeJS.Timeout | null;
+  checking: boolean;
+}
+
+/** The local executor: runs as child processes of this server, supervised by in-process runners. */
+export class LocalExecutor implements Executor {
+  readonly name = 'local' as const;
+  private state: 'idle' | 'started' | 'stopping' = 'idle';
+  // Run ids waiting for a slot, in UUIDv7 order, which is the order they were accepted.
+  private pending: string[] = [];
+  private readonly supervised = new Map<string, Supervised>();
+  private readonly orphans = new Map<string, Orphan>();
+  // Automatic retries already written as queued runs, whose dispatch waits for the backoff.
+  private readonly delayed = new Map<string, NodeJS.Timeout>();
+  private readonly sharedDb: Db;
+  private readonly max: number;
+
+  constructor(private readonly options: LocalExecutorOptions) {
+    this.max = Math.max(1, options.maxConcurrentRuns ?? 4);
+    const db = options.db;
+    // The server owns the RunLog; a runner closing "its" connection must not close the server's.
+    this.sharedDb = {
+      engine: db.engine,
+      location: db.location,
+      query: (sql, params) => db.query(sql, params),
+      transaction: (fn) => db.transaction(fn),
+      close: async () => {},
+    };
+  }
+
+  /** Runs started by this executor that have not ended yet, including re-adopted ones. */
+  get liveRunIds(): string[] {
+    return [...this.supervised.keys(), ...this.orphans.keys()];
+  }
+
+  /** Queues the run; it starts when a slot is free. Before start() or after stop() it stays queued for the next start(). */
+  async dispatch(runId: string): Promise<void> {
+    if (this.state !== 'started') return;
+    if (this.supervised.has(runId) || this.orphans.has(runId) || this.delayed.has(runId) || this.pending.includes(runId)) return;
+    const at = this.pending.findIndex((other) => other > runId);
+    this.pending.splice(at === -1 ? this.pending.length : at, 0, runId);
+    this.pump();
+  }
+
+  /** Stops a run this executor holds: aborts its runner, signals a re-adopted process, or drops it from the queue. */
+  async cancel(runId: string, actor: string): Promise<boolean> {
+    const live = this.supervised.get(runId);
+    if (live) {
+      // The runner records `cancel_requested` with this actor, sends SIGTERM, then SIGKILL after the grace period.
+      live.controller.abort(actor);
+      return true;
+    }
+    const orphan = this.orphans.get(runId);
+    if (orphan) {
+      await this.terminateOrphan(orphan, actor);
+      return true;
+    }
+    const waiting = this.pending.indexOf(runId);
+    if (waiting === -1 && !this.delayed.has(runId)) return false;
+    if (waiting !== -1) this.pending.splice(waiting, 1);
+    clearTimeout(this.delayed.get(runId));
+    this.delayed.delete(runId);
+    await transitionRun(this.options.db, runId, ['queued'], 'cancelled', {
+      finished_at: new Date(),
+      error_type: 'Cancelled',
+      error_message: `cancelled by ${actor} before it started`,
+    }, event('cancelled', actor));
+    return true;
+  }
+
+  /**
+   * Reconciles runs a previous server process left `starting`/`running` (re-adopts a process that
+   * still lives on this host, marks the others `lost`), then starts every queued run in order.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') return;
+    this.state = 'started';
+    await this.reconcile();
+    for (const runId of await listQueuedRunIds(this.options.db, this.name)) await this.dispatch(runId);
+  }
+
+  /**
+   * Stops taking runs. With `drain`, waits for the runs in progress to end; without, cancels them.
+   * Queued runs (and retries waiting for their backoff) stay queued for the next start(); re-adopted
+   * processes are left running and re-adopted again then.
+   */
+  async stop(options: { drain?: boolean } = {}): Promise<void> {
+    this.state = 'stopping';
+    for (const timer of this.delayed.values()) clearTimeout(timer);
+    this.delayed.clear();
+    this.pending = [];
+    for (const orphan of [...this.orphans.values()]) this.release(orphan);
+    if (!options.drain) for (const live of this.supervised.values()) live.controller.abort(SHUTDOWN_ACTOR);
+    await Promise.allSettled([...this.supervised.values()].map((live) => live.done));
+    this.state = 'idle';
+  }
+
+  private pump(): void {
+    while (this.state === 'started' && this.pending.length > 0 && this.supervised.size + this.orphans.size < this.max) {
+      const runId = this.pending.shift()!;
+      const controller = new AbortController();
+      const live: Supervised = { controller, done: Promise.resolve() };
+      this.supervised.set(runId, live);
+      live.done = this.supervise(runId, controller.signal)
+        .catch((error: unknown) => this.say(runId, `kubescribe: run ${runId}: ${describe(error)}`))
+        .finally(() => {
+          this.supervised.delete(runId);
+          this.pump();
+        });
+    }
+  }
+
+  private async supervise(runId: string, signal: AbortSignal): Promise<void> {
+    const { db, config } = this.options;
+    const run = await getRun(db, runId);
+    // Cancelled while it waited, or not ours to start: an aborted run that is still queued was
+    // stopped by stop(), and stays queued for the next start().
+    if (!run || run.status !== 'queued' || signal.aborted) return;
+    const definition = config.jobs.get(run.job);
+    const command = definition ? [] : (run.command ?? []);
+    if (command.length === 0 && !definition) {
+      await transitionRun(db, runId, ['queued'], 'failed', {
+        finished_at: new Date(),
+        error_type: 'JobNotDeclared',
+        error_message: `job ${run.job} is no longer declared in ${config.file ?? 'kubescribe.yaml'} and the run records no command`,
+      }, event('failed', ACTOR));
+      return;
+    }
+    try {
+      await runCommand({
+        command,
+        job: run.job,
+        runId,
+        params: [],
+        trigger: run.trigger,
+        triggeredBy: run.triggered_by ?? ACTOR,
+        config,
+        home: this.options.home,
+        openDb: async () => this.sharedDb,
+        quiet: true,
+        executor: this.name,
+        signal,
+        processSignals: false,
+        cwd: this.options.cwd,
+        stdout: discard(),
+        stderr: this.runnerMessages(runId),
+      });
+    } catch (error) {
+      // The runner itself broke, not the job: nothing supervises the run any more.
+      await transitionRun(db, runId, ['queued', 'starting', 'running'], 'lost', {
+        finished_at: new Date(),
+        error_type: 'Lost',
+        error_message: `the runner failed: ${describe(error)}`,
+      }, event('lost', ACTOR, { reason: 'runner error' }));
+    }
+    const ended = await getRun(db, runId);
+    if (ended) await this.retryIfDue(ended);
+  }
+
+  /** Attempt n+1 of a run that ended failed, timed_out or lost, while the job's retry limit allows. */
+  private async retryIfDue(run: RunRecord): Promise<void> {
+    if (!RETRYABLE.includes(run.status)) return;
+    const definition = this.options.config.jobs.get(run.job);
+    if (!definition || run.attempt > definition.retries.limit) return;
+    const delayMs = Math.min(definition.retries.backoff_ms * 2 ** (run.attempt - 1), MAX_DELAY_MS);
+    // Written now, dispatched after the backoff: a server stopping in between leaves a queued run
+    // (started by the next start()), never a forgotten retry.
+    const executor: Executor = {
+      name: this.name,
+      dispatch: async (runId) => this.dispatchAfter(runId, delayMs),
+      cancel: (runId, actor) => this.cancel(runId, actor),
+      start: async () => {},
+      stop: async () => {},
+    };
+    try {
+      await triggerRun({ db: this.options.db, config: this.options.config, executor }, {
+        job: run.job,
+        params: run.params,
+        trigger: 'retry',
+        triggered_by: RETRY_ACTOR,
+        retry_of: run.run_id,
+        attempt: run.attempt + 1,
+        // One retry per failed run, even if two processes see the failure.
+        idempotency_key: `retry:${run.run_id}`,
+        reason: `automatic retry ${run.attempt} of ${definition.retries.limit} after run ${run.run_id} ${run.status}; dispatched after ${formatDuration(delayMs)}`,
+        // A retry continues the old run: it never replaces a newer run, and waits for none.
+        concurrency_policy: definition.concurrency_policy === 'Allow' ? 'Allow' : 'Forbid',
+      });
+    } catch (error) {
+      const expected = error instanceof ConcurrencyConflictError || error instanceof InvalidParamsError ||
+        error instanceof JobNotFoundError || error instanceof IdempotencyConflictError;
+      if (!expected) throw error;
+      await insertEvent(this.options.db, run.run_id, event('retry_skipped', RETRY_ACTOR, { reason: (error as Error).message }));
+    }
+  }
+
+  private dispatchAfter(runId: string, delayMs: number): void {
+    if (this.state !== 'started') return;
+    if (delayMs <= 0) {
+      void this.dispatch(runId);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.delayed.delete(runId);
+      void this.dispatch(runId);
+    }, delayMs);
+    this.delayed.set(runId, timer);
+  }
+
+  private async reconcile(): Promise<void> {
+    const { db, config } = this.options;
+    const host = hostname();
+    // A silent heartbeat for this long means its runner is gone (a live one writes every heartbeat).
+    const staleMs = Math.max(3 * config.runlog.heartbeat_ms, 30_000);
+    for (const run of await listAdoptedLiveRuns(db, this.name)) {
+      if (this.supervised.has(run.run_id) || this.orphans.has(run.run_id)) continue;
+      const pid = typeof run.executor_ref.pid === 'number' ? run.executor_ref.pid : null;
+      if (run.executor_ref.host === host) {
+        if (pid !== null && processGroupAlive(pid)) {
+          await this.reattach(run, pid);
+        } else {
+          await this.markLost(run, pid === null ? 'the server stopped before the process started; it never ran' : ORPHAN_ENDED);
+        }
+        continue;
+      }
+      // Another host's process cannot be looked at. Only with PGlite is it certain that no other
+      // server supervises it (one process holds the RunLog); on PostgreSQL, a silent heartbeat says so.
+      const silentMs = Date.now() - (run.heartbeat_at ?? run.created_at).getTime();
+      if (db.engine === 'pglite' || silentMs > staleMs) {
+        await this.markLost(run, `its runner on host ${String(run.executor_ref.host ?? 'unknown')} is gone ` +
+          `(no heartbeat for ${formatDuration(Math.max(silentMs, 1))}); exit code unknown`);
+      }
+    }
+  }
+
+  private async reattach(run: RunRecord, pid: number): Promise<void> {
+    const { db, config } = this.options;
+    await insertEvent(db, run.run_id, event('reattached', ACTOR, { pid, host: hostname() }));
+    await touchHeartbeat(db, run.run_id, new Date());
+    const orphan: Orphan = {
+      run,
+      pid,
+      cancelledBy: null,
+      killTimer: null,
+      checking: false,
+      poll: setInterval(() => void this.checkOrphan(orphan), this.options.pollMs ?? 1000),
+      heartbeat: setInterval(() => {
+        touchHeartbeat(db, run.run_id, new Date()).catch((error: unknown) => this.say(run.run_id, `kubescribe: heartbeat: ${describe(error)}`));
+      }, config.runlog.heartbeat_ms),
+    };
+    this.orphans.set(run.run_id, orphan);
+  }
+
+  private async checkOrphan(orphan: Orphan): Promise<void> {
+    if (orphan.checking || processGroupAlive(orphan.pid)) return;
+    orphan.checking = true;
+    try {
+      this.release(orphan);
+      const { run } = orphan;
+      if (orphan.cancelledBy) {
+        const moved = await transitionRun(this.options.db, run.run_id, ['starting', 'running'], 'cancelled', {
+          finished_at: new Date(),
+          error_type: 'Cancelled',
+          error_message: `cancelled by ${orphan.cancelledBy}: SIGTERM sent to the re-adopted process; exit code unknown`,
+        }, event('cancelled', orphan.cancelledBy, { pid: orphan.pid }));
+        if (!moved.changed) return;
+      } else {
+        await this.markLost(run, ORPHAN_ENDED);
+      }
+    } catch (error) {
+      this.say(orphan.run.run_id, `kubescribe: run ${orphan.run.run_id}: ${describe(error)}`);
+    } finally {
+      orphan.checking = false;
+      this.pump();
+    }
+  }
+
+  private async terminateOrphan(orphan: Orphan, actor: string): Promise<void> {
+    if (orphan.cancelledBy) return;
+    orphan.cancelledBy = actor;
+    await insertEvent(this.options.db, orphan.run.run_id, event('cancel_requested', actor, { signal: 'SIGTERM', pid: orphan.pid }));
+    signalGroup(orphan.pid, 'SIGTERM');
+    const graceMs = this.options.config.jobs.get(orphan.run.job)?.grace_period_ms ?? 10_000;
+    orphan.killTimer = setTimeout(() => signalGroup(orphan.pid, 'SIGKILL'), graceMs);
+  }
+
+  private release(orphan: Orphan): void {
+    clearInterval(orphan.poll);
+    clearInterval(orphan.heartbeat);
+    if (orphan.killTimer) clearTimeout(orphan.killTimer);
+    this.orphans.delete(orphan.run.run_id);
+  }
+
+  private async markLost(run: RunRecord, message: string): Promise<void> {
+    const moved = await transitionRun(this.options.db, run.run_id, ['starting', 'running'], 'lost', {
+      finished_at: new Date(),
+      error_type: 'Lost',
+      error_message: message,
+    }, event('lost', ACTOR, { executor_ref: run.executor_ref }));
+    if (!moved.changed) return;
+    const ended = await getRun(this.options.db, run.run_id);
+    if (ended) await this.retryIfDue(ended);
+  }
+
+  /** The runner writes its own messages as strings and passes the job's output through as Buffers. */
+  private runnerMessages(runId: string): Writable {
+    const sink = this.options.logSink;
+    return new Writable({
+      decodeStrings: false,
+      write(chunk: unknown, _encoding, callback) {
+        if (sink && typeof chunk === 'string') {
+          for (const line of chunk.split('\n')) if (line) sink(runId, line);
+        }
+        callback();
+      },
+    });
+  }
+
+  private say(runId: string, line: string): void {
+    this.options.logSink?.(runId, line);
+  }
+}
+
+const discard = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
+
+function event(type: string, actor: string, detail: Record<string, unknown> = {}): EventInput {
+  return { event_id: uuidv7(), at: new Date(), type, actor, detail };
+}
+
+/** True while the run's process group has a member that is not a zombie. */
+function processGroupAlive(pid: number): boolean {
+  try {
+    // Runners start the command as the leader of its own process group, so the group outlives a
+    // reused pid's false positive and covers the job's own children.
+    process.kill(-pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return !isZombie(pid);
+}
+
+// A server running as PID 1 inherits orphans but does not reap them: a zombie has ended.
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false;
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));

@@ -1,0 +1,319 @@
+// The one way a run is requested — by the API, the scheduler, a retry — so that every accepted
+// trigger becomes exactly one run: written first as `queued`, dispatched after.
+import { isDeepStrictEqual } from 'node:util';
+import { jobDefinitionHash, type ConcurrencyPolicy, type JobDefinition, type KubescribeConfig } from '../config/job-definition.ts';
+import type { Executor } from '../executors/executor.ts';
+import type { Db, Queryable } from '../runlog/db.ts';
+import { syncJobDefinition } from '../runlog/sql/jobs.ts';
+import {
+  findRunByIdempotencyKey,
+  insertRunReturning,
+  listLiveRuns,
+  lockJobRow,
+} from '../runlog/sql/run-writes.ts';
+import { getRun, insertEvent, transitionRun, type EventInput, type NewRun } from '../runlog/sql/runs.ts';
+import { jobSyncOf } from '../runlog/sync-jobs.ts';
+import { isTerminal, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
+import { uuidv7 } from '../runlog/uuidv7.ts';
+import { resolveParams } from '../runner/params-schema.ts';
+import {
+  ConcurrencyConflictError,
+  IdempotencyConflictError,
+  JobNotFoundError,
+  RunNotFoundError,
+  RunStateConflictError,
+} from './errors.ts';
+
+export { InvalidParamsError } from '../runner/params.ts';
+
+/** What triggering needs: the RunLog, the loaded config, and where runs are sent. */
+export interface TriggerDeps {
+  db: Db;
+  config: KubescribeConfig;
+  executor: Executor;
+}
+
+/** One request for a run of a declared job. */
+export interface TriggerRequest {
+  job: string;
+  params?: Record<string, unknown>;
+  idempotency_key?: string | null;
+  reason?: string | null;
+  trigger: Trigger;
+  triggered_by: string;
+  retry_of?: string | null;
+  attempt?: number;
+  dry_run?: boolean;
+  /** Replaces the job's own policy for this trigger (automatic retries never replace a newer run). */
+  concurrency_policy?: ConcurrencyPolicy;
+}
+
+/** What a dry run would start. Env values are never shown: they may be secrets. */
+export interface DryRunPlan {
+  job: string;
+  params: Record<string, unknown>;
+  command: string[];
+  env_names: string[];
+  executor: string;
+  concurrency_policy: ConcurrencyPolicy;
+}
+
+/** The run a trigger created, or the one its idempotency key had created before. */
+export interface TriggerResult {
+  run: RunRecord | null;
+  created: boolean;
+  replaced_run_id?: string;
+  replaced_run_ids?: string[];
+  dry_run?: DryRunPlan;
+}
+
+type Outcome =
+  | { kind: 'created'; run: RunRecord; replaced: { run_id: string; status: RunStatus }[] }
+  | { kind: 'existing'; run: RunRecord }
+  | { kind: 'forbidden'; live: { run_id: string; status: RunStatus } };
+
+// Rolls back a policy transaction whose insert lost to the same idempotency key used for another job.
+class KeyTaken extends Error {}
+
+/**
+ * Validates a trigger, applies the job's concurrency policy and idempotency key, writes the run as
+ * `queued` with its `created` event, then hands it to the executor. A failed dispatch leaves the run
+ * queued for the executor to pick up; it is never lost.
+ */
+export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Promise<TriggerResult> {
+  const definition = deps.config.jobs.get(request.job);
+  if (!definition) throw new JobNotFoundError(request.job);
+  const params = resolveParams(definition.name, definition.params, request.params ?? {}, { coerce: false });
+  const policy = request.concurrency_policy ?? definition.concurrency_policy;
+  if (request.dry_run) {
+    return {
+      run: null,
+      created: false,
+      dry_run: {
+        job: definition.name,
+        params,
+        command: definition.command,
+        env_names: Object.keys(definition.env),
+        executor: deps.executor.name,
+        concurrency_policy: policy,
+      },
+    };
+  }
+
+  const key = request.idempotency_key ?? null;
+  if (key) {
+    // The common replay costs one indexed read, before any lock or write.
+    const existing = await findRunByIdempotencyKey(deps.db, key);
+    if (existing) return { run: sameRequest(existing, definition.name, params, key), created: false };
+  }
+
+  const contentHash = await ensureJobSynced(deps.db, deps.config.file, definition);
+  const runId = uuidv7();
+  const createdAt = new Date();
+  const actor = request.triggered_by;
+  const newRun: NewRun = {
+    run_id: runId,
+    job: definition.name,
+    job_content_hash: contentHash,
+    trigger: request.trigger,
+    triggered_by: actor,
+    params,
+    status: 'queued',
+    attempt: request.attempt ?? 1,
+    retry_of: request.retry_of ?? null,
+    executor: deps.executor.name,
+    image: definition.image ?? null,
+    command: definition.command,
+    tenant: definition.tenant ?? null,
+    labels: definition.labels,
+    created_at: createdAt,
+    idempotency_key: key,
+  };
+  const createdEvent = (replaces: string[]) =>
+    event('created', actor, {
+      trigger: request.trigger,
+      ...(request.reason ? { reason: request.reason } : {}),
+      ...(key ? { idempotency_key: key } : {}),
+      ...(request.retry_of ? { retry_of: request.retry_of, attempt: newRun.attempt } : {}),
+      ...(replaces.length > 0 ? { replaces, concurrency_policy: policy } : {}),
+    }, createdAt);
+
+  let outcome: Outcome;
+  if (policy === 'Allow') {
+    const run = await insertRunReturning(deps.db, newRun, createdEvent([]));
+    outcome = run ? { kind: 'created', run, replaced: [] } : { kind: 'existing', run: await readBack(deps.db, key) };
+  } else {
+    try {
+      outcome = await deps.db.transaction((tx) => applyPolicy(tx, policy, newRun, request, createdEvent));
+    } catch (error) {
+      if (!(error instanceof KeyTaken)) throw error;
+      outcome = { kind: 'existing', run: await readBack(deps.db, key) };
+    }
+  }
+
+  if (outcome.kind === 'forbidden') {
+    throw new ConcurrencyConflictError(definition.name, outcome.live.run_id, outcome.live.status);
+  }
+  if (outcome.kind === 'existing') return { run: sameRequest(outcome.run, definition.name, params, key!), created: false };
+
+  // Replaced runs were marked in the transaction; their processes are stopped before the new run is
+  // handed over. The old process may still be in its grace period when the new one starts, exactly
+  // as with a Kubernetes CronJob's Replace.
+  for (const old of outcome.replaced) {
+    await deps.executor.cancel(old.run_id, actor).catch(() => false);
+  }
+  try {
+    await deps.executor.dispatch(runId);
+  } catch (error) {
+    await insertEvent(deps.db, runId, event('dispatch_failed', actor, { executor: deps.executor.name, message: (error as Error).message }))
+      .catch(() => {});
+  }
+  const replacedIds = outcome.replaced.map((old) => old.run_id);
+  return {
+    run: outcome.run,
+    created: true,
+    ...(replacedIds.length > 0 ? { replaced_run_id: replacedIds[0], replaced_run_ids: replacedIds } : {}),
+  };
+}
+
+/** Forbid and Replace, inside one transaction holding the job's row lock. */
+async function applyPolicy(
+  tx: Queryable,
+  policy: 'Forbid' | 'Replace',
+  newRun: NewRun,
+  request: TriggerRequest,
+  createdEvent: (replaces: string[]) => EventInput,
+): Promise<Outcome> {
+  await lockJobRow(tx, newRun.job);
+  const key = newRun.idempotency_key ?? null;
+  if (key) {
+    // Re-read under the lock: an identical request may have committed while we waited for it.
+    const existing = await findRunByIdempotencyKey(tx, key);
+    if (existing) return { kind: 'existing', run: existing };
+  }
+  const live = await listLiveRuns(tx, newRun.job);
+  const actor = request.triggered_by;
+  if (live.length > 0 && policy === 'Forbid') {
+    const blocking = live.find((run) => run.status === 'running') ?? live[0]!;
+    // There is no new run to hold the record of the skip, so the run that caused it does.
+    await insertEvent(tx, blocking.run_id, event('trigger_skipped', actor, {
+      concurrency_policy: policy,
+      trigger: request.trigger,
+      reason: request.reason ?? null,
+      ...(key ? { idempotency_key: key } : {}),
+    }));
+    return { kind: 'forbidden', live: blocking };
+  }
+  for (const old of live) {
+    await insertEvent(tx, old.run_id, event('replaced_by', actor, { run_id: newRun.run_id, reason: request.reason ?? null }));
+    if (old.status === 'queued') {
+      // Never started: it ends here. A starting or running one is stopped by its executor after commit.
+      await transitionRun(tx, old.run_id, ['queued'], 'cancelled', {
+        finished_at: new Date(),
+        error_type: 'Cancelled',
+        error_message: `replaced by run ${newRun.run_id} (concurrency_policy Replace) before it started`,
+      }, event('cancelled', actor, { replaced_by: newRun.run_id }));
+    }
+  }
+  const run = await insertRunReturning(tx, newRun, createdEvent(live.map((old) => old.run_id)));
+  if (!run) throw new KeyTaken();
+  return { kind: 'created', run, replaced: live };
+}
+
+/**
+ * Cancels a run: a queued one ends `cancelled` here; a starting or running one is stopped by its
+ * executor, which records the outcome. Cancelling a cancelled run answers as the first time did.
+ */
+export async function cancelRun(deps: TriggerDeps, runId: string, actor: string): Promise<{ run_id: string; status: 'cancelled' | 'cancelling' }> {
+  // A run can move while we look at it (a runner adopts it, it ends); each pass acts on a fresh read.
+  for (let pass = 0; pass < 5; pass++) {
+    const run = await getRun(deps.db, runId);
+    if (!run) throw new RunNotFoundError(runId);
+    if (run.status === 'cancelled') return { run_id: runId, status: 'cancelled' };
+    if (isTerminal(run.status)) {
+      throw new RunStateConflictError('run_finished', runId, run.status, `run ${runId} already finished (${run.status}); only a live run can be cancelled`);
+    }
+    if (run.status === 'queued') {
+      const moved = await transitionRun(deps.db, runId, ['queued'], 'cancelled', {
+        finished_at: new Date(),
+        error_type: 'Cancelled',
+        error_message: `cancelled by ${actor} before it started`,
+      }, event('cancelled', actor, {}));
+      if (!moved.changed) continue;
+      // An executor that took the run from its queue a moment ago stops it before its process runs.
+      await deps.executor.cancel(runId, actor).catch(() => false);
+      return { run_id: runId, status: 'cancelled' };
+    }
+    if (await deps.executor.cancel(runId, actor)) return { run_id: runId, status: 'cancelling' };
+    const now = await getRun(deps.db, runId);
+    if (now && !isTerminal(now.status)) {
+      await insertEvent(deps.db, runId, event('cancel_requested', actor, { delivered: false, executor: deps.executor.name }));
+      throw new RunStateConflictError('not_cancellable', runId, now.status,
+        `run ${runId} is ${now.status} but no process of it is reachable from this server (executor ${deps.executor.name}); ` +
+          'it ends on its own, or is marked lost when its heartbeat stops');
+    }
+  }
+  throw new Error(`run ${runId} kept changing state while being cancelled`);
+}
+
+/**
+ * Retries a finished run as a new run: trigger `retry`, `retry_of` the old run, the next attempt,
+ * the old params with `params` merged over them.
+ */
+export async function retryRun(
+  deps: TriggerDeps,
+  runId: string,
+  request: { params?: Record<string, unknown>; reason?: string | null; triggered_by: string },
+): Promise<TriggerResult> {
+  const old = await getRun(deps.db, runId);
+  if (!old) throw new RunNotFoundError(runId);
+  if (!isTerminal(old.status)) {
+    throw new RunStateConflictError('run_not_finished', runId, old.status, `run ${runId} is still ${old.status}; only a finished run can be retried`);
+  }
+  return triggerRun(deps, {
+    job: old.job,
+    params: { ...old.params, ...(request.params ?? {}) },
+    reason: request.reason ?? null,
+    trigger: 'retry',
+    triggered_by: request.triggered_by,
+    retry_of: old.run_id,
+    attempt: old.attempt + 1,
+  });
+}
+
+async function readBack(db: Queryable, key: string | null): Promise<RunRecord> {
+  const run = key ? await findRunByIdempotencyKey(db, key) : null;
+  // Only the idempotency key can collide: run_ids are fresh UUIDv7s.
+  if (!run) throw new Error('the new run conflicted with an existing row that cannot be found');
+  return run;
+}
+
+function sameRequest(run: RunRecord, job: string, params: Record<string, unknown>, key: string): RunRecord {
+  // Answering a different request with an old run would hide that the new one never ran.
+  if (run.job !== job || !isDeepStrictEqual(run.params, params)) throw new IdempotencyConflictError(key, run.run_id);
+  return run;
+}
+
+function event(type: string, actor: string, detail: Record<string, unknown>, at: Date = new Date()): EventInput {
+  return { event_id: uuidv7(), at, type, actor, detail };
+}
+
+// Syncing costs a transaction that locks the job's row; once per definition per database is enough,
+// because a revision, once recorded, is never removed.
+const syncedHashes = new WeakMap<Db, Map<string, string>>();
+const definitionHashes = new WeakMap<JobDefinition, string>();
+
+async function ensureJobSynced(db: Db, source: string | null, definition: JobDefinition): Promise<string> {
+  let hash = definitionHashes.get(definition);
+  if (!hash) {
+    hash = jobDefinitionHash(definition);
+    definitionHashes.set(definition, hash);
+  }
+  let synced = syncedHashes.get(db);
+  if (!synced) syncedHashes.set(db, (synced = new Map()));
+  if (synced.get(definition.name) !== hash) {
+    await syncJobDefinition(db, jobSyncOf(definition, source));
+    synced.set(definition.name, hash);
+  }
+  return hash;
+}

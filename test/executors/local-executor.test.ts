@@ -1,0 +1,243 @@
+// The local executor on its own: real in-process runners supervising real child processes, queueing,
+// automatic retries, stopping, and what a restarted server does with the runs a previous one left.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseConfig, type KubescribeConfig } from '../../src/config/job-config.ts';
+import type { Executor } from '../../src/executors/executor.ts';
+import { LocalExecutor } from '../../src/executors/local-executor.ts';
+import type { Db } from '../../src/runlog/db.ts';
+import { openRunLogDb } from '../../src/runlog/open-runlog.ts';
+import { readLogChunks, readRunEvents } from '../../src/runlog/sql/run-logs.ts';
+import { getRun, listRuns, transitionRun } from '../../src/runlog/sql/runs.ts';
+import type { RunRecord, RunStatus } from '../../src/runlog/types.ts';
+import { uuidv7 } from '../../src/runlog/uuidv7.ts';
+import { triggerRun } from '../../src/runs/trigger-run.ts';
+import { REPO_ROOT } from '../support/cli.ts';
+import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
+
+const TERMINAL = new Set<RunStatus>(['succeeded', 'failed', 'cancelled', 'timed_out', 'lost']);
+
+/** A local executor of a server that died before it dispatched anything: its runs stay queued. */
+const deadServer: Executor = {
+  name: 'local',
+  dispatch: async () => {},
+  cancel: async () => false,
+  start: async () => {},
+  stop: async () => {},
+};
+
+async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function configFor(scratch: string): KubescribeConfig {
+  const emit = (...actions: string[]) => JSON.stringify(['python3', 'test/fixtures/emit.py', ...actions]);
+  return parseConfig(`
+jobs:
+  quick:
+    command: ${emit('out:hello', 'sleep:0.3')}
+  flaky:
+    command: ${emit('err:boom', 'exit:3')}
+    retries: {limit: 1, backoff: 400ms}
+  drainable:
+    command: ${emit('out:ready', 'sleep:1', 'out:done')}
+  slow:
+    command: ${emit(`trap:${join(scratch, 'slow.trap')}`, 'out:ready', 'sleep:30')}
+`, join(scratch, 'kubescribe.yaml'));
+}
+
+for (const engine of ENGINES) {
+  describe(`local executor (${engine})`, () => {
+    let runlog: TestRunLog;
+    let db: Db;
+    let scratch: string;
+    let config: KubescribeConfig;
+    const executors: LocalExecutor[] = [];
+    const newExecutor = (options: { maxConcurrentRuns?: number } = {}) => {
+      const executor = new LocalExecutor({ db, config, home: runlog.home, cwd: REPO_ROOT, pollMs: 100, ...options });
+      executors.push(executor);
+      return executor;
+    };
+    const trigger = async (executor: Executor, job: string) => {
+      const { run } = await triggerRun({ db, config, executor }, { job, trigger: 'api', triggered_by: 'test' });
+      return run!.run_id;
+    };
+    const run = async (runId: string): Promise<RunRecord> => (await getRun(db, runId))!;
+    const ended = (runId: string) => waitFor(`run ${runId} to end`, async () => {
+      const current = await run(runId);
+      return TERMINAL.has(current.status) && current;
+    });
+    const logged = (runId: string, text: string) =>
+      waitFor(`"${text}" in the log of ${runId}`, async () => (await readLogChunks(db, runId)).some((chunk) => chunk.text.includes(text)));
+
+    before(async () => {
+      runlog = await createTestRunLog(engine);
+      db = await openRunLogDb(runlog.location);
+      scratch = mkdtempSync(join(tmpdir(), 'ks-local-executor-'));
+      config = configFor(scratch);
+    });
+    after(async () => {
+      for (const executor of executors) await executor.stop();
+      await db.close();
+      await runlog.cleanup();
+      rmSync(scratch, { recursive: true, force: true });
+    });
+
+    test('runs beyond max_concurrent_runs wait as queued and start one after another, in order', async () => {
+      const executor = newExecutor({ maxConcurrentRuns: 1 });
+      await executor.start();
+      const ids = [await trigger(executor, 'quick'), await trigger(executor, 'quick'), await trigger(executor, 'quick')];
+      assert.deepEqual([(await run(ids[1]!)).status, (await run(ids[2]!)).status], ['queued', 'queued']);
+      const runs = [];
+      for (const id of ids) runs.push(await ended(id));
+      for (const [index, done] of runs.entries()) {
+        assert.equal(done.status, 'succeeded', done.error_message ?? '');
+        const next = runs[index + 1];
+        if (next) assert.ok(done.finished_at! <= next.started_at!, `run ${index + 1} finished before run ${index + 2} started`);
+      }
+      await executor.stop({ drain: true });
+    });
+
+    test('a failed run is retried by the job policy: attempt 2 is a new run with trigger retry, after the backoff', async () => {
+      const executor = newExecutor();
+      await executor.start();
+      const first = await ended(await trigger(executor, 'flaky'));
+      assert.equal(first.status, 'failed');
+      const retry = await waitFor('the retry', async () => (await listRuns(db, { job: 'flaky' })).find((r) => r.retry_of === first.run_id));
+      const second = await ended(retry.run_id);
+      assert.equal(second.trigger, 'retry');
+      assert.equal(second.attempt, 2);
+      assert.equal(second.triggered_by, 'retry-policy');
+      assert.equal(second.status, 'failed');
+      // Written at once, started after the 400 ms backoff.
+      assert.ok(second.created_at.getTime() - first.finished_at!.getTime() < 2000);
+      assert.ok(second.started_at!.getTime() - first.finished_at!.getTime() >= 390, 'the retry waited for the backoff');
+      const created = (await readRunEvents(db, second.run_id)).find((e) => e.type === 'created')!;
+      assert.match(String(created.detail.reason), /automatic retry 1 of 1/);
+      // The limit is 1: attempt 2 failing ends the series.
+      await sleep(1200);
+      assert.equal((await listRuns(db, { job: 'flaky' })).length, 2);
+      await executor.stop({ drain: true });
+    });
+
+    test('stop with drain waits for a running run; stop without drain cancels it, and queued runs wait for the next start', async () => {
+      const draining = newExecutor();
+      await draining.start();
+      const drained = await trigger(draining, 'drainable');
+      await logged(drained, 'ready');
+      await draining.stop({ drain: true });
+      assert.equal((await run(drained)).status, 'succeeded');
+
+      const stopping = newExecutor({ maxConcurrentRuns: 1 });
+      await stopping.start();
+      const slow = await trigger(stopping, 'slow');
+      const waiting = await trigger(stopping, 'quick');
+      await logged(slow, 'ready');
+      await stopping.stop();
+      const cancelled = await run(slow);
+      assert.equal(cancelled.status, 'cancelled');
+      assert.equal(readFileSync(join(scratch, 'slow.trap'), 'utf8'), 'SIGTERM', 'the child got SIGTERM');
+      const requested = (await readRunEvents(db, slow)).find((e) => e.type === 'cancel_requested');
+      assert.equal(requested?.actor, 'server-shutdown');
+      assert.equal((await run(waiting)).status, 'queued');
+      // Nothing is dispatched while stopped: the run stays queued for the next start.
+      const later = await trigger(stopping, 'quick');
+      assert.equal((await run(later)).status, 'queued');
+
+      const restarted = newExecutor();
+      await restarted.start();
+      assert.equal((await ended(waiting)).status, 'succeeded');
+      assert.equal((await ended(later)).status, 'succeeded');
+      await restarted.stop({ drain: true });
+    });
+
+    test('restart: queued runs left behind run; live runs whose process is gone become lost', async () => {
+      const queued = await trigger(deadServer, 'quick');
+      const adopt = async (runId: string, ref: Record<string, unknown>, status: 'starting' | 'running', heartbeat: Date) => {
+        const ev = (type: string) => ({ event_id: uuidv7(), at: new Date(), type, actor: 'test', detail: {} });
+        await transitionRun(db, runId, ['queued'], 'starting', { executor_ref: { host: ref.host } }, ev('adopted'));
+        if (status === 'running') {
+          await transitionRun(db, runId, ['starting'], 'running', { started_at: heartbeat, heartbeat_at: heartbeat, executor_ref: ref }, ev('started'));
+        }
+      };
+      const deadPid = spawnSync('true').pid!;
+      const deadProcess = await trigger(deadServer, 'quick');
+      await adopt(deadProcess, { host: hostname(), pid: deadPid }, 'running', new Date());
+      const neverStarted = await trigger(deadServer, 'quick');
+      await adopt(neverStarted, { host: hostname() }, 'starting', new Date());
+      const elsewhere = await trigger(deadServer, 'quick');
+      await adopt(elsewhere, { host: 'another-host', pid: 4242 }, 'running', new Date(Date.now() - 10 * 60_000));
+
+      const executor = newExecutor();
+      await executor.start();
+      const lost = await run(deadProcess);
+      assert.equal(lost.status, 'lost');
+      assert.equal(lost.error_type, 'Lost');
+      assert.equal(lost.error_message, 'the process ended while no runner supervised it; exit code unknown');
+      assert.ok(lost.finished_at);
+      assert.equal((await run(neverStarted)).status, 'lost');
+      assert.match((await run(elsewhere)).error_message ?? '', /another-host/);
+      const lostEvent = (await readRunEvents(db, deadProcess)).at(-1)!;
+      assert.deepEqual([lostEvent.type, lostEvent.from_status, lostEvent.to_status, lostEvent.actor], ['lost', 'running', 'lost', 'local-executor']);
+      assert.equal((await ended(queued)).status, 'succeeded');
+      await executor.stop({ drain: true });
+    });
+
+    test('restart: a process that still lives is re-adopted and heartbeated, then lost when it ends; or cancelled', async () => {
+      const startOrphan = (...actions: string[]) => {
+        // What a dead server leaves: a child leading its own process group, no runner reading it.
+        const child = spawn('python3', ['test/fixtures/emit.py', ...actions], { cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+        const ready = new Promise<void>((resolve) => child.stdout.on('data', (data: Buffer) => data.includes('ready') && resolve()));
+        return { child, ready };
+      };
+      const orphanRun = async (pid: number) => {
+        const runId = await trigger(deadServer, 'quick');
+        const ev = (type: string) => ({ event_id: uuidv7(), at: new Date(), type, actor: 'test', detail: {} });
+        await transitionRun(db, runId, ['queued'], 'starting', { executor_ref: { host: hostname() } }, ev('adopted'));
+        const old = new Date(Date.now() - 60_000);
+        await transitionRun(db, runId, ['starting'], 'running', { started_at: old, heartbeat_at: old, executor_ref: { host: hostname(), pid } }, ev('started'));
+        return runId;
+      };
+      const ending = startOrphan('out:ready', 'sleep:1.5');
+      const trap = join(scratch, 'orphan.trap');
+      const cancelled = startOrphan(`trap:${trap}`, 'out:ready', 'sleep:30');
+      await Promise.all([ending.ready, cancelled.ready]);
+      const endingRun = await orphanRun(ending.child.pid!);
+      const cancelledRun = await orphanRun(cancelled.child.pid!);
+
+      const executor = newExecutor();
+      const before = Date.now();
+      await executor.start();
+      for (const runId of [endingRun, cancelledRun]) {
+        const current = await run(runId);
+        assert.equal(current.status, 'running');
+        assert.ok(current.heartbeat_at!.getTime() >= before - 5, 'heartbeat refreshed on re-adoption');
+        const reattached = (await readRunEvents(db, runId)).find((e) => e.type === 'reattached');
+        assert.equal(reattached?.detail.pid, runId === endingRun ? ending.child.pid : cancelled.child.pid);
+      }
+      assert.deepEqual(executor.liveRunIds.sort(), [endingRun, cancelledRun].sort());
+
+      assert.equal(await executor.cancel(cancelledRun, 'alice'), true);
+      const stopped = await ended(cancelledRun);
+      assert.equal(stopped.status, 'cancelled');
+      assert.equal(readFileSync(trap, 'utf8'), 'SIGTERM');
+      assert.ok((await readRunEvents(db, cancelledRun)).some((e) => e.type === 'cancelled' && e.actor === 'alice'));
+
+      const lost = await ended(endingRun);
+      assert.equal(lost.status, 'lost');
+      assert.equal(lost.error_message, 'the process ended while no runner supervised it; exit code unknown');
+      await executor.stop({ drain: true });
+    });
+  });
+}
