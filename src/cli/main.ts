@@ -148,6 +148,42 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
       setExit(0);
     });
 
+  const port = (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port ${value}: expected a port number from 0 to 65535`);
+    return n;
+  };
+  const count = (flag: string) => (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`${flag} ${value}: expected a whole number from 1 to 1000`);
+    return n;
+  };
+  program
+    .command('dev')
+    .description('the whole system on this machine: API, local executor, scheduler, embedded RunLog (or DATABASE_URL)')
+    .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', port, 8080)
+    .option('--max-concurrent-runs <n>', 'runs beyond this many wait as queued', count('--max-concurrent-runs'), 4)
+    .option('--no-scheduler', 'do not fire schedules')
+    .action(async (options) => {
+      const { serverCommand } = await import('./server-command.ts');
+      setExit(await serverCommand(ctx, 'dev', { ...options, executor: 'local' }));
+    });
+  program
+    .command('serve')
+    .description('the production API server (DATABASE_URL; several replicas may share one database)')
+    .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')
+    .option('--host <host>', 'address to listen on', '0.0.0.0')
+    .option('--port <port>', 'port to listen on', port, 8080)
+    .addOption(new Option('--executor <executor>', 'where runs execute').choices(['local', 'none']).default('local'))
+    .option('--max-concurrent-runs <n>', 'runs beyond this many wait as queued (local executor)', count('--max-concurrent-runs'), 4)
+    .option('--no-scheduler', 'do not fire schedules (another replica does)')
+    .action(async (options) => {
+      const { serverCommand } = await import('./server-command.ts');
+      setExit(await serverCommand(ctx, 'serve', options));
+    });
+
   return program;
 }
 
@@ -181,6 +217,10 @@ function reportError(ctx: CliContext, error: unknown): number {
   }
   if (error instanceof RunLogBusyError || error instanceof RunLogTooNewError) {
     say(error.message);
+    return 1;
+  }
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    say(`${(error as Error).message}: another server uses that port; pass --port to choose another`);
     return 1;
   }
   if (isUnreachable(error)) {

@@ -9,13 +9,13 @@ import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, ty
 import { splitCommandLine } from './command-line.ts';
 import { describeValue, parseByteSize, parseDuration, type DurationOptions } from './durations.ts';
 import {
+  CATCH_UP_POLICIES,
   CONCURRENCY_POLICIES,
   ConfigError,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_LOG_CAP_BYTES,
   emptyConfig,
   NOTIFY_EVENTS,
-  type ConcurrencyPolicy,
   type ConfigIssue,
   type JobDefinition,
   type KubescribeConfig,
@@ -39,7 +39,7 @@ const RETRIES_KEYS = ['limit', 'backoff'];
 const NOTIFY_KEYS = ['on', 'channels'];
 const JOB_KEYS = [
   'description', 'command', 'image', 'env', 'params', 'schedule', 'time_zone', 'timeout', 'grace_period', 'retries',
-  'concurrency_policy', 'expected_duration', 'starting_deadline', 'labels', 'tenant', 'notify',
+  'concurrency_policy', 'catch_up', 'expected_duration', 'starting_deadline', 'labels', 'tenant', 'notify',
 ];
 
 function join(parent: string, key: string | number): string {
@@ -160,6 +160,15 @@ class Reader {
     if (!isScalar(node)) return undefined;
     if (typeof node.value === 'string') return node.value;
     if (typeof node.value === 'number' || typeof node.value === 'boolean') return node.source ?? String(node.value);
+    return undefined;
+  }
+
+  /** One of a fixed, case-sensitive set of words; anything else is reported with the allowed values. */
+  oneOf<T extends string>(e: Entry, allowed: readonly T[]): T | undefined {
+    const value = this.plain(e.value);
+    if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+    const hint = typeof value === 'string' ? didYouMean(value, allowed) : '';
+    this.report(e.line, e.path, `expected one of ${allowed.join(', ')}, got ${describeValue(value)}${hint}`);
     return undefined;
   }
 
@@ -308,6 +317,7 @@ function readJob(r: Reader, name: string, e: Entry): JobDefinition {
     grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
     retries: { limit: 0, backoff_ms: DEFAULT_BACKOFF_MS },
     concurrency_policy: 'Allow',
+    catch_up: 'latest',
     labels: {},
   };
   const entries = r.entries(e.value, e.path, e.line, JOB_KEYS, 'a map describing the job') ?? [];
@@ -335,16 +345,8 @@ function readJob(r: Reader, name: string, e: Entry): JobDefinition {
         break;
       case 'schedule': scheduleEntry = entry; break;
       case 'time_zone': zoneEntry = entry; break;
-      case 'concurrency_policy': {
-        const value = r.plain(entry.value);
-        if (typeof value === 'string' && (CONCURRENCY_POLICIES as readonly string[]).includes(value)) {
-          job.concurrency_policy = value as ConcurrencyPolicy;
-        } else {
-          const hint = typeof value === 'string' ? didYouMean(value, CONCURRENCY_POLICIES) : '';
-          r.report(entry.line, entry.path, `expected one of ${CONCURRENCY_POLICIES.join(', ')}, got ${describeValue(value)}${hint}`);
-        }
-        break;
-      }
+      case 'concurrency_policy': job.concurrency_policy = r.oneOf(entry, CONCURRENCY_POLICIES) ?? job.concurrency_policy; break;
+      case 'catch_up': job.catch_up = r.oneOf(entry, CATCH_UP_POLICIES) ?? job.catch_up; break;
       case 'retries':
         for (const retry of r.entries(entry.value, entry.path, entry.line, RETRIES_KEYS) ?? []) {
           if (retry.key === 'backoff') {

@@ -3,12 +3,14 @@
 import { createHash } from 'node:crypto';
 
 export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
+/** What the scheduler does with the slots that came due while it was not running. */
+export type CatchUpPolicy = 'none' | 'latest' | 'all';
 
 export interface JobDefinition {
   name: string; description?: string; command: string[]; image?: string;
   env: Record<string, string>; params: Record<string, unknown>; // params: the JSON Schema of the run's params
   schedule?: string; time_zone: string; timeout_ms?: number; grace_period_ms: number;
-  retries: { limit: number; backoff_ms: number }; concurrency_policy: ConcurrencyPolicy;
+  retries: { limit: number; backoff_ms: number }; concurrency_policy: ConcurrencyPolicy; catch_up: CatchUpPolicy;
   expected_duration_ms?: number; starting_deadline_ms?: number;
   labels: Record<string, string>; tenant?: string;
   notify?: { on: string[]; channels: string[] };
@@ -41,6 +43,8 @@ export class ConfigError extends Error {
 
 /** Allowed `concurrency_policy` values, and the `notify.on` events. */
 export const CONCURRENCY_POLICIES: readonly ConcurrencyPolicy[] = ['Allow', 'Forbid', 'Replace'];
+/** Allowed `catch_up` values. */
+export const CATCH_UP_POLICIES: readonly CatchUpPolicy[] = ['none', 'latest', 'all'];
 export const NOTIFY_EVENTS = ['failed', 'timed_out', 'lost', 'recovered', 'succeeded', 'missed', 'late', 'abnormal'] as const;
 
 export const DEFAULT_LOG_CAP_BYTES = 10 * 1024 * 1024;

@@ -45,6 +45,7 @@ jobs:
     notify:
       on: [failed, timed_out, lost, recovered]
       channels: [email, slack]
+    catch_up: all
 `;
 
 function issuesOf(text: string): ConfigIssue[] {
@@ -96,6 +97,7 @@ describe('parseConfig: valid files', () => {
       labels: { team: 'data', tier: '1' },
       tenant: 'default',
       notify: { on: ['failed', 'timed_out', 'lost', 'recovered'], channels: ['email', 'slack'] },
+      catch_up: 'all',
     };
     assert.deepEqual(config.jobs.get('report'), expected);
   });
@@ -112,6 +114,7 @@ describe('parseConfig: valid files', () => {
       grace_period_ms: 10_000,
       retries: { limit: 0, backoff_ms: 10_000 },
       concurrency_policy: 'Allow',
+      catch_up: 'latest',
       labels: {},
     });
   });
@@ -213,6 +216,23 @@ describe('parseConfig: errors point at the file, line and field', () => {
       path: 'jobs.report.concurrency_policy',
       message: 'expected one of Allow, Forbid, Replace, got "forbid"; did you mean "Forbid"?',
     });
+  });
+
+  it('reads catch_up, defaulting to latest, and rejects other values at their line', () => {
+    for (const policy of ['none', 'latest', 'all'] as const) {
+      assert.equal(parseConfig(job(`command: [true]\ncatch_up: ${policy}`), FILE).jobs.get('report')?.catch_up, policy);
+    }
+    assert.deepEqual(onlyIssue(job('command: [true]\ncatch_up: Latest')), {
+      line: 4,
+      path: 'jobs.report.catch_up',
+      message: 'expected one of none, latest, all, got "Latest"; did you mean "latest"?',
+    });
+    assert.deepEqual(onlyIssue(job('command: [true]\nschedule: "@daily"\ncatch_up: [all]')), {
+      line: 5,
+      path: 'jobs.report.catch_up',
+      message: 'expected one of none, latest, all, got a list',
+    });
+    assert.equal(onlyIssue(job('command: [true]\ncatchUp: all')).message, 'unknown key "catchUp"; did you mean "catch_up"?');
   });
 
   it('rejects bad environment variable names and non-scalar values', () => {
