@@ -12,6 +12,7 @@ import { json, table, when } from './format.ts';
 import { logsCommand } from './logs-command.ts';
 import { runsCommand, runsShowCommand, type RunsOptions } from './runs-command.ts';
 import { resolveServer, serverFilePath, tokenFilePath, type ServerTarget } from './server-file.ts';
+import { renderRun } from './render-run.ts';
 
 /** Help text of the `--server` option every client command takes. */
 export const SERVER_HELP = 'KubeScribe API URL (default: $KUBESCRIBE_SERVER, else the running `kubescribe dev`)';
@@ -153,44 +154,9 @@ export async function routeRunsShow(ctx: CliContext, id: string, options: { json
     const runId = await resolveRemoteRunId(client, id);
     const run = await client.get<ApiRun>(runPath(runId));
     const { events } = await client.get<{ events: ApiEvent[] }>(runPath(runId, '/events'));
-    ctx.stdout.write(options.json ? json({ ...run, events }) : describeRun(run, events));
+    ctx.stdout.write(options.json ? json({ ...run, events }) : renderRun(run, events, apiDuration(run)));
     return 0;
   });
-}
-
-// Mirrors runsShowCommand's layout, so a run reads the same whichever way it was fetched.
-function describeRun(run: ApiRun, events: ApiEvent[]): string {
-  const fields: [string, string][] = [
-    ['run_id', run.run_id],
-    ['job', `${run.job}${run.job_revision ? ` (revision ${run.job_revision})` : ''}`],
-    ['status', run.status],
-    ['trigger', `${run.trigger}${run.triggered_by ? ` by ${run.triggered_by}` : ''}`],
-    ['attempt', String(run.attempt) + (run.retry_of ? ` (retry of ${run.retry_of})` : '')],
-    ['command', run.command ? run.command.join(' ') : '-'],
-    ['params', JSON.stringify(run.params)],
-    ['executor', `${run.executor} ${JSON.stringify(run.executor_ref)}`],
-    ['created_at', when(run.created_at)],
-    ['started_at', when(run.started_at)],
-    ['finished_at', when(run.finished_at)],
-    ['duration', apiDuration(run)],
-    ['heartbeat_at', when(run.heartbeat_at)],
-    ['exit_code', run.exit_code === null ? '-' : String(run.exit_code)],
-    ['signal', run.signal ?? '-'],
-    ['metrics', JSON.stringify(run.metrics)],
-    ['outputs', JSON.stringify(run.outputs)],
-    ['log', `${run.log_bytes} bytes${run.log_dropped_bytes ? `, ${run.log_dropped_bytes} dropped by the cap` : ''}`],
-  ];
-  if (run.error_type) fields.push(['error', `${run.error_type}: ${run.error_message ?? ''}`]);
-  const width = Math.max(...fields.map(([name]) => name.length));
-  let out = fields.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n') + '\n';
-  if (run.error_tail) out += `\n${run.error_tail.replace(/\n?$/, '\n')}`;
-  return out + '\nevents:\n' + table(
-    ['AT', 'TYPE', 'TRANSITION', 'ACTOR', 'DETAIL'],
-    events.map((ev) => [
-      when(ev.at), ev.type, ev.to_status ? `${ev.from_status ?? '∅'} → ${ev.to_status}` : '', ev.actor ?? '',
-      Object.keys(ev.detail ?? {}).length ? JSON.stringify(ev.detail) : '',
-    ]),
-  );
 }
 
 /** Writes a chunk to stdout (or stderr with `split`), waiting when the pipe is full. */

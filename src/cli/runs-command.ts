@@ -5,6 +5,7 @@ import { RUN_STATUSES, type RunStatus } from '../runlog/types.ts';
 import { isUuid } from '../runlog/uuidv7.ts';
 import { withRunLog, type CliContext } from './context.ts';
 import { json, runDuration, table, when } from './format.ts';
+import { renderRun } from './render-run.ts';
 import { UsageError } from './errors.ts';
 
 export interface RunsOptions {
@@ -74,42 +75,6 @@ export async function runsShowCommand(ctx: CliContext, id: string, options: { js
     ctx.stdout.write(json({ ...result.run, events: result.events }));
     return 0;
   }
-  const { run, events } = result;
-  const fields: [string, string][] = [
-    ['run_id', run.run_id],
-    ['job', `${run.job}${run.job_revision ? ` (revision ${run.job_revision})` : ''}`],
-    ['status', run.status],
-    ['trigger', `${run.trigger}${run.triggered_by ? ` by ${run.triggered_by}` : ''}`],
-    ['attempt', String(run.attempt) + (run.retry_of ? ` (retry of ${run.retry_of})` : '')],
-    ['command', run.command ? run.command.join(' ') : '-'],
-    ['params', JSON.stringify(run.params)],
-    ['executor', `${run.executor} ${JSON.stringify(run.executor_ref)}`],
-    ['created_at', when(run.created_at)],
-    ['started_at', when(run.started_at)],
-    ['finished_at', when(run.finished_at)],
-    ['duration', runDuration(run)],
-    ['heartbeat_at', when(run.heartbeat_at)],
-    ['exit_code', run.exit_code === null ? '-' : String(run.exit_code)],
-    ['signal', run.signal ?? '-'],
-    ['metrics', JSON.stringify(run.metrics)],
-    ['outputs', JSON.stringify(run.outputs)],
-    ['log', `${run.log_bytes} bytes${run.log_dropped_bytes ? `, ${run.log_dropped_bytes} dropped by the cap` : ''}`],
-  ];
-  if (run.error_type) fields.push(['error', `${run.error_type}: ${run.error_message ?? ''}`]);
-  const width = Math.max(...fields.map(([name]) => name.length));
-  let out = fields.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n') + '\n';
-  if (run.error_tail) out += `\n${run.error_tail.replace(/\n?$/, '\n')}`;
-  out += '\nevents:\n';
-  out += table(
-    ['AT', 'TYPE', 'TRANSITION', 'ACTOR', 'DETAIL'],
-    events.map((ev) => [
-      when(ev.at),
-      ev.type,
-      ev.to_status ? `${ev.from_status ?? '∅'} → ${ev.to_status}` : '',
-      ev.actor ?? '',
-      Object.keys(ev.detail).length ? JSON.stringify(ev.detail) : '',
-    ]),
-  );
-  ctx.stdout.write(out);
+  ctx.stdout.write(renderRun(result.run, result.events, runDuration(result.run)));
   return 0;
 }

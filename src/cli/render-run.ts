@@ -1,0 +1,51 @@
+import type { RunEvent, RunRecord } from '../runlog/types.ts';
+import { table, when } from './format.ts';
+
+type Loose<T> = { [K in keyof T]: T[K] extends Date | null ? Date | string | null : T[K] extends Date ? Date | string : T[K] };
+
+/** A run as either the RunLog (Dates) or the API (ISO strings) gives it. */
+export type RenderableRun = Loose<RunRecord>;
+/** A run event from either source. */
+export type RenderableEvent = Loose<RunEvent>;
+
+/** `kubescribe runs show` layout, the same whether the run came from the RunLog or the API. */
+export function renderRun(run: RenderableRun, events: RenderableEvent[], duration: string): string {
+  const fields: [string, string][] = [
+    ['run_id', run.run_id],
+    ['job', `${run.job}${run.job_revision ? ` (revision ${run.job_revision})` : ''}`],
+    ['status', run.status],
+    ['trigger', `${run.trigger}${run.triggered_by ? ` by ${run.triggered_by}` : ''}`],
+    ['attempt', String(run.attempt) + (run.retry_of ? ` (retry of ${run.retry_of})` : '')],
+    ['command', run.command ? run.command.join(' ') : '-'],
+    ['params', JSON.stringify(run.params)],
+    ['executor', `${run.executor} ${JSON.stringify(run.executor_ref)}`],
+    ['created_at', when(run.created_at)],
+    ['started_at', when(run.started_at)],
+    ['finished_at', when(run.finished_at)],
+    ['duration', duration],
+    ['heartbeat_at', when(run.heartbeat_at)],
+    ['exit_code', run.exit_code === null ? '-' : String(run.exit_code)],
+    ['signal', run.signal ?? '-'],
+    ['metrics', JSON.stringify(run.metrics)],
+    ['outputs', JSON.stringify(run.outputs)],
+    ['log', `${run.log_bytes} bytes${run.log_dropped_bytes ? `, ${run.log_dropped_bytes} dropped by the cap` : ''}`],
+  ];
+  if (run.error_type) fields.push(['error', `${run.error_type}: ${run.error_message ?? ''}`]);
+  const width = Math.max(...fields.map(([name]) => name.length));
+  let out = fields.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n') + '\n';
+  if (run.error_tail) out += `\n${run.error_tail.replace(/\n?$/, '\n')}`;
+  return (
+    out +
+    '\nevents:\n' +
+    table(
+      ['AT', 'TYPE', 'TRANSITION', 'ACTOR', 'DETAIL'],
+      events.map((ev) => [
+        when(ev.at),
+        ev.type,
+        ev.to_status ? `${ev.from_status ?? '∅'} → ${ev.to_status}` : '',
+        ev.actor ?? '',
+        Object.keys(ev.detail ?? {}).length ? JSON.stringify(ev.detail) : '',
+      ]),
+    )
+  );
+}
