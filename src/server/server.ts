@@ -62,7 +62,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             });
             return outcome.run!.run_id;
           },
-          onEvent: (event) => app.log.info({ scheduler: event }, 'scheduler'),
+          onEvent: (event) =>
+            event.type === 'tick_failed'
+              ? app.log.error({ err: event.error }, 'scheduler tick failed')
+              : app.log.info({ scheduler: event }, 'scheduler'),
         })
       : null;
     await scheduler?.start();

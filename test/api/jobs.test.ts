@@ -196,6 +196,13 @@ for (const engine of ENGINES) {
       const again = await call('POST', '/jobs/nightly/resume', '/jobs/{name}/resume', { scope: 'admin', body: {} });
       assert.equal(again.status, 200);
       assert.equal(again.body.suspended, false);
+      // Each change, and only a change, is in the job's audit trail with who and why.
+      const audit = await api.db.query<{ type: string; actor: string; detail: { reason: string | null } }>(
+        "SELECT type, actor, detail FROM job_events WHERE job = 'nightly' ORDER BY at, event_id");
+      assert.deepEqual(audit, [
+        { type: 'suspended', actor: 'token:test-admin', detail: { reason: 'maintenance' } },
+        { type: 'resumed', actor: 'token:test-admin', detail: { reason: null } },
+      ]);
     });
 
     test('suspending a declared job not yet in the RunLog records it first', async () => {

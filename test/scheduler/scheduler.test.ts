@@ -99,13 +99,13 @@ for (const engine of ENGINES) {
       await runlog?.cleanup();
     });
 
-    /** A scheduler on this file's RunLog with the config synced first, as `kubescribe dev` does. */
-    async function scheduler(config: KubescribeConfig, options: { now?: () => Date; fire?: ReturnType<typeof firing>; on?: Db } = {}) {
+    /** A scheduler on this file's RunLog, the config synced first (the scheduler needs the jobs' rows and revisions). */
+    async function scheduler(config: KubescribeConfig, now?: () => Date) {
       await syncJobs(db, config);
       const events: SchedulerEvent[] = [];
-      const fire = options.fire ?? firing(options.on ?? db);
-      const instance = new Scheduler({ db: options.on ?? db, config, fire: fire.fire, now: options.now, onEvent: (e) => events.push(e) });
-      return { instance, events, calls: fire.calls };
+      const { fire, calls } = firing(db);
+      const instance = new Scheduler({ db, config, fire, now, onEvent: (e) => events.push(e) });
+      return { instance, events, calls };
     }
 
     it('a per-second schedule really fires, every slot within 1 s, with no slot left out', async () => {
@@ -165,7 +165,7 @@ for (const engine of ENGINES) {
         job('cu-deadline', '* * * * *', { catch_up: 'all', starting_deadline_ms: 5 * MINUTE }),
         job('cu-suspended', '* * * * *', { catch_up: 'all' }),
       );
-      const { instance, events, calls } = await scheduler(config, { now: () => now });
+      const { instance, events, calls } = await scheduler(config, () => now);
       await db.query(`UPDATE jobs SET suspended = true WHERE name = 'cu-suspended'`);
       await instance.tick();
       for (const name of ['cu-none', 'cu-latest', 'cu-all', 'cu-deadline']) assert.equal(summary(await ledger(db, name)), 'started', name);
@@ -207,7 +207,7 @@ for (const engine of ENGINES) {
 
     it('bounds a long catch-up to the latest 1000 slots and says so', async () => {
       let now = new Date(Date.now() + 2 * 3600_000);
-      const { instance, events } = await scheduler(configOf(job('bounded', '* * * * * *', { catch_up: 'none' })), { now: () => now });
+      const { instance, events } = await scheduler(configOf(job('bounded', '* * * * * *', { catch_up: 'none' })), () => now);
       await instance.tick();
       const slots = await ledger(db, 'bounded');
       assert.equal(slots.length, 1000);
@@ -225,7 +225,7 @@ for (const engine of ENGINES) {
     it('a schedule change starts a new window at the revision that brought it', async () => {
       const M = Math.ceil((Date.now() + 1) / MINUTE) * MINUTE;
       let now = new Date(M + 100);
-      const { instance } = await scheduler(configOf(job('resched', '* * * * *', { catch_up: 'none' })), { now: () => now });
+      const { instance } = await scheduler(configOf(job('resched', '* * * * *', { catch_up: 'none' })), () => now);
       await instance.tick();
       // While the scheduler was away, the schedule became "at second 30" at M+3m.
       const changed = configOf(job('resched', '30 * * * * *', { catch_up: 'none' }));

@@ -163,15 +163,15 @@ export async function jobsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
       async (request) => {
         const name = request.params.name;
         const reason = request.body?.reason ?? null;
-        let result = await setJobSuspended(deps.db, name, action === 'suspend');
+        const audit = { actor: request.actor, reason };
+        let result = await setJobSuspended(deps.db, name, action === 'suspend', audit);
         const definition = declared.get(name);
         if (!result.found && definition) {
           // Declared but not yet synced into the RunLog (the server syncs on start): record it, then flag it.
           await syncJobDefinition(deps.db, jobSyncOf(definition, deps.config.file));
-          result = await setJobSuspended(deps.db, name, action === 'suspend');
+          result = await setJobSuspended(deps.db, name, action === 'suspend', audit);
         }
         if (!result.found) throw new NotFoundError('job', name);
-        // No audit table for jobs yet: the server log is the record of who did it.
         request.log.info({ job: name, action, actor: request.actor, reason, changed: result.changed }, `job ${action}`);
         return { ...(await findJob(name)), action: { type: action, actor: request.actor, reason } };
       },

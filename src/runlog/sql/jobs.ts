@@ -1,4 +1,5 @@
 import type { Db, Queryable } from '../db.ts';
+import { uuidv7 } from '../uuidv7.ts';
 import { jsonb } from '../db.ts';
 
 export interface JobSync {
@@ -133,16 +134,27 @@ export async function getJobRevisionDefinition(db: Queryable, name: string, revi
 }
 
 /** Sets a job's `suspended` flag; `found` is false for an unknown job, `changed` false when it already had that value. */
-export async function setJobSuspended(db: Queryable, name: string, suspended: boolean): Promise<{ found: boolean; changed: boolean }> {
+export async function setJobSuspended(
+  db: Queryable,
+  name: string,
+  suspended: boolean,
+  audit: { actor: string | null; reason: string | null } = { actor: null, reason: null },
+): Promise<{ found: boolean; changed: boolean }> {
+  // The change and its job event are one statement: a suspension never goes unrecorded.
   const [row] = await db.query<{ found: boolean; changed: boolean }>(
     `WITH prev AS (
        SELECT name, suspended FROM jobs WHERE name = $1 FOR UPDATE
      ), upd AS (
-       UPDATE jobs j SET suspended = $2 FROM prev WHERE j.name = prev.name AND prev.suspended IS DISTINCT FROM $2
+       UPDATE jobs j SET suspended = $2, updated_at = now() FROM prev WHERE j.name = prev.name AND prev.suspended IS DISTINCT FROM $2
        RETURNING j.name
+     ), ev AS (
+       INSERT INTO job_events (event_id, job, type, actor, detail)
+       SELECT $3, upd.name, CASE WHEN $2 THEN 'suspended' ELSE 'resumed' END, $4, jsonb_build_object('reason', $5::text)
+       FROM upd
+       RETURNING 1
      )
      SELECT EXISTS (SELECT 1 FROM prev) AS found, EXISTS (SELECT 1 FROM upd) AS changed`,
-    [name, suspended],
+    [name, suspended, uuidv7(), audit.actor, audit.reason],
   );
   return { found: row?.found ?? false, changed: row?.changed ?? false };
 }
