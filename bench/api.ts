@@ -36,6 +36,8 @@ import { createToken } from '../src/runlog/sql/tokens.ts';
 import { syncJobs } from '../src/runlog/sync-jobs.ts';
 import { triggerRun } from '../src/runs/trigger-run.ts';
 import { Scheduler } from '../src/scheduler/scheduler.ts';
+import { redactUrl } from '../src/runlog/db.ts';
+import { MeasurementError, numberOption, out, progress, quantile, ratio, table, UsageError } from './report.ts';
 
 const TARGETS = { triggersPerS: 1000, triggerP99Ms: 25, insertShare: 0.4, bossRatio: 1, listP99Ms: 10, fireLagMs: 1000 };
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -60,9 +62,6 @@ PostgreSQL: $DATABASE_URL, else ${DEFAULT_DATABASE_URL}; a fresh schema is creat
 // ---------------------------------------------------------------------------------------------
 // Options
 
-class UsageError extends Error {}
-/** A measurement could not be taken: the bench cannot report its figure, so it exits non-zero. */
-class MeasurementError extends Error {}
 
 interface Options {
   seconds: number;
@@ -87,14 +86,7 @@ function readOptions(argv: string[]): Options | null {
     allowPositionals: false,
   });
   if (values.help) return null;
-  const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number, integer = true) => {
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
-      throw new UsageError(`--${name}: expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${raw}`);
-    }
-    return value;
-  };
+  const num = numberOption;
   const quick = values.quick ?? false;
   return {
     seconds: num('seconds', values.seconds, quick ? 1.5 : 4, 0.5, 120, false),
@@ -108,39 +100,12 @@ function readOptions(argv: string[]): Options | null {
 // ---------------------------------------------------------------------------------------------
 // Output: results on stdout, progress on stderr (so `npm run bench:api > results.txt` keeps just the results)
 
-const out = (line = '') => process.stdout.write(`${line}\n`);
-const progress = (line: string) => process.stderr.write(`  … ${line}\n`);
-
-function table(headers: string[], rows: string[][], rightAlign: boolean[] = []): string {
-  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((cell, i) => (rightAlign[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].map((l) => `  ${l}`).join('\n');
-}
 
 const ms = (value: number) => (Number.isFinite(value) ? `${value.toFixed(value < 10 ? 2 : 1)} ms` : 'n/a');
 const perS = (value: number) => (Number.isFinite(value) ? `${value.toFixed(0)}/s` : 'n/a');
-const ratio = (value: number | null) => (value === null || !Number.isFinite(value) ? 'n/a' : value.toFixed(2));
 const verdict = (ok: boolean) => (ok ? 'meets target' : 'misses target');
 
-function quantile(values: ArrayLike<number>, q: number): number {
-  const sorted = Float64Array.from(values).sort();
-  if (sorted.length === 0) return Number.NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
 
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
 
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 

@@ -21,6 +21,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { redactUrl } from '../src/runlog/db.ts';
+import { MeasurementError, numberOption, out, progress, quantile, ratio, table, UsageError } from './report.ts';
 
 const TARGETS = { addedMs: 150, rssMb: 100, captureRatio: 0.8 };
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -43,7 +45,6 @@ PostgreSQL: $DATABASE_URL, else ${DEFAULT_DATABASE_URL}; a fresh schema is creat
 // ---------------------------------------------------------------------------------------------
 // Options
 
-class UsageError extends Error {}
 
 interface Options {
   runs: number;
@@ -68,12 +69,8 @@ function readOptions(argv: string[]): Options | null {
     allowPositionals: false,
   });
   if (values.help) return null;
-  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => {
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`--${name}: expected an integer from ${min} to ${max}, got ${raw}`);
-    return value;
-  };
+  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) =>
+    numberOption(name, raw, fallback, min, max);
   const engine = values.engine ?? 'all';
   if (!['all', 'pglite', 'postgres'].includes(engine)) throw new UsageError(`--engine: expected all, pglite or postgres, got ${engine}`);
   const rss = values.rss ?? 'auto';
@@ -90,29 +87,11 @@ function readOptions(argv: string[]): Options | null {
 // ---------------------------------------------------------------------------------------------
 // Output: results on stdout, progress on stderr (so `npm run bench > results.txt` keeps just the results)
 
-const out = (line = '') => process.stdout.write(`${line}\n`);
-const progress = (line: string) => process.stderr.write(`  … ${line}\n`);
-
-function table(headers: string[], rows: string[][], rightAlign: boolean[] = []): string {
-  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((cell, i) => (rightAlign[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].map((l) => `  ${l}`).join('\n');
-}
 
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 const mb = (kb: number | null) => (kb === null ? 'n/a' : `${(kb / 1024).toFixed(1)} MB`);
 const rate = (value: number | null) => (value === null || !Number.isFinite(value) ? 'n/a' : `${value.toFixed(0)} MB/s`);
-const ratio = (value: number | null) => (value === null || !Number.isFinite(value) ? 'n/a' : value.toFixed(2));
 
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
 const median = (values: number[]) => quantile(values, 0.5);
 const maxOf = (values: Array<number | null>) => {
   const known = values.filter((v): v is number => v !== null);
@@ -122,8 +101,6 @@ const maxOf = (values: Array<number | null>) => {
 // ---------------------------------------------------------------------------------------------
 // Measuring one process: wall time from spawn to exit, peak RSS, exit status
 
-/** A measured process failed: the bench cannot report its figure, so it exits non-zero. */
-class MeasurementError extends Error {}
 
 interface Sample {
   wallMs: number;
@@ -326,15 +303,6 @@ function baseEnv(home: string, workDir: string): NodeJS.ProcessEnv {
   return env;
 }
 
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
 
 function pgliteEngine(workDir: string): Engine {
   const home = join(workDir, 'pglite-home');

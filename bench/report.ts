@@ -1,0 +1,43 @@
+// What both benchmarks share: option errors, output (results on stdout, progress on stderr, so
+// `npm run bench > results.txt` keeps just the results), tables and quantiles.
+
+/** Bad command-line options: the bench prints the message and its usage. */
+export class UsageError extends Error {}
+/** A measurement could not be taken: the bench cannot report its figure, so it exits non-zero. */
+export class MeasurementError extends Error {}
+
+/** A result line on stdout. */
+export const out = (line = '') => process.stdout.write(`${line}\n`);
+/** A progress line on stderr. */
+export const progress = (line: string) => process.stderr.write(`  … ${line}\n`);
+
+/** An aligned, indented text table with a rule under the headers. */
+export function table(headers: string[], rows: string[][], rightAlign: boolean[] = []): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (rightAlign[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].map((l) => `  ${l}`).join('\n');
+}
+
+/** A ratio to two decimals, or n/a. */
+export const ratio = (value: number | null) => (value === null || !Number.isFinite(value) ? 'n/a' : value.toFixed(2));
+
+/** The q-quantile with linear interpolation; NaN for no values. */
+export function quantile(values: ArrayLike<number>, q: number): number {
+  const sorted = Float64Array.from(values).sort();
+  if (sorted.length === 0) return Number.NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+/** Reads a numeric option within [min, max], or the fallback when absent. */
+export function numberOption(name: string, raw: string | undefined, fallback: number, min: number, max: number, integer = true): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+    throw new UsageError(`--${name}: expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${raw}`);
+  }
+  return value;
+}
