@@ -41,20 +41,6 @@ export function registerAuth(app: FastifyInstance, db: Db): void {
       });
     }
     request.actor = `token:${token.name}`;
-    // touchToken records a use at most once a minute; the row just read says whether this one would:
-    // skip the round trip when it would not (nearly every request), without caching anything, so
-    // a revoked or expired token is still refused on its very next request.
-    if (touchDue(token.last_used_at, new Date())) await touchToken(db, token.token_id);
+    await touchToken(db, token);
   });
 }
-
-/** Whether touchToken would record this use: never used, or last used over a minute ago (its rule). */
-function touchDue(lastUsedAt: Date | string | null, now: Date): boolean {
-  if (lastUsedAt === null) return true;
-  const last = new Date(lastUsedAt).getTime();
-  // Unparseable: let touchToken decide.
-  return Number.isNaN(last) || last < now.getTime() - TOUCH_INTERVAL_MS;
-}
-
-// Must match the interval in touchToken's UPDATE (src/runlog/sql/tokens.ts).
-const TOUCH_INTERVAL_MS = 60_000;

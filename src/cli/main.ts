@@ -148,37 +148,28 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
       setExit(0);
     });
 
-  const port = (value: string) => {
+  const integer = (flag: string, min: number, max: number) => (value: string) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port ${value}: expected a port number from 0 to 65535`);
+    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} ${value}: expected a whole number from ${min} to ${max}`);
     return n;
   };
-  const count = (flag: string) => (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`${flag} ${value}: expected a whole number from 1 to 1000`);
-    return n;
-  };
-  program
-    .command('dev')
-    .description('the whole system on this machine: API, local executor, scheduler, embedded RunLog (or DATABASE_URL)')
-    .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on', port, 8080)
-    .option('--max-concurrent-runs <n>', 'runs beyond this many wait as queued', count('--max-concurrent-runs'), 4)
-    .option('--no-scheduler', 'do not fire schedules')
+  // dev and serve take the same options; serve listens on every interface and may run no executor.
+  const server = (name: 'dev' | 'serve', description: string, host: string) =>
+    program
+      .command(name)
+      .description(description)
+      .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')
+      .option('--host <host>', 'address to listen on', host)
+      .option('--port <port>', 'port to listen on', integer('--port', 0, 65535), 8080)
+      .option('--max-concurrent-runs <n>', 'runs beyond this many wait as queued (local executor)', integer('--max-concurrent-runs', 1, 1000), 4)
+      .option('--no-scheduler', 'do not fire schedules (in serve: another replica does)');
+  server('dev', 'the whole system on this machine: API, local executor, scheduler, embedded RunLog (or DATABASE_URL)', '127.0.0.1')
     .action(async (options) => {
       const { serverCommand } = await import('./server-command.ts');
       setExit(await serverCommand(ctx, 'dev', { ...options, executor: 'local' }));
     });
-  program
-    .command('serve')
-    .description('the production API server (DATABASE_URL; several replicas may share one database)')
-    .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')
-    .option('--host <host>', 'address to listen on', '0.0.0.0')
-    .option('--port <port>', 'port to listen on', port, 8080)
+  server('serve', 'the production API server (DATABASE_URL; several replicas may share one database)', '0.0.0.0')
     .addOption(new Option('--executor <executor>', 'where runs execute').choices(['local', 'none']).default('local'))
-    .option('--max-concurrent-runs <n>', 'runs beyond this many wait as queued (local executor)', count('--max-concurrent-runs'), 4)
-    .option('--no-scheduler', 'do not fire schedules (another replica does)')
     .action(async (options) => {
       const { serverCommand } = await import('./server-command.ts');
       setExit(await serverCommand(ctx, 'serve', options));

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
-import { createToken, revokeToken } from '../../src/runlog/sql/tokens.ts';
+import { createToken, findLiveToken, revokeToken, touchToken } from '../../src/runlog/sql/tokens.ts';
 
 // A stand-in route group with one route per scope, to exercise the auth rules on their own.
 async function probeRoutes(app: FastifyInstance): Promise<void> {
@@ -85,6 +85,19 @@ for (const engine of ENGINES) {
       assert.equal((await api.call('GET', '/probe/read', { scope: null, headers })).status, 401);
       const { token: old } = await createToken(api.db, { name: 'expired', scope: 'read', expires_at: new Date(Date.now() - 1000), created_by: 'test' });
       assert.equal((await api.call('GET', '/probe/read', { scope: null, headers: { authorization: `Bearer ${old}` } })).status, 401);
+    });
+
+    test('a token use is recorded at most once a minute', async () => {
+      const { token } = await createToken(api.db, { name: 'touchy', scope: 'read', expires_at: null, created_by: 'test' });
+      const lastUsed = async () => (await findLiveToken(api.db, token))!.last_used_at!.getTime();
+      const t0 = new Date('2030-01-01T00:00:00Z');
+      await touchToken(api.db, (await findLiveToken(api.db, token))!, t0);
+      assert.equal(await lastUsed(), t0.getTime());
+      await touchToken(api.db, (await findLiveToken(api.db, token))!, new Date(t0.getTime() + 30_000));
+      assert.equal(await lastUsed(), t0.getTime(), 'within the minute: unchanged');
+      const later = new Date(t0.getTime() + 61_000);
+      await touchToken(api.db, (await findLiveToken(api.db, token))!, later);
+      assert.equal(await lastUsed(), later.getTime());
     });
 
     test('bad bodies → 400 naming the field; unknown fields are rejected, not dropped', async () => {

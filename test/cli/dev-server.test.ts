@@ -92,3 +92,14 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+describe('kubescribe dev and serve options', () => {
+  test('a bad port or run limit is a usage error naming the option, and nothing starts', async () => {
+    const port = await runCli(['dev', '--port', '70000']);
+    assert.equal(port.code, 2);
+    assert.match(port.err, /--port 70000: expected a whole number from 0 to 65535/);
+    const limit = await runCli(['serve', '--max-concurrent-runs', '0']);
+    assert.equal(limit.code, 2);
+    assert.match(limit.err, /--max-concurrent-runs 0: expected a whole number from 1 to 1000/);
+  });
+});

@@ -54,12 +54,18 @@ export async function findLiveToken(db: Queryable, token: string, now: Date = ne
   return row ?? null;
 }
 
-/** Records a token's use; at most once a minute per token, so reads do not turn into writes. */
-export async function touchToken(db: Queryable, tokenId: string, now: Date = new Date()): Promise<void> {
+const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * Records a token's use, at most once a minute, so reads do not turn into writes. The row the caller
+ * just read says whether this use is due; when it is not (nearly every request) no statement is sent.
+ */
+export async function touchToken(db: Queryable, token: Pick<TokenRow, 'token_id' | 'last_used_at'>, now: Date = new Date()): Promise<void> {
+  if (token.last_used_at && new Date(token.last_used_at).getTime() >= now.getTime() - TOUCH_INTERVAL_MS) return;
   await db.query(
     `UPDATE api_tokens SET last_used_at = $2
-     WHERE token_id = $1 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')`,
-    [tokenId, now],
+     WHERE token_id = $1 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - $3 * interval '1 millisecond')`,
+    [token.token_id, now, TOUCH_INTERVAL_MS],
   );
 }
 
