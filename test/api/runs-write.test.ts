@@ -15,7 +15,7 @@ import { getRun, transitionRun } from '../../src/runlog/sql/runs.ts';
 import type { RunRecord, RunStatus } from '../../src/runlog/types.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
-import { REPO_ROOT } from '../support/cli.ts';
+import { REPO_ROOT, waitFor as pollUntil } from '../support/cli.ts';
 import { checkResponse, fetchOpenApi, type OpenApiDocument } from '../support/openapi-contract.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 
@@ -50,15 +50,8 @@ class SwitchableExecutor implements Executor {
   }
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const waitFor = <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000) =>
+  pollUntil(probe, timeoutMs, what) as Promise<T>;
 
 function configFor(scratch: string): KubescribeConfig {
   const emit = (...actions: string[]) => JSON.stringify(['python3', 'test/fixtures/emit.py', ...actions]);

@@ -17,7 +17,7 @@ import { getRun, listRuns, transitionRun } from '../../src/runlog/sql/runs.ts';
 import type { RunRecord, RunStatus } from '../../src/runlog/types.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { triggerRun } from '../../src/runs/trigger-run.ts';
-import { REPO_ROOT } from '../support/cli.ts';
+import { REPO_ROOT, waitFor as pollUntil } from '../support/cli.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 
 const TERMINAL = new Set<RunStatus>(['succeeded', 'failed', 'cancelled', 'timed_out', 'lost']);
@@ -31,15 +31,8 @@ const deadServer: Executor = {
   stop: async () => {},
 };
 
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const waitFor = <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000) =>
+  pollUntil(probe, timeoutMs, what) as Promise<T>;
 
 function configFor(scratch: string): KubescribeConfig {
   const emit = (...actions: string[]) => JSON.stringify(['python3', 'test/fixtures/emit.py', ...actions]);
