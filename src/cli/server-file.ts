@@ -1,5 +1,6 @@
 // How client commands find the API and its token: flags, then the environment, then the files
 // `kubescribe dev` leaves in KubeScribe's home (`server.json` and `token`, both mode 0600).
+import { processExists } from '../util/process-exists.ts';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Environment } from '../config/environment.ts';
@@ -74,7 +75,7 @@ export function readLocalToken(home: string): string | null {
 /** The local dev server and its token, or null when no server file exists or its process is gone. */
 export function readLocalServer(home: string): { url: string; token: string | null } | null {
   const server = parseServerFile(readOptional(serverFilePath(home)));
-  if (!server || !processLives(server.pid)) return null;
+  if (!server || !processExists(server.pid)) return null;
   return { url: server.url, token: readLocalToken(home) };
 }
 
@@ -90,15 +91,6 @@ function parseServerFile(text: string | null): ServerFile | null {
   }
 }
 
-function processLives(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else; it still holds the port.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Resolves the API for a client command: `--server`, else KUBESCRIBE_SERVER, else the running local

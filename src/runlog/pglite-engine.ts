@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
 import type { Db, Queryable, Row } from './db.ts';
 import type { ThreadReply, ThreadRequest } from './pglite-thread.ts';
+import { processExists } from '../util/process-exists.ts';
 import { PGLITE_OPTIONS } from './pglite-options.ts';
 
 /** The embedded RunLog is open in another process; PGlite allows one at a time. */
@@ -174,7 +175,7 @@ function acquireLock(dataDir: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = readHolder(lockFile);
-      if (holder && holder.pid !== process.pid && isAlive(holder.pid)) {
+      if (holder && holder.pid !== process.pid && processExists(holder.pid)) {
         throw new RunLogBusyError(dataDir, holder.pid, holder.command);
       }
       // Stale: its process is gone (killed with SIGKILL, machine restarted), or it is a previous
@@ -194,14 +195,6 @@ function readHolder(lockFile: string): { pid: number; command: string; token: un
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function displayPath(path: string): string {
   const rel = relative(process.cwd(), path);
