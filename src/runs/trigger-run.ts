@@ -8,6 +8,7 @@ import { syncJobDefinition } from '../runlog/sql/jobs.ts';
 import {
   findRunByIdempotencyKey,
   insertRunReturning,
+  insertRunsIsolated,
   listLiveRuns,
   lockJobRow,
 } from '../runlog/sql/run-writes.ts';
@@ -16,6 +17,7 @@ import { jobSyncOf } from '../runlog/sync-jobs.ts';
 import { isTerminal, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
 import { resolveParams } from '../runner/params-schema.ts';
+import { Coalescer } from '../util/coalescer.ts';
 import {
   ConcurrencyConflictError,
   IdempotencyConflictError,
@@ -140,7 +142,7 @@ export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Pr
 
   let outcome: Outcome;
   if (policy === 'Allow') {
-    const run = await insertRunReturning(deps.db, newRun, createdEvent([]));
+    const run = await allowInserts(deps.db).submit({ run: newRun, event: createdEvent([]) });
     outcome = run ? { kind: 'created', run, replaced: [] } : { kind: 'existing', run: await readBack(deps.db, key) };
   } else {
     try {
@@ -296,6 +298,20 @@ function sameRequest(run: RunRecord, job: string, params: Record<string, unknown
 
 function event(type: string, actor: string, detail: Record<string, unknown>, at: Date = new Date()): EventInput {
   return { event_id: uuidv7(), at, type, actor, detail };
+}
+
+type InsertEntry = { run: NewRun; event: EventInput };
+const inserters = new WeakMap<Db, Coalescer<InsertEntry, RunRecord | null>>();
+
+// Triggers of Allow jobs need no lock, only an insert, so concurrent ones are written together: one
+// statement and one commit for the batch (see Coalescer).
+function allowInserts(db: Db): Coalescer<InsertEntry, RunRecord | null> {
+  let coalescer = inserters.get(db);
+  if (!coalescer) {
+    coalescer = new Coalescer<InsertEntry, RunRecord | null>((entries) => insertRunsIsolated(db, entries), { maxInFlight: 1, maxBatch: 64 });
+    inserters.set(db, coalescer);
+  }
+  return coalescer;
 }
 
 // Syncing costs a transaction that locks the job's row; once per definition per database is enough,

@@ -1,7 +1,6 @@
 // Queries of the trigger service and the local executor: creating queued runs, the concurrency
 // policy's view of a job's live runs, and the executor's restart reconciliation.
 import type { Queryable } from '../db.ts';
-import { jsonb } from '../db.ts';
 import type { RunRecord, RunStatus } from '../types.ts';
 import type { EventInput, NewRun } from './runs.ts';
 
@@ -17,28 +16,66 @@ const RUN_COLUMNS = `run_id::text AS run_id, job, job_revision, trigger, trigger
  * idempotency key is already taken.
  */
 export async function insertRunReturning(db: Queryable, run: NewRun, event: EventInput): Promise<RunRecord | null> {
-  const [row] = await db.query<RunRecord & Record<string, unknown>>(
-    `WITH ins AS (
+  const [row] = await insertRunsReturning(db, [{ run, event }]);
+  return row ?? null;
+}
+
+/**
+ * Inserts several runs, each with its `created` event, in one statement: the new rows in input
+ * order, null for a run whose run_id or idempotency key was already taken (also by an earlier run of
+ * the same batch). One failing row fails the statement, and so all of them.
+ */
+export async function insertRunsReturning(db: Queryable, entries: Array<{ run: NewRun; event: EventInput }>): Promise<Array<RunRecord | null>> {
+  // One jsonb parameter whatever the batch size: the statement text stays the same, and both
+  // engines read it with the same jsonb_to_recordset.
+  const input = entries.map(({ run, event }) => ({
+    run_id: run.run_id, job: run.job, content_hash: run.job_content_hash, trigger: run.trigger, triggered_by: run.triggered_by,
+    params: run.params, status: run.status, attempt: run.attempt ?? 1, retry_of: run.retry_of ?? null, executor: run.executor,
+    executor_ref: run.executor_ref ?? {}, image: run.image ?? null, command: run.command ?? null, tenant: run.tenant ?? null,
+    labels: run.labels ?? {}, created_at: run.created_at, idempotency_key: run.idempotency_key ?? null,
+    event_id: event.event_id, event_at: event.at, event_type: event.type, actor: event.actor, detail: event.detail ?? {},
+  }));
+  const rows = await db.query<RunRecord & Record<string, unknown>>(
+    `WITH input AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+         run_id uuid, job text, content_hash text, trigger text, triggered_by text, params jsonb, status text, attempt int,
+         retry_of uuid, executor text, executor_ref jsonb, image text, command jsonb, tenant text, labels jsonb,
+         created_at timestamptz, idempotency_key text, event_id uuid, event_at timestamptz, event_type text, actor text,
+         detail jsonb)
+     ), ins AS (
        INSERT INTO runs (run_id, job, job_revision, trigger, triggered_by, params, status, attempt, retry_of,
                          executor, executor_ref, image, command, tenant, labels, created_at, idempotency_key)
-       VALUES ($1, $2, (SELECT max(revision) FROM job_revisions WHERE job = $2 AND content_hash = $3),
-               $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12, $13::jsonb, $14, $15::jsonb, $16, $17)
+       SELECT i.run_id, i.job,
+              (SELECT max(revision) FROM job_revisions r WHERE r.job = i.job AND r.content_hash = i.content_hash),
+              i.trigger, i.triggered_by, i.params, i.status, i.attempt, i.retry_of, i.executor, i.executor_ref, i.image,
+              i.command, i.tenant, i.labels, i.created_at, i.idempotency_key
+       FROM input i
        ON CONFLICT DO NOTHING
        RETURNING *
      ), ev AS (
        INSERT INTO run_events (event_id, run_id, at, type, from_status, to_status, actor, detail)
-       SELECT $18, ins.run_id, $19, $20, NULL, ins.status, $21, $22::jsonb FROM ins
+       SELECT i.event_id, ins.run_id, i.event_at, i.event_type, NULL, ins.status, i.actor, i.detail
+       FROM ins JOIN input i ON i.run_id = ins.run_id
      )
      SELECT ${RUN_COLUMNS} FROM ins`,
-    [
-      run.run_id, run.job, run.job_content_hash, run.trigger, run.triggered_by, jsonb(run.params), run.status,
-      run.attempt ?? 1, run.retry_of ?? null, run.executor, jsonb(run.executor_ref ?? {}), run.image ?? null,
-      run.command ? jsonb(run.command) : null, run.tenant ?? null, jsonb(run.labels ?? {}), run.created_at,
-      run.idempotency_key ?? null,
-      event.event_id, event.at, event.type, event.actor, jsonb(event.detail ?? {}),
-    ],
+    [JSON.stringify(input)],
   );
-  return row ?? null;
+  const byId = new Map(rows.map((row) => [row.run_id, row as RunRecord]));
+  return entries.map(({ run }) => byId.get(run.run_id) ?? null);
+}
+
+/**
+ * insertRunsReturning for a batch of unrelated triggers: when the statement fails, each run is tried
+ * on its own, so one bad row fails only its own trigger (as its Error), never its neighbours.
+ */
+export async function insertRunsIsolated(db: Queryable, entries: Array<{ run: NewRun; event: EventInput }>): Promise<Array<RunRecord | null | Error>> {
+  try {
+    return await insertRunsReturning(db, entries);
+  } catch (error) {
+    if (entries.length === 1) throw error;
+    return Promise.all(entries.map(({ run, event }) =>
+      insertRunReturning(db, run, event).catch((failure: unknown) => (failure instanceof Error ? failure : new Error(String(failure))))));
+  }
 }
 
 /** The run an idempotency key created, or null. */

@@ -46,12 +46,22 @@ export async function createToken(
 
 /** Finds the live token (not revoked, not expired) with this value, or null. */
 export async function findLiveToken(db: Queryable, token: string, now: Date = new Date()): Promise<TokenRow | null> {
-  const [row] = await db.query<TokenRow & Record<string, unknown>>(
-    `SELECT token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at
-     FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
-    [hashToken(token), now],
-  );
+  const [row] = await findLiveTokens(db, [token], now);
   return row ?? null;
+}
+
+/** Looks several token values up in one statement: the live token of each, or null, in order. */
+export async function findLiveTokens(db: Queryable, tokens: string[], now: Date = new Date()): Promise<Array<TokenRow | null>> {
+  const hashes = tokens.map(hashToken);
+  const rows = await db.query<TokenRow & { token_hash: string } & Record<string, unknown>>(
+    `SELECT token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at, token_hash
+     FROM api_tokens
+     WHERE token_hash IN (SELECT jsonb_array_elements_text($1::jsonb))
+       AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
+    [JSON.stringify([...new Set(hashes)]), now],
+  );
+  const byHash = new Map(rows.map(({ token_hash, ...row }) => [token_hash, row as TokenRow]));
+  return hashes.map((hash) => byHash.get(hash) ?? null);
 }
 
 const TOUCH_INTERVAL_MS = 60_000;
