@@ -2,6 +2,7 @@
 // document at /openapi.json is generated from these, so they describe exactly what the API sends.
 import { Type, type Static, type TSchema, type TUnsafe } from 'typebox';
 import { RUN_STATUSES, TRIGGERS, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
+import type { RunNotification } from '../runlog/sql/notifications.ts';
 
 /** A string restricted to `values`, typed as their union (`{type: string, enum}`: valid in OpenAPI 3.0). */
 export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string; default?: T[number] } = {}): TUnsafe<T[number]> {
@@ -142,5 +143,52 @@ export function runView(run: RunRecord): RunView {
     log_dropped_bytes: Number(run.log_dropped_bytes),
     duration_ms: started !== null && finished !== null ? finished - started : null,
     links: runLinks(run.run_id),
+  };
+}
+
+/** One attempt to deliver a notification. */
+const NotificationAttemptSchema = Type.Object(
+  {
+    attempt: Type.Integer({ minimum: 1 }),
+    sender: Type.String({ description: 'The process that tried: host:pid.' }),
+    started_at: DateTime,
+    finished_at: DateTime,
+    ok: Type.Boolean(),
+    error: Nullable(Type.String({ description: 'Why it failed (never containing a secret).' })),
+  },
+  { title: 'NotificationAttempt' },
+);
+
+/** A notification about a run to one channel, with every attempt (docs/notifications.md). */
+export const RunNotificationSchema = Type.Object(
+  {
+    delivery_id: Type.String({ format: 'uuid', description: 'Also the `id` of the message the channel received.' }),
+    channel: Type.String(),
+    rule: Type.String({ description: 'failed, timed_out, lost, recovered, succeeded, late or abnormal.' }),
+    state: StringEnum(['pending', 'sending', 'sent', 'failed', 'suppressed'] as const),
+    reason: Nullable(Type.String({ description: 'Why it was suppressed, held or failed.' })),
+    summary: Nullable(Type.String({ description: 'e.g. "failed 5 times in a row since 09:00 UTC".' })),
+    created_at: DateTime,
+    sent_at: Nullable(DateTime),
+    next_attempt_at: Nullable(DateTime, { description: 'When it is tried next (pending only).' }),
+    attempts: Type.Array(NotificationAttemptSchema),
+  },
+  { title: 'RunNotification' },
+);
+
+/** `GET /runs/{run_id}`: the run and its notifications. */
+export const RunDetailSchema = Type.Object(
+  { ...RunSchema.properties, notifications: Type.Array(RunNotificationSchema, { description: 'Notifications about this run, oldest first.' }) },
+  { title: 'RunDetail' },
+);
+
+/** The API view of one notification delivery (ISO times). */
+export function notificationView(n: RunNotification): Static<typeof RunNotificationSchema> {
+  return {
+    ...n,
+    created_at: new Date(n.created_at).toISOString(),
+    sent_at: iso(n.sent_at),
+    next_attempt_at: iso(n.next_attempt_at),
+    attempts: n.attempts.map((a) => ({ ...a, started_at: new Date(a.started_at).toISOString(), finished_at: new Date(a.finished_at).toISOString() })),
   };
 }

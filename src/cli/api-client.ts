@@ -55,6 +55,11 @@ export class ApiClient {
     return this.request<T>('POST', path, query, body);
   }
 
+  /** DELETE, returning the parsed JSON body. */
+  delete<T>(path: string, query: Query = {}): Promise<T> {
+    return this.request<T>('DELETE', path, query, undefined);
+  }
+
   /** Opens a Server-Sent Events stream and yields its events until the server ends it. */
   async *events(path: string, query: Query = {}, signal?: AbortSignal): AsyncGenerator<SseEvent> {
     const response = await this.fetch('GET', path, query, undefined, { accept: 'text/event-stream' }, signal);

@@ -33,7 +33,7 @@ const say = (ctx: CliContext, line: string) => ctx.stderr.write(`kubescribe: ${l
 const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
 
 /** Runs `fn` against the configured API; API and network failures become one line and an exit code. */
-async function withApi(ctx: CliContext, target: ServerTarget, fn: (client: ApiClient) => Promise<number>): Promise<number> {
+export async function withApi(ctx: CliContext, target: ServerTarget, fn: (client: ApiClient) => Promise<number>): Promise<number> {
   try {
     return await fn(new ApiClient(target.url, target.token));
   } catch (error) {

@@ -13,6 +13,10 @@ import { loadCliConfig, openCliRunLog, processContext, type CliContext } from '.
 import { UsageError } from './errors.ts';
 import { registerClientCommands, routeLogs, routeRuns, routeRunsShow, SERVER_HELP, TOKEN_HELP } from './client-commands.ts';
 import { registerTokensCommand } from './tokens-command.ts';
+import { registerNotifyCommand } from './notify-command.ts';
+import { registerRenderCommand } from './render-command.ts';
+import { registerApplyCommand } from './apply-command.ts';
+import { podRunOptions } from '../runner/pod-context.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const duration = (flag: string) => (value: string) => {
@@ -78,6 +82,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
           quiet: Boolean(options.quiet),
           stdout: ctx.stdout,
           stderr: ctx.stderr,
+          ...podRunOptions(ctx.env.pod, options.job ?? ctx.env.job, options.trigger ?? ctx.env.trigger ?? 'manual'),
         }),
       );
     });
@@ -111,9 +116,12 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--token <token>', TOKEN_HELP)
     .action(async (id: string, options) => setExit(await routeLogs(ctx, id, options)));
 
-  // trigger, cancel, retry, jobs (over the API) and tokens (straight in the RunLog).
+  // trigger, cancel, retry, jobs (over the API) and tokens (over the API when a server runs, else in the RunLog).
   registerClientCommands(program, ctx, setExit);
   registerTokensCommand(program, ctx, setExit);
+  registerNotifyCommand(program, ctx, setExit);
+  registerRenderCommand(program, ctx, setExit);
+  registerApplyCommand(program, ctx, setExit);
 
   program
     .command('migrate')
@@ -161,7 +169,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
       .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')
       .option('--host <host>', 'address to listen on', host)
       .option('--port <port>', 'port to listen on', integer('--port', 0, 65535), 8080)
-      .option('--max-concurrent-runs <n>', 'runs beyond this many wait as queued (local executor)', integer('--max-concurrent-runs', 1, 1000), 4)
+      .option('--max-concurrent-runs <n>', 'runs beyond this many wait as queued (local executor; default: local.max_concurrent_runs of the config, else 4)', integer('--max-concurrent-runs', 1, 1000))
       .option('--no-scheduler', 'do not fire schedules (in serve: another replica does)');
   server('dev', 'the whole system on this machine: API, local executor, scheduler, embedded RunLog (or DATABASE_URL)', '127.0.0.1')
     .action(async (options) => {

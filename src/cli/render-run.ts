@@ -7,9 +7,18 @@ type Loose<T> = { [K in keyof T]: T[K] extends Date | null ? Date | string | nul
 export type RenderableRun = Loose<RunRecord>;
 /** A run event from either source. */
 export type RenderableEvent = Loose<RunEvent>;
+/** A notification delivery about the run, from either source. */
+export interface RenderableNotification {
+  channel: string;
+  rule: string;
+  state: string;
+  reason: string | null;
+  summary: string | null;
+  attempts: { attempt: number; finished_at: Date | string; ok: boolean; error: string | null }[];
+}
 
 /** `kubescribe runs show` layout, the same whether the run came from the RunLog or the API. */
-export function renderRun(run: RenderableRun, events: RenderableEvent[], duration: string): string {
+export function renderRun(run: RenderableRun & { notifications?: RenderableNotification[] }, events: RenderableEvent[], duration: string): string {
   const fields: [string, string][] = [
     ['run_id', run.run_id],
     ['job', `${run.job}${run.job_revision ? ` (revision ${run.job_revision})` : ''}`],
@@ -34,6 +43,7 @@ export function renderRun(run: RenderableRun, events: RenderableEvent[], duratio
   const width = Math.max(...fields.map(([name]) => name.length));
   let out = fields.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n') + '\n';
   if (run.error_tail) out += `\n${run.error_tail.replace(/\n?$/, '\n')}`;
+  if (run.notifications?.length) out += `\nnotifications:\n${renderNotifications(run.notifications)}`;
   return (
     out +
     '\nevents:\n' +
@@ -47,5 +57,22 @@ export function renderRun(run: RenderableRun, events: RenderableEvent[], duratio
         Object.keys(ev.detail ?? {}).length ? JSON.stringify(ev.detail) : '',
       ]),
     )
+  );
+}
+
+function renderNotifications(notifications: RenderableNotification[]): string {
+  return table(
+    ['CHANNEL', 'RULE', 'STATE', 'ATTEMPTS', 'LAST ATTEMPT', 'DETAIL'],
+    notifications.map((n) => {
+      const last = n.attempts[n.attempts.length - 1];
+      return [
+        n.channel,
+        n.rule,
+        n.state,
+        String(n.attempts.length),
+        last ? `${when(last.finished_at)} ${last.ok ? 'ok' : 'error'}` : '-',
+        [n.summary, last && !last.ok ? last.error : n.reason].filter(Boolean).join('; '),
+      ];
+    }),
   );
 }

@@ -1,6 +1,7 @@
 import type { Db } from '../runlog/db.ts';
 import { findRunsByPrefix, getRun, listRuns } from '../runlog/sql/runs.ts';
 import { readRunEvents } from '../runlog/sql/run-logs.ts';
+import { listRunNotifications } from '../runlog/sql/notifications.ts';
 import { RUN_STATUSES, type RunStatus } from '../runlog/types.ts';
 import { isUuid } from '../runlog/uuidv7.ts';
 import { withRunLog, type CliContext } from './context.ts';
@@ -69,7 +70,7 @@ export async function runsShowCommand(ctx: CliContext, id: string, options: { js
     const runId = await resolveRunId(db, id);
     const run = await getRun(db, runId);
     if (!run) throw new UsageError(`no run ${runId} in the RunLog`);
-    return { run, events: await readRunEvents(db, runId) };
+    return { run: { ...run, notifications: await listRunNotifications(db, runId) }, events: await readRunEvents(db, runId) };
   });
   if (options.json) {
     ctx.stdout.write(json({ ...result.run, events: result.events }));

@@ -3,6 +3,7 @@ import { readLocalToken, removeServerFile, tokenFilePath, writeLocalToken, write
 import type { CliContext } from './context.ts';
 import { loadCliConfig } from './context.ts';
 import { startServer } from '../server/server.ts';
+import { defaultKubernetesSettings } from '../config/kubernetes-config.ts';
 import { createToken, findLiveToken, listTokens } from '../runlog/sql/tokens.ts';
 import type { Db } from '../runlog/db.ts';
 
@@ -10,7 +11,8 @@ export interface ServerCommandOptions {
   config?: string;
   host: string;
   port: number;
-  maxConcurrentRuns: number;
+  /** Unset: the config's `local.max_concurrent_runs`. */
+  maxConcurrentRuns?: number;
   scheduler: boolean;
   executor: 'local' | 'none';
 }
@@ -33,17 +35,22 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     logger: mode === 'serve' ? { level: 'info' } : false,
   });
   const say = (line: string) => ctx.stderr.write(`${line}\n`);
+  // What the server chose, not the flag: `executor: kubernetes` in the config wins over `--executor local`.
+  const executor = server.executor.name === 'kubernetes'
+    ? `kubernetes, namespace ${config.kubernetes?.namespace ?? defaultKubernetesSettings().namespace}`
+    : server.executor.name;
   if (mode === 'dev') {
     const tokenFile = await ensureLocalToken(server.db, ctx.env.home);
     writeServerFile(ctx.env.home, { url: server.url, pid: process.pid });
-    say(`KubeScribe dev server on ${server.url} (RunLog: ${server.db.location}, executor: ${options.executor}, ${config.jobs.size} jobs from ${config.file ?? 'no config file'})`);
+    say(`KubeScribe dev server on ${server.url} (RunLog: ${server.db.location}, executor: ${executor}, ${config.jobs.size} jobs from ${config.file ?? 'no config file'})`);
     say(`  API docs:    ${server.url}/docs`);
     const shown = relative(process.cwd(), tokenFile);
     say(`  admin token: ${shown && !shown.startsWith('..') ? shown : tokenFile} (the CLI uses it: npx kubescribe trigger <job> --wait)`);
     say('  Ctrl-C stops it after running runs finish; press it twice to stop now.');
   } else {
-    say(`KubeScribe API on ${server.url} (RunLog: ${server.db.location}, executor: ${options.executor})`);
+    say(`KubeScribe API on ${server.url} (RunLog: ${server.db.location}, executor: ${executor})`);
   }
+  for (const warning of server.warnings) say(`kubescribe: warning: ${warning}`);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {

@@ -21,6 +21,15 @@ export interface Environment {
   server: string | null;
   /** KUBESCRIBE_TOKEN: the API token client commands send. */
   token: string | null;
+  /** Where a runner in a Kubernetes pod runs (downward API env of the job pods), or null outside one. */
+  pod: { namespace: string | null; name: string; node: string | null; k8sJob: string | null } | null;
+  /**
+   * Default alert channels (docs/notifications.md): SMTP_URL + NOTIFY_EMAIL_TO + NOTIFY_EMAIL_FROM,
+   * SLACK_WEBHOOK_URL. Only whether the secret ones are set; their values are read through secret().
+   */
+  notify: { smtpUrlSet: boolean; emailTo: string | null; emailFrom: string | null; slackWebhookUrlSet: boolean; publicUrl: string | null };
+  /** A variable kubescribe.yaml names as holding a secret (`url_env: X`); read on demand, never listed. */
+  secret(name: string): string | null;
 }
 
 /** Reads the environment once; everything inward receives plain values. */
@@ -38,6 +47,17 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd: strin
     user: blank(env.USER) ?? blank(env.LOGNAME) ?? safeUsername(),
     server: blank(env.KUBESCRIBE_SERVER),
     token: blank(env.KUBESCRIBE_TOKEN),
+    pod: blank(env.KUBESCRIBE_POD_NAME)
+      ? { namespace: blank(env.KUBESCRIBE_NAMESPACE), name: blank(env.KUBESCRIBE_POD_NAME)!, node: blank(env.KUBESCRIBE_NODE_NAME), k8sJob: blank(env.KUBESCRIBE_K8S_JOB) }
+      : null,
+    notify: {
+      smtpUrlSet: blank(env.SMTP_URL) !== null,
+      emailTo: blank(env.NOTIFY_EMAIL_TO),
+      emailFrom: blank(env.NOTIFY_EMAIL_FROM),
+      slackWebhookUrlSet: blank(env.SLACK_WEBHOOK_URL) !== null,
+      publicUrl: blank(env.KUBESCRIBE_PUBLIC_URL),
+    },
+    secret: (name) => blank(env[name]),
   };
 }
 

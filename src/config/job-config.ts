@@ -7,7 +7,8 @@ import { Ajv } from 'ajv';
 import { Cron } from 'croner';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { splitCommandLine } from './command-line.ts';
-import { describeValue, parseByteSize } from './durations.ts';
+import { describeValue, formatDuration, parseByteSize } from './durations.ts';
+import { readLocal } from './local-config.ts';
 import {
   CATCH_UP_POLICIES,
   CONCURRENCY_POLICIES,
@@ -22,6 +23,8 @@ import {
   type RunLogSettings,
 } from './job-definition.ts';
 import { didYouMean, join, Reader, type Entry } from './yaml-reader.ts';
+import { readExecutor, readKubernetes, readResources } from './kubernetes-config.ts';
+import { checkChannelRefs, JOB_NOTIFY_OPTION_KEYS, noteChannelRef, readJobNotifyOption, readNotifySettings, type JobNotify } from './notify-config.ts';
 
 // Callers that already parse YAML get the whole config API from here.
 export * from './job-definition.ts';
@@ -34,23 +37,34 @@ const JOB_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CRON_NICKNAMES = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
 
-const TOP_KEYS = ['version', 'runlog', 'jobs'];
-const RUNLOG_KEYS = ['log_cap', 'heartbeat'];
+const TOP_KEYS = ['version', 'runlog', 'jobs', 'local', 'executor', 'kubernetes', 'notify'];
+const RUNLOG_KEYS = ['log_cap', 'heartbeat', 'lost_after'];
 const RETRIES_KEYS = ['limit', 'backoff'];
 const NOTIFY_KEYS = ['on', 'channels'];
 const JOB_KEYS = [
   'description', 'command', 'image', 'env', 'params', 'schedule', 'time_zone', 'timeout', 'grace_period', 'retries',
   'concurrency_policy', 'catch_up', 'expected_duration', 'starting_deadline', 'labels', 'tenant', 'notify',
+  'resources',
 ];
 
 function readRunLog(r: Reader, e: Entry): RunLogSettings {
   const settings: RunLogSettings = { log_cap_bytes: DEFAULT_LOG_CAP_BYTES, heartbeat_ms: DEFAULT_HEARTBEAT_MS };
+  let lostAfter: Entry | undefined;
   for (const entry of r.entries(e.value, e.path, e.line, RUNLOG_KEYS) ?? []) {
     if (entry.key === 'log_cap') {
       settings.log_cap_bytes = r.attempt(entry, () => parseByteSize(r.plain(entry.value))) ?? settings.log_cap_bytes;
+    } else if (entry.key === 'lost_after') {
+      lostAfter = entry;
+      settings.lost_after_ms = r.duration(entry);
     } else {
       settings.heartbeat_ms = r.duration(entry) ?? settings.heartbeat_ms;
     }
+  }
+  // One late heartbeat (a busy runner, a slow write) must not make a live run lost.
+  if (lostAfter && settings.lost_after_ms !== undefined && settings.lost_after_ms < 2 * settings.heartbeat_ms) {
+    r.report(lostAfter.line, lostAfter.path, `must be at least twice runlog.heartbeat (${formatDuration(settings.heartbeat_ms)}), `
+      + `or a live run could be marked lost between two heartbeats; got ${formatDuration(settings.lost_after_ms)}`);
+    delete settings.lost_after_ms;
   }
   return settings;
 }
@@ -132,14 +146,18 @@ function checkSchedule(r: Reader, e: Entry, expression: string, timezone: string
   }
 }
 
-function readNotify(r: Reader, e: Entry): { on: string[]; channels: string[] } {
-  const notify = { on: [] as string[], channels: [] as string[] };
-  const entries = r.entries(e.value, e.path, e.line, NOTIFY_KEYS);
+function readNotify(r: Reader, e: Entry): JobNotify {
+  const notify: JobNotify = { on: [] as string[], channels: [] as string[] };
+  const entries = r.entries(e.value, e.path, e.line, [...NOTIFY_KEYS, ...JOB_NOTIFY_OPTION_KEYS]);
   if (!entries) return notify;
   for (const key of NOTIFY_KEYS) {
     if (!entries.some((entry) => entry.key === key)) r.report(e.line, join(e.path, key), 'required key is missing');
   }
   for (const entry of entries) {
+    if (JOB_NOTIFY_OPTION_KEYS.includes(entry.key)) {
+      readJobNotifyOption(r, entry, notify);
+      continue;
+    }
     const list = entry.key === 'on' ? notify.on : notify.channels;
     const items = r.items(entry.value, entry.path, entry.line, 'a list of strings');
     if (!items) continue;
@@ -152,6 +170,7 @@ function readNotify(r: Reader, e: Entry): { on: string[]; channels: string[] } {
         r.report(item.line, item.path, `unknown event "${value}", expected one of ${NOTIFY_EVENTS.join(', ')}${didYouMean(value, NOTIFY_EVENTS)}`);
       } else if (!list.includes(value)) {
         list.push(value);
+        if (entry.key === 'channels') noteChannelRef(r, value, item.line, item.path);
       }
     }
   }
@@ -187,6 +206,7 @@ function readJob(r: Reader, name: string, e: Entry): JobDefinition {
       case 'starting_deadline': job.starting_deadline_ms = r.duration(entry); break;
       case 'grace_period': job.grace_period_ms = r.duration(entry, { allowZero: true }) ?? job.grace_period_ms; break;
       case 'notify': job.notify = readNotify(r, entry); break;
+      case 'resources': job.resources = readResources(r, entry); break;
       case 'env':
         job.env = r.stringMap(entry, (key) => ENV_NAME.test(key) ? null
           : `invalid environment variable name "${key}": use letters, digits and "_", not starting with a digit`);
@@ -262,10 +282,19 @@ export function parseConfig(text: string, file: string): KubescribeConfig {
       if (version !== 1) r.report(e.line, e.path, `unsupported config version ${describeValue(version)}: only 1 is supported`);
     } else if (e.key === 'runlog') {
       config.runlog = readRunLog(r, e);
+    } else if (e.key === 'local') {
+      config.local = readLocal(r, e);
+    } else if (e.key === 'executor') {
+      config.executor = readExecutor(r, e);
+    } else if (e.key === 'kubernetes') {
+      config.kubernetes = readKubernetes(r, e);
+    } else if (e.key === 'notify') {
+      config.notify = readNotifySettings(r, e);
     } else {
       config.jobs = readJobs(r, e);
     }
   }
+  checkChannelRefs(r, config.notify);
   if (r.issues.length > 0) {
     // Stable sort: issues on one line keep the order they were found in.
     const order = (line: number | null) => line ?? Number.MAX_SAFE_INTEGER;

@@ -1,6 +1,8 @@
 // The shape of a parsed kubescribe.yaml and the few things that need no parser: kept apart from the
 // loader so that a runner with no config file never loads yaml, ajv or croner (~70 ms of start-up).
 import { createHash } from 'node:crypto';
+import type { ExecutorKind, KubernetesSettings, ResourceSettings } from './kubernetes-config.ts';
+import type { JobNotify, NotifySettings } from './notify-config.ts';
 
 export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
 /** What the scheduler does with the slots that came due while it was not running. */
@@ -13,12 +15,28 @@ export interface JobDefinition {
   retries: { limit: number; backoff_ms: number }; concurrency_policy: ConcurrencyPolicy; catch_up: CatchUpPolicy;
   expected_duration_ms?: number; starting_deadline_ms?: number;
   labels: Record<string, string>; tenant?: string;
-  notify?: { on: string[]; channels: string[] };
+  notify?: JobNotify;
+  /** Container resources on Kubernetes; replaces `kubernetes.resources` for this job. */
+  resources?: ResourceSettings;
 }
 
-export interface RunLogSettings { log_cap_bytes: number; heartbeat_ms: number }
+export interface RunLogSettings {
+  log_cap_bytes: number; heartbeat_ms: number;
+  /** `runlog.lost_after`: a live run's heartbeat silent this long makes it `lost` (unset: see src/runs/reaper.ts). */
+  lost_after_ms?: number;
+}
 
-export interface KubescribeConfig { file: string | null; runlog: RunLogSettings; jobs: Map<string, JobDefinition> }
+/** The `local:` section: settings of the local executor. */
+export interface LocalSettings { max_concurrent_runs?: number }
+
+export interface KubescribeConfig {
+  file: string | null; runlog: RunLogSettings; jobs: Map<string, JobDefinition>;
+  local?: LocalSettings;
+  /** `executor:` (default local) and the `kubernetes:` section (defaults when absent). */
+  executor?: ExecutorKind; kubernetes?: KubernetesSettings;
+  /** The top-level `notify:` section: channels, default rules, delivery (src/config/notify-config.ts). */
+  notify?: NotifySettings;
+}
 
 export interface ConfigIssue {
   /** 1-based line of the offending value (of the key for unknown keys), null when not tied to a line. */

@@ -12,6 +12,26 @@ export interface Executor {
   start(): Promise<void>;
   /** Stops accepting work; with `drain`, waits for live runs to finish. */
   stop(options?: { drain?: boolean }): Promise<void>;
+  /** What a run would be given (`?dry_run=true`), with no secret values; creates nothing. */
+  plan?(request: PlanRequest): Promise<ExecutorPlan>;
+  /** Why this executor cannot take work now (for `/readyz`), or null when it can. */
+  readiness?(): Promise<string | null>;
+  /** Applies a job's schedule suspension where the executor keeps schedules; false when it keeps none for the job. */
+  setSuspended?(job: string, suspended: boolean): Promise<boolean>;
+}
+
+/** A run that a dry run describes: there is no run id yet. */
+export interface PlanRequest {
+  job: string;
+  params: Record<string, unknown>;
+  /** The job revision the run would record, when the RunLog already holds this definition. */
+  revision: number | null;
+}
+
+/** What an executor would create for a run. */
+export interface ExecutorPlan {
+  /** The Kubernetes object (or other manifest) it would create, env values masked. */
+  manifest?: Record<string, unknown>;
 }
 
 /** An executor that only remembers what it was asked: for `--no-executor` API replicas and tests. */

@@ -1,5 +1,6 @@
 import type { Db } from '../runlog/db.ts';
 import { ensureUndeclaredJob, syncJobDefinition, type JobSync } from '../runlog/sql/jobs.ts';
+import { recordStartedSlot } from '../runlog/sql/schedule-slots.ts';
 import { deleteLogChunks, insertLogChunks, upsertLogChunk, type LogRow } from '../runlog/sql/run-logs.ts';
 import {
   insertEvent,
@@ -28,7 +29,8 @@ export type RecordOp =
   | { op: 'logs'; run_id: string; rows: LogRow[] }
   | { op: 'log_marker'; run_id: string; row: LogRow }
   | { op: 'delete_logs'; run_id: string; from: number; to: number }
-  | { op: 'log_totals'; run_id: string; bytes: number; dropped: number };
+  | { op: 'log_totals'; run_id: string; bytes: number; dropped: number }
+  | { op: 'link_slot'; job: string; scheduled_for: string; run_id: string };
 
 // Timestamps travel as ISO strings through the offline buffer; turn them back into Dates.
 const revive = (value: unknown): Date => (value instanceof Date ? value : new Date(String(value)));
@@ -70,6 +72,9 @@ export async function applyOp(db: Db, op: RecordOp): Promise<void> {
       return;
     case 'log_totals':
       await setLogTotals(db, op.run_id, op.bytes, op.dropped);
+      return;
+    case 'link_slot':
+      await recordStartedSlot(db, op.job, revive(op.scheduled_for), op.run_id);
       return;
   }
 }

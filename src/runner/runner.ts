@@ -48,6 +48,10 @@ export interface RunnerInput {
   processSignals?: boolean;
   /** Working directory of the command (default: this process's). */
   cwd?: string;
+  /** Where the runner runs beyond host and pid, kept in the run's executor_ref (a pod's namespace, Job, pod, node). */
+  executorRef?: Record<string, unknown>;
+  /** The schedule slot that started this run (a CronJob's Job): the new run is linked to it and keyed by it. */
+  scheduledFor?: Date | null;
   /** Called with the child's pid once it runs (the local executor tracks live runs by it). */
   onStarted?: (pid: number) => void;
   stdout?: NodeJS.WritableStream;
@@ -167,7 +171,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   if (adopted) {
     // The adoption is a compare-and-set we must win before spawning: a cancel or another runner may
     // have moved the run since we read it. Offline, the record is buffered and we go ahead.
-    const patch: RunPatch = { executor_ref: executorRef(null), params };
+    const patch: RunPatch = { executor_ref: executorRef(null, input.executorRef), params };
     const adoptEvent = event('adopted', { host: hostname() });
     const won = await recorder.read((db) => transitionRun(db, runId, ['queued'], 'starting', patch, adoptEvent));
     if (won === null) {
@@ -189,15 +193,16 @@ export async function runCommand(input: RunnerInput): Promise<number> {
         params,
         status: 'starting',
         executor: input.executor ?? 'local',
-        executor_ref: executorRef(null),
+        executor_ref: executorRef(null, input.executorRef),
         image: definition?.image ?? null,
         command,
         tenant: definition?.tenant ?? null,
         labels: definition?.labels ?? {},
         created_at: new Date(),
       },
-      event: event('created', { trigger: input.trigger }),
+      event: event('created', { trigger: input.trigger, ...(input.scheduledFor ? { scheduled_for: input.scheduledFor.toISOString() } : {}) }),
     });
+    if (input.scheduledFor) recorder.record({ op: 'link_slot', job, scheduled_for: input.scheduledFor.toISOString(), run_id: runId });
   }
 
   if (invalid) {
@@ -328,7 +333,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
       });
       proc.once('spawn', () => {
         if (proc.pid) input.onStarted?.(proc.pid);
-        transition(['starting'], 'running', { started_at: new Date(), heartbeat_at: new Date(), executor_ref: executorRef(proc.pid ?? null) },
+        transition(['starting'], 'running', { started_at: new Date(), heartbeat_at: new Date(), executor_ref: executorRef(proc.pid ?? null, input.executorRef) },
           event('started', { pid: proc.pid }));
         if (cancelSignal) terminate(cancelSignal);
       });
@@ -454,8 +459,8 @@ function firstLine(text: string): string {
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 
-function executorRef(pid: number | null): Record<string, unknown> {
-  return pid === null ? { host: hostname() } : { host: hostname(), pid };
+function executorRef(pid: number | null, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return pid === null ? { ...extra, host: hostname() } : { ...extra, host: hostname(), pid };
 }
 
 /** Names a run's job after the script it runs when no --job is given: `python3 etl/load.py` → `load`. */

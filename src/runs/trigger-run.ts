@@ -4,7 +4,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { jobDefinitionHash, type ConcurrencyPolicy, type JobDefinition, type KubescribeConfig } from '../config/job-definition.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Db, Queryable } from '../runlog/db.ts';
-import { syncJobDefinition } from '../runlog/sql/jobs.ts';
+import { listJobRevisions, syncJobDefinition } from '../runlog/sql/jobs.ts';
 import {
   findRunByIdempotencyKey,
   insertRunReturning,
@@ -58,6 +58,8 @@ export interface DryRunPlan {
   env_names: string[];
   executor: string;
   concurrency_policy: ConcurrencyPolicy;
+  /** What the executor would create (the Kubernetes Job), for executors that can say. */
+  manifest?: Record<string, unknown>;
 }
 
 /** The run a trigger created, or the one its idempotency key had created before. */
@@ -88,6 +90,9 @@ export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Pr
   const params = resolveParams(definition.name, definition.params, request.params ?? {}, { coerce: false });
   const policy = request.concurrency_policy ?? definition.concurrency_policy;
   if (request.dry_run) {
+    const plan = deps.executor.plan
+      ? await deps.executor.plan({ job: definition.name, params, revision: await recordedRevision(deps.db, definition) })
+      : {};
     return {
       run: null,
       created: false,
@@ -98,6 +103,7 @@ export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Pr
         env_names: Object.keys(definition.env),
         executor: deps.executor.name,
         concurrency_policy: policy,
+        ...(plan.manifest ? { manifest: plan.manifest } : {}),
       },
     };
   }
@@ -281,6 +287,12 @@ export async function retryRun(
     retry_of: old.run_id,
     attempt: old.attempt + 1,
   });
+}
+
+/** The revision the RunLog holds for this exact definition, or null; read-only, as a dry run must be. */
+async function recordedRevision(db: Queryable, definition: JobDefinition): Promise<number | null> {
+  const hash = jobDefinitionHash(definition);
+  return (await listJobRevisions(db, definition.name)).find((revision) => revision.content_hash === hash)?.revision ?? null;
 }
 
 async function readBack(db: Queryable, key: string | null): Promise<RunRecord> {

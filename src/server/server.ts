@@ -4,15 +4,19 @@ import { buildApp } from '../api/app.ts';
 import { jobsRoutes } from '../api/routes/jobs.ts';
 import { runsReadRoutes } from '../api/routes/runs-read.ts';
 import { runsWriteRoutes } from '../api/routes/runs-write.ts';
+import { tokensRoutes } from '../api/routes/tokens.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Environment } from '../config/environment.ts';
 import { LocalExecutor } from '../executors/local-executor.ts';
+import { createKubernetesExecutor } from '../kubernetes/kubernetes-executor.ts';
 import { RecordingExecutor, type Executor } from '../executors/executor.ts';
 import type { Db } from '../runlog/db.ts';
 import { openRunLogDb } from '../runlog/open-runlog.ts';
 import { syncJobs } from '../runlog/sync-jobs.ts';
+import { Reaper, lostAfterMs } from '../runs/reaper.ts';
 import { triggerRun } from '../runs/trigger-run.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
+import { Notifier } from '../notify/notifier.ts';
 
 export interface ServerOptions {
   env: Environment;
@@ -21,7 +25,8 @@ export interface ServerOptions {
   port: number;
   executor: 'local' | 'none';
   scheduler: boolean;
-  maxConcurrentRuns: number;
+  /** The --max-concurrent-runs flag; unset: the config's `local.max_concurrent_runs`, else 4. */
+  maxConcurrentRuns?: number;
   cwd: string;
   logger: boolean | Record<string, unknown>;
 }
@@ -30,6 +35,10 @@ export interface RunningServer {
   url: string;
   app: FastifyInstance;
   db: Db;
+  /** The executor it chose: `--executor`, and the config's `executor: kubernetes`. */
+  executor: Executor;
+  /** Problems of the configuration worth saying at start (a job's alert channel that is not configured). */
+  warnings: string[];
   /** First call drains: live runs finish, the scheduler stops, then the RunLog closes. */
   close(options?: { drain?: boolean }): Promise<void>;
 }
@@ -40,14 +49,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const db = await openRunLogDb(options.env, { threaded: true });
   try {
     await syncJobs(db, options.config);
-    const executor: Executor =
-      options.executor === 'local'
-        ? new LocalExecutor({ db, config: options.config, home: options.env.home, cwd: options.cwd, maxConcurrentRuns: options.maxConcurrentRuns })
+    // `executor: kubernetes`: runs are Jobs and schedules CronJobs, so the in-process scheduler stays off.
+    const kubernetes = options.executor !== 'none' && options.config.executor === 'kubernetes';
+    let log: FastifyInstance['log'] | null = null;
+    const executor: Executor = kubernetes
+      ? createKubernetesExecutor(db, options.config, (entry) => log?.[entry.level]({ run_id: entry.run_id, detail: entry.detail }, entry.message))
+      : options.executor === 'local'
+        ? new LocalExecutor({
+            db, config: options.config, home: options.env.home, cwd: options.cwd,
+            maxConcurrentRuns: options.maxConcurrentRuns ?? options.config.local?.max_concurrent_runs,
+          })
         : new RecordingExecutor();
     const deps = { db, config: options.config, executor, logger: options.logger };
-    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes]);
+    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes]);
+    log = app.log;
     await executor.start();
-    const scheduler = options.scheduler
+    const scheduler = options.scheduler && !kubernetes
       ? new Scheduler({
           db,
           config: options.config,
@@ -69,17 +86,52 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         })
       : null;
     await scheduler?.start();
+    // Started after the executor has reconciled the runs it left behind, which it knows more about.
+    const reaper = new Reaper({
+      db,
+      lostAfterMs: lostAfterMs(options.config.runlog),
+      isSupervised: executor instanceof LocalExecutor ? (runId) => executor.liveRunIds.includes(runId) : undefined,
+      onEvent: (event) =>
+        event.type === 'pass_failed'
+          ? app.log.error({ err: event.error }, 'reaper pass failed')
+          : app.log.warn({ reaper: event }, event.message),
+    });
+    await reaper.start();
     const url = await app.listen({ host: options.host, port: options.port });
+    // Every replica runs one: outbox rows are claimed with SKIP LOCKED and leases (docs/notifications.md).
+    const notifier = new Notifier({
+      db,
+      config: options.config,
+      env: options.env,
+      cwd: options.cwd,
+      // Links in messages point at this server unless notify.public_url / KUBESCRIBE_PUBLIC_URL say otherwise.
+      fallbackPublicUrl: ['0.0.0.0', '::'].includes(options.host) ? null : url,
+      onEvent: (event) =>
+        event.type === 'pass_failed'
+          ? app.log.error({ err: event.error }, 'notifier pass failed')
+          : event.type === 'attempt' && !event.outcome.ok
+            ? app.log.warn({ notification: event.outcome }, 'notification attempt failed')
+            : app.log.info({ notification: event }, 'notification'),
+    });
+    const warnings = notifier.unconfiguredChannels().map(({ job, channel }) =>
+      `job ${job} notifies channel "${channel}", which is not configured: its alerts will be recorded as failed `
+        + `(set ${channel === 'slack' ? 'SLACK_WEBHOOK_URL' : 'SMTP_URL and NOTIFY_EMAIL_TO'}, or define it under notify.channels)`);
+    notifier.start();
     let closing: Promise<void> | null = null;
     return {
       url,
+      warnings,
       app,
       db,
+      executor,
       close({ drain = true } = {}) {
         closing ??= (async () => {
           await scheduler?.stop();
+          await reaper.stop();
           await app.close();
           await executor.stop({ drain });
+          // What is still pending stays in the outbox for the next start or another replica.
+          await notifier.stop();
           await db.close();
         })();
         return closing;

@@ -1,5 +1,6 @@
 // kubescribe tokens create / list / revoke, straight in the RunLog on both engines; the tokens they
-// make really authenticate against the API, expire, and stop working when revoked.
+// make really authenticate against the API, expire, and stop working when revoked (over the API of a
+// running server: tokens-api.test.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';

@@ -13,7 +13,8 @@ import { openRunLogDb } from '../../src/runlog/open-runlog.ts';
 import { ENGINES, type Engine } from '../support/runlog-engines.ts';
 import { unclosable } from './shared-runlog.ts';
 
-const TABLES = ['api_tokens', 'job_events', 'job_revisions', 'jobs', 'kubescribe_migrations', 'run_events', 'run_logs', 'runs', 'schedule_slots'];
+const TABLES = ['api_tokens', 'job_events', 'job_revisions', 'jobs', 'kubescribe_migrations', 'notification_attempts', 'notification_deliveries',
+  'notification_events', 'run_events', 'run_logs', 'runs', 'schedule_slots'];
 // Every migration this build ships, so the tests follow new migrations without edits.
 const SHIPPED = loadMigrations();
 const LATEST = SHIPPED.length;
@@ -123,7 +124,9 @@ for (const engine of ENGINES) {
         `SELECT DISTINCT trigger_name AS name FROM information_schema.triggers
          WHERE trigger_schema = current_schema() ORDER BY 1`,
       );
-      assert.deepEqual(triggers.map((t) => t.name), ['job_events_append_only', 'run_events_append_only', 'runs_terminal_guard']);
+      assert.deepEqual(triggers.map((t) => t.name), [
+        'job_events_append_only', 'run_events_append_only', 'runs_notification_outbox', 'runs_notification_outbox_insert', 'runs_terminal_guard',
+      ]);
       const indexes = await db.query<{ name: string }>(
         `SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'runs' ORDER BY 1`,
       );
@@ -203,7 +206,7 @@ for (const engine of ENGINES) {
         const triggers = await db.query(
           'SELECT DISTINCT trigger_name FROM information_schema.triggers WHERE trigger_schema = current_schema()',
         );
-        assert.equal(triggers.length, 3);
+        assert.equal(triggers.length, 5);
       });
 
       // A migration Job with the owner's credentials, and runners/API with a user that may only read
@@ -250,7 +253,7 @@ for (const engine of ENGINES) {
 describe('loadMigrations', () => {
   it('reads the shipped migrations in order', () => {
     const migrations = loadMigrations();
-    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes']]);
+    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications']]);
     assert.match(migrations[0]!.sql, /CREATE TABLE runs/);
   });
 

@@ -1,6 +1,6 @@
 // Jobs: what the RunLog knows merged with what this server's kubescribe.yaml declares, with the
 // schedule in words, its next fire times, the last run and health; suspend and resume a schedule.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import type { ApiDeps } from '../app.ts';
@@ -15,6 +15,7 @@ import {
   syncJobDefinition,
   type JobOverviewRow,
 } from '../../runlog/sql/jobs.ts';
+import { insertJobEvent } from '../../runlog/sql/job-events.ts';
 import { jobSyncOf } from '../../runlog/sync-jobs.ts';
 import { describeSchedule, nextFireTimes } from '../../scheduler/describe-schedule.ts';
 
@@ -69,6 +70,14 @@ const JobActionSchema = Type.Object(
       type: StringEnum(['suspend', 'resume'] as const),
       actor: Type.String({ description: 'Who asked: `token:<name>`.' }),
       reason: Nullable(Type.String()),
+      executor: Type.Optional(Type.Object({
+        name: Type.String({ description: 'The executor that keeps the schedule, e.g. `kubernetes`.' }),
+        applied: Type.Boolean({ description: "Its copy of the schedule (the CronJob's `spec.suspend`) was set by this request." }),
+        message: Nullable(Type.String({
+          description: 'Why not: the job has no CronJob, or the cluster could not be reached or refused ' +
+            '(the suspension is recorded all the same, and the reconciler applies it later).',
+        })),
+      }, { description: 'Present when the executor keeps schedules of its own (Kubernetes CronJobs) and the job is scheduled.' })),
     }),
   },
   { title: 'JobAction' },
@@ -148,9 +157,11 @@ export async function jobsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
         schema: {
           tags: ['jobs'],
           summary: action === 'suspend' ? 'Suspend a job’s schedule (idempotent)' : 'Resume a job’s schedule (idempotent)',
-          description: action === 'suspend'
+          description: (action === 'suspend'
             ? 'The scheduler stops firing the job (its slots are skipped); it can still be triggered by hand.'
-            : 'The scheduler fires the job again from its next slot.',
+            : 'The scheduler fires the job again from its next slot.') +
+            " With the Kubernetes executor the job's CronJob `spec.suspend` is patched at once; when the cluster cannot be " +
+            'reached the call still succeeds (see `action.executor`) and the reconciler patches it later.',
           params: JobParams,
           body: ActionBody,
           response: { 200: JobActionSchema, ...errorResponses(400, 401, 403, 404, 500) },
@@ -173,9 +184,30 @@ export async function jobsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
         }
         if (!result.found) throw new NotFoundError('job', name);
         request.log.info({ job: name, action, actor: request.actor, reason, changed: result.changed }, `job ${action}`);
-        return { ...(await findJob(name)), action: { type: action, actor: request.actor, reason } };
+        const executor = definition?.schedule ? await applyToExecutor(deps, name, action === 'suspend', request.actor, request.log) : undefined;
+        return { ...(await findJob(name)), action: { type: action, actor: request.actor, reason, ...(executor ? { executor } : {}) } };
       },
     );
+  }
+}
+
+/**
+ * Sets the executor's own copy of the schedule (a CronJob's spec.suspend) at once. The RunLog flag,
+ * written before, is the truth: when this fails the request still succeeds, the failure is logged
+ * and recorded in job_events, and the Kubernetes reconciler applies the flag on its next pass.
+ */
+async function applyToExecutor(deps: ApiDeps, job: string, suspended: boolean, actor: string, log: FastifyBaseLogger) {
+  const executor = deps.executor;
+  if (!executor.setSuspended) return undefined;
+  try {
+    const applied = await executor.setSuspended(job, suspended);
+    return { name: executor.name, applied, message: applied ? null : `job ${job} has no CronJob in the cluster yet (kubescribe apply creates it)` };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.warn({ job, suspended, executor: executor.name, err: message }, 'could not apply the suspension now; the reconciler will');
+    await insertJobEvent(deps.db, { job, type: 'schedule_patch_failed', actor, detail: { executor: executor.name, suspended, message } })
+      .catch((failure: unknown) => log.error({ job, err: failure }, 'could not record schedule_patch_failed'));
+    return { name: executor.name, applied: false, message: `${message}; recorded, the reconciler applies it on its next pass` };
   }
 }
 

@@ -6,7 +6,8 @@ import { Type } from 'typebox';
 import type { ApiDeps } from '../app.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { NotFoundError } from '../errors.ts';
-import { DateTime, errorResponses, JsonObject, Nullable, RunIdParams, RunSchema, runView, StringEnum } from '../schemas.ts';
+import { DateTime, errorResponses, JsonObject, notificationView, Nullable, RunDetailSchema, RunIdParams, RunSchema, runView, StringEnum } from '../schemas.ts';
+import { listRunNotifications } from '../../runlog/sql/notifications.ts';
 import type { Db } from '../../runlog/db.ts';
 import { readLogChunks, readRunEvents } from '../../runlog/sql/run-logs.ts';
 import { getRun } from '../../runlog/sql/runs.ts';
@@ -138,13 +139,13 @@ export async function runsReadRoutes(app: FastifyInstance, deps: ApiDeps): Promi
         tags: ['runs'],
         summary: 'One run',
         params: RunIdParams,
-        response: { 200: RunSchema, ...errorResponses(400, 401, 404, 500) },
+        response: { 200: RunDetailSchema, ...errorResponses(400, 401, 404, 500) },
       },
     },
     async (request) => {
       const run = await getRun(deps.db, request.params.run_id);
       if (!run) throw new NotFoundError('run', request.params.run_id);
-      return runView(run);
+      return { ...runView(run), notifications: (await listRunNotifications(deps.db, run.run_id)).map(notificationView) };
     },
   );
 

@@ -48,7 +48,12 @@ const DryRun = Type.Object({
   env_names: Type.Array(Type.String(), { description: "Names of the job's env variables; values are never shown." }),
   executor: Type.String(),
   concurrency_policy: Type.String(),
-}, { description: 'With `dry_run=true`: what would run. Nothing was written.' });
+  manifest: Type.Optional(Type.Object({}, {
+    additionalProperties: true,
+    description: 'With the kubernetes executor: the batch/v1 Job the run would get, for a placeholder run id ' +
+      '(00000000-0000-0000-0000-000000000000). Values of the job\'s env are shown as "***"; Secrets appear only as references.',
+  })),
+}, { description: 'With `dry_run=true`: what would run. Nothing was written, and no Job was created.' });
 const RetryBody = Type.Object(
   {
     params: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "Merged over the retried run's params." })),

@@ -91,6 +91,21 @@ export async function markSlotStarted(db: Queryable, job: string, scheduledFor: 
   return rows.length > 0;
 }
 
+/**
+ * Records a slot that a Kubernetes CronJob fired (no scheduler claimed it) as `started` by this run;
+ * a slot already linked to a run keeps it.
+ */
+export async function recordStartedSlot(db: Queryable, job: string, scheduledFor: Date, runId: string): Promise<boolean> {
+  const rows = await db.query(
+    `INSERT INTO schedule_slots (job, scheduled_for, state, run_id, reason) VALUES ($1, $2, 'started', $3, 'fired by the CronJob')
+     ON CONFLICT (job, scheduled_for) DO UPDATE SET state = 'started', run_id = EXCLUDED.run_id, updated_at = now()
+       WHERE schedule_slots.run_id IS NULL
+     RETURNING 1`,
+    [job, scheduledFor, runId],
+  );
+  return rows.length > 0;
+}
+
 /** Moves a claimed (`expected`) slot to `skipped` with the reason. */
 export async function markSlotSkipped(db: Queryable, job: string, scheduledFor: Date, reason: string): Promise<boolean> {
   const rows = await db.query(

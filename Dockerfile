@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# KubeScribe in one image: the API server (`kubescribe serve`), the runner (`kubescribe run -- ...`,
+# the entrypoint of every job pod) and `kubescribe migrate`, with python3 for Python jobs such as the
+# example in examples/report. Build: docker build -t kubescribe:0.1.0 .   Kubernetes: docs/kubernetes.md.
+
+# Node 24 is the active LTS; the code also runs on Node 20 (CI runs both).
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` would build before the sources are here; the build runs below.
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+RUN node scripts/build.mjs && npm prune --omit=dev
+
+FROM node:24-bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 \
+ && rm -rf /var/lib/apt/lists/*
+# A fixed non-root uid/gid: the manifests' runAsNonRoot/runAsUser (10001) can then be checked by the kubelet.
+RUN groupadd --gid 10001 kubescribe \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin kubescribe
+ENV NODE_ENV=production \
+    KUBESCRIBE_HOME=/tmp/kubescribe \
+    PYTHONPATH=/app/helpers/python \
+    PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+COPY helpers ./helpers
+COPY examples ./examples
+RUN ln -s /app/bin/kubescribe.js /usr/local/bin/kubescribe
+USER 10001:10001
+EXPOSE 8080
+ENTRYPOINT ["kubescribe"]
+CMD ["serve"]

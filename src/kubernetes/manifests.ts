@@ -1,0 +1,245 @@
+// The objects the Kubernetes executor sends: one batch/v1 CronJob per scheduled job, and one batch/v1
+// Job per triggered run built from the same pod template (what `kubectl create job --from=cronjob/X`
+// does, plus the run id and params). Pure functions of the job definition and the settings, so the
+// executor, `kubescribe render` and `?dry_run=true` all print exactly what is created.
+import { createHash } from 'node:crypto';
+import type {
+  V1Container, V1CronJob, V1CronJobSpec, V1EnvVar, V1EnvVarSource, V1Job, V1JobSpec, V1ObjectMeta, V1PodSpec, V1PodTemplateSpec, V1ResourceRequirements,
+} from '@kubernetes/client-node';
+import { formatDuration } from '../config/durations.ts';
+import { jobDefinitionHash, type JobDefinition } from '../config/job-definition.ts';
+import type { KubernetesSettings, ResourceSettings } from '../config/kubernetes-config.ts';
+
+/** Labels and annotations KubeScribe puts on what it creates, and selects what it owns by. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'kubescribe';
+export const JOB_LABEL = 'kubescribe.io/job';
+export const RUN_ID_LABEL = 'kubescribe.io/run-id';
+export const REVISION_ANNOTATION = 'kubescribe.io/job-revision';
+/** SHA-256 of the job definition a CronJob was built from: `apply` updates only what changed. */
+export const DEFINITION_HASH_ANNOTATION = 'kubescribe.io/job-hash';
+/** Set by the CronJob controller (Kubernetes 1.28+) on the Jobs it creates. */
+export const SCHEDULED_TIMESTAMP_ANNOTATION = 'batch.kubernetes.io/cronjob-scheduled-timestamp';
+/** Set by the Job controller (Kubernetes 1.27+) on its pods. */
+export const POD_JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
+/** The container that runs the runner in every job pod. */
+export const JOB_CONTAINER = 'job';
+/** Where the config ConfigMap is mounted in every KubeScribe pod. */
+export const CONFIG_DIR = '/etc/kubescribe';
+export const CONFIG_PATH = `${CONFIG_DIR}/kubescribe.yaml`;
+
+/**
+ * What a job pod learns about itself through the downward API, so the runner can record where it ran
+ * (executor_ref {namespace, job, pod}) and the revision it ran, without any access to the Kubernetes API.
+ */
+export const POD_ENV = {
+  namespace: 'KUBESCRIBE_NAMESPACE',
+  pod: 'KUBESCRIBE_POD_NAME',
+  node: 'KUBESCRIBE_NODE_NAME',
+  k8sJob: 'KUBESCRIBE_K8S_JOB',
+  revision: 'KUBESCRIBE_JOB_REVISION',
+} as const;
+
+/** A job definition that cannot become a Kubernetes object, e.g. a cron expression with seconds. */
+export class ManifestError extends Error {
+  constructor(readonly job: string, readonly field: string, readonly reason: string) {
+    super(`jobs.${job}.${field}: ${reason}`);
+    this.name = 'ManifestError';
+  }
+}
+
+// 63 (DNS-1123 label: the Job name is also its pods' `batch.kubernetes.io/job-name` label value)
+// minus "-" and a 20-character run suffix leaves 42 characters of the job name.
+const RUN_SUFFIX = 20;
+const MAX_NAME = 63;
+// Kubernetes' CronJob controller checks every 10 s; a shorter startingDeadlineSeconds can skip every slot.
+const MIN_STARTING_DEADLINE_S = 10;
+// Between the runner's own timeout (+ its grace) and the Job's hard deadline: time to record `timed_out`.
+const DEADLINE_MARGIN_S = 30;
+// Beyond the runner's grace, so the runner can still write its last record after its child exits.
+const TERMINATION_MARGIN_S = 15;
+
+/**
+ * The Job name of a run: the job name (trimmed to fit) and 20 hex of the run id — its first 8 (the
+ * millisecond time, the prefix the CLI shows) and its last 12 (random) — so retried dispatches of one run
+ * always collide (`409 AlreadyExists` = already done) and two runs never do.
+ */
+export function runJobName(job: string, runId: string): string {
+  const hex = runId.toLowerCase().replace(/[^0-9a-z]/g, '');
+  const suffix = hex.length > RUN_SUFFIX ? `${hex.slice(0, 8)}${hex.slice(-12)}` : hex;
+  const head = job.toLowerCase().replace(/[^-a-z0-9]/g, '-').slice(0, MAX_NAME - 1 - suffix.length).replace(/^-+|-+$/g, '');
+  return head ? `${head}-${suffix}` : suffix;
+}
+
+/**
+ * When a Job created by the CronJob `cronJob` was scheduled, from its name: the controller names them
+ * `<cronjob>-<minutes since the epoch>`. Null for any other Job (e.g. one of a triggered run).
+ */
+export function scheduledTimeFromJobName(cronJob: string, k8sJob: string): Date | null {
+  const match = /^(\d{1,12})$/.exec(k8sJob.startsWith(`${cronJob}-`) ? k8sJob.slice(cronJob.length + 1) : '');
+  return match ? new Date(Number(match[1]) * 60_000) : null;
+}
+
+function ownLabels(job: string): Record<string, string> {
+  return { [MANAGED_BY_LABEL]: MANAGED_BY, [JOB_LABEL]: job };
+}
+
+function resourceRequirements(resources: ResourceSettings): V1ResourceRequirements | undefined {
+  const out: V1ResourceRequirements = {};
+  if (Object.keys(resources.requests).length > 0) out.requests = { ...resources.requests };
+  if (Object.keys(resources.limits).length > 0) out.limits = { ...resources.limits };
+  return out.requests || out.limits ? out : undefined;
+}
+
+const seconds = (ms: number) => Math.ceil(ms / 1000);
+
+function runnerCommand(definition: JobDefinition): string[] {
+  if (definition.command.length === 0) throw new ManifestError(definition.name, 'command', 'no command to run');
+  // The runner's own timeout fires first and records `timed_out`; the Job's deadline is the backstop.
+  const timeout = definition.timeout_ms === undefined ? [] : ['--timeout', formatDuration(definition.timeout_ms)];
+  return ['kubescribe', 'run', ...timeout, '--grace', formatDuration(definition.grace_period_ms), '--', ...definition.command];
+}
+
+/** The env every job pod gets, in addition to the job's own env. */
+function runnerEnv(definition: JobDefinition, settings: KubernetesSettings, revision: number | null | undefined, extra: V1EnvVar[]): V1EnvVar[] {
+  const field = (fieldPath: string): V1EnvVarSource => ({ fieldRef: { fieldPath } });
+  const ours: V1EnvVar[] = [
+    { name: 'KUBESCRIBE_JOB', value: definition.name },
+    ...extra,
+    ...(revision === null || revision === undefined ? [] : [{ name: POD_ENV.revision, value: String(revision) }]),
+    { name: 'KUBESCRIBE_CONFIG', value: CONFIG_PATH },
+    // The image's working directory may be read-only; the runner's offline buffer only has to outlive the pod's runner.
+    { name: 'KUBESCRIBE_HOME', value: '/tmp/kubescribe' },
+    { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: settings.database_secret.name, key: settings.database_secret.key } } },
+    { name: POD_ENV.namespace, valueFrom: field('metadata.namespace') },
+    { name: POD_ENV.pod, valueFrom: field('metadata.name') },
+    { name: POD_ENV.node, valueFrom: field('spec.nodeName') },
+    { name: POD_ENV.k8sJob, valueFrom: field(`metadata.labels['${POD_JOB_NAME_LABEL}']`) },
+  ];
+  const taken = new Set(ours.map((env) => env.name));
+  const user = Object.entries(definition.env).filter(([name]) => !taken.has(name)).map(([name, value]) => ({ name, value }));
+  return [...user, ...ours];
+}
+
+function podTemplate(input: {
+  definition: JobDefinition; settings: KubernetesSettings; labels: Record<string, string>;
+  annotations: Record<string, string>; revision: number | null | undefined; env: V1EnvVar[];
+}): V1PodTemplateSpec {
+  const { definition, settings } = input;
+  const container: V1Container = {
+    name: JOB_CONTAINER,
+    image: definition.image ?? settings.image,
+    command: runnerCommand(definition),
+    env: runnerEnv(definition, settings, input.revision, input.env),
+    volumeMounts: [{ name: 'kubescribe-config', mountPath: CONFIG_DIR, readOnly: true }],
+  };
+  if (settings.image_pull_policy) container.imagePullPolicy = settings.image_pull_policy;
+  const resources = resourceRequirements(definition.resources ?? settings.resources);
+  if (resources) container.resources = resources;
+  const spec: V1PodSpec = {
+    restartPolicy: 'Never',
+    serviceAccountName: settings.service_account,
+    terminationGracePeriodSeconds: seconds(definition.grace_period_ms) + TERMINATION_MARGIN_S,
+    containers: [container],
+    // Optional: a pod without the ConfigMap still runs, the runner then knows only what its env says.
+    volumes: [{ name: 'kubescribe-config', configMap: { name: settings.config_map, optional: true } }],
+  };
+  if (settings.image_pull_secrets.length > 0) spec.imagePullSecrets = settings.image_pull_secrets.map((name) => ({ name }));
+  if (Object.keys(settings.node_selector).length > 0) spec.nodeSelector = { ...settings.node_selector };
+  if (settings.tolerations.length > 0) {
+    spec.tolerations = settings.tolerations.map((t) => ({
+      ...(t.key === undefined ? {} : { key: t.key }),
+      ...(t.operator === undefined ? {} : { operator: t.operator }),
+      ...(t.value === undefined ? {} : { value: t.value }),
+      ...(t.effect === undefined ? {} : { effect: t.effect }),
+      ...(t.toleration_seconds === undefined ? {} : { tolerationSeconds: t.toleration_seconds }),
+    }));
+  }
+  const metadata: V1ObjectMeta = { labels: { ...input.labels } };
+  if (Object.keys(input.annotations).length > 0) metadata.annotations = { ...input.annotations };
+  return { metadata, spec };
+}
+
+function jobSpec(definition: JobDefinition, settings: KubernetesSettings, template: V1PodTemplateSpec): V1JobSpec {
+  // Every attempt is a run: KubeScribe retries with a new run, Kubernetes never retries a pod.
+  const spec: V1JobSpec = { backoffLimit: 0, template };
+  if (definition.timeout_ms !== undefined) {
+    spec.activeDeadlineSeconds = seconds(definition.timeout_ms) + seconds(definition.grace_period_ms) + DEADLINE_MARGIN_S;
+  }
+  if (settings.ttl_seconds_after_finished !== null) spec.ttlSecondsAfterFinished = settings.ttl_seconds_after_finished;
+  return spec;
+}
+
+function revisionAnnotations(revision: number | null | undefined): Record<string, string> {
+  return revision === null || revision === undefined ? {} : { [REVISION_ANNOTATION]: String(revision) };
+}
+
+/** The Job of one triggered run: created after the run is recorded as `queued`; its runner adopts the run. */
+export function runJobManifest(input: {
+  definition: JobDefinition; settings: KubernetesSettings; runId: string;
+  params: Record<string, unknown>; revision?: number | null;
+}): V1Job {
+  const { definition, settings, runId } = input;
+  const labels = { ...ownLabels(definition.name), [RUN_ID_LABEL]: runId };
+  const annotations = revisionAnnotations(input.revision);
+  const template = podTemplate({
+    definition, settings, labels, annotations, revision: input.revision,
+    env: [{ name: 'KUBESCRIBE_RUN_ID', value: runId }, { name: 'KUBESCRIBE_PARAMS', value: JSON.stringify(input.params) }],
+  });
+  const metadata: V1ObjectMeta = { name: runJobName(definition.name, runId), namespace: settings.namespace, labels: { ...labels } };
+  if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
+  return { apiVersion: 'batch/v1', kind: 'Job', metadata, spec: jobSpec(definition, settings, template) };
+}
+
+/** Why a cron expression cannot be a CronJob schedule (seconds, croner-only syntax), or null. */
+export function kubernetesScheduleProblem(schedule: string): string | null {
+  const trimmed = schedule.trim();
+  if (trimmed.startsWith('@')) return null;
+  const fields = trimmed.split(/\s+/);
+  if (fields.length !== 5) return `Kubernetes CronJobs take 5 cron fields (no seconds), got ${fields.length}: ${JSON.stringify(schedule)}`;
+  // "5L" (last Friday), "15W" (nearest weekday), "5#2" (second Friday) are croner's, not Kubernetes'.
+  if (/#|\bL\b|\bLW\b|\d+[LW]\b/i.test(trimmed)) return `"L", "W" and "#" are not supported by Kubernetes CronJobs: ${JSON.stringify(schedule)}`;
+  return null;
+}
+
+/**
+ * The CronJob of a scheduled job. `suspend` is the job's current suspension (the API's suspend/resume),
+ * which an update must keep; `revision` null leaves the revision annotation out (render knows no RunLog). Its Jobs carry no run id: their runner creates a `schedule` run.
+ */
+export function cronJobManifest(definition: JobDefinition, settings: KubernetesSettings, revision: number | null | undefined, options: { suspend?: boolean } = {}): V1CronJob {
+  if (!definition.schedule) throw new ManifestError(definition.name, 'schedule', 'the job has no schedule, so it has no CronJob');
+  const problem = kubernetesScheduleProblem(definition.schedule);
+  if (problem) throw new ManifestError(definition.name, 'schedule', problem);
+  const labels = ownLabels(definition.name);
+  const annotations = revisionAnnotations(revision);
+  const template = podTemplate({
+    definition, settings, labels, annotations, revision,
+    env: [{ name: 'KUBESCRIBE_TRIGGER', value: 'schedule' }, { name: 'KUBESCRIBE_TRIGGERED_BY', value: `cronjob/${definition.name}` }],
+  });
+  const metadata: V1ObjectMeta = {
+    name: definition.name, namespace: settings.namespace, labels: { ...labels },
+    annotations: { ...annotations, [DEFINITION_HASH_ANNOTATION]: jobDefinitionHash(definition) },
+  };
+  const spec: V1CronJobSpec = {
+    schedule: definition.schedule,
+    timeZone: definition.time_zone,
+    concurrencyPolicy: definition.concurrency_policy,
+    successfulJobsHistoryLimit: settings.successful_jobs_history_limit,
+    failedJobsHistoryLimit: settings.failed_jobs_history_limit,
+    jobTemplate: {
+      metadata: { labels: { ...labels }, ...(Object.keys(annotations).length > 0 ? { annotations: { ...annotations } } : {}) },
+      spec: jobSpec(definition, settings, template),
+    },
+  };
+  // Left out when not given, so a GitOps re-apply of rendered CronJobs never undoes a suspend made through the API.
+  if (options.suspend !== undefined) spec.suspend = options.suspend;
+  if (definition.starting_deadline_ms !== undefined) {
+    spec.startingDeadlineSeconds = Math.max(MIN_STARTING_DEADLINE_S, seconds(definition.starting_deadline_ms));
+  }
+  return { apiVersion: 'batch/v1', kind: 'CronJob', metadata, spec };
+}
+
+/** A short, stable hash of any JSON value: names and annotations that change exactly when their content does. */
+export function contentHash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 10);
+}

@@ -1,0 +1,109 @@
+// The notifier loop of `kubescribe dev` and `kubescribe serve` (every replica runs one): monitors,
+// then dispatch, then delivery, every second. Each step is safe to run in many processes at once
+// (advisory lock, SKIP LOCKED, leases), so no replica is special. Failures are reported through
+// onEvent and never stop the loop or touch a run's own record.
+import { hostname } from 'node:os';
+import type { Environment } from '../config/environment.ts';
+import type { KubescribeConfig } from '../config/job-definition.ts';
+import type { Db } from '../runlog/db.ts';
+import { configDir, type Channel } from './channels/channel.ts';
+import { deliverDue, type AttemptOutcome } from './deliverer.ts';
+import { dispatchPending } from './dispatcher.ts';
+import { runMonitors } from './monitors.ts';
+import { effectiveSettings, jobRules, type EffectiveSettings } from './settings.ts';
+
+export interface NotifierOptions {
+  db: Db;
+  config: KubescribeConfig;
+  env: Pick<Environment, 'notify' | 'secret'>;
+  cwd: string;
+  /** Default 1 s: the outbox query is one index probe, and an alert a second late is fine. */
+  pollMs?: number;
+  /** Default 5 s. */
+  monitorMs?: number;
+  /** Public URL for links when neither the config nor KUBESCRIBE_PUBLIC_URL gives one (the server's own). */
+  fallbackPublicUrl?: string | null;
+  owner?: string;
+  channelFor?: (name: string) => Channel;
+  onEvent?: (event: NotifierEvent) => void;
+}
+
+export type NotifierEvent =
+  | { type: 'attempt'; outcome: AttemptOutcome }
+  | { type: 'monitor'; late: number; missed: number; swept: number }
+  | { type: 'pass_failed'; error: unknown };
+
+/** Counts of one pass. */
+export interface PassResult { dispatched: number; attempts: AttemptOutcome[] }
+
+/** Monitors, dispatches and delivers notifications on a timer until stopped. */
+export class Notifier {
+  readonly settings: EffectiveSettings;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+  private lastMonitor = 0;
+  private stopped = false;
+
+  constructor(private readonly options: NotifierOptions) {
+    const settings = effectiveSettings(options.config, options.env);
+    this.settings = settings.public_url || !options.fallbackPublicUrl ? settings : { ...settings, public_url: options.fallbackPublicUrl };
+  }
+
+  /** Channels jobs name that neither the file nor the environment defines (their deliveries will fail). */
+  unconfiguredChannels(): { job: string; channel: string }[] {
+    const missing: { job: string; channel: string }[] = [];
+    for (const job of this.options.config.jobs.keys()) {
+      for (const channel of jobRules(this.settings, this.options.config, job).channels) {
+        if (!this.settings.channels.has(channel)) missing.push({ job, channel });
+      }
+    }
+    return missing;
+  }
+
+  /** Starts the loop (the first pass runs at once). */
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Stops the loop and waits for a pass in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** One pass: monitors (when due), dispatch, delivery. Throws what fails; the loop reports it instead. */
+  async runOnce({ monitors = true }: { monitors?: boolean } = {}): Promise<PassResult> {
+    const { db, config } = this.options;
+    if (monitors && Date.now() - this.lastMonitor >= (this.options.monitorMs ?? 5000)) {
+      this.lastMonitor = Date.now();
+      const found = await runMonitors(db, config);
+      if (found.late || found.missed || found.swept) this.options.onEvent?.({ type: 'monitor', late: found.late, missed: found.missed, swept: found.swept });
+    }
+    const dispatched = await dispatchPending(db, { config, settings: this.settings });
+    const attempts = await deliverDue(db, {
+      config,
+      settings: this.settings,
+      secrets: { env: this.options.env, baseDir: configDir(config.file, this.options.cwd) },
+      owner: this.options.owner ?? `${hostname()}:${process.pid}`,
+      channelFor: this.options.channelFor,
+    });
+    for (const outcome of attempts) this.options.onEvent?.({ type: 'attempt', outcome });
+    return { dispatched, attempts };
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.runOnce()
+        .catch((error: unknown) => this.options.onEvent?.({ type: 'pass_failed', error }))
+        .finally(() => {
+          this.running = null;
+          this.schedule(this.options.pollMs ?? 1000);
+        });
+    }, delay);
+    this.timer.unref?.();
+  }
+}
