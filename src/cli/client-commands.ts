@@ -204,7 +204,7 @@ async function triggerCommand(ctx: CliContext, job: string, options: TriggerOpti
   return overApi(ctx, options, 'trigger', async (client) => {
     if (options.dryRun) {
       const plan = await client.post<Record<string, unknown>>('/runs/trigger', body, { dry_run: true });
-      ctx.stdout.write(options.json ? json(plan) : describePlan(plan));
+      ctx.stdout.write(options.json ? json(plan) : describePlan(plan) + (await describeManifest(plan.manifest)));
       return 0;
     }
     const created = await client.post<{ run_id: string; status: string }>('/runs/trigger', body);
@@ -223,6 +223,14 @@ function describePlan(plan: Record<string, unknown>): string {
   ];
   if (plan.concurrency_policy) rows.push(['policy', `concurrency ${String(plan.concurrency_policy)}`]);
   return rows.map(([name, value]) => `${name.padEnd(8)}  ${value}`).join('\n') + '\ndry run: nothing was created\n';
+}
+
+// The Kubernetes executor's dry run includes the Job it would create: shown as the YAML one would
+// `kubectl apply`. yaml is loaded only here, so the other commands start no slower.
+async function describeManifest(manifest: unknown): Promise<string> {
+  if (manifest === undefined || manifest === null) return '';
+  const { stringify } = await import('yaml');
+  return `the Job it would create:\n---\n${stringify(manifest)}`;
 }
 
 // What trigger and retry do once the API accepted the run: print it, or wait for it.

@@ -20,7 +20,8 @@ import { REVISION_ANNOTATION, RUN_ID_LABEL, runJobName } from '../../src/kuberne
 import { validateManifest } from '../../src/kubernetes/validate.ts';
 import { listJobs } from '../../src/runlog/sql/jobs.ts';
 import { createToken } from '../../src/runlog/sql/tokens.ts';
-import { BIN, REPO_ROOT, waitFor } from '../support/cli.ts';
+import { parse as parseYaml } from 'yaml';
+import { BIN, REPO_ROOT, runCli, waitFor } from '../support/cli.ts';
 import type { KubeObject } from '../support/kube-api-double.ts';
 import { checkResponse, fetchOpenApi, type OpenApiDocument } from '../support/openapi-contract.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
@@ -301,6 +302,7 @@ for (const engine of ENGINES) {
         writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\ncurrent-context: double\n` +
           `clusters: [{name: double, cluster: {server: "${h.api.url}", insecure-skip-tls-verify: true}}]\n` +
           `users: [{name: test, user: {token: not-checked}}]\ncontexts: [{name: double, context: {cluster: double, user: test}}]\n`);
+        const { token } = await createToken(h.db, { name: 'wiring-cli', scope: 'trigger', expires_at: null, created_by: 'test' });
         // The child opens the RunLog itself (embedded PGlite allows one process).
         await h.db.close();
         const env = { ...h.runlog.env, KUBECONFIG: kubeconfig };
@@ -314,6 +316,17 @@ for (const engine of ENGINES) {
         assert.doesNotMatch(stderr, /executor: local/);
         const ready = await fetch(`${url}/readyz`);
         assert.deepEqual(await ready.json(), { status: 'ready', checks: { runlog: 'ok', kubernetes: 'ok' } });
+        // The CLI's dry run shows the Job as YAML, with Secret references and no env value.
+        const dry = await runCli(['trigger', 'report', '--dry-run', '--server', url, '--token', token], { env: { KUBESCRIBE_HOME: scratch } });
+        assert.equal(dry.code, 0, dry.err);
+        assert.match(dry.out, /dry run: nothing was created/);
+        const manifestText = dry.out.split('the Job it would create:\n---\n')[1] ?? '';
+        const manifest = parseYaml(manifestText) as { kind: string; metadata: { labels: Record<string, string> }; spec: { template: { spec: { containers: { env: { name: string; value?: string; valueFrom?: unknown }[] }[] } } } };
+        assert.equal(manifest.kind, 'Job');
+        assert.equal(manifest.metadata.labels['kubescribe.io/job'], 'report');
+        const jobEnv = manifest.spec.template.spec.containers[0]!.env;
+        assert.ok(jobEnv.some((entry) => entry.name === 'DATABASE_URL' && entry.valueFrom), 'DATABASE_URL only as a Secret reference');
+        assert.doesNotMatch(dry.out, new RegExp(SECRET), 'no env value is printed');
         server.kill('SIGTERM');
         const code = await new Promise<number | null>((resolve) => server!.once('exit', (exitCode) => resolve(exitCode)));
         assert.equal(code, 0, stderr);
