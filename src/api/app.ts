@@ -31,7 +31,17 @@ export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): P
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: true } },
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler(async (failure: FastifyError, request, reply) => {
+    let error = failure;
+    // A route whose handler checks the token (POST /runs/trigger) may fail before it did: the caller
+    // learns nothing, not even that its body was wrong, until its token is known good.
+    if (request.bearer !== null && !request.actor && !(error instanceof ApiError && (error.statusCode === 401 || error.statusCode === 403))) {
+      try {
+        await request.authenticate();
+      } catch (authError) {
+        error = authError as FastifyError;
+      }
+    }
     if (error instanceof ApiError) {
       return reply.code(error.statusCode).send(errorBody(error.code, error.message, error.details));
     }

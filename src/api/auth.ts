@@ -10,10 +10,19 @@ export type RouteScope = TokenScope | 'public';
 declare module 'fastify' {
   interface FastifyContextConfig {
     scope?: RouteScope;
+    /**
+     * The handler checks the token itself, in the statement that writes (POST /runs/trigger): the
+     * hook only reads the header. Any answer other than the handler's own success checks it first.
+     */
+    tokenCheckedByHandler?: boolean;
   }
   interface FastifyRequest {
-    /** Who is calling: `token:<name>`; recorded in run events. */
+    /** Who is calling: `token:<name>`; recorded in run events. Empty until the token was checked. */
     actor: string;
+    /** The bearer token of a route whose handler checks it (tokenCheckedByHandler), else null. */
+    bearer: string | null;
+    /** Checks the request's token now, unless it was: sets `actor`, or throws 401/403. */
+    authenticate(): Promise<void>;
   }
 }
 
@@ -27,15 +36,13 @@ export function registerAuth(app: FastifyInstance, db: Db): void {
   // request), but lookups that arrive together share one statement.
   const lookups = new Coalescer<string, TokenRow | null>((tokens) => findLiveTokens(db, tokens), { maxInFlight: 1, maxBatch: 64 });
   app.decorateRequest('actor', '');
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    const needed: RouteScope = request.routeOptions.config?.scope ?? 'admin';
-    if (needed === 'public' || request.routeOptions.url === undefined) return;
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) {
-      throw new ApiError(401, 'unauthorized', 'this endpoint needs an API token: send "Authorization: Bearer <token>"');
-    }
-    const token = await lookups.submit(match[1]!);
+  app.decorateRequest('bearer', null);
+  app.decorateRequest('authenticate', async function authenticate(this: FastifyRequest): Promise<void> {
+    if (this.actor) return;
+    const needed = neededScope(this);
+    if (needed === 'public') return;
+    const value = this.bearer ?? bearerOf(this);
+    const token = await lookups.submit(value);
     if (!token) throw new ApiError(401, 'unauthorized', 'the API token is unknown, revoked or expired');
     if (!scopeAllows(token.scope, needed)) {
       throw new ApiError(403, 'forbidden', `token ${token.name} has scope ${token.scope}; this endpoint needs ${needed}`, {
@@ -44,7 +51,25 @@ export function registerAuth(app: FastifyInstance, db: Db): void {
         required: needed,
       });
     }
-    request.actor = `token:${token.name}`;
+    this.actor = `token:${token.name}`;
     await touchToken(db, token);
   });
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    if (neededScope(request) === 'public' || request.routeOptions.url === undefined) return;
+    if (request.routeOptions.config?.tokenCheckedByHandler) {
+      request.bearer = bearerOf(request);
+      return;
+    }
+    await request.authenticate();
+  });
+}
+
+function neededScope(request: FastifyRequest): RouteScope {
+  return request.routeOptions.config?.scope ?? 'admin';
+}
+
+function bearerOf(request: FastifyRequest): string {
+  const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
+  if (!match) throw new ApiError(401, 'unauthorized', 'this endpoint needs an API token: send "Authorization: Bearer <token>"');
+  return match[1]!;
 }

@@ -43,6 +43,13 @@ export interface TriggerRequest {
   reason?: string | null;
   trigger: Trigger;
   triggered_by: string;
+  /**
+   * The caller's bearer token when it has not been checked yet (API triggers); `triggered_by` is then
+   * ignored. An Allow trigger checks it in the statement that writes the run; every other path calls
+   * `authenticate` first, which throws when the token is not good and returns the actor otherwise.
+   */
+  token?: string;
+  authenticate?: () => Promise<string>;
   retry_of?: string | null;
   attempt?: number;
   dry_run?: boolean;
@@ -89,6 +96,12 @@ export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Pr
   if (!definition) throw new JobNotFoundError(request.job);
   const params = resolveParams(definition.name, definition.params, request.params ?? {}, { coerce: false });
   const policy = request.concurrency_policy ?? definition.concurrency_policy;
+  // One statement fewer per API trigger: only a plain Allow insert can check the token as it writes.
+  const tokenInStatement = request.token !== undefined && !request.dry_run && !request.idempotency_key && policy === 'Allow';
+  if (request.token !== undefined && !tokenInStatement) {
+    if (!request.authenticate) throw new Error('triggerRun: a request with a token needs authenticate');
+    request = { ...request, token: undefined, triggered_by: await request.authenticate() };
+  }
   if (request.dry_run) {
     const plan = deps.executor.plan
       ? await deps.executor.plan({ job: definition.name, params, revision: await recordedRevision(deps.db, definition) })
@@ -118,7 +131,8 @@ export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Pr
   const contentHash = await ensureJobSynced(deps.db, deps.config.file, definition);
   const runId = uuidv7();
   const createdAt = new Date();
-  const actor = request.triggered_by;
+  // Unknown until the statement that checks the token names its owner.
+  let actor: string | null = tokenInStatement ? null : request.triggered_by;
   const newRun: NewRun = {
     run_id: runId,
     job: definition.name,
@@ -148,7 +162,15 @@ export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Pr
 
   let outcome: Outcome;
   if (policy === 'Allow') {
-    const run = await allowInserts(deps.db).submit({ run: newRun, event: createdEvent([]) });
+    const entry: InsertEntry = { run: newRun, event: createdEvent([]), token: tokenInStatement ? request.token : undefined };
+    let run = await allowInserts(deps.db).submit(entry);
+    if (!run && tokenInStatement) {
+      // The statement refused the token: the ordinary check says why (401 or 403). A token that is
+      // good after all (changed in between) gets its run written the ordinary way.
+      actor = await request.authenticate!();
+      run = await insertRunReturning(deps.db, { ...newRun, triggered_by: actor }, { ...entry.event, actor });
+    }
+    if (run) actor = run.triggered_by;
     outcome = run ? { kind: 'created', run, replaced: [] } : { kind: 'existing', run: await readBack(deps.db, key) };
   } else {
     try {
@@ -168,7 +190,7 @@ export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Pr
   // handed over. The old process may still be in its grace period when the new one starts, exactly
   // as with a Kubernetes CronJob's Replace.
   for (const old of outcome.replaced) {
-    await deps.executor.cancel(old.run_id, actor).catch(() => false);
+    await deps.executor.cancel(old.run_id, actor ?? request.triggered_by).catch(() => false);
   }
   try {
     await deps.executor.dispatch(runId);
@@ -308,11 +330,11 @@ function sameRequest(run: RunRecord, job: string, params: Record<string, unknown
   return run;
 }
 
-function event(type: string, actor: string, detail: Record<string, unknown>, at: Date = new Date()): EventInput {
+function event(type: string, actor: string | null, detail: Record<string, unknown>, at: Date = new Date()): EventInput {
   return { event_id: uuidv7(), at, type, actor, detail };
 }
 
-type InsertEntry = { run: NewRun; event: EventInput };
+type InsertEntry = { run: NewRun; event: EventInput; token?: string };
 const inserters = new WeakMap<Db, Coalescer<InsertEntry, RunRecord | null>>();
 
 // Triggers of Allow jobs need no lock, only an insert, so concurrent ones are written together: one

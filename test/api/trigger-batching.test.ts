@@ -67,5 +67,52 @@ for (const engine of ENGINES) {
       assert.deepEqual([...new Set(after.map((r) => r.status))], [401]);
       assert.equal(await countRuns(), before, 'no run is written for a revoked token');
     });
+
+    test('the token is checked in the statement that writes: its owner is the actor and its last use is recorded', async () => {
+      const { token } = await createToken(api.db, { name: 'in-statement', scope: 'trigger', expires_at: null, created_by: 'test' });
+      const response = await fetch(`${api.url}/runs/trigger`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ job: 'fan-out', params: { n: 7 } }),
+      });
+      assert.equal(response.status, 202);
+      const { run_id: runId } = (await response.json()) as { run_id: string };
+      const [row] = await api.db.query<{ triggered_by: string }>('SELECT triggered_by FROM runs WHERE run_id = $1', [runId]);
+      assert.equal(row!.triggered_by, 'token:in-statement');
+      assert.equal((await readRunEvents(api.db, runId))[0]!.actor, 'token:in-statement');
+      const [used] = await api.db.query<{ last_used_at: Date | null }>("SELECT last_used_at FROM api_tokens WHERE name = 'in-statement'");
+      assert.ok(used!.last_used_at, 'last use recorded by the writing statement');
+    });
+
+    test('a bad token gets 401/403 before anything about the request is said, and nothing is written', async () => {
+      const readOnly = (await createToken(api.db, { name: 'reader-2', scope: 'read', expires_at: null, created_by: 'test' })).token;
+      const expired = (await createToken(api.db, { name: 'expired-2', scope: 'admin', expires_at: new Date(Date.now() - 1000), created_by: 'test' })).token;
+      const post = (token: string | null, body: unknown, query = '') => fetch(`${api.url}/runs/trigger${query}`, {
+        method: 'POST',
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const before = await countRuns();
+      const cases: [string, Response, number][] = [
+        ['read scope, good request', await post(readOnly, { job: 'fan-out' }), 403],
+        ['expired, good request', await post(expired, { job: 'fan-out' }), 401],
+        ['unknown token, unknown job', await post('ksk_nope', { job: 'no-such-job' }), 401],
+        ['unknown token, invalid params', await post('ksk_nope', { job: 'fan-out', params: { n: 'x' } }), 401],
+        ['unknown token, unknown body field', await post('ksk_nope', { job: 'fan-out', surprise: 1 }), 401],
+        ['unknown token, dry run', await post('ksk_nope', { job: 'fan-out' }, '?dry_run=true'), 401],
+        ['unknown token, idempotency key', await post('ksk_nope', { job: 'fan-out', idempotency_key: 'k-1' }), 401],
+        ['read scope, unknown job', await post(readOnly, { job: 'no-such-job' }), 403],
+        ['no token', await post(null, { job: 'fan-out' }), 401],
+      ];
+      for (const [what, response, status] of cases) {
+        assert.equal(response.status, status, `${what}: ${await response.clone().text()}`);
+        const body = (await response.json()) as { error: { code: string } };
+        assert.equal(body.error.code, status === 401 ? 'unauthorized' : 'forbidden', what);
+      }
+      assert.equal(await countRuns(), before, 'no run is written for any of them');
+      // The same token with a good scope and the same bad request gets the request's own error.
+      const good = await post(api.tokens.trigger, { job: 'no-such-job' });
+      assert.equal(good.status, 404);
+    });
   });
 }

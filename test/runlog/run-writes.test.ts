@@ -87,6 +87,25 @@ for (const engine of VARIANTS) {
       await assert.rejects(insertRunsIsolated(db, [entry('no-such-job')]), /foreign key|jobs/);
     });
 
+    it('with a token, writes the run only for a live token that may trigger, naming its owner', async () => {
+      const good = await createToken(db, { name: `g-${uuidv7()}`, scope: 'trigger', expires_at: null, created_by: 'test' });
+      const reader = await createToken(db, { name: `r-${uuidv7()}`, scope: 'read', expires_at: null, created_by: 'test' });
+      const gone = await createToken(db, { name: `x-${uuidv7()}`, scope: 'admin', expires_at: null, created_by: 'test' });
+      await revokeToken(db, gone.row.name);
+      const old = await createToken(db, { name: `o-${uuidv7()}`, scope: 'admin', expires_at: new Date(Date.now() - 1000), created_by: 'test' });
+      const withToken = (token: string) => {
+        const e = entry('batch', { triggered_by: null });
+        return { ...e, event: { ...e.event, actor: null }, token };
+      };
+      const entries = [withToken(good.token), withToken(reader.token), withToken(gone.token), withToken(old.token), withToken('ksk_unknown'), entry('batch')];
+      const rows = await insertRunsReturning(db, entries);
+      assert.equal(rows[0]!.triggered_by, `token:${good.row.name}`);
+      assert.equal((await readRunEvents(db, rows[0]!.run_id))[0]!.actor, `token:${good.row.name}`);
+      assert.deepEqual(rows.slice(1, 5), [null, null, null, null], 'read scope, revoked, expired and unknown tokens write nothing');
+      for (const refused of entries.slice(1, 5)) assert.equal(await getRun(db, refused.run.run_id), null);
+      assert.equal(rows[5]!.triggered_by, 'token:ci', 'a row without a token in the same batch is unaffected');
+    });
+
     it('looks several tokens up in one statement: live ones found, revoked and unknown ones null, in order', async () => {
       const a = await createToken(db, { name: `a-${uuidv7()}`, scope: 'read', expires_at: null, created_by: 'test' });
       const b = await createToken(db, { name: `b-${uuidv7()}`, scope: 'trigger', expires_at: null, created_by: 'test' });

@@ -67,7 +67,8 @@ export async function runsWriteRoutes(app: FastifyInstance, deps: ApiDeps): Prom
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
 
   typed.post('/runs/trigger', {
-    config: { scope: 'trigger' },
+    // The token is checked in the statement that writes the run (or first, on every other path).
+    config: { scope: 'trigger', tokenCheckedByHandler: true },
     schema: {
       tags: ['runs'],
       summary: 'Trigger a run of a job',
@@ -92,8 +93,10 @@ export async function runsWriteRoutes(app: FastifyInstance, deps: ApiDeps): Prom
       reason: body.reason ?? null,
       trigger: 'api',
       triggered_by: request.actor,
+      ...(request.actor ? {} : { token: request.bearer!, authenticate: async () => (await request.authenticate(), request.actor) }),
       dry_run: request.query.dry_run === true,
     }).catch(rethrow);
+    if (!request.actor && result.run?.triggered_by) request.actor = result.run.triggered_by;
     if (result.dry_run) return reply.code(200).send({ dry_run: true as const, ...result.dry_run });
     const run = result.run!;
     if (!result.created) reply.header('idempotent-replayed', 'true');

@@ -3,6 +3,7 @@
 import type { Queryable } from '../db.ts';
 import type { RunRecord, RunStatus } from '../types.ts';
 import type { EventInput, NewRun } from './runs.ts';
+import { hashToken, scopeAllows, TOKEN_SCOPES } from './tokens.ts';
 
 // Kept identical to runs.ts's column list so a RETURNING row is the same RunRecord getRun() gives.
 const RUN_COLUMNS = `run_id::text AS run_id, job, job_revision, trigger, triggered_by, params, status, attempt,
@@ -21,14 +22,30 @@ export async function insertRunReturning(db: Queryable, run: NewRun, event: Even
 }
 
 /**
+ * A run to insert with its `created` event. With `token`, the run is written only if that API token
+ * is live with at least `trigger` scope, and its owner (`token:<name>`) becomes triggered_by and the
+ * event's actor: the token check and the write are one statement.
+ */
+export interface RunInsert {
+  run: NewRun;
+  event: EventInput;
+  token?: string;
+}
+
+// The scopes that may trigger, spelled out for SQL from the one definition of what a scope allows.
+const TRIGGER_SCOPES_SQL = TOKEN_SCOPES.filter((scope) => scopeAllows(scope, 'trigger')).map((scope) => `'${scope}'`).join(', ');
+
+/**
  * Inserts several runs, each with its `created` event, in one statement: the new rows in input
  * order, null for a run whose run_id or idempotency key was already taken (also by an earlier run of
- * the same batch). One failing row fails the statement, and so all of them.
+ * the same batch) or whose token is not good. One failing row fails the statement, and so all of them.
  */
-export async function insertRunsReturning(db: Queryable, entries: Array<{ run: NewRun; event: EventInput }>): Promise<Array<RunRecord | null>> {
+export async function insertRunsReturning(db: Queryable, entries: RunInsert[], now: Date = new Date()): Promise<Array<RunRecord | null>> {
   // One jsonb parameter whatever the batch size: the statement text stays the same, and both
   // engines read it with the same jsonb_to_recordset.
-  const input = entries.map(({ run, event }) => ({
+  const input = entries.map(({ run, event, token }, ord) => ({
+    ord,
+    token_hash: token === undefined ? null : hashToken(token),
     run_id: run.run_id, job: run.job, content_hash: run.job_content_hash, trigger: run.trigger, triggered_by: run.triggered_by,
     params: run.params, status: run.status, attempt: run.attempt ?? 1, retry_of: run.retry_of ?? null, executor: run.executor,
     executor_ref: run.executor_ref ?? {}, image: run.image ?? null, command: run.command ?? null, tenant: run.tenant ?? null,
@@ -38,27 +55,38 @@ export async function insertRunsReturning(db: Queryable, entries: Array<{ run: N
   const rows = await db.query<RunRecord & Record<string, unknown>>(
     `WITH input AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-         run_id uuid, job text, content_hash text, trigger text, triggered_by text, params jsonb, status text, attempt int,
+         token_hash text, run_id uuid, job text, content_hash text, trigger text, triggered_by text, params jsonb, status text, attempt int,
          retry_of uuid, executor text, executor_ref jsonb, image text, command jsonb, tenant text, labels jsonb,
          created_at timestamptz, idempotency_key text, event_id uuid, event_at timestamptz, event_type text, actor text,
-         detail jsonb)
+         detail jsonb, ord int)
      ), ins AS (
        INSERT INTO runs (run_id, job, job_revision, trigger, triggered_by, params, status, attempt, retry_of,
                          executor, executor_ref, image, command, tenant, labels, created_at, idempotency_key)
        SELECT i.run_id, i.job,
               (SELECT max(revision) FROM job_revisions r WHERE r.job = i.job AND r.content_hash = i.content_hash),
-              i.trigger, i.triggered_by, i.params, i.status, i.attempt, i.retry_of, i.executor, i.executor_ref, i.image,
+              i.trigger, CASE WHEN i.token_hash IS NULL THEN i.triggered_by ELSE 'token:' || t.name END,
+              i.params, i.status, i.attempt, i.retry_of, i.executor, i.executor_ref, i.image,
               i.command, i.tenant, i.labels, i.created_at, i.idempotency_key
-       FROM input i
+       FROM input i LEFT JOIN api_tokens t ON t.token_hash = i.token_hash
+       WHERE i.token_hash IS NULL
+          OR (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND t.scope IN (${TRIGGER_SCOPES_SQL}))
+       -- Input order, so that of two rows with one idempotency key the earlier one is written.
+       ORDER BY i.ord
        ON CONFLICT DO NOTHING
        RETURNING *
      ), ev AS (
        INSERT INTO run_events (event_id, run_id, at, type, from_status, to_status, actor, detail)
-       SELECT i.event_id, ins.run_id, i.event_at, i.event_type, NULL, ins.status, i.actor, i.detail
+       SELECT i.event_id, ins.run_id, i.event_at, i.event_type, NULL, ins.status,
+              CASE WHEN i.token_hash IS NULL THEN i.actor ELSE ins.triggered_by END, i.detail
        FROM ins JOIN input i ON i.run_id = ins.run_id
+     ), touched AS (
+       -- Last use, at most once a minute per token, as touchToken records it for other requests.
+       UPDATE api_tokens SET last_used_at = $2
+       WHERE token_hash IN (SELECT i.token_hash FROM input i JOIN ins ON ins.run_id = i.run_id)
+         AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
      )
      SELECT ${RUN_COLUMNS} FROM ins`,
-    [JSON.stringify(input)],
+    [JSON.stringify(input), now],
   );
   const byId = new Map(rows.map((row) => [row.run_id, row as RunRecord]));
   return entries.map(({ run }) => byId.get(run.run_id) ?? null);
@@ -68,13 +96,13 @@ export async function insertRunsReturning(db: Queryable, entries: Array<{ run: N
  * insertRunsReturning for a batch of unrelated triggers: when the statement fails, each run is tried
  * on its own, so one bad row fails only its own trigger (as its Error), never its neighbours.
  */
-export async function insertRunsIsolated(db: Queryable, entries: Array<{ run: NewRun; event: EventInput }>): Promise<Array<RunRecord | null | Error>> {
+export async function insertRunsIsolated(db: Queryable, entries: RunInsert[]): Promise<Array<RunRecord | null | Error>> {
   try {
     return await insertRunsReturning(db, entries);
   } catch (error) {
     if (entries.length === 1) throw error;
-    return Promise.all(entries.map(({ run, event }) =>
-      insertRunReturning(db, run, event).catch((failure: unknown) => (failure instanceof Error ? failure : new Error(String(failure))))));
+    return Promise.all(entries.map((entry) =>
+      insertRunsReturning(db, [entry]).then(([row]) => row ?? null).catch((failure: unknown) => (failure instanceof Error ? failure : new Error(String(failure))))));
   }
 }
 
