@@ -74,7 +74,7 @@ for (const engine of ENGINES) {
       const run = await waitFor(async () => {
         const current = await getRun(h.db, runId);
         return current?.status === 'succeeded' ? current : null;
-      }, 10_000, 'the run to be succeeded');
+      }, 30_000, 'the run to be succeeded');
       assert.equal(run.trigger, 'api');
       assert.equal(run.executor, 'kubernetes');
       assert.deepEqual(run.params, { day: '2026-11-25' });
@@ -88,7 +88,7 @@ for (const engine of ENGINES) {
       assert.ok(events.includes('adopted') && events.includes('succeeded'), events.join(' '));
       if (engine === 'postgres') {
         // The watcher saw the pod too: where the run ran, and the image digest.
-        await waitFor(async () => (await getRun(h.db, runId))?.executor_ref.image_id, 10_000, 'the image digest');
+        await waitFor(async () => (await getRun(h.db, runId))?.executor_ref.image_id, 30_000, 'the image digest');
       }
     });
 
@@ -127,9 +127,9 @@ for (const engine of ENGINES) {
         const runId = await h.trigger('sleepy');
         const jobName = runJobName('sleepy', runId);
         release();
-        const pod = await waitFor(() => h.api.list('pods', NAMESPACE).find((p) => p.metadata.labels['job-name'] === jobName), 10_000, 'the pod');
+        const pod = await waitFor(() => h.api.list('pods', NAMESPACE).find((p) => p.metadata.labels['job-name'] === jobName), 30_000, 'the pod');
         await waitFor(() => /ready/.test(h.api.kubelet.logOf(pod.metadata.name)), 30_000, 'the job to print ready');
-        await waitFor(async () => (await getRun(h.db, runId))?.status === 'running', 10_000, 'the run to be running');
+        await waitFor(async () => (await getRun(h.db, runId))?.status === 'running', 30_000, 'the run to be running');
         const outcome = await cancelRun({ db: h.db, config: h.config, executor: h.executor }, runId, 'alice');
         assert.equal(outcome.status, 'cancelling');
         const run = await waitFor(async () => {

@@ -82,7 +82,7 @@ export async function createHarness(
       return (await getRun(harness.db, runId))!;
     },
     events: (runId) => readRunEvents(harness.db, runId),
-    waitForStatus: (runId, status, timeoutMs = 10_000) =>
+    waitForStatus: (runId, status, timeoutMs = 30_000) =>
       waitFor(async () => {
         const run = await getRun(harness.db, runId);
         return run?.status === status ? run : null;

@@ -64,7 +64,7 @@ for (const engine of ENGINES) {
       server.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')));
       const url = await waitFor(() => stderr.match(/KubeScribe API on (http:\/\/\S+)/)?.[1], 30_000, `the server to listen (${stderr})`);
 
-      const cron = await waitFor(() => api.get('cronjobs', NS, 'nightly'), 10_000, 'the CronJob');
+      const cron = await waitFor(() => api.get('cronjobs', NS, 'nightly'), 30_000, 'the CronJob');
       assert.equal(cron.metadata.labels['kubescribe.io/job'], 'nightly');
 
       const response = await fetch(`${url}/runs/trigger`, {
@@ -75,7 +75,7 @@ for (const engine of ENGINES) {
       assert.ok(response.ok, await response.clone().text());
       const body = (await response.json()) as { run_id?: string; run?: { run_id: string } };
       const runId = body.run_id ?? body.run!.run_id;
-      const job = await waitFor(() => api.list('jobs', NS).find((j) => j.metadata.labels['kubescribe.io/run-id'] === runId), 10_000, 'the Job');
+      const job = await waitFor(() => api.list('jobs', NS).find((j) => j.metadata.labels['kubescribe.io/run-id'] === runId), 30_000, 'the Job');
       assert.match(job.metadata.name, /^hello-/);
 
       server.kill('SIGTERM');

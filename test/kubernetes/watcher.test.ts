@@ -33,7 +33,7 @@ for (const engine of ENGINES) {
 
     before(async () => {
       h = await createHarness(engine, { api: { scenario: () => next.shift() ?? { kind: 'hold' } } });
-      await waitFor(() => h.executor.watcher!.synced, 10_000, 'the watcher to sync');
+      await waitFor(() => h.executor.watcher!.synced, 30_000, 'the watcher to sync');
     });
     after(async () => {
       await h.close();

@@ -143,7 +143,7 @@ for (const engine of ENGINES) {
         const pass = await waitFor(async () => {
           const result = await reaper.tick();
           return result.lost.length ? result : null;
-        }, 10_000, 'the reaper to mark the run lost');
+        }, 30_000, 'the reaper to mark the run lost');
         assert.deepEqual(pass.lost, [queued.run_id]);
         const notifier = new Notifier({ db, config: configFrom(`notify:\n  channels:\n    hook: {type: webhook, url: "${http.url}/${engine}"}\n  defaults: {channels: [hook]}\njobs: {}\n`), env: notifyEnv(), cwd: dir });
         await notifier.runOnce();

@@ -111,12 +111,12 @@ for (const engine of ENGINES) {
       const closed = once(runner, 'close');
       const pgid = Number(await waitFor(() => /ready (\d+)/.exec(out)?.[1], 30_000, `the job to start; the runner said: ${err}`));
       if (engine === 'postgres') {
-        await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.heartbeat_at, 10_000, 'a recorded heartbeat');
+        await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.heartbeat_at, 30_000, 'a recorded heartbeat');
       }
       runner.kill('SIGKILL');
       process.kill(-pgid, 'SIGKILL');
       await closed;
-      await waitFor(() => processGroupGone(pgid), 10_000, 'the job to be gone');
+      await waitFor(() => processGroupGone(pgid), 30_000, 'the job to be gone');
 
       // A server with the local executor: its own reconciliation leaves a terminal's run alone, the reaper does not.
       const config = parseConfig('runlog:\n  heartbeat: 200ms\n  lost_after: 1s\n', '/nowhere/kubescribe.yaml');
