@@ -30,6 +30,7 @@ interface TokenListing {
   expires_at: When;
   last_used_at: When;
   revoked_at: When;
+  revoked_by: string | null;
 }
 
 /** Where the tokens are: the API or the RunLog. Same answers either way. */
@@ -80,7 +81,7 @@ function runLogStore(ctx: CliContext, db: Db): TokenStore {
       return (await listTokens(db)).map((token) => listing(token, now));
     },
     async revoke(name) {
-      const revokedNow = await revokeToken(db, name);
+      const revokedNow = await revokeToken(db, name, ctx.env.user);
       const token = (await listTokens(db)).find((row) => row.name === name);
       return token ? { revokedNow, revokedAt: token.revoked_at } : null;
     },
@@ -167,6 +168,7 @@ async function listCommand(ctx: CliContext, options: { json?: boolean } & StoreF
         expires_at: token.expires_at,
         last_used_at: token.last_used_at,
         revoked_at: token.revoked_at,
+        revoked_by: token.revoked_by,
       }))));
       return 0;
     }
@@ -178,7 +180,8 @@ async function listCommand(ctx: CliContext, options: { json?: boolean } & StoreF
       ['NAME', 'SCOPE', 'STATUS', 'CREATED', 'CREATED BY', 'EXPIRES', 'LAST USED', 'REVOKED'],
       tokens.map((token) => [
         token.name, token.scope, token.status, when(token.created_at), token.created_by ?? '-',
-        token.expires_at ? when(token.expires_at) : 'never', when(token.last_used_at), when(token.revoked_at),
+        token.expires_at ? when(token.expires_at) : 'never', when(token.last_used_at),
+        token.revoked_at ? `${when(token.revoked_at)}${token.revoked_by ? ` by ${token.revoked_by}` : ''}` : when(token.revoked_at),
       ]),
     ));
     return 0;

@@ -69,7 +69,7 @@ for (const engine of ENGINES) {
       assert.equal(listed.status, 200);
       const rows = listed.body.tokens as Record<string, unknown>[];
       assert.deepEqual(rows.map((row) => row.name), ['test-read', 'test-trigger', 'test-admin', 'ci', 'ops@example.com']);
-      assert.deepEqual(Object.keys(rows[0]!).sort(), ['created_at', 'created_by', 'expires_at', 'last_used_at', 'name', 'revoked_at', 'scope', 'status']);
+      assert.deepEqual(Object.keys(rows[0]!).sort(), ['created_at', 'created_by', 'expires_at', 'last_used_at', 'name', 'revoked_at', 'revoked_by', 'scope', 'status']);
       assert.ok(rows.find((row) => row.name === 'test-admin')!.last_used_at, 'last use of the calling token is shown');
       const hashes = await api.db.query<{ token_hash: string }>('SELECT token_hash FROM api_tokens');
       for (const secret of [...Object.values(api.tokens), ...hashes.map((row) => row.token_hash)]) {
@@ -87,12 +87,14 @@ for (const engine of ENGINES) {
       assert.equal(revoked.body.revoked_now, true);
       assert.equal(revoked.body.status, 'revoked');
       assert.ok(revoked.body.revoked_at);
+      assert.equal(revoked.body.revoked_by, 'token:test-admin', 'who revoked it is recorded');
       const after = await call('GET', '/tokens', '/tokens', { token: created.body.token });
       assert.equal(after.status, 401, 'a revoked token is refused on its next request');
       const again = await call('DELETE', '/tokens/doomed', '/tokens/{name}');
       assert.equal(again.status, 200);
       assert.equal(again.body.revoked_now, false);
       assert.equal(again.body.revoked_at, revoked.body.revoked_at, 'the first revoke time stays');
+      assert.equal(again.body.revoked_by, 'token:test-admin');
       const unknown = await call('DELETE', '/tokens/nobody', '/tokens/{name}');
       assert.equal(unknown.status, 404);
       assert.deepEqual(unknown.body.error, { code: 'token_not_found', message: 'no token nobody', details: { token: 'nobody' } });

@@ -50,7 +50,7 @@ for (const engine of ENGINES) {
       const ci = rows.find((row) => row.name === 'ci')!;
       assert.equal(ci.created_by, 'token:local-admin', 'created over the API, by the local admin token');
       assert.equal(ci.status, 'active');
-      assert.deepEqual(Object.keys(ci).sort(), ['created_at', 'created_by', 'expires_at', 'last_used_at', 'name', 'revoked_at', 'scope', 'status']);
+      assert.deepEqual(Object.keys(ci).sort(), ['created_at', 'created_by', 'expires_at', 'last_used_at', 'name', 'revoked_at', 'revoked_by', 'scope', 'status']);
       assert.doesNotMatch(listed.out, /ksk_/);
       const table = await cli(['list']);
       assert.match(table.out, /^ci\s+read\s+active\s+.*token:local-admin/m);

@@ -92,7 +92,7 @@ for (const engine of ENGINES) {
       const listed = await cli(['list', '--json']);
       const rows = JSON.parse(listed.out) as Record<string, unknown>[];
       assert.deepEqual(rows.map((row) => row.name), ['ci', 'ops', 'reader']);
-      assert.deepEqual(Object.keys(rows[0]!).sort(), ['created_at', 'created_by', 'expires_at', 'last_used_at', 'name', 'revoked_at', 'scope', 'status']);
+      assert.deepEqual(Object.keys(rows[0]!).sort(), ['created_at', 'created_by', 'expires_at', 'last_used_at', 'name', 'revoked_at', 'revoked_by', 'scope', 'status']);
       assert.ok(rows[2]!.last_used_at);
       const hashes = await t.withDb((db) => db.query<{ token_hash: string }>('SELECT token_hash FROM api_tokens'));
       for (const output of [table.out, table.err, listed.out, listed.err]) {
@@ -114,10 +114,12 @@ for (const engine of ENGINES) {
       assert.equal(result.code, 0, result.err);
       assert.match(result.out, /token doomed revoked/);
       await withApi(async (probe) => assert.equal(await probe('read', created.token), 401));
-      const listed = JSON.parse((await cli(['list', '--json'])).out) as { name: string; status: string; revoked_at: string | null }[];
+      const listed = JSON.parse((await cli(['list', '--json'])).out) as { name: string; status: string; revoked_at: string | null; created_by: string | null; revoked_by: string | null }[];
       const row = listed.find((token) => token.name === 'doomed')!;
       assert.equal(row.status, 'revoked');
       assert.ok(row.revoked_at);
+      assert.ok(row.revoked_by, 'who revoked it is recorded');
+      assert.equal(row.revoked_by, row.created_by, 'the same OS user created and revoked it from the CLI');
       const again = await cli(['revoke', 'doomed']);
       assert.equal(again.code, 0, again.err);
       assert.match(again.out, /already revoked/);

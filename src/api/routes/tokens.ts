@@ -23,6 +23,7 @@ const TokenProperties = {
   expires_at: Nullable(DateTime, { description: 'Null: never expires.' }),
   last_used_at: Nullable(DateTime, { description: 'Last request with it (recorded at most once a minute).' }),
   revoked_at: Nullable(DateTime),
+  revoked_by: Nullable(Type.String(), { description: 'Who revoked it: `token:<name>` over the API, the OS user from the CLI.' }),
 };
 const TokenSchema = Type.Object(TokenProperties, { title: 'Token', description: 'An API token; never its value or hash.' });
 type TokenView = Static<typeof TokenSchema>;
@@ -61,6 +62,7 @@ function tokenView(token: TokenRow, now: Date = new Date()): TokenView {
     expires_at: iso(token.expires_at),
     last_used_at: iso(token.last_used_at),
     revoked_at: iso(token.revoked_at),
+    revoked_by: token.revoked_by,
   };
 }
 
@@ -148,7 +150,7 @@ export async function tokensRoutes(app: FastifyInstance, deps: ApiDeps): Promise
     },
     async (request) => {
       const name = request.params.name;
-      const revokedNow = await revokeToken(deps.db, name);
+      const revokedNow = await revokeToken(deps.db, name, request.actor);
       const token = (await listTokens(deps.db)).find((row) => row.name === name);
       if (!token) throw new ApiError(404, 'token_not_found', `no token ${name}`, { token: name });
       // The RunLog keeps no revoker column: the server log is where who revoked it is recorded.

@@ -19,6 +19,7 @@ export interface TokenRow {
   expires_at: Date | null;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  revoked_by: string | null;
 }
 
 // A recognisable prefix lets secret scanners find leaked tokens; 32 random bytes make guessing hopeless.
@@ -38,7 +39,7 @@ export async function createToken(
   const [row] = await db.query<TokenRow & Record<string, unknown>>(
     `INSERT INTO api_tokens (token_id, name, scope, token_hash, expires_at, created_by)
      VALUES ($1, $2, $3, $4, $5, $6)
-     RETURNING token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at`,
+     RETURNING token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by`,
     [uuidv7(), input.name, input.scope, hashToken(token), input.expires_at, input.created_by],
   );
   return { token, row: row! };
@@ -54,7 +55,7 @@ export async function findLiveToken(db: Queryable, token: string, now: Date = ne
 export async function findLiveTokens(db: Queryable, tokens: string[], now: Date = new Date()): Promise<Array<TokenRow | null>> {
   const hashes = tokens.map(hashToken);
   const rows = await db.query<TokenRow & { token_hash: string } & Record<string, unknown>>(
-    `SELECT token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at, token_hash
+    `SELECT token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by, token_hash
      FROM api_tokens
      WHERE token_hash IN (SELECT jsonb_array_elements_text($1::jsonb))
        AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
@@ -82,13 +83,16 @@ export async function touchToken(db: Queryable, token: Pick<TokenRow, 'token_id'
 /** Lists tokens (never their values). */
 export async function listTokens(db: Queryable): Promise<TokenRow[]> {
   return db.query<TokenRow & Record<string, unknown>>(
-    `SELECT token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at
+    `SELECT token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by
      FROM api_tokens ORDER BY created_at`,
   );
 }
 
-/** Revokes a token by name; false when there is no live token of that name. */
-export async function revokeToken(db: Queryable, name: string, now: Date = new Date()): Promise<boolean> {
-  const rows = await db.query('UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL RETURNING 1', [name, now]);
+/** Revokes a token by name, recording who did; false when there is no live token of that name. */
+export async function revokeToken(db: Queryable, name: string, revokedBy: string | null = null, now: Date = new Date()): Promise<boolean> {
+  const rows = await db.query(
+    'UPDATE api_tokens SET revoked_at = $2, revoked_by = $3 WHERE name = $1 AND revoked_at IS NULL RETURNING 1',
+    [name, now, revokedBy],
+  );
   return rows.length > 0;
 }
