@@ -3,6 +3,7 @@
 import { Type, type Static, type TSchema, type TUnsafe } from 'typebox';
 import { RUN_STATUSES, TRIGGERS, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
 import type { RunNotification } from '../runlog/sql/notifications.ts';
+import { isoOrNull } from '../util/iso.ts';
 
 /** A string restricted to `values`, typed as their union (`{type: string, enum}`: valid in OpenAPI 3.0). */
 export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string; default?: T[number] } = {}): TUnsafe<T[number]> {
@@ -97,10 +98,6 @@ export const RunSchema = Type.Object(
 );
 export type RunView = Static<typeof RunSchema>;
 
-function iso(value: Date | null): string | null {
-  return value === null ? null : new Date(value).toISOString();
-}
-
 /** The relative links of a run's sub-resources. */
 export function runLinks(runId: string): RunView['links'] {
   const self = `/runs/${runId}`;
@@ -128,9 +125,9 @@ export function runView(run: RunRecord): RunView {
     tenant: run.tenant,
     labels: run.labels ?? {},
     created_at: new Date(run.created_at).toISOString(),
-    started_at: iso(run.started_at),
-    finished_at: iso(run.finished_at),
-    heartbeat_at: iso(run.heartbeat_at),
+    started_at: isoOrNull(run.started_at),
+    finished_at: isoOrNull(run.finished_at),
+    heartbeat_at: isoOrNull(run.heartbeat_at),
     exit_code: run.exit_code,
     signal: run.signal,
     error_type: run.error_type,
@@ -187,8 +184,8 @@ export function notificationView(n: RunNotification): Static<typeof RunNotificat
   return {
     ...n,
     created_at: new Date(n.created_at).toISOString(),
-    sent_at: iso(n.sent_at),
-    next_attempt_at: iso(n.next_attempt_at),
+    sent_at: isoOrNull(n.sent_at),
+    next_attempt_at: isoOrNull(n.next_attempt_at),
     attempts: n.attempts.map((a) => ({ ...a, started_at: new Date(a.started_at).toISOString(), finished_at: new Date(a.finished_at).toISOString() })),
   };
 }

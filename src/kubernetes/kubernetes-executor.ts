@@ -7,7 +7,7 @@ import { defaultKubernetesSettings, type KubernetesSettings } from '../config/ku
 import type { Executor, ExecutorPlan, PlanRequest } from '../executors/executor.ts';
 import type { Db } from '../runlog/db.ts';
 import { getRun, insertEvent, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
-import { isTerminal } from '../runlog/types.ts';
+import { isTerminal, LIVE_STATUSES } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
 import { KubeApiError, KubeClient } from './client.ts';
 import { setCronJobSuspended, syncCronJobs } from './cronjob-sync.ts';
@@ -140,7 +140,7 @@ export class KubernetesExecutor implements Executor {
     this.say('info', `deleted Job ${jobName} to cancel run ${runId} (requested by ${actor})`, runId);
     if (deleted || isTerminal(run.status)) return deleted || run.status === 'cancelled';
     // No Job and no runner left to record the outcome: the cancel ends the run here.
-    const moved = await transitionRun(db, runId, ['queued', 'starting', 'running'], 'cancelled', {
+    const moved = await transitionRun(db, runId, LIVE_STATUSES, 'cancelled', {
       finished_at: new Date(),
       error_type: 'Cancelled',
       error_message: `cancelled by ${actor}: its Job ${jobName} was already gone; exit code unknown`,

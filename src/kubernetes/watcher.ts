@@ -7,7 +7,7 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Db } from '../runlog/db.ts';
 import { getRun, transitionRun, type EventInput, type RunPatch } from '../runlog/sql/runs.ts';
-import { isTerminal, type RunStatus } from '../runlog/types.ts';
+import { isTerminal, LIVE_STATUSES, type RunStatus } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
 import { KubeApiError, type KubeClient } from './client.ts';
 import type { KubeLogEntry } from './kubernetes-executor.ts';
@@ -18,7 +18,6 @@ export const WATCHER_ACTOR = 'kubernetes-watcher';
 /** Selects what KubeScribe created: Jobs, their pods (labels are copied from the template), CronJobs. */
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
-const LIVE: RunStatus[] = ['queued', 'starting', 'running'];
 // Waiting reasons that mean the image will not run: the kubelet backs off, but nothing changes by itself.
 const IMAGE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
 const RECONNECT_MIN_MS = 100;
@@ -38,7 +37,7 @@ type Kind = 'jobs' | 'pods';
 interface Stream { resourceVersion: string | null; abort: AbortController | null; failures: number; connected: boolean }
 
 /** What the watcher decided about a run: the status, the error, and the patch. */
-interface Fate { to: RunStatus; from: RunStatus[]; type: string; message: string; patch?: RunPatch; settle: boolean; deleteJob?: string }
+interface Fate { to: RunStatus; from: readonly RunStatus[]; type: string; message: string; patch?: RunPatch; settle: boolean; deleteJob?: string }
 
 /** Lists and watches Jobs and Pods with the managed-by label and reconciles runs with them. */
 export class Watcher {
@@ -182,7 +181,7 @@ export class Watcher {
     if (failed?.reason === 'DeadlineExceeded') {
       const deadline = job.spec?.activeDeadlineSeconds;
       await this.settle(runId, {
-        to: 'timed_out', from: LIVE, settle: true, type: 'DeadlineExceeded',
+        to: 'timed_out', from: LIVE_STATUSES, settle: true, type: 'DeadlineExceeded',
         message: `the Job ${job.metadata?.name} ran longer than its activeDeadlineSeconds${deadline ? ` (${deadline} s)` : ''} and Kubernetes stopped it; ` +
           'the runner recorded no outcome',
       });
@@ -224,25 +223,25 @@ export class Watcher {
     const terminated = container?.state?.terminated;
     if (type === 'DELETED') {
       return {
-        to: 'lost', from: LIVE, settle: true, type: 'PodDeleted',
+        to: 'lost', from: LIVE_STATUSES, settle: true, type: 'PodDeleted',
         message: `its pod ${name} was deleted before the runner recorded an outcome; exit code unknown`,
       };
     }
     if (waiting?.reason && IMAGE_REASONS.has(waiting.reason)) {
       return {
-        to: 'failed', from: LIVE, settle: false, type: 'ImagePull', deleteJob: jobName ?? undefined,
+        to: 'failed', from: LIVE_STATUSES, settle: false, type: 'ImagePull', deleteJob: jobName ?? undefined,
         message: `the image ${container?.image} could not be pulled (${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}); the job never started`,
       };
     }
     if (pod.status?.phase === 'Failed' && pod.status.reason === 'Evicted') {
       return {
-        to: 'lost', from: LIVE, settle: true, type: 'Evicted',
+        to: 'lost', from: LIVE_STATUSES, settle: true, type: 'Evicted',
         message: `its pod ${name} was evicted by the node${pod.status.message ? `: ${pod.status.message}` : ''}`,
       };
     }
     if (terminated?.reason === 'OOMKilled') {
       return {
-        to: 'failed', from: LIVE, settle: true, type: 'OOMKilled', patch: { exit_code: terminated.exitCode ?? 137 },
+        to: 'failed', from: LIVE_STATUSES, settle: true, type: 'OOMKilled', patch: { exit_code: terminated.exitCode ?? 137 },
         message: `the container ran out of memory and was killed (OOMKilled, exit code ${terminated.exitCode ?? 137})` +
           (container?.name ? '; raise its memory limit or use less' : ''),
       };
@@ -250,7 +249,7 @@ export class Watcher {
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') {
       const code = terminated?.exitCode;
       return {
-        to: 'lost', from: LIVE, settle: true, type: 'Lost',
+        to: 'lost', from: LIVE_STATUSES, settle: true, type: 'Lost',
         message: `its pod ${name} ended (${pod.status.phase}${code === undefined ? '' : `, exit code ${code}`}${terminated?.reason ? `, ${terminated.reason}` : ''}) ` +
           'but its runner recorded no outcome',
       };
@@ -316,7 +315,7 @@ export class Watcher {
       const seconds = Math.round(this.options.startTimeoutMs / 1000);
       const unschedulable = scheduled?.status === 'False';
       await this.write(runId, {
-        to: 'failed', from: LIVE, settle: false, deleteJob: jobName,
+        to: 'failed', from: LIVE_STATUSES, settle: false, deleteJob: jobName,
         type: unschedulable ? 'Unschedulable' : 'StartTimeout',
         message: unschedulable
           ? `its pod ${pod.metadata?.name} could not be scheduled within the start timeout (${seconds} s): ${scheduled?.message ?? scheduled?.reason ?? 'no node fits'}`

@@ -7,6 +7,7 @@ import type { Queryable } from '../runlog/db.ts';
 import { readLogTail, type ClaimedDelivery } from '../runlog/sql/notifications.ts';
 import { getRun } from '../runlog/sql/runs.ts';
 import type { RunRecord } from '../runlog/types.ts';
+import { isoOrNull } from '../util/iso.ts';
 
 export const MESSAGE_SCHEMA_VERSION = 1;
 const LOG_TAIL_LINES = 20;
@@ -51,8 +52,6 @@ export interface NotificationMessage {
   occurred_at: string;
 }
 
-const iso = (value: Date | string | null) => (value === null ? null : new Date(value).toISOString());
-
 /** Builds the message of a claimed delivery. */
 export async function buildMessage(db: Queryable, delivery: ClaimedDelivery, config: KubescribeConfig, publicUrl: string | null): Promise<NotificationMessage> {
   const record = delivery.run_id ? await getRun(db, delivery.run_id) : null;
@@ -66,7 +65,7 @@ export async function buildMessage(db: Queryable, delivery: ClaimedDelivery, con
     summary: delivery.summary,
     job: delivery.job,
     run,
-    scheduled_for: iso(delivery.scheduled_for),
+    scheduled_for: isoOrNull(delivery.scheduled_for),
     detail: delivery.detail ?? {},
     links: runLinks(publicUrl, delivery.run_id),
     occurred_at: new Date().toISOString(),
@@ -106,8 +105,8 @@ async function messageRun(db: Queryable, run: RunRecord, secrets: string[]): Pro
     attempt: run.attempt,
     params: run.params ?? {},
     created_at: new Date(run.created_at).toISOString(),
-    started_at: iso(run.started_at),
-    finished_at: iso(run.finished_at),
+    started_at: isoOrNull(run.started_at),
+    finished_at: isoOrNull(run.finished_at),
     duration_ms: started !== null && finished !== null ? finished - started : null,
     exit_code: run.exit_code,
     error: error && { ...error, message: error.message === null ? null : redact(error.message, secrets) },

@@ -8,6 +8,7 @@ import { ApiError, BadRequestError, ConflictError } from '../errors.ts';
 import { DateTime, errorResponses, Nullable, StringEnum } from '../schemas.ts';
 import { parseDuration } from '../../config/durations.ts';
 import { createToken, listTokens, revokeToken, TOKEN_SCOPES, type TokenRow } from '../../runlog/sql/tokens.ts';
+import { isoOrNull } from '../../util/iso.ts';
 
 // The name becomes the actor `token:<name>` in run events, so it is one plain word (the CLI checks the same).
 const TOKEN_NAME = '^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$';
@@ -50,8 +51,6 @@ function statusOf(token: TokenRow, now: Date): TokenView['status'] {
   return 'active';
 }
 
-const iso = (value: Date | null): string | null => (value === null ? null : new Date(value).toISOString());
-
 function tokenView(token: TokenRow, now: Date = new Date()): TokenView {
   return {
     name: token.name,
@@ -59,9 +58,9 @@ function tokenView(token: TokenRow, now: Date = new Date()): TokenView {
     status: statusOf(token, now),
     created_at: new Date(token.created_at).toISOString(),
     created_by: token.created_by,
-    expires_at: iso(token.expires_at),
-    last_used_at: iso(token.last_used_at),
-    revoked_at: iso(token.revoked_at),
+    expires_at: isoOrNull(token.expires_at),
+    last_used_at: isoOrNull(token.last_used_at),
+    revoked_at: isoOrNull(token.revoked_at),
     revoked_by: token.revoked_by,
   };
 }
