@@ -4,8 +4,13 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Db } from '../runlog/db.ts';
+import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../runlog/connectivity.ts';
 import { registerAuth } from './auth.ts';
 import { ApiError, errorBody } from './errors.ts';
+import { clientErrorHandler, describeFrameworkError, frameworkErrors } from './framework-errors.ts';
+import { withRedactedUrls } from './log-redaction.ts';
+import { registerRequestGuards } from './request-guards.ts';
+import { addStrictFormats } from './strict-formats.ts';
 import { healthRoutes } from './routes/health.ts';
 
 /** Everything the API needs, passed in: the app never reads the environment or opens anything itself. */
@@ -25,10 +30,16 @@ export type RouteGroup = (app: FastifyInstance, deps: ApiDeps) => Promise<void>;
 /** Builds the Fastify app (routes, auth, OpenAPI, error shape) without listening. */
 export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: deps.logger ?? false,
+    logger: withRedactedUrls(deps.logger),
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
-    // Unknown fields are an error, not silently dropped: Fastify's default Ajv strips them.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: true } },
+    // Unknown fields are an error, not silently dropped: Fastify's default Ajv strips them. Nothing is
+    // coerced: bodies keep their JSON types, and request-guards.ts reads query numbers strictly.
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },
+      onCreate: addStrictFormats,
+    },
+    frameworkErrors,
+    clientErrorHandler,
   });
 
   app.setErrorHandler(async (failure: FastifyError, request, reply) => {
@@ -57,7 +68,14 @@ export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): P
       return reply.code(413).send(errorBody('body_too_large', `the request body exceeds ${deps.bodyLimit ?? 1024 * 1024} bytes`));
     }
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-      return reply.code(error.statusCode).send(errorBody('bad_request', error.message));
+      const { code, message } = describeFrameworkError(error);
+      return reply.code(error.statusCode).send(errorBody(code, message));
+    }
+    // The RunLog is down, cut off or too slow: not a bug, and worth retrying shortly.
+    if (isDatabaseUnavailable(error)) {
+      request.log.warn({ err: { message: error.message, code: error.code } }, 'RunLog unavailable');
+      return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS))
+        .send(errorBody('database_unavailable', 'the RunLog database is unavailable; retry later'));
     }
     // Never a stack trace to the client; the log has it.
     request.log.error({ err: error }, 'request failed');
@@ -67,6 +85,8 @@ export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): P
     reply.code(404).send(errorBody('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
   );
 
+  // Before any route, so that every route gets the checks.
+  registerRequestGuards(app);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

@@ -1,6 +1,8 @@
 import pg from 'pg';
 import type { Db, Queryable, Row } from './db.ts';
 import { redactUrl } from './db.ts';
+import { isUnreachable } from './connectivity.ts';
+import { timeoutsFromUrl, type PgTimeouts } from './pg-timeouts.ts';
 
 // int8 (count(*), bigint columns) comes back as a string from pg and as a number from PGlite.
 // Run counters and byte totals stay far below 2^53, so a number is safe and keeps both engines equal.
@@ -17,20 +19,34 @@ export interface PgEngineOptions {
   /** Schema to use (search_path); created if missing. Tests give each file its own. */
   schema?: string;
   max?: number;
+  /** Overrides the URL's `connect_timeout` (tests reaching a closed port). */
   connectionTimeoutMillis?: number;
+  /** Overrides bounds otherwise taken from the URL or the defaults (src/runlog/pg-timeouts.ts). */
+  timeouts?: Partial<PgTimeouts>;
 }
 
 /** Opens a `pg` pool as a RunLog database. */
 export async function openPgEngine(options: PgEngineOptions): Promise<Db> {
+  const fromUrl = timeoutsFromUrl(options.url);
+  const timeouts: PgTimeouts = { ...fromUrl.timeouts, ...options.timeouts };
+  if (options.connectionTimeoutMillis !== undefined) timeouts.connectMs = options.connectionTimeoutMillis;
   const pool = new pg.Pool({
-    connectionString: options.url,
+    connectionString: fromUrl.url,
     max: options.max ?? 5,
     types,
-    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000,
+    // pg treats 0 (and undefined) as "no bound" everywhere below; the server settings are sent at startup.
+    connectionTimeoutMillis: timeouts.connectMs,
+    statement_timeout: timeouts.statementMs || undefined,
+    lock_timeout: timeouts.lockMs || undefined,
+    idle_in_transaction_session_timeout: timeouts.idleInTransactionMs || undefined,
+    query_timeout: timeouts.queryMs || undefined,
+    keepAlive: timeouts.keepAliveMs > 0,
+    keepAliveInitialDelayMillis: timeouts.keepAliveMs,
     options: options.schema ? `-c search_path=${quoteIdent(options.schema)}` : undefined,
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled, that kills the
-  // process. The next query reports the outage to whoever can act on it.
+  // process. The next query reports the outage to whoever can act on it. (Clients checked out by
+  // pool.query get a listener from pg-pool; those checked out by transaction() get one below.)
   pool.on('error', () => {});
   // A least-privilege role may read and write rows but not create schemas: only create a missing one.
   const missing = options.schema
@@ -50,6 +66,13 @@ export async function openPgEngine(options: PgEngineOptions): Promise<Db> {
     query: (sql, params) => run(pool, sql, params),
     async transaction(fn) {
       const client = await pool.connect();
+      // A checked-out client has no listener of pg-pool's: a connection that drops mid-transaction
+      // would emit an unhandled 'error' and end the process. Note it; the pending query fails on its own.
+      let lost: Error | null = null;
+      const onError = (error: Error) => {
+        lost ??= error;
+      };
+      client.on('error', onError);
       let broken = false;
       try {
         await client.query('BEGIN');
@@ -58,13 +81,21 @@ export async function openPgEngine(options: PgEngineOptions): Promise<Db> {
         await client.query('COMMIT');
         return result;
       } catch (error) {
-        // A connection that cannot even roll back is dead: drop it instead of returning it to the pool.
-        await client.query('ROLLBACK').catch(() => {
+        // A connection that dropped or stopped answering cannot roll back (the server ends the
+        // transaction with the session): drop it at once instead of waiting on it again.
+        if (lost || isUnreachable(error)) {
           broken = true;
-        });
+        } else {
+          // A connection that cannot even roll back is dead: drop it instead of returning it to the pool.
+          await client.query('ROLLBACK').catch(() => {
+            broken = true;
+          });
+        }
         throw error;
       } finally {
-        client.release(broken);
+        client.removeListener('error', onError);
+        // Released with an error, pg-pool destroys the client (and keeps its own listener on it until then).
+        client.release(broken ? (lost ?? new Error('connection dropped')) : undefined);
       }
     },
     close: () => pool.end(),

@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Db } from '../runlog/db.ts';
-import { isUnreachable } from '../runlog/connectivity.ts';
+import { isUnreachable, withinBound } from '../runlog/connectivity.ts';
 import { applyOp, type RecordOp } from './record-ops.ts';
 
 export interface RecorderOptions {
@@ -14,12 +14,22 @@ export interface RecorderOptions {
   /** First retry delay after a failure; doubles up to `maxRetryMs`. */
   retryMs?: number;
   maxRetryMs?: number;
+  /**
+   * A write (or read) not done within this bound counts as the RunLog being unreachable: a database
+   * that went silent must not stall the job. Records are idempotent, so one that did land late is
+   * harmless when replayed. Default 10 s; 0: no bound of the recorder's own.
+   */
+  stuckAfterMs?: number;
 }
+
+/** The default of {@link RecorderOptions.stuckAfterMs}. */
+export const STUCK_AFTER_MS = 10_000;
 
 /**
  * Writes the runner's records to the RunLog in order. When the RunLog cannot be reached, records go
  * to a file on local disk instead and are replayed, in order, once it answers again: the job runs on
- * and no record is lost. Records are idempotent, so replaying some twice is harmless.
+ * and no record is lost. Records are idempotent, so replaying some twice is harmless. A RunLog that
+ * stops answering (writes that do not finish within `stuckAfterMs`) is treated as unreachable.
  */
 export class Recorder {
   private db: Db | null = null;
@@ -63,8 +73,7 @@ export class Recorder {
     await this.drain(0);
     if (this.offline) return null;
     try {
-      const db = await this.connect();
-      return await fn(db);
+      return await this.bounded(this.connect().then(fn));
     } catch (error) {
       if (!isUnreachable(error)) throw error;
       this.goOffline(error);
@@ -114,8 +123,7 @@ export class Recorder {
     while (this.queue.length > 0 && !this.closed) {
       const op = this.queue[0]!;
       try {
-        const db = await this.connect();
-        await applyOp(db, op);
+        await this.bounded(this.connect().then((db) => applyOp(db, op)));
         this.queue.shift();
         this.backlog -= opBytes(op);
         if (this.offline && this.queue.length === 0) this.backOnline();
@@ -131,6 +139,10 @@ export class Recorder {
         this.backlog -= opBytes(op);
       }
     }
+  }
+
+  private bounded<T>(work: Promise<T>): Promise<T> {
+    return withinBound(work, this.options.stuckAfterMs ?? STUCK_AFTER_MS);
   }
 
   private async connect(): Promise<Db> {

@@ -9,6 +9,9 @@ const Health = Type.Object({ status: Type.String(), checks: Type.Optional(Type.R
 // The rendered Deployment's readiness probe gives up after 3 s; answering sooner keeps the reason
 // (a probe that times out records none).
 const EXECUTOR_CHECK_TIMEOUT_MS = 2000;
+// The same for the RunLog: a database that went silent (TCP open, no answer) must turn /readyz to 503
+// within seconds, not after the pool's own query timeout.
+const RUNLOG_CHECK_TIMEOUT_MS = 2000;
 
 /**
  * `/healthz`: the process lives. `/readyz`: the RunLog answers and its schema is current, and the
@@ -30,24 +33,33 @@ export async function healthRoutes(app: FastifyInstance, deps: ApiDeps): Promise
   );
 }
 
+/** null when a real query answered with the current schema version, else the reason. */
 async function runlogProblem(deps: ApiDeps, expected: number): Promise<string | null> {
-  try {
-    const version = await schemaVersion(deps.db);
-    return version === expected ? null : `schema version ${version}, expected ${expected}`;
-  } catch (error) {
-    return `unreachable: ${(error as Error).message}`;
-  }
+  const check = async () => {
+    try {
+      const version = await schemaVersion(deps.db);
+      return version === expected ? null : `schema version ${version}, expected ${expected}`;
+    } catch (error) {
+      return `unreachable: ${(error as Error).message}`;
+    }
+  };
+  return withDeadline(check(), RUNLOG_CHECK_TIMEOUT_MS);
 }
 
 /** undefined: the executor has no readiness check; null: ready; else the reason. */
 async function executorProblem(executor: Executor): Promise<string | null | undefined> {
   if (!executor.readiness) return undefined;
+  return withDeadline(executor.readiness().catch((error: unknown) => (error instanceof Error ? error.message : String(error))), EXECUTOR_CHECK_TIMEOUT_MS);
+}
+
+/** The check's answer, or "no answer within …" once `ms` pass (the check itself runs on, unawaited). */
+async function withDeadline(check: Promise<string | null>, ms: number): Promise<string | null> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`no answer within ${EXECUTOR_CHECK_TIMEOUT_MS} ms`), EXECUTOR_CHECK_TIMEOUT_MS);
+    timer = setTimeout(() => resolve(`no answer within ${ms} ms`), ms);
   });
   try {
-    return await Promise.race([executor.readiness().catch((error: unknown) => (error instanceof Error ? error.message : String(error))), late]);
+    return await Promise.race([check, late]);
   } finally {
     clearTimeout(timer);
   }
