@@ -2,6 +2,7 @@
 // must treat it as opaque; its content may change between versions.
 import { isUuid } from '../runlog/uuidv7.ts';
 import { BadRequestError } from './errors.ts';
+import { isStrictTimestamp } from './strict-formats.ts';
 
 /** The position of a run in the newest-first order: its creation time (full microsecond precision) and id. */
 export interface RunCursor {
@@ -10,8 +11,8 @@ export interface RunCursor {
   run_id: string;
 }
 
-// ISO 8601 with an explicit offset, as `to_char(... 'US')` renders it: nothing else is accepted.
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$/;
+// UTC with microseconds, as `to_char(... 'US"Z"')` renders it: nothing else was ever issued.
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 /** Encodes a cursor for the client. */
 export function encodeCursor(cursor: RunCursor): string {
@@ -33,7 +34,7 @@ export function decodeCursor(text: string): RunCursor {
   }
   if (!Array.isArray(decoded) || decoded.length !== 2) throw invalid();
   const [createdAt, runId] = decoded as unknown[];
-  if (typeof createdAt !== 'string' || !TIMESTAMP.test(createdAt) || Number.isNaN(Date.parse(createdAt))) throw invalid();
+  if (typeof createdAt !== 'string' || !TIMESTAMP.test(createdAt) || !isStrictTimestamp(createdAt)) throw invalid();
   if (typeof runId !== 'string' || !isUuid(runId)) throw invalid();
   return { created_at: createdAt, run_id: runId };
 }
