@@ -3,9 +3,8 @@
 // in the RunLog by whoever can reach the database (like `kubescribe migrate`), so the first token
 // needs no token.
 import type { Command } from 'commander';
-import { parseDuration } from '../config/durations.ts';
 import type { Db } from '../runlog/db.ts';
-import { createToken, listTokens, revokeToken, TOKEN_SCOPES, type TokenRow, type TokenScope } from '../runlog/sql/tokens.ts';
+import { createToken, listTokens, parseTokenLifetime, revokeToken, TOKEN_SCOPES, type TokenRow, type TokenScope } from '../runlog/sql/tokens.ts';
 import { ApiClientError, type ApiClient } from './api-client.ts';
 import { SERVER_HELP, TOKEN_HELP, withApi, type ServerFlags } from './client-commands.ts';
 import { withRunLog, type CliContext } from './context.ts';
@@ -133,7 +132,7 @@ async function createCommand(ctx: CliContext, options: CreateOptions): Promise<n
   let expiresAt: Date | null = null;
   if (options.expires !== undefined) {
     try {
-      expiresAt = new Date(Date.now() + parseDuration(options.expires));
+      expiresAt = new Date(Date.now() + parseTokenLifetime(options.expires, { minMs: 1000 }));
     } catch (error) {
       throw new UsageError(`--expires ${options.expires}: ${(error as Error).message}`);
     }

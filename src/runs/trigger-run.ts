@@ -16,6 +16,7 @@ import { getRun, insertEvent, transitionRun, type EventInput, type NewRun } from
 import { jobSyncOf } from '../runlog/sync-jobs.ts';
 import { isTerminal, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
+import { InvalidParamsError } from '../runner/params.ts';
 import { resolveParams } from '../runner/params-schema.ts';
 import { Coalescer } from '../util/coalescer.ts';
 import {
@@ -26,7 +27,14 @@ import {
   RunStateConflictError,
 } from './errors.ts';
 
-export { InvalidParamsError } from '../runner/params.ts';
+export { InvalidParamsError };
+
+/**
+ * The largest params a run may have, as JSON bytes (defaults applied). They are stored with the run,
+ * shown in every list of runs and handed to the job's process; 64 KiB is far beyond what a job's
+ * inputs need and well below the 128 KiB Linux allows one environment variable.
+ */
+export const MAX_PARAMS_BYTES = 64 * 1024;
 
 /** What triggering needs: the RunLog, the loaded config, and where runs are sent. */
 export interface TriggerDeps {
@@ -94,7 +102,10 @@ class KeyTaken extends Error {}
 export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Promise<TriggerResult> {
   const definition = deps.config.jobs.get(request.job);
   if (!definition) throw new JobNotFoundError(request.job);
+  // Everything a request is checked against comes before the dry run returns, so a dry run that
+  // passes means the real trigger passes these checks too.
   const params = resolveParams(definition.name, definition.params, request.params ?? {}, { coerce: false });
+  checkParamsSize(definition.name, params);
   const policy = request.concurrency_policy ?? definition.concurrency_policy;
   // One statement fewer per API trigger: only a plain Allow insert can check the token as it writes.
   const tokenInStatement = request.token !== undefined && !request.dry_run && !request.idempotency_key && policy === 'Allow';
@@ -309,6 +320,13 @@ export async function retryRun(
     retry_of: old.run_id,
     attempt: old.attempt + 1,
   });
+}
+
+/** Refuses params over MAX_PARAMS_BYTES as JSON, naming their size and the limit. */
+function checkParamsSize(job: string, params: Record<string, unknown>): void {
+  const bytes = Buffer.byteLength(JSON.stringify(params));
+  if (bytes <= MAX_PARAMS_BYTES) return;
+  throw new InvalidParamsError(job, [{ param: '(params)', message: `are ${bytes} bytes as JSON; the limit is ${MAX_PARAMS_BYTES} (64 KiB)` }]);
 }
 
 /** The revision the RunLog holds for this exact definition, or null; read-only, as a dry run must be. */

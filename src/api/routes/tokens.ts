@@ -6,9 +6,7 @@ import { Type, type Static } from 'typebox';
 import type { ApiDeps } from '../app.ts';
 import { ApiError, BadRequestError, ConflictError } from '../errors.ts';
 import { DateTime, errorResponses, Nullable, StringEnum } from '../schemas.ts';
-import { parseDuration } from '../../config/durations.ts';
-import { createToken, listTokens, revokeToken, TOKEN_SCOPES, type TokenRow } from '../../runlog/sql/tokens.ts';
-import { isoOrNull } from '../../util/iso.ts';
+import { createToken, listTokens, parseTokenLifetime, revokeToken, TOKEN_SCOPES, type TokenRow } from '../../runlog/sql/tokens.ts';
 
 // The name becomes the actor `token:<name>` in run events, so it is one plain word (the CLI checks the same).
 const TOKEN_NAME = '^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$';
@@ -38,7 +36,11 @@ const CreateBody = Type.Object(
   {
     name: Type.String({ pattern: TOKEN_NAME, description: "Letters, digits, '.', '_', '@', '-'; at most 100; starting with a letter or digit." }),
     scope: StringEnum(TOKEN_SCOPES),
-    expires_in: Type.Optional(Type.String({ minLength: 1, description: 'Lifetime such as "90d", "12h" or "1h30m"; absent: never expires.' })),
+    expires_in: Type.Optional(Type.String({
+      minLength: 1,
+      maxLength: 100,
+      description: 'Lifetime such as "90d", "12h" or "1h30m": at least 1m, at most 3650d (10 years), with a unit. Absent: never expires.',
+    })),
   },
   { additionalProperties: false },
 );
@@ -51,33 +53,39 @@ function statusOf(token: TokenRow, now: Date): TokenView['status'] {
   return 'active';
 }
 
+/**
+ * A token's API view. A time JSON cannot show as RFC 3339 (an expiry in year 13434, written before
+ * lifetimes were bounded) is shown as null rather than failing the response: one odd row must not
+ * break GET /tokens for every token.
+ */
 function tokenView(token: TokenRow, now: Date = new Date()): TokenView {
   return {
     name: token.name,
     scope: token.scope,
     status: statusOf(token, now),
-    created_at: new Date(token.created_at).toISOString(),
+    created_at: showableTime(token.created_at) ?? new Date(0).toISOString(),
     created_by: token.created_by,
-    expires_at: isoOrNull(token.expires_at),
-    last_used_at: isoOrNull(token.last_used_at),
-    revoked_at: isoOrNull(token.revoked_at),
+    expires_at: showableTime(token.expires_at),
+    last_used_at: showableTime(token.last_used_at),
+    revoked_at: showableTime(token.revoked_at),
     revoked_by: token.revoked_by,
   };
 }
 
+// toISOString renders years past 9999 as "+013434-…", which is not a date-time.
+function showableTime(value: Date | string | null): string | null {
+  if (value === null) return null;
+  const time = new Date(value);
+  return Number.isNaN(time.getTime()) || time.getUTCFullYear() > 9999 || time.getUTCFullYear() < 1 ? null : time.toISOString();
+}
+
 function expiresAt(expiresIn: string | undefined, now: Date): Date | null {
   if (expiresIn === undefined) return null;
-  let ms: number;
   try {
-    ms = parseDuration(expiresIn);
+    return new Date(now.getTime() + parseTokenLifetime(expiresIn));
   } catch (error) {
     throw new BadRequestError(`body.expires_in: ${(error as Error).message}`, [{ field: 'body.expires_in', reason: (error as Error).message }]);
   }
-  const at = new Date(now.getTime() + ms);
-  if (Number.isNaN(at.getTime())) {
-    throw new BadRequestError('body.expires_in: too far in the future', [{ field: 'body.expires_in', reason: 'too far in the future' }]);
-  }
-  return at;
 }
 
 const isNameTaken = (error: unknown): boolean =>

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Queryable } from '../db.ts';
+import { formatDuration, parseDuration } from '../../config/durations.ts';
 import { uuidv7 } from '../uuidv7.ts';
 
 export const TOKEN_SCOPES = ['read', 'trigger', 'admin'] as const;
@@ -8,6 +9,24 @@ export type TokenScope = (typeof TOKEN_SCOPES)[number];
 /** What a scope allows, each including the ones before it. */
 export function scopeAllows(granted: TokenScope, needed: TokenScope): boolean {
   return TOKEN_SCOPES.indexOf(granted) >= TOKEN_SCOPES.indexOf(needed);
+}
+
+// A token lives at least a minute (shorter is a typo, such as 5 meaning 5 seconds) and at most ten
+// years: a far-future expiry once stored a year PGlite cannot write and JSON dates cannot show.
+export const TOKEN_LIFETIME_MIN_MS = 60_000;
+export const TOKEN_LIFETIME_MAX_MS = 3650 * 86_400_000;
+
+/**
+ * Milliseconds of a token lifetime such as "90d", "12h" or "1h30m"; throws saying why for anything
+ * else. `minMs` lowers the minimum for the CLI, whose operator may want a token that expires at once.
+ */
+export function parseTokenLifetime(text: string, { minMs = TOKEN_LIFETIME_MIN_MS }: { minMs?: number } = {}): number {
+  // parseDuration reads a bare number as seconds: for a token that is a mistake more often than not.
+  if (/^\s*\d+(\.\d+)?\s*$/.test(text)) throw new Error(`${JSON.stringify(text)} has no unit; write e.g. "90d", "12h" or "30m"`);
+  const ms = parseDuration(text);
+  if (ms < minMs) throw new Error(`${JSON.stringify(text)} is shorter than ${formatDuration(minMs)}`);
+  if (ms > TOKEN_LIFETIME_MAX_MS) throw new Error(`${JSON.stringify(text)} is longer than ${formatDuration(TOKEN_LIFETIME_MAX_MS)} (10 years)`);
+  return ms;
 }
 
 export interface TokenRow {
