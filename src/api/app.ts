@@ -6,6 +6,8 @@ import type { Executor } from '../executors/executor.ts';
 import type { Db } from '../runlog/db.ts';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../runlog/connectivity.ts';
 import { registerAuth } from './auth.ts';
+import type { LogStreamOptions } from './log-stream.ts';
+import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { clientErrorHandler, describeFrameworkError, frameworkErrors } from './framework-errors.ts';
 import { withRedactedUrls } from './log-redaction.ts';
@@ -22,6 +24,10 @@ export interface ApiDeps {
   logger?: boolean | Record<string, unknown>;
   /** Largest accepted request body in bytes (default 1 MiB); larger bodies get 413. */
   bodyLimit?: number;
+  /** Live log streams' keep-alive (src/api/log-stream.ts). */
+  logStream?: LogStreamOptions;
+  /** Per-token rate limit (src/api/rate-limit.ts); unset: none. */
+  rateLimit?: RateLimitOptions;
 }
 
 /** Route plugins, one file per route group; each receives the same deps. */
@@ -105,6 +111,8 @@ export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): P
   app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   registerAuth(app, deps.db);
+  // After auth (its hook runs in preHandler, once the token is known), before the routes it applies to.
+  if (deps.rateLimit) await registerRateLimit(app, deps.rateLimit);
   await app.register(async (scoped) => healthRoutes(scoped, deps));
   for (const group of routeGroups) await app.register(async (scoped) => group(scoped, deps));
   return app;

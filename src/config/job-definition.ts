@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { ExecutorKind, KubernetesSettings, ResourceSettings } from './kubernetes-config.ts';
 import type { JobNotify, NotifySettings } from './notify-config.ts';
+import type { ApiSettings } from './api-config.ts';
 
 export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
 /** What the scheduler does with the slots that came due while it was not running. */
@@ -36,6 +37,8 @@ export interface KubescribeConfig {
   executor?: ExecutorKind; kubernetes?: KubernetesSettings;
   /** The top-level `notify:` section: channels, default rules, delivery (src/config/notify-config.ts). */
   notify?: NotifySettings;
+  /** The `api:` section: rate limits, connection cap, HTTP timeouts, shutdown grace (src/config/api-config.ts). */
+  api?: ApiSettings;
 }
 
 export interface ConfigIssue {

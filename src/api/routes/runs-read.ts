@@ -1,18 +1,18 @@
 // The read side of runs: the filtered list, one run, its events, and its log by range or followed
 // live as Server-Sent Events.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ApiDeps } from '../app.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { LogFollowers } from '../log-stream.ts';
 import { NotFoundError } from '../errors.ts';
 import { DateTime, errorResponses, JsonObject, notificationView, Nullable, RunDetailSchema, RunIdParams, RunSchema, runView, StringEnum } from '../schemas.ts';
 import { listRunNotifications } from '../../runlog/sql/notifications.ts';
-import type { Db } from '../../runlog/db.ts';
 import { readLogChunks, readRunEvents } from '../../runlog/sql/run-logs.ts';
 import { getRun } from '../../runlog/sql/runs.ts';
 import { getRunStatus, queryRuns } from '../../runlog/sql/run-queries.ts';
-import { isTerminal, RUN_STATUSES, TRIGGERS, type LogChunk, type RunStatus } from '../../runlog/types.ts';
+import { isTerminal, RUN_STATUSES, TRIGGERS, type LogChunk } from '../../runlog/types.ts';
 
 // run_logs.seq is a PostgreSQL integer: a larger bound would be a database error, not an empty page.
 const MAX_SEQ = 2_147_483_647;
@@ -79,20 +79,13 @@ const LogPage = Type.Object({
   complete: Type.Boolean({ description: 'True when the run is finished and no chunk follows these.' }),
 });
 
-const POLL_MS = 250;
-// Proxies drop connections that stay silent; an SSE comment line every so often keeps it open.
-const KEEPALIVE_MS = 15_000;
-const FOLLOW_BATCH = 1000;
 
 /** GET /runs, /runs/{run_id}, /runs/{run_id}/events and /runs/{run_id}/logs (scope read). */
 export async function runsReadRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
-  const streams = new Map<LogFollower, Promise<void>>();
+  const followers = new LogFollowers(deps.db, app.log, deps.logStream);
   // Open streams would hold server.close() until their clients hang up: end them first.
-  app.addHook('preClose', async () => {
-    for (const stream of streams.keys()) stream.stop();
-    await Promise.all(streams.values());
-  });
+  app.addHook('preClose', () => followers.close());
 
   api.get(
     '/runs',
@@ -204,14 +197,7 @@ export async function runsReadRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       if (status === null) throw new NotFoundError('run', runId);
       if (follow) {
         const lastEventId = request.headers['last-event-id'];
-        const follower = new LogFollower(deps.db, runId, lastEventId === undefined ? afterSeq : Math.min(Number(lastEventId), MAX_SEQ), reply);
-        const running = follower.run();
-        streams.set(follower, running);
-        try {
-          await running;
-        } finally {
-          streams.delete(follower);
-        }
+        await followers.follow(runId, lastEventId === undefined ? afterSeq : Math.min(Number(lastEventId), MAX_SEQ), reply);
         return reply;
       }
       const rows = await readLogChunks(deps.db, runId, afterSeq, limit + 1);
@@ -227,96 +213,4 @@ export async function runsReadRoutes(app: FastifyInstance, deps: ApiDeps): Promi
 
 function chunkView(chunk: LogChunk) {
   return { seq: chunk.seq, stream: chunk.stream, at: new Date(chunk.at).toISOString(), text: chunk.text };
-}
-
-/** One follow=true stream: polls the RunLog and writes SSE events until the run ends or the client leaves. */
-class LogFollower {
-  private stopped = false;
-  private wake: (() => void) | null = null;
-  private lastWrite = Date.now();
-
-  constructor(
-    private readonly db: Db,
-    private readonly runId: string,
-    private afterSeq: number,
-    private readonly reply: FastifyReply,
-  ) {}
-
-  /** Ends the stream at the next opportunity (client gone, server closing). */
-  stop(): void {
-    this.stopped = true;
-    this.wake?.();
-  }
-
-  async run(): Promise<void> {
-    const reply = this.reply;
-    reply.hijack();
-    const raw = reply.raw;
-    raw.on('close', () => this.stop());
-    raw.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      // Nginx buffers responses by default, which would hold the events back.
-      'x-accel-buffering': 'no',
-    });
-    try {
-      await this.write('retry: 2000\n\n');
-      while (!this.stopped) {
-        const status: RunStatus | null = await getRunStatus(this.db, this.runId);
-        let batch: LogChunk[];
-        do {
-          batch = await readLogChunks(this.db, this.runId, this.afterSeq, FOLLOW_BATCH);
-          for (const chunk of batch) {
-            if (this.stopped) return;
-            await this.write(`event: log\nid: ${chunk.seq}\ndata: ${JSON.stringify(chunkView(chunk))}\n\n`);
-            this.afterSeq = chunk.seq;
-          }
-        } while (batch.length === FOLLOW_BATCH && !this.stopped);
-        // The status was read before the chunks, so a finished run has nothing left to send.
-        if (status === null || isTerminal(status)) {
-          await this.write(`event: end\ndata: ${JSON.stringify({ run_id: this.runId, status })}\n\n`);
-          return;
-        }
-        if (Date.now() - this.lastWrite >= KEEPALIVE_MS) await this.write(': keep-alive\n\n');
-        await this.sleep(POLL_MS);
-      }
-    } catch (error) {
-      // Headers are gone already: the only thing left to do for the client is to end the stream.
-      reply.log.error({ err: error, run_id: this.runId }, 'log stream failed');
-    } finally {
-      this.stopped = true;
-      if (!raw.writableEnded) raw.end();
-    }
-  }
-
-  private async write(text: string): Promise<void> {
-    if (this.stopped || this.reply.raw.writableEnded) return;
-    this.lastWrite = Date.now();
-    if (!this.reply.raw.write(text)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.reply.raw.off('drain', done);
-          this.reply.raw.off('close', done);
-          resolve();
-        };
-        this.reply.raw.on('drain', done);
-        this.reply.raw.on('close', done);
-      });
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = null;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        this.wake = null;
-        resolve();
-      };
-    });
-  }
 }

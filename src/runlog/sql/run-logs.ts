@@ -43,6 +43,28 @@ export async function readLogChunks(db: Queryable, runId: string, afterSeq = 0, 
   );
 }
 
+/**
+ * Reads the chunks after `afterSeq` in order, at most `maxChunks` of them and no more than `maxBytes`
+ * of text, except that the first chunk always comes: a page in memory is bounded by bytes, not only
+ * by rows (a chunk holds up to 64 KiB). octet_length reads a stored value's size without decompressing it.
+ */
+export async function readLogPage(db: Queryable, runId: string, afterSeq: number, maxChunks: number, maxBytes: number): Promise<LogChunk[]> {
+  return db.query<LogChunk & Record<string, unknown>>(
+    `SELECT seq, stream, at, text FROM (
+       SELECT seq, stream, at, text, sum(octet_length(text)) OVER (ORDER BY seq) - octet_length(text) AS bytes_before
+       FROM (SELECT seq, stream, at, text FROM run_logs WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) AS head
+     ) AS page
+     WHERE bytes_before < $4 ORDER BY seq`,
+    [runId, afterSeq, maxChunks, maxBytes],
+  );
+}
+
+/** The highest seq stored for a run, 0 when it has no log yet. */
+export async function lastLogSeq(db: Queryable, runId: string): Promise<number> {
+  const rows = await db.query<{ seq: number | null }>('SELECT max(seq) AS seq FROM run_logs WHERE run_id = $1', [runId]);
+  return Number(rows[0]?.seq ?? 0);
+}
+
 /** Reads a run's events in order. */
 export async function readRunEvents(db: Queryable, runId: string): Promise<RunEvent[]> {
   return db.query<RunEvent & Record<string, unknown>>(
