@@ -6,6 +6,8 @@ environment variables and collects metrics and outputs from a JSON-lines file:
     KUBESCRIBE_RUN_ID   the run's id (a UUID)
     KUBESCRIBE_JOB      the job's name
     KUBESCRIBE_PARAMS   the run's params as a JSON object (defaults already applied)
+    KUBESCRIBE_PARAMS_FILE  instead of KUBESCRIBE_PARAMS when the params are over 64 KiB
+                        (too big for an environment variable): a file holding that JSON
     KUBESCRIBE_OUTPUT   path of a file this module appends one JSON object per line to:
                           {"metric":"rows_read","value":1200}
                           {"output":"report","value":{"path":"out/report.json"}}
@@ -39,6 +41,7 @@ __all__ = ["params", "run_id", "job", "metric", "output"]
 ENV_RUN_ID = "KUBESCRIBE_RUN_ID"
 ENV_JOB = "KUBESCRIBE_JOB"
 ENV_PARAMS = "KUBESCRIBE_PARAMS"
+ENV_PARAMS_FILE = "KUBESCRIBE_PARAMS_FILE"
 ENV_OUTPUT = "KUBESCRIBE_OUTPUT"
 
 # O_APPEND makes the kernel move to end-of-file and write as one step, which is what keeps
@@ -63,11 +66,24 @@ def _env(name: str) -> Optional[str]:
 def params() -> Dict[str, Any]:
     """Return the run's params, parsed from ``KUBESCRIBE_PARAMS``.
 
-    Returns ``{}`` when the variable is unset or empty (the script runs outside
-    KubeScribe). Raises ``ValueError`` naming ``KUBESCRIBE_PARAMS`` when it is not valid
-    JSON or not a JSON object. The environment is read on every call; nothing is cached.
+    When ``KUBESCRIBE_PARAMS_FILE`` is set (the runner uses a file for params over
+    64 KiB, too big for an environment variable) the params are read from that file.
+    Returns ``{}`` when neither is set or empty (the script runs outside KubeScribe).
+    Raises ``ValueError`` naming the variable when the params are not valid JSON or not a
+    JSON object, or the file cannot be read. The environment is read on every call;
+    nothing is cached.
     """
-    raw = _env(ENV_PARAMS)
+    path = _env(ENV_PARAMS_FILE)
+    source = ENV_PARAMS
+    if path is not None:
+        source = "{} ({})".format(ENV_PARAMS_FILE, path)
+        try:
+            with open(path, "r", encoding="utf-8") as f:
+                raw = f.read()  # type: Optional[str]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError("{} cannot be read: {}".format(source, exc)) from None
+    else:
+        raw = _env(ENV_PARAMS)
     if raw is None:
         return {}
     # The raw text is left out of the messages: params may carry values that should not
@@ -75,10 +91,10 @@ def params() -> Dict[str, Any]:
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise ValueError("{} is not valid JSON: {}".format(ENV_PARAMS, exc)) from None
+        raise ValueError("{} is not valid JSON: {}".format(source, exc)) from None
     if not isinstance(value, dict):
         raise ValueError(
-            "{} must be a JSON object, got {}".format(ENV_PARAMS, _json_type(value))
+            "{} must be a JSON object, got {}".format(source, _json_type(value))
         )
     return value
 

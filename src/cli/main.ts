@@ -87,6 +87,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
       );
     });
 
+          passEnv: ctx.env.passEnv,
   const runs = program
     .command('runs')
     .description('list recorded runs, newest first')

@@ -28,6 +28,8 @@ export interface Environment {
    * SLACK_WEBHOOK_URL. Only whether the secret ones are set; their values are read through secret().
    */
   notify: { smtpUrlSet: boolean; emailTo: string | null; emailFrom: string | null; slackWebhookUrlSet: boolean; publicUrl: string | null };
+  /** KUBESCRIBE_PASS_ENV: names of variables the runner passes to jobs although it would not by default (docs/runner.md). */
+  passEnv: string[];
   /** A variable kubescribe.yaml names as holding a secret (`url_env: X`); read on demand, never listed. */
   secret(name: string): string | null;
 }
@@ -57,6 +59,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd: strin
       slackWebhookUrlSet: blank(env.SLACK_WEBHOOK_URL) !== null,
       publicUrl: blank(env.KUBESCRIBE_PUBLIC_URL),
     },
+    // Names separated by commas or spaces.
+    passEnv: (env.KUBESCRIBE_PASS_ENV ?? '').split(/[\s,]+/).filter((name) => name !== ''),
     secret: (name) => blank(env[name]),
   };
 }

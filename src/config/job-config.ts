@@ -7,8 +7,10 @@ import { Ajv } from 'ajv';
 import { Cron } from 'croner';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { splitCommandLine } from './command-line.ts';
+import { jobNameProblem } from './job-name.ts';
 import { describeValue, formatDuration, parseByteSize } from './durations.ts';
 import { readLocal } from './local-config.ts';
+import { readApi } from './api-config.ts';
 import {
   CATCH_UP_POLICIES,
   CONCURRENCY_POLICIES,
@@ -31,13 +33,10 @@ export * from './job-definition.ts';
 
 const DEFAULT_GRACE_PERIOD_MS = 10_000;
 const DEFAULT_BACKOFF_MS = 10_000;
-// A CronJob's name must leave room for the 11-character suffix Kubernetes adds to its Jobs' names.
-const MAX_JOB_NAME = 52;
-const JOB_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CRON_NICKNAMES = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
 
-const TOP_KEYS = ['version', 'runlog', 'jobs', 'local', 'executor', 'kubernetes', 'notify'];
+const TOP_KEYS = ['version', 'runlog', 'jobs', 'local', 'executor', 'kubernetes', 'notify', 'api'];
 const RUNLOG_KEYS = ['log_cap', 'heartbeat', 'lost_after'];
 const RETRIES_KEYS = ['limit', 'backoff'];
 const NOTIFY_KEYS = ['on', 'channels'];
@@ -249,15 +248,11 @@ function readJobs(r: Reader, e: Entry): Map<string, JobDefinition> {
   const jobs = new Map<string, JobDefinition>();
   for (const entry of r.entries(e.value, e.path, e.line, undefined, 'a map of job name to job definition') ?? []) {
     const name = entry.key;
-    let nameOk = true;
-    if (!JOB_NAME.test(name) || name.length > MAX_JOB_NAME) {
-      nameOk = false;
-      r.report(entry.keyLine, entry.path, `invalid job name ${describeValue(name)}: use lowercase letters, digits and "-", `
-        + `starting and ending with a letter or digit, at most ${MAX_JOB_NAME} characters`);
-    }
+    const problem = jobNameProblem(name);
+    if (problem) r.report(entry.keyLine, entry.path, problem);
     // Still read the body so its problems are reported in the same pass as the name's.
     const job = readJob(r, name, entry);
-    if (nameOk) jobs.set(name, job);
+    if (!problem) jobs.set(name, job);
   }
   return jobs;
 }
@@ -290,6 +285,8 @@ export function parseConfig(text: string, file: string): KubescribeConfig {
       config.kubernetes = readKubernetes(r, e);
     } else if (e.key === 'notify') {
       config.notify = readNotifySettings(r, e);
+    } else if (e.key === 'api') {
+      config.api = readApi(r, e);
     } else {
       config.jobs = readJobs(r, e);
     }

@@ -28,6 +28,11 @@ export interface LocalExecutorOptions {
   logSink?: (runId: string, line: string) => void;
   /** How often a re-adopted process is checked for life (default 1 s). */
   pollMs?: number;
+  /**
+   * Variables of the server's environment to pass to every job beyond the base set (KUBESCRIBE_PASS_ENV);
+   * a job's process gets no other variable of the server's (docs/runner.md, "The job's environment").
+   */
+  passEnv?: readonly string[];
 }
 
 const ACTOR = 'local-executor';
@@ -190,6 +195,11 @@ export class LocalExecutor implements Executor {
         executor: this.name,
         signal,
         processSignals: false,
+        // The server's environment holds its secrets (DATABASE_URL, SMTP_URL, ...): a job gets the base set only.
+        envMode: 'base',
+        passEnv: this.options.passEnv ?? [],
+        // A server restart re-adopts live children (reconcile()), so they must outlive the server.
+        orphanWatchdog: false,
         cwd: this.options.cwd,
         stdout: discard(),
         stderr: this.runnerMessages(runId),

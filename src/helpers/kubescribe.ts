@@ -3,13 +3,14 @@
 // Outside KubeScribe (no env vars) params() is {}, runId()/job() are undefined and
 // metric()/output() validate their arguments and then write nothing, so a mistake is caught
 // on a laptop rather than in production.
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 
 /** Names of the environment variables the runner sets for the child process. */
 export const ENV = {
   runId: 'KUBESCRIBE_RUN_ID',
   job: 'KUBESCRIBE_JOB',
   params: 'KUBESCRIBE_PARAMS',
+  paramsFile: 'KUBESCRIBE_PARAMS_FILE',
   output: 'KUBESCRIBE_OUTPUT',
 } as const;
 
@@ -19,9 +20,25 @@ function env(name: string): string | undefined {
   return value ? value : undefined;
 }
 
-/** The run's params parsed from KUBESCRIBE_PARAMS ({} when unset); throws if it is not a JSON object. */
+/**
+ * The run's params: from the file KUBESCRIBE_PARAMS_FILE names when set (the runner uses one for params
+ * over 64 KiB, too big for an environment variable), else parsed from KUBESCRIBE_PARAMS; {} when neither
+ * is set. Throws, naming the variable, if they are not a JSON object or the file cannot be read.
+ */
 export function params<T = Record<string, unknown>>(): T {
-  const raw = env(ENV.params);
+  const file = env(ENV.paramsFile);
+  let raw: string | undefined;
+  let source: string = ENV.params;
+  if (file !== undefined) {
+    source = `${ENV.paramsFile} (${file})`;
+    try {
+      raw = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new Error(`${source} cannot be read: ${(error as Error).message}`);
+    }
+  } else {
+    raw = env(ENV.params);
+  }
   if (raw === undefined) return {} as T;
   // The raw text stays out of the messages: params may carry values that should not end up
   // in a run's log.
@@ -29,10 +46,10 @@ export function params<T = Record<string, unknown>>(): T {
   try {
     value = JSON.parse(raw);
   } catch (error) {
-    throw new Error(`${ENV.params} is not valid JSON: ${(error as Error).message}`);
+    throw new Error(`${source} is not valid JSON: ${(error as Error).message}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`${ENV.params} must be a JSON object, got ${jsonType(value)}`);
+    throw new Error(`${source} must be a JSON object, got ${jsonType(value)}`);
   }
   return value as T;
 }

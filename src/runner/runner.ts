@@ -4,13 +4,16 @@ import { hostname, tmpdir, constants as osConstants } from 'node:os';
 import { basename, join } from 'node:path';
 import { formatDuration } from '../config/durations.ts';
 import { jobDefinitionHash, type KubescribeConfig } from '../config/job-definition.ts';
+import { jobNameProblem, MAX_JOB_NAME } from '../config/job-name.ts';
 import type { Db } from '../runlog/db.ts';
 import { getRun, transitionRun, type EventInput, type RunPatch } from '../runlog/sql/runs.ts';
 import { jobSyncOf } from '../runlog/sync-jobs.ts';
 import { isTerminal, type RunStatus, type Trigger } from '../runlog/types.ts';
 import { isUuid, uuidv7 } from '../runlog/uuidv7.ts';
 import { extractPythonTraceback, lastLines, TailBuffer, type ErrorSummary } from './error-summary.ts';
+import { childEnvironment, type EnvMode } from './child-env.ts';
 import { formatBytes, LogCapture } from './log-capture.ts';
+import { watchProcessGroup, type OrphanWatchdog } from './orphan-watchdog.ts';
 import { parseOutputFile } from './output-file.ts';
 import { InvalidParamsError, parseParamOptions } from './params.ts';
 import { flushSpools, Recorder } from './recorder.ts';
@@ -52,6 +55,21 @@ export interface RunnerInput {
   executorRef?: Record<string, unknown>;
   /** The schedule slot that started this run (a CronJob's Job): the new run is linked to it and keyed by it. */
   scheduledFor?: Date | null;
+  /**
+   * How the command's environment starts (docs/runner.md, "The job's environment"): `inherit` (default,
+   * `kubescribe run`) passes this process's environment on minus the deny-list; `base` (runs started by
+   * a server) passes only the base set.
+   */
+  envMode?: EnvMode;
+  /** Variables to pass on from this process's environment whatever the mode and deny-list say (KUBESCRIBE_PASS_ENV). */
+  passEnv?: readonly string[];
+  /** The environment the command's is made from (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Start a watchdog that kills the command's process group if the runner dies first (default true).
+   * False for the local executor, whose children outlive a server restart on purpose and are re-adopted.
+   */
+  orphanWatchdog?: boolean;
   /** Called with the child's pid once it runs (the local executor tracks live runs by it). */
   onStarted?: (pid: number) => void;
   stdout?: NodeJS.WritableStream;
@@ -65,8 +83,10 @@ const LOG_FLUSH_MS = 250;
 const LOG_FLUSH_CHUNKS = 16;
 const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 const INTERPRETERS = new Set(['python', 'python3', 'node', 'bash', 'sh', 'ruby', 'perl', 'Rscript', 'deno', 'bun', 'uv']);
-// The RunLog's own credentials never reach the user's process, so a script that dumps its env cannot leak them.
-const PRIVATE_ENV = ['DATABASE_URL', 'KUBESCRIBE_TOKEN'];
+// Linux refuses to exec with one environment string over 128 KiB (MAX_ARG_STRLEN, E2BIG), and all of
+// them together count against ARG_MAX (2 MiB by default): params above 64 KiB go in a file instead
+// (KUBESCRIBE_PARAMS_FILE), leaving room for the job's own variables.
+export const MAX_PARAMS_ENV_BYTES = 64 * 1024;
 
 /**
  * Runs one command as a recorded run: creates (or adopts) the run, spawns the command with the runner
@@ -92,6 +112,12 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     return USAGE_EXIT_CODE;
   }
   const job = input.job ?? jobNameFromCommand(command);
+  // The name becomes a row, a label and part of file and Kubernetes names: the config's rule applies.
+  const badName = jobNameProblem(job);
+  if (badName) {
+    warn(`kubescribe: --job: ${badName}`);
+    return USAGE_EXIT_CODE;
+  }
   if (input.runId !== null && !isUuid(input.runId)) {
     warn(`kubescribe: --run-id ${input.runId}: expected a UUID`);
     return USAGE_EXIT_CODE;
@@ -225,17 +251,23 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   const outputDir = mkdtempSync(join(tmpdir(), 'kubescribe-'));
   const outputFile = join(outputDir, 'output.jsonl');
   writeFileSync(outputFile, '');
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of PRIVATE_ENV) delete childEnv[name];
-  Object.assign(childEnv, definition?.env ?? {}, {
-    KUBESCRIBE_RUN_ID: runId,
-    KUBESCRIBE_JOB: job,
-    KUBESCRIBE_PARAMS: JSON.stringify(params),
-    KUBESCRIBE_OUTPUT: outputFile,
-    // Piped Python buffers stdout in 8 KB blocks: output would reach the terminal late and out of
-    // order with stderr. Unbuffered keeps "exactly as before".
-    PYTHONUNBUFFERED: process.env.PYTHONUNBUFFERED ?? '1',
+  const paramsJson = JSON.stringify(params);
+  const protocol: Record<string, string> = { KUBESCRIBE_RUN_ID: runId, KUBESCRIBE_JOB: job, KUBESCRIBE_OUTPUT: outputFile };
+  if (Buffer.byteLength(paramsJson) <= MAX_PARAMS_ENV_BYTES) {
+    protocol.KUBESCRIBE_PARAMS = paramsJson;
+  } else {
+    protocol.KUBESCRIBE_PARAMS_FILE = join(outputDir, 'params.json');
+    writeFileSync(protocol.KUBESCRIBE_PARAMS_FILE, paramsJson, { mode: 0o600 });
+  }
+  const childEnv = childEnvironment({
+    mode: input.envMode ?? 'inherit',
+    from: input.env ?? process.env,
+    pass: input.passEnv ?? [],
+    jobEnv: definition?.env ?? {},
+    protocol,
   });
+  // One of the two, never both: a KUBESCRIBE_PARAMS from the job's env must not contradict the file.
+  if (protocol.KUBESCRIBE_PARAMS_FILE) delete childEnv.KUBESCRIBE_PARAMS;
 
   const capture = new LogCapture(settings.logCapBytes);
   const stderrTail = new TailBuffer();
@@ -318,19 +350,44 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   };
 
   const started = Date.now();
+  let watchdog: OrphanWatchdog | null = null;
+  const stopSupervising = () => {
+    exited = true;
+    (watchdog as OrphanWatchdog | null)?.release();
+    for (const signal of handled) process.off(signal, onSignal);
+    input.signal?.removeEventListener('abort', onAbort);
+    clearInterval(heartbeat);
+    if (throttleTimer) clearInterval(throttleTimer);
+    clearInterval(logTimer);
+    if (timeoutTimer) clearTimeout(timeoutTimer);
+    if (graceTimer) clearTimeout(graceTimer);
+  };
+  // A runner that breaks here must not leave its timers and signal handlers behind: they would keep
+  // a server's event loop alive after SIGTERM (issue 9, defect 4).
   const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError: NodeJS.ErrnoException | null }>(
     (resolve) => {
-      const proc = spawn(command[0]!, command.slice(1), {
-        env: childEnv,
-        cwd: input.cwd,
-        // An in-process runner (local executor) has no terminal to hand on.
-        stdio: [input.processSignals === false ? 'ignore' : 'inherit', 'pipe', 'pipe'],
-        detached: true,
-      });
+      let proc: ChildProcess;
+      try {
+        proc = spawn(command[0]!, command.slice(1), {
+          env: childEnv,
+          cwd: input.cwd,
+          // An in-process runner (local executor) has no terminal to hand on.
+          stdio: [input.processSignals === false ? 'ignore' : 'inherit', 'pipe', 'pipe'],
+          detached: true,
+        });
+      } catch (error) {
+        // Node throws (rather than emitting 'error') for E2BIG and a few more: the same failed start.
+        resolve({ code: null, signal: null, spawnError: error as NodeJS.ErrnoException });
+        return;
+      }
       child = proc;
+      if (proc.pid && input.orphanWatchdog !== false) {
+        watchdog = watchProcessGroup(proc.pid, settings.graceMs, (message) => warn(`kubescribe: warning: no orphan watchdog for the command (${message}); if the runner is killed with SIGKILL, the command keeps running`));
+      }
       proc.once('error', (error: NodeJS.ErrnoException) => {
         if (!proc.pid) resolve({ code: null, signal: null, spawnError: error });
       });
+      proc.once('exit', () => watchdog?.release());
       proc.once('spawn', () => {
         if (proc.pid) input.onStarted?.(proc.pid);
         transition(['starting'], 'running', { started_at: new Date(), heartbeat_at: new Date(), executor_ref: executorRef(proc.pid ?? null, input.executorRef) },
@@ -356,18 +413,14 @@ export async function runCommand(input: RunnerInput): Promise<number> {
       pipe(proc.stderr!, stderr, 'stderr');
       proc.once('close', (code, signal) => resolve({ code, signal, spawnError: null }));
     },
-  );
-  exited = true;
+  ).catch((error: unknown) => {
+    stopSupervising();
+    rmSync(outputDir, { recursive: true, force: true });
+    throw error;
+  });
+  stopSupervising();
   const finishedAt = new Date();
   const durationMs = finishedAt.getTime() - started;
-  for (const signal of handled) process.off(signal, onSignal);
-  input.signal?.removeEventListener('abort', onAbort);
-
-  clearInterval(heartbeat);
-  if (throttleTimer) clearInterval(throttleTimer);
-  clearInterval(logTimer);
-  if (timeoutTimer) clearTimeout(timeoutTimer);
-  if (graceTimer) clearTimeout(graceTimer);
 
   capture.end(finishedAt);
   flushLogs();
@@ -391,8 +444,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   const stderrText = stderrTail.toString();
   if (spawnError) {
     status = 'failed';
-    const what = spawnError.code === 'ENOENT' ? 'command not found' : spawnError.code === 'EACCES' ? 'permission denied' : spawnError.message;
-    error = { type: 'SpawnError', message: `${what}: ${command[0]}`, tail: null };
+    error = { type: 'SpawnError', message: `${spawnErrorText(spawnError)}: ${command[0]}`, tail: null };
   } else if (timedOut) {
     status = 'timed_out';
     error = {
@@ -454,6 +506,16 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   return exitCode;
 }
 
+/** Why the command could not start, in words, with the system's code. */
+function spawnErrorText(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ENOENT': return 'command not found';
+    case 'EACCES': return 'permission denied';
+    case 'E2BIG': return 'the command line and environment are too large to start the command (E2BIG; one variable or argument over 128 KiB, or all of them over the system\'s ARG_MAX)';
+    default: return `the command could not be started: ${error.message}`;
+  }
+}
+
 function firstLine(text: string): string {
   const line = text.split('\n')[0] ?? '';
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
@@ -475,7 +537,9 @@ export function jobNameFromCommand(command: string[]): string {
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/^-+|-+$/g, '')
-    .slice(0, 52);
+    .slice(0, MAX_JOB_NAME)
+    // The cut may end on a "-", which a job name may not.
+    .replace(/-+$/, '');
   return name || 'adhoc';
 }
 

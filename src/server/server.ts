@@ -56,7 +56,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ? createKubernetesExecutor(db, options.config, (entry) => log?.[entry.level]({ run_id: entry.run_id, detail: entry.detail }, entry.message))
       : options.executor === 'local'
         ? new LocalExecutor({
-            db, config: options.config, home: options.env.home, cwd: options.cwd,
+            db, config: options.config, home: options.env.home, cwd: options.cwd, passEnv: options.env.passEnv,
             maxConcurrentRuns: options.maxConcurrentRuns ?? options.config.local?.max_concurrent_runs,
           })
         : new RecordingExecutor();

@@ -254,6 +254,20 @@ describe('helpers/python/kubescribe.py', () => {
     assert.equal(snippet(code, { KUBESCRIBE_PARAMS: '"x"' }), 'ValueError: KUBESCRIBE_PARAMS must be a JSON object, got a string');
   });
 
+  it('params() reads KUBESCRIBE_PARAMS_FILE when set (params too big for the environment), before KUBESCRIBE_PARAMS', () => {
+    const dir = freshDir('paramsfile');
+    const file = join(dir, 'params.json');
+    const blob = 'p'.repeat(200 * 1024);
+    writeFileSync(file, JSON.stringify({ blob }));
+    const code = 'print(json.dumps(len(k.params()["blob"])))';
+    assert.equal(snippet(code, { KUBESCRIBE_PARAMS_FILE: file, KUBESCRIBE_PARAMS: '{"blob":"stale"}' }), blob.length);
+    writeFileSync(file, '[1]');
+    const shape = 'print(json.dumps(attempt(k.params)))';
+    assert.equal(snippet(shape, { KUBESCRIBE_PARAMS_FILE: file }), `ValueError: KUBESCRIBE_PARAMS_FILE (${file}) must be a JSON object, got an array`);
+    assert.match(snippet(shape, { KUBESCRIBE_PARAMS_FILE: join(dir, 'missing.json') }) as string,
+      /^ValueError: KUBESCRIBE_PARAMS_FILE \(.*missing\.json\) cannot be read: /);
+  });
+
   it('run_id() and job() read the env, None outside KubeScribe', () => {
     const code = 'print(json.dumps([k.run_id(), k.job()]))';
     assert.deepEqual(snippet(code, {}), [null, null]);

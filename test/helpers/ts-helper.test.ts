@@ -13,7 +13,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HELPER_URL = pathToFileURL(join(ROOT, 'src', 'helpers', 'kubescribe.ts')).href;
 // Resolved here so children can run from any working directory.
 const TSX = import.meta.resolve('tsx');
-const KS_VARS = ['KUBESCRIBE_RUN_ID', 'KUBESCRIBE_JOB', 'KUBESCRIBE_PARAMS', 'KUBESCRIBE_OUTPUT'];
+const KS_VARS = ['KUBESCRIBE_RUN_ID', 'KUBESCRIBE_JOB', 'KUBESCRIBE_PARAMS', 'KUBESCRIBE_PARAMS_FILE', 'KUBESCRIBE_OUTPUT'];
 
 interface Result {
   status: number | null;
@@ -118,6 +118,19 @@ describe('src/helpers/kubescribe.ts in-process', () => {
     }
   });
 
+  it('params() reads KUBESCRIBE_PARAMS_FILE when set (params too big for the environment), before KUBESCRIBE_PARAMS', () => {
+    const dir = freshDir('paramsfile');
+    const file = join(dir, 'params.json');
+    const blob = 'p'.repeat(200 * 1024);
+    writeFileSync(file, JSON.stringify({ blob }));
+    setEnv({ KUBESCRIBE_PARAMS_FILE: file, KUBESCRIBE_PARAMS: '{"blob":"stale"}' });
+    assert.equal(ks.params<{ blob: string }>().blob, blob);
+    writeFileSync(file, '[1]');
+    assert.throws(() => ks.params(), { message: `KUBESCRIBE_PARAMS_FILE (${file}) must be a JSON object, got an array` });
+    setEnv({ KUBESCRIBE_PARAMS_FILE: join(dir, 'missing.json') });
+    assert.throws(() => ks.params(), /^Error: KUBESCRIBE_PARAMS_FILE \(.*missing\.json\) cannot be read: ENOENT/);
+  });
+
   it('runId() and job() read the env, undefined outside KubeScribe', () => {
     setEnv({});
     assert.equal(ks.runId(), undefined);
@@ -173,6 +186,7 @@ describe('src/helpers/kubescribe.ts in-process', () => {
       runId: 'KUBESCRIBE_RUN_ID',
       job: 'KUBESCRIBE_JOB',
       params: 'KUBESCRIBE_PARAMS',
+      paramsFile: 'KUBESCRIBE_PARAMS_FILE',
       output: 'KUBESCRIBE_OUTPUT',
     });
   });
