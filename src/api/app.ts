@@ -111,7 +111,7 @@ export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): P
   app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   registerAuth(app, deps.db);
-  // After auth (its hook runs in preHandler, once the token is known), before the routes it applies to.
+  // After auth (its per-route hook runs once auth's has accepted the token), before the routes it applies to.
   if (deps.rateLimit) await registerRateLimit(app, deps.rateLimit);
   await app.register(async (scoped) => healthRoutes(scoped, deps));
   for (const group of routeGroups) await app.register(async (scoped) => group(scoped, deps));

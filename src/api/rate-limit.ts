@@ -12,24 +12,28 @@ export interface RateLimitOptions extends RateLimitSettings {
   exemptTokens?: () => Iterable<string>;
 }
 
+const PROBES = new Set(['/healthz', '/readyz']);
 // Keys kept at once; beyond it the least recently seen key starts a new window (a flood of distinct
 // bad tokens cannot grow the table).
 const MAX_KEYS = 10_000;
 
 /**
  * Limits every route registered after it. The key is the bearer token (hashed, so the table holds no
- * token), read in preHandler, after auth has accepted it; a request without one (the public routes)
- * is keyed by its client address. POST /runs/trigger checks its token in the statement that writes,
- * so its key is the token as sent: a caller with a bad token gets 401 either way.
+ * token), read in the route's onRequest hook, which runs after auth's (registered on the root) has
+ * accepted it and before the body is read or validated, so bad requests count too. A request without
+ * a token (a public route; the health probes are never limited) is keyed by its client address. POST /runs/trigger checks its token in
+ * the statement that writes, so its key is the token as sent: a caller with a bad token gets 401 either way.
  */
 export async function registerRateLimit(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
   await app.register(rateLimit, {
-    hook: 'preHandler',
+    hook: 'onRequest',
     max: options.max,
     timeWindow: options.per_ms,
     cache: MAX_KEYS,
     keyGenerator: keyOf,
     allowList: (request: FastifyRequest, key: string) => {
+      // Probes (kubelet, load balancers) come often from one address and must never be refused.
+      if (PROBES.has(request.routeOptions.url ?? '')) return true;
       if (!key.startsWith('token:') || !options.exemptTokens) return false;
       for (const token of options.exemptTokens()) if (key === tokenKey(token)) return true;
       return false;

@@ -27,6 +27,14 @@ const duration = (flag: string) => (value: string) => {
   }
 };
 
+const durationOrZero = (flag: string) => (value: string) => {
+  try {
+    return parseDuration(value, { allowZero: true });
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
+};
+
 /** Builds the `kubescribe` command tree; `ctx` carries the environment and output streams. */
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command('kubescribe')
@@ -79,6 +87,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
           heartbeatMs: options.heartbeat,
           logCapBytes: options.logCap,
           flushTimeoutMs: options.flushTimeout,
+          passEnv: ctx.env.passEnv,
           quiet: Boolean(options.quiet),
           stdout: ctx.stdout,
           stderr: ctx.stderr,
@@ -87,7 +96,6 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
       );
     });
 
-          passEnv: ctx.env.passEnv,
   const runs = program
     .command('runs')
     .description('list recorded runs, newest first')
@@ -171,7 +179,8 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
       .option('--host <host>', 'address to listen on', host)
       .option('--port <port>', 'port to listen on', integer('--port', 0, 65535), 8080)
       .option('--max-concurrent-runs <n>', 'runs beyond this many wait as queued (local executor; default: local.max_concurrent_runs of the config, else 4)', integer('--max-concurrent-runs', 1, 1000))
-      .option('--no-scheduler', 'do not fire schedules (in serve: another replica does)');
+      .option('--no-scheduler', 'do not fire schedules (in serve: another replica does)')
+      .option('--shutdown-grace <duration>', 'after SIGTERM, how long runs and requests may take to finish (default: api.shutdown_grace of the config, else 25s)', durationOrZero('--shutdown-grace'));
   server('dev', 'the whole system on this machine: API, local executor, scheduler, embedded RunLog (or DATABASE_URL)', '127.0.0.1')
     .action(async (options) => {
       const { serverCommand } = await import('./server-command.ts');

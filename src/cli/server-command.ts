@@ -1,8 +1,11 @@
 import { relative } from 'node:path';
+import { constants } from 'node:os';
 import { readLocalToken, removeServerFile, tokenFilePath, writeLocalToken, writeServerFile } from './server-file.ts';
 import type { CliContext } from './context.ts';
 import { loadCliConfig } from './context.ts';
 import { startServer } from '../server/server.ts';
+import { RotatingLogFile, scrubbingStream, secretsOf, serverLogPath } from '../server/server-log.ts';
+import { formatDuration } from '../config/durations.ts';
 import { defaultKubernetesSettings } from '../config/kubernetes-config.ts';
 import { createToken, findLiveToken, listTokens } from '../runlog/sql/tokens.ts';
 import type { Db } from '../runlog/db.ts';
@@ -15,14 +18,28 @@ export interface ServerCommandOptions {
   maxConcurrentRuns?: number;
   scheduler: boolean;
   executor: 'local' | 'none';
+  /** The --shutdown-grace flag; unset: the config's `api.shutdown_grace`, else 25 s. */
+  shutdownGrace?: number;
 }
+
+// After the shutdown grace the server cuts connections and cancels runs; if even that has not
+// finished this much later, the process exits anyway: within grace + 5 s, whatever is stuck.
+const HARD_STOP_MS = 4_500;
+// A clean stop that leaves a handle open (a socket a peer never closes) must not keep the process.
+const EXIT_LINGER_MS = 2_000;
 
 /**
  * `kubescribe dev` and `kubescribe serve`: the API, the executor and the scheduler in one process.
- * Resolves when the server has stopped; the first SIGTERM/SIGINT drains, a second forces exit.
+ * Resolves when the server has stopped. The first SIGTERM/SIGINT drains within the shutdown grace
+ * (exit 0; 1 if it had to give up grace + 5 s later); a second exits at once with 128 + the signal's number.
  */
 export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', options: ServerCommandOptions): Promise<number> {
   const config = await loadCliConfig(ctx, options.config);
+  // Secrets are scrubbed from every line, whoever wrote it (src/server/server-log.ts).
+  const secrets = secretsOf(ctx.env.databaseUrl);
+  const logFile = mode === 'dev' ? new RotatingLogFile(serverLogPath(ctx.env.home)) : null;
+  const stream = scrubbingStream(logFile ? (line) => logFile.write(line) : (line) => process.stdout.write(line), secrets);
+  let localToken: string | null = null;
   const server = await startServer({
     env: ctx.env,
     config,
@@ -32,7 +49,13 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     scheduler: options.scheduler,
     maxConcurrentRuns: options.maxConcurrentRuns,
     cwd: process.cwd(),
-    logger: mode === 'serve' ? { level: 'info' } : false,
+    logger: { level: 'info', stream },
+    shutdownGraceMs: options.shutdownGrace,
+    // The local admin token is this machine's own: `kubescribe dev` does not rate-limit it.
+    rateLimitExempt: () => (localToken ? [localToken] : []),
+  }).catch((error: unknown) => {
+    logFile?.close();
+    throw error;
   });
   const say = (line: string) => ctx.stderr.write(`${line}\n`);
   // What the server chose, not the flag: `executor: kubernetes` in the config wins over `--executor local`.
@@ -41,33 +64,54 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     : server.executor.name;
   if (mode === 'dev') {
     const tokenFile = await ensureLocalToken(server.db, ctx.env.home);
+    localToken = readLocalToken(ctx.env.home);
     writeServerFile(ctx.env.home, { url: server.url, pid: process.pid });
     say(`KubeScribe dev server on ${server.url} (RunLog: ${server.db.location}, executor: ${executor}, ${config.jobs.size} jobs from ${config.file ?? 'no config file'})`);
     say(`  API docs:    ${server.url}/docs`);
     const shown = relative(process.cwd(), tokenFile);
     say(`  admin token: ${shown && !shown.startsWith('..') ? shown : tokenFile} (the CLI uses it: npx kubescribe trigger <job> --wait)`);
-    say('  Ctrl-C stops it after running runs finish; press it twice to stop now.');
+    const logShown = relative(process.cwd(), serverLogPath(ctx.env.home));
+    say(`  server log:  ${logShown && !logShown.startsWith('..') ? logShown : serverLogPath(ctx.env.home)}`);
+    say(`  Ctrl-C stops it after running runs finish (at most ${formatDuration(server.settings.shutdownGraceMs)}); press it twice to stop now.`);
   } else {
     say(`KubeScribe API on ${server.url} (RunLog: ${server.db.location}, executor: ${executor})`);
   }
   for (const warning of server.warnings) say(`kubescribe: warning: ${warning}`);
-  await new Promise<void>((resolve) => {
+  const grace = server.settings.shutdownGraceMs;
+  const code = await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
+        // "Now": no more waiting on anyone. Live runs' jobs get SIGTERM from their runners (the next
+        // start settles those runs); the RunLog has every record already written.
         say(`kubescribe: ${signal} again: stopping now`);
-        void server.close({ drain: false }).finally(() => process.exit(130));
-        return;
+        void server.close({ drain: false });
+        if (mode === 'dev') removeServerFile(ctx.env.home, process.pid);
+        logFile?.close();
+        process.exit(128 + (constants.signals[signal] ?? 15));
       }
       stopping = true;
-      say(`kubescribe: ${signal}: finishing running runs, then stopping (send it again to stop now)`);
-      void server.close({ drain: true }).then(resolve, resolve);
+      say(`kubescribe: ${signal}: finishing running runs, then stopping (at most ${formatDuration(grace)} for runs and requests; send it again to stop now)`);
+      const hardStop = setTimeout(() => {
+        say(`kubescribe: still not stopped ${formatDuration(grace + HARD_STOP_MS)} after ${signal}: exiting anyway`);
+        resolve(1);
+      }, grace + HARD_STOP_MS);
+      void server.close({ drain: true }).then(
+        () => resolve(0),
+        (error: unknown) => {
+          say(`kubescribe: stopping failed: ${(error as Error).message}`);
+          resolve(1);
+        },
+      ).finally(() => clearTimeout(hardStop));
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
   if (mode === 'dev') removeServerFile(ctx.env.home, process.pid);
-  return 0;
+  logFile?.close();
+  // The process normally exits by itself now; this only fires if something still holds it open.
+  setTimeout(() => process.exit(code), code === 0 ? EXIT_LINGER_MS : 0).unref();
+  return code;
 }
 
 // The local admin token is created on first start and kept in .kubescribe/token (0600); a token file

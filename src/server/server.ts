@@ -17,6 +17,8 @@ import { Reaper, lostAfterMs } from '../runs/reaper.ts';
 import { triggerRun } from '../runs/trigger-run.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { Notifier } from '../notify/notifier.ts';
+import { applyTimeouts, capConnectionsPerClient } from './http-guards.ts';
+import { serverSettings, type ServerSettings } from './server-settings.ts';
 
 export interface ServerOptions {
   env: Environment;
@@ -29,6 +31,10 @@ export interface ServerOptions {
   maxConcurrentRuns?: number;
   cwd: string;
   logger: boolean | Record<string, unknown>;
+  /** The --shutdown-grace flag; unset: the config's `api.shutdown_grace`, else 25 s. */
+  shutdownGraceMs?: number;
+  /** Tokens the rate limit does not count (the local admin token of `kubescribe dev`). */
+  rateLimitExempt?: () => Iterable<string>;
 }
 
 export interface RunningServer {
@@ -39,7 +45,12 @@ export interface RunningServer {
   executor: Executor;
   /** Problems of the configuration worth saying at start (a job's alert channel that is not configured). */
   warnings: string[];
-  /** First call drains: live runs finish, the scheduler stops, then the RunLog closes. */
+  /** The `api:` settings in force (defaults filled in). */
+  settings: ServerSettings;
+  /**
+   * Stops the server; the first call wins. With drain (the default), live runs and requests get the
+   * shutdown grace to finish; then connections are cut and runs cancelled. Log streams end at once.
+   */
   close(options?: { drain?: boolean }): Promise<void>;
 }
 
@@ -60,7 +71,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             maxConcurrentRuns: options.maxConcurrentRuns ?? options.config.local?.max_concurrent_runs,
           })
         : new RecordingExecutor();
-    const deps = { db, config: options.config, executor, logger: options.logger };
+    const settings = serverSettings(options.config, { shutdownGraceMs: options.shutdownGraceMs });
+    const deps = {
+      db, config: options.config, executor, logger: options.logger,
+      // A quiet follower's keep-alive must come well within the idle timeout that would close it.
+      logStream: { keepAliveMs: Math.min(15_000, Math.floor(settings.idleTimeoutMs / 3)) },
+      rateLimit: settings.rateLimit ? { ...settings.rateLimit, exemptTokens: options.rateLimitExempt } : undefined,
+    };
     const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes]);
     log = app.log;
     await executor.start();
@@ -97,6 +114,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           : app.log.warn({ reaper: event }, event.message),
     });
     await reaper.start();
+    applyTimeouts(app.server, settings);
+    capConnectionsPerClient(app.server, settings.maxConnectionsPerClient);
     const url = await app.listen({ host: options.host, port: options.port });
     // Every replica runs one: outbox rows are claimed with SKIP LOCKED and leases (docs/notifications.md).
     const notifier = new Notifier({
@@ -124,12 +143,29 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       app,
       db,
       executor,
+      settings,
       close({ drain = true } = {}) {
         closing ??= (async () => {
           await scheduler?.stop();
           await reaper.stop();
-          await app.close();
-          await executor.stop({ drain });
+          // No new connections from here; idle ones close, log streams end (preClose), and requests in
+          // flight and live runs get the grace to finish, side by side.
+          const http = app.close();
+          const runs = executor.stop({ drain });
+          let timer: NodeJS.Timeout | undefined;
+          const graceOver = new Promise<true>((resolve) => {
+            timer = setTimeout(() => resolve(true), drain ? settings.shutdownGraceMs : 0);
+          });
+          const late = await Promise.race([Promise.all([http, runs]).then(() => false), graceOver]);
+          clearTimeout(timer);
+          if (late) {
+            app.log.warn({ live_runs: executor instanceof LocalExecutor ? executor.liveRunIds : undefined }, 'shutdown grace over: cutting connections, cancelling live runs');
+            app.server.closeAllConnections();
+            // Cancels what still runs: the runner signals the job and records it cancelled.
+            await executor.stop({ drain: false });
+          }
+          await http;
+          await runs;
           // What is still pending stays in the outbox for the next start or another replica.
           await notifier.stop();
           await db.close();
