@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir, constants as osConstants } from 'node:os';
 import { basename, join } from 'node:path';
 import { formatDuration } from '../config/durations.ts';
@@ -14,7 +14,7 @@ import { extractPythonTraceback, lastLines, TailBuffer, type ErrorSummary } from
 import { childEnvironment, type EnvMode } from './child-env.ts';
 import { formatBytes, LogCapture } from './log-capture.ts';
 import { watchProcessGroup, type OrphanWatchdog } from './orphan-watchdog.ts';
-import { parseOutputFile } from './output-file.ts';
+import { readOutputFile } from './output-file.ts';
 import { InvalidParamsError, parseParamOptions } from './params.ts';
 import { flushSpools, Recorder } from './recorder.ts';
 
@@ -426,12 +426,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   flushLogs();
   recorder.record({ op: 'log_totals', run_id: runId, bytes: capture.totalBytes, dropped: capture.droppedBytes });
 
-  let report = parseOutputFile('');
-  try {
-    report = parseOutputFile(readFileSync(outputFile, 'utf8'));
-  } catch {
-    // The child may have removed it; there is simply nothing reported.
-  }
+  const report = readOutputFile(outputFile);
   rmSync(outputDir, { recursive: true, force: true });
   for (const warning of report.warnings) {
     warn(`kubescribe: warning: KUBESCRIBE_OUTPUT line ${warning.line}: ${warning.message}`);
