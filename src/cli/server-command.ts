@@ -93,7 +93,7 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
       stopping = true;
       say(`kubescribe: ${signal}: finishing running runs, then stopping (at most ${formatDuration(grace)} for runs and requests; send it again to stop now)`);
       const hardStop = setTimeout(() => {
-        say(`kubescribe: still not stopped ${formatDuration(grace + HARD_STOP_MS)} after ${signal}: exiting anyway`);
+        say(`kubescribe: still not stopped ${formatDuration(HARD_STOP_MS)} after the shutdown grace: exiting anyway (the next start settles the runs left running)`);
         resolve(1);
       }, grace + HARD_STOP_MS);
       void server.close({ drain: true }).then(
