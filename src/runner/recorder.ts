@@ -25,6 +25,10 @@ export interface RecorderOptions {
 /** The default of {@link RecorderOptions.stuckAfterMs}. */
 export const STUCK_AFTER_MS = 10_000;
 
+// Offline buffers of recorders still open in this process (the server runs many runners at once):
+// another runner's flushSpools must leave them to their owner, which still holds every record in memory.
+const OPEN_SPOOLS = new Set<string>();
+
 /**
  * Writes the runner's records to the RunLog in order. When the RunLog cannot be reached, records go
  * to a file on local disk instead and are replayed, in order, once it answers again: the job runs on
@@ -45,6 +49,7 @@ export class Recorder {
 
   constructor(private readonly options: RecorderOptions) {
     this.retryDelay = options.retryMs ?? 1000;
+    OPEN_SPOOLS.add(options.spoolFile);
   }
 
   /** Log text waiting to be written: the runner slows its reading of the child when this grows. */
@@ -103,6 +108,7 @@ export class Recorder {
   async close(timeoutMs: number): Promise<string | null> {
     const done = await this.drain(timeoutMs);
     this.closed = true;
+    OPEN_SPOOLS.delete(this.options.spoolFile);
     this.wake?.();
     await this.db?.close().catch(() => {});
     this.db = null;
@@ -209,7 +215,16 @@ export async function flushSpools(db: Db, spoolDir: string, say: (line: string) 
   let flushed = 0;
   for (const name of files.sort()) {
     const path = join(spoolDir, name);
-    const lines = readFileSync(path, 'utf8').split('\n');
+    if (OPEN_SPOOLS.has(path)) continue;
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      // Flushed and removed by its owner or another process since the directory was listed.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    const lines = text.split('\n');
     for (const [index, line] of lines.entries()) {
       if (!line.trim()) continue;
       let op: RecordOp;

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import type { ApiDeps } from '../app.ts';
 import type { Executor } from '../../executors/executor.ts';
 import { loadMigrations, schemaVersion } from '../../runlog/migrate.ts';
+import { RETRY_AFTER_SECONDS } from '../../runlog/connectivity.ts';
 
 const Health = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
 
@@ -27,7 +28,10 @@ export async function healthRoutes(app: FastifyInstance, deps: ApiDeps): Promise
       const [runlog, executor] = await Promise.all([runlogProblem(deps, expected), executorProblem(deps.executor)]);
       const checks: Record<string, string> = { runlog: runlog ?? 'ok' };
       if (executor !== undefined) checks[deps.executor.name] = executor ?? 'ok';
-      if (runlog !== null || (executor !== undefined && executor !== null)) return reply.code(503).send({ status: 'not ready', checks });
+      // Retry-After as on every 503 of the API: a client (not the kubelet) learns when to ask again.
+      if (runlog !== null || (executor !== undefined && executor !== null)) {
+        return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ status: 'not ready', checks });
+      }
       return { status: 'ready', checks };
     },
   );
