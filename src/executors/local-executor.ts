@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Db } from '../runlog/db.ts';
+import { isUnreachable } from '../runlog/connectivity.ts';
 import { listAdoptedLiveRuns, listQueuedRunIds } from '../runlog/sql/run-writes.ts';
 import { getRun, insertEvent, touchHeartbeat, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
 import type { RunRecord, RunStatus } from '../runlog/types.ts';
@@ -14,6 +15,11 @@ import { runCommand } from '../runner/runner.ts';
 import { ConcurrencyConflictError, IdempotencyConflictError, JobNotFoundError } from '../runs/errors.ts';
 import { InvalidParamsError, triggerRun } from '../runs/trigger-run.ts';
 import type { Executor } from './executor.ts';
+
+// How long a run whose start failed on an unreachable RunLog waits before it is dispatched again.
+const REDISPATCH_AFTER_MS = 2000;
+// How often queued runs nobody dispatched are looked for.
+const SWEEP_QUEUED_MS = 5000;
 
 export interface LocalExecutorOptions {
   db: Db;
@@ -60,6 +66,7 @@ interface Orphan {
 export class LocalExecutor implements Executor {
   readonly name = 'local' as const;
   private state: 'idle' | 'started' | 'stopping' = 'idle';
+  private sweeper: NodeJS.Timeout | null = null;
   // Run ids waiting for a slot, in UUIDv7 order, which is the order they were accepted.
   private pending: string[] = [];
   private readonly supervised = new Map<string, Supervised>();
@@ -131,6 +138,14 @@ export class LocalExecutor implements Executor {
     this.state = 'started';
     await this.reconcile();
     for (const runId of await listQueuedRunIds(this.options.db, this.name)) await this.dispatch(runId);
+    // A run written while the RunLog failed (the trigger's answer lost, its dispatch never made) stays
+    // queued; a periodic look picks it up. Runs already held here are skipped by dispatch().
+    this.sweeper = setInterval(() => {
+      listQueuedRunIds(this.options.db, this.name)
+        .then((ids) => ids.forEach((runId) => void this.dispatch(runId)))
+        .catch(() => {}); // the RunLog is away: the next sweep tries again
+    }, SWEEP_QUEUED_MS);
+    this.sweeper.unref();
   }
 
   /**
@@ -140,6 +155,8 @@ export class LocalExecutor implements Executor {
    */
   async stop(options: { drain?: boolean } = {}): Promise<void> {
     this.state = 'stopping';
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     for (const timer of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
     this.pending = [];
@@ -155,10 +172,17 @@ export class LocalExecutor implements Executor {
       const controller = new AbortController();
       const live: Supervised = { controller, done: Promise.resolve() };
       this.supervised.set(runId, live);
+      // A RunLog outage before the runner took the run (its first read failed) would leave it queued
+      // until the next start: try again shortly instead; a run that did start is not queued and is skipped.
+      let retry = false;
       live.done = this.supervise(runId, controller.signal)
-        .catch((error: unknown) => this.say(runId, `kubescribe: run ${runId}: ${describe(error)}`))
+        .catch((error: unknown) => {
+          retry = isUnreachable(error);
+          this.say(runId, `kubescribe: run ${runId}: ${describe(error)}${retry ? '; trying again shortly' : ''}`);
+        })
         .finally(() => {
           this.supervised.delete(runId);
+          if (retry) this.dispatchAfter(runId, REDISPATCH_AFTER_MS);
           this.pump();
         });
     }
