@@ -17,6 +17,9 @@ const NUMBER = /^-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?$/;
 
 /** Registers the checks; call before any route is added. */
 export function registerRequestGuards(app: FastifyInstance): void {
+  // The API takes JSON only: a text/plain body would reach the schema as a string and be refused
+  // as "must be object", when the real problem is the content type (415).
+  app.removeContentTypeParser('text/plain');
   app.addHook('onRoute', (route) => {
     // Swagger UI's own files are not part of the API.
     if (route.url.startsWith('/docs')) return;

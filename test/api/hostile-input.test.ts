@@ -6,42 +6,15 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { buildApp } from '../../src/api/app.ts';
-import { jobsRoutes } from '../../src/api/routes/jobs.ts';
-import { runsReadRoutes } from '../../src/api/routes/runs-read.ts';
-import { runsWriteRoutes } from '../../src/api/routes/runs-write.ts';
-import { tokensRoutes } from '../../src/api/routes/tokens.ts';
-import { parseConfig } from '../../src/config/job-config.ts';
 import { RecordingExecutor } from '../../src/executors/executor.ts';
-import type { Db } from '../../src/runlog/db.ts';
 import { getRun } from '../../src/runlog/sql/runs.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
+import { ALL_ROUTES, HOSTILE_CONFIG, rowCounts } from '../support/full-api.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
-
-export const ALL_ROUTES = [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes];
-
-/** A config with one Allow job without a params schema (anything goes in) and one scheduled job. */
-export const HOSTILE_CONFIG = parseConfig(`
-jobs:
-  hello:
-    command: ["true"]
-  nightly:
-    command: ["true"]
-    schedule: "0 3 * * *"
-`, 'kubescribe.yaml');
 
 interface ErrorReply {
   error: { code: string; message: string; details: unknown };
-}
-
-/** Row counts of every table a write route touches: a refused request leaves them all as they were. */
-export async function rowCounts(db: Db): Promise<Record<string, number>> {
-  const tables = ['runs', 'run_events', 'api_tokens', 'jobs', 'job_events'];
-  const counts: Record<string, number> = {};
-  for (const table of tables) counts[table] = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n);
-  const [suspended] = await db.query<{ n: string }>('SELECT count(*) AS n FROM jobs WHERE suspended');
-  counts.suspended_jobs = Number(suspended!.n);
-  return counts;
 }
 
 const cursorOf = (createdAt: string) => Buffer.from(JSON.stringify([createdAt, uuidv7()])).toString('base64url');
