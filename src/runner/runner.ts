@@ -87,6 +87,8 @@ const INTERPRETERS = new Set(['python', 'python3', 'node', 'bash', 'sh', 'ruby',
 // them together count against ARG_MAX (2 MiB by default): params above 64 KiB go in a file instead
 // (KUBESCRIBE_PARAMS_FILE), leaving room for the job's own variables.
 export const MAX_PARAMS_ENV_BYTES = 64 * 1024;
+// How long a command runs before its orphan watchdog starts (docs/runner.md, "When the runner is killed").
+const WATCHDOG_DELAY_MS = 50;
 
 /**
  * Runs one command as a recorded run: creates (or adopts) the run, spawns the command with the runner
@@ -351,8 +353,10 @@ export async function runCommand(input: RunnerInput): Promise<number> {
 
   const started = Date.now();
   let watchdog: OrphanWatchdog | null = null;
+  let watchdogTimer: NodeJS.Timeout | null = null;
   const stopSupervising = () => {
     exited = true;
+    if (watchdogTimer) clearTimeout(watchdogTimer);
     (watchdog as OrphanWatchdog | null)?.release();
     for (const signal of handled) process.off(signal, onSignal);
     input.signal?.removeEventListener('abort', onAbort);
@@ -381,13 +385,24 @@ export async function runCommand(input: RunnerInput): Promise<number> {
         return;
       }
       child = proc;
-      if (proc.pid && input.orphanWatchdog !== false) {
-        watchdog = watchProcessGroup(proc.pid, settings.graceMs, (message) => warn(`kubescribe: warning: no orphan watchdog for the command (${message}); if the runner is killed with SIGKILL, the command keeps running`));
+      const pid = proc.pid;
+      if (pid && input.orphanWatchdog !== false) {
+        // Starting it forks the runner (5-15 ms for a Node process of ~100 MB): a command that is
+        // over within WATCHDOG_DELAY_MS never pays for it (`kubescribe run -- true` stays as fast).
+        watchdogTimer = setTimeout(() => {
+          watchdogTimer = null;
+          watchdog = watchProcessGroup(pid, settings.graceMs, (message) =>
+            warn(`kubescribe: warning: no orphan watchdog for the command (${message}); if the runner is killed with SIGKILL, the command keeps running`));
+        }, WATCHDOG_DELAY_MS);
       }
       proc.once('error', (error: NodeJS.ErrnoException) => {
         if (!proc.pid) resolve({ code: null, signal: null, spawnError: error });
       });
-      proc.once('exit', () => watchdog?.release());
+      proc.once('exit', () => {
+        if (watchdogTimer) clearTimeout(watchdogTimer);
+        watchdogTimer = null;
+        (watchdog as OrphanWatchdog | null)?.release();
+      });
       proc.once('spawn', () => {
         if (proc.pid) input.onStarted?.(proc.pid);
         transition(['starting'], 'running', { started_at: new Date(), heartbeat_at: new Date(), executor_ref: executorRef(proc.pid ?? null, input.executorRef) },

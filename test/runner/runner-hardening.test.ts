@@ -84,8 +84,10 @@ describe('kubescribe run: hostile names, secrets and SIGKILL (pglite)', () => {
     const runner = runCli(['run', '-q', '--job', 'orphan', '--grace', '1s', '--flush-timeout', '1s', '--', ...child], {
       env: t.env,
       onSpawn: (proc) => {
-        void waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '', 30_000, 'the child to start').then(() => {
+        void waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '', 30_000, 'the child to start').then(async () => {
           pid = Number(readFileSync(pidFile, 'utf8'));
+          // The watchdog starts 50 ms into the command (docs/runner.md); give a loaded machine ample time.
+          await new Promise((resolve) => setTimeout(resolve, 500));
           proc.kill('SIGKILL');
         });
       },
