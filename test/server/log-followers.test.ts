@@ -88,7 +88,7 @@ for (const engine of ENGINES) {
       try {
         const runId = await seedRunningRun(db, 'stalled');
         // More than the loopback socket buffers hold, so the server's writes block.
-        const last = await appendLog(db, runId, 0, 8 * 1024 * 1024);
+        const last = await appendLog(db, runId, 0, 4 * 1024 * 1024);
         const stalled = follow(url, runId, { read: false });
         await waitFor(async () => (await new Promise<number>((resolve) => app.server.getConnections((_, n) => resolve(n)))) === 1, 10_000, 'the connection');
         // Not reading: the socket blocks, nothing moves, the idle timeout closes it.
@@ -112,7 +112,7 @@ for (const engine of ENGINES) {
     test('shutdown ends followers at once, stalled ones included', async () => {
       const { app, url } = await startApp(SERVER_DEFAULTS.idleTimeoutMs);
       const runId = await seedRunningRun(db, 'shutdown');
-      await appendLog(db, runId, 0, 8 * 1024 * 1024);
+      await appendLog(db, runId, 0, 4 * 1024 * 1024);
       const stalled = Array.from({ length: 5 }, () => follow(url, runId, { read: false }));
       const reading = follow(url, runId, { read: true });
       await reading.until(() => reading.seqs.length > 10, 30_000, 'the reading follower');
