@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { describePath, findUnstorable } from '../runlog/storable-text.ts';
 
 /** What the child reported through KUBESCRIBE_OUTPUT. */
@@ -22,12 +22,21 @@ const MAX_LINE_CHARS = 1024 * 1024;
 export function readOutputFile(path: string): ChildReport {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking: a child that put a FIFO in the file's place must not hang the runner in open().
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
     return parseOutputFile('');
   }
   try {
-    const buffer = Buffer.alloc(MAX_OUTPUT_FILE_BYTES + 1);
+    // Sized by the file (usually empty or a few lines), one byte over the cap to see if there is more;
+    // a file still growing is read as far as the buffer goes.
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) {
+      const report = parseOutputFile('');
+      report.warnings.push({ line: 0, message: 'the file was replaced by something that is not a regular file; nothing was read' });
+      return report;
+    }
+    const buffer = Buffer.allocUnsafe(Math.min(stat.size, MAX_OUTPUT_FILE_BYTES) + 1);
     let length = 0;
     for (let read = -1; read !== 0 && length < buffer.length;) {
       read = readSync(fd, buffer, length, buffer.length - length, null);

@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +88,9 @@ describe('output-file protocol fuzz', () => {
       assert.equal(report.metrics.first, 1);
       assert.match(report.warnings.at(-1)!.message, /over 8 MiB: only the lines in its first 8 MiB were read/);
       assert.deepEqual(readOutputFile(join(dir, 'missing.jsonl')), { metrics: {}, outputs: {}, warnings: [] });
+      // A FIFO in the file's place would block a plain open() for ever.
+      execFileSync('mkfifo', [join(dir, 'fifo')]);
+      assert.match(readOutputFile(join(dir, 'fifo')).warnings[0]!.message, /not a regular file/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
