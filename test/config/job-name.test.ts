@@ -1,0 +1,32 @@
+// The one job name rule (src/config/job-name.ts), and the names the runner derives from a command.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { jobNameProblem, MAX_JOB_NAME } from '../../src/config/job-name.ts';
+import { jobNameFromCommand } from '../../src/runner/runner.ts';
+
+describe('job names', () => {
+  test('valid names pass; the rule is DNS-1123 of at most 52 characters', () => {
+    for (const name of ['report', 'sales-report-2', 'a', '0', 'a'.repeat(MAX_JOB_NAME)]) assert.equal(jobNameProblem(name), null, name);
+    for (const name of ['', 'Report', 'sales_report', '-report', 'report-', 'a'.repeat(MAX_JOB_NAME + 1), '../../etc/passwd', 'a b', 'é', 'a\u0000b']) {
+      assert.match(jobNameProblem(name) ?? '', /^invalid job name .*: use lowercase letters, digits and "-"/, JSON.stringify(name));
+    }
+  });
+
+  test('the message escapes control characters and cuts long names', () => {
+    assert.equal(jobNameProblem('a\u0000\u001b\nb')!.split(':')[0], 'invalid job name "a\\u0000\\u001b\\nb"');
+    const long = jobNameProblem('x'.repeat(5000))!;
+    assert.ok(long.length < 250, long);
+    assert.match(long, /"x{60}…" \(5000 characters\)/);
+  });
+
+  test('a name derived from a command always obeys the rule', () => {
+    for (const command of [
+      ['python3', 'etl/load.py'], ['./Backup Script.SH'], ['python3', '-u', `${'a'.repeat(51)}_b.py`], ['node', '---.js'],
+      ['python3', '日本語.py'], [`${'x-'.repeat(40)}.sh`], ['sh', '-c'],
+    ]) {
+      const name = jobNameFromCommand(command);
+      assert.equal(jobNameProblem(name), null, `${JSON.stringify(command)} → ${name}`);
+    }
+    assert.equal(jobNameFromCommand(['python3', 'etl/load.py']), 'load');
+  });
+});
