@@ -83,12 +83,15 @@ function standIn() {
   async function routes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
     const { db } = deps;
     const found = async (id: string) => (await getRun(db, id)) ?? Promise.reject(new NotFoundError('run', id));
-    app.post('/runs/trigger', { config: { scope: 'trigger' } }, async (request, reply) => {
+    // The real API refuses query parameters a route does not declare (src/api/request-guards.ts), so
+    // the stand-in declares the ones the client sends, with the real API's types.
+    const query = (properties: Record<string, { type: string }>) => ({ schema: { querystring: { type: 'object', properties } } });
+    app.post('/runs/trigger', { config: { scope: 'trigger' }, ...query({ dry_run: { type: 'boolean' } }) }, async (request, reply) => {
       const body = request.body as { job: string; params?: Record<string, unknown>; idempotency_key?: string; reason?: string };
       bodies.push(body);
       if (!SCRIPTS[body.job]) throw new NotFoundError('job', body.job);
       const params = body.params ?? {};
-      if ((request.query as { dry_run?: string }).dry_run === 'true') {
+      if ((request.query as { dry_run?: boolean }).dry_run === true) {
         return { job: body.job, params, command: ['python3', `${body.job}.py`], env_names: ['API_KEY'], executor: 'local' };
       }
       if (body.idempotency_key) {
@@ -97,8 +100,8 @@ function standIn() {
       }
       return reply.code(202).send(await create(deps, { job: body.job, params, actor: request.actor, key: body.idempotency_key, reason: body.reason }));
     });
-    app.get('/runs', { config: { scope: 'read' } }, async (request) => {
-      const query = request.query as { job?: string; status?: RunStatus; limit?: string };
+    app.get('/runs', { config: { scope: 'read' }, ...query({ job: { type: 'string' }, status: { type: 'string' }, limit: { type: 'integer' } }) }, async (request) => {
+      const query = request.query as { job?: string; status?: RunStatus; limit?: number };
       const runs = await listRuns(db, { job: query.job, status: query.status, limit: Number(query.limit ?? 50) });
       return { runs: runs.map(withDuration), next_cursor: null };
     });
@@ -107,11 +110,12 @@ function standIn() {
       const run = await found((request.params as { id: string }).id);
       return { events: await readRunEvents(db, run.run_id) };
     });
-    app.get('/runs/:id/logs', { config: { scope: 'read' } }, async (request, reply) => {
+    const logQuery = query({ after_seq: { type: 'integer' }, limit: { type: 'integer' }, follow: { type: 'boolean' } });
+    app.get('/runs/:id/logs', { config: { scope: 'read' }, ...logQuery }, async (request, reply) => {
       const run = await found((request.params as { id: string }).id);
-      const query = request.query as { after_seq?: string; limit?: string; follow?: string };
+      const query = request.query as { after_seq?: number; limit?: number; follow?: boolean };
       let after = Number(query.after_seq ?? 0);
-      if (query.follow !== 'true') {
+      if (query.follow !== true) {
         const chunks = await readLogChunks(db, run.run_id, after, Number(query.limit ?? 1000));
         return { chunks, next_after_seq: chunks.at(-1)?.seq ?? after, complete: isTerminal(run.status) && chunks.length === 0 };
       }
