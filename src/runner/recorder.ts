@@ -15,8 +15,8 @@ export interface RecorderOptions {
   retryMs?: number;
   maxRetryMs?: number;
   /**
-   * A write (or read) not done within this bound counts as the RunLog being unreachable: a database
-   * that went silent must not stall the job. Records are idempotent, so one that did land late is
+   * A write (or read) to PostgreSQL not done within this bound counts as the RunLog being unreachable:
+   * a database that went silent must not stall the job. Records are idempotent, so one that did land late is
    * harmless when replayed. Default 10 s; 0: no bound of the recorder's own.
    */
   stuckAfterMs?: number;
@@ -78,7 +78,8 @@ export class Recorder {
     await this.drain(0);
     if (this.offline) return null;
     try {
-      return await this.bounded(this.connect().then(fn));
+      const db = await this.connect();
+      return await this.bounded(db, fn(db));
     } catch (error) {
       if (!isUnreachable(error)) throw error;
       this.goOffline(error);
@@ -129,7 +130,8 @@ export class Recorder {
     while (this.queue.length > 0 && !this.closed) {
       const op = this.queue[0]!;
       try {
-        await this.bounded(this.connect().then((db) => applyOp(db, op)));
+        const db = await this.connect();
+        await this.bounded(db, applyOp(db, op));
         this.queue.shift();
         this.backlog -= opBytes(op);
         if (this.offline && this.queue.length === 0) this.backOnline();
@@ -147,8 +149,10 @@ export class Recorder {
     }
   }
 
-  private bounded<T>(work: Promise<T>): Promise<T> {
-    return withinBound(work, this.options.stuckAfterMs ?? STUCK_AFTER_MS);
+  // Only a server across a network can go silent; embedded PGlite answers or fails, and a slow
+  // machine must not make it look unreachable. Opening is bounded by the engine (connect_timeout).
+  private bounded<T>(db: Db, work: Promise<T>): Promise<T> {
+    return db.engine === 'postgres' ? withinBound(work, this.options.stuckAfterMs ?? STUCK_AFTER_MS) : work;
   }
 
   private async connect(): Promise<Db> {
