@@ -1,11 +1,10 @@
 // The request log records each URL; a token sent in the query string (which auth never accepts, but a
 // client may still send) must not be written there with it.
 import type { FastifyRequest } from 'fastify';
+import { redactApiTokens } from '../runlog/sql/tokens.ts';
 
 // Query parameters whose values are credentials, by name.
 const SECRET_PARAM = /token|secret|password|passwd|api[_-]?key|auth|signature|credential/i;
-// An API token anywhere in the URL (path or query), by its prefix (see runlog/sql/tokens.ts).
-const API_TOKEN = /ksk_[A-Za-z0-9_-]+/g;
 
 /** The URL with credential-looking query values and API tokens replaced by `***`. */
 export function redactRequestUrl(url: string): string {
@@ -23,7 +22,8 @@ export function redactRequestUrl(url: string): string {
     }
     return SECRET_PARAM.test(name) ? `${pair.slice(0, equals)}=***` : pair;
   }).join('&');
-  return (redactedQuery === undefined ? path : `${path}?${redactedQuery}`).replace(API_TOKEN, 'ksk_***');
+  // An API token anywhere in the URL (path or query) too.
+  return redactApiTokens(redactedQuery === undefined ? path : `${path}?${redactedQuery}`);
 }
 
 function serializeRequest(request: FastifyRequest) {

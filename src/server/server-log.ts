@@ -4,6 +4,7 @@
 // scrubSecrets on its way out, whatever code wrote it.
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { redactApiTokens } from '../runlog/sql/tokens.ts';
 
 /** Where `kubescribe dev` writes its log, under KubeScribe's home (.kubescribe/). */
 export function serverLogPath(home: string): string {
@@ -16,13 +17,12 @@ export function serverLogPath(home: string): string {
 const MAX_LOG_BYTES = 10 * 1024 * 1024;
 
 const BEARER = /(bearer\s+)[^\s"\\]+/gi;
-const API_TOKEN = /ksk_[A-Za-z0-9_-]+/g;
 // scheme://user:password@host: the password of any URL (DATABASE_URL, SMTP_URL) in a message or stack.
 const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"]*:)[^\s@/"]+@/gi;
 
 /** Replaces API tokens, bearer credentials, URL passwords and the given secret values with `***`. */
 export function scrubSecrets(line: string, secrets: readonly string[] = []): string {
-  let out = line.replace(API_TOKEN, 'ksk_***').replace(BEARER, '$1***').replace(URL_PASSWORD, '$1***@');
+  let out = redactApiTokens(line).replace(BEARER, '$1***').replace(URL_PASSWORD, '$1***@');
   for (const secret of secrets) if (out.includes(secret)) out = out.replaceAll(secret, '***');
   return out;
 }

@@ -43,6 +43,12 @@ export interface TokenRow {
 
 // A recognisable prefix lets secret scanners find leaked tokens; 32 random bytes make guessing hopeless.
 const PREFIX = 'ksk_';
+const TOKEN_ANYWHERE = /ksk_[A-Za-z0-9_-]+/g;
+
+/** The text with every API token in it (recognised by its prefix) replaced by `ksk_***`: for logs. */
+export function redactApiTokens(text: string): string {
+  return text.replace(TOKEN_ANYWHERE, `${PREFIX}***`);
+}
 
 /** SHA-256 hex of a token: all the RunLog ever stores. */
 export function hashToken(token: string): string {
