@@ -4,8 +4,7 @@ import { emptyConfig, type KubescribeConfig } from '../config/job-definition.ts'
 import { readEnvironment, type Environment } from '../config/environment.ts';
 import type { Db } from '../runlog/db.ts';
 import { openRunLogDb } from '../runlog/open-runlog.ts';
-import { flushSpools } from '../runner/recorder.ts';
-import { join } from 'node:path';
+import { flushSpools, spoolDirectory } from '../runner/recorder.ts';
 
 /** What every command starts from: the environment, read once. */
 export interface CliContext {
@@ -31,7 +30,7 @@ export async function loadCliConfig(ctx: CliContext, file: string | undefined): 
 /** Opens and migrates the RunLog, first writing any records a runner left on disk while it was unreachable. */
 export async function openCliRunLog(ctx: CliContext): Promise<Db> {
   const db = await openRunLogDb(ctx.env);
-  await flushSpools(db, join(ctx.env.home, 'spool'), (line) => ctx.stderr.write(`${line}\n`));
+  await flushSpools(db, spoolDirectory(ctx.env.home), (line) => ctx.stderr.write(`${line}\n`));
   return db;
 }
 

@@ -1,6 +1,6 @@
 // Runs on this machine, through the same runner code as `kubescribe run`, inside the server process
 // (which holds the RunLog: embedded PGlite can be opened by one process only).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { formatDuration } from '../config/durations.ts';
@@ -11,6 +11,7 @@ import { listAdoptedLiveRuns, listQueuedRunIds } from '../runlog/sql/run-writes.
 import { getRun, insertEvent, touchHeartbeat, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
 import type { RunRecord, RunStatus } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
+import { flushSpools, spoolDirectory, spoolFileOf } from '../runner/recorder.ts';
 import { runCommand } from '../runner/runner.ts';
 import { ConcurrencyConflictError, IdempotencyConflictError, JobNotFoundError } from '../runs/errors.ts';
 import { InvalidParamsError, triggerRun } from '../runs/trigger-run.ts';
@@ -94,6 +95,15 @@ export class LocalExecutor implements Executor {
     return [...this.supervised.keys(), ...this.orphans.keys()];
   }
 
+  /**
+   * True while this executor answers for the run: its runner lives here, or the runner ended while the
+   * RunLog was away and its last records (the final status among them) wait in this home's spool.
+   * The reaper leaves such runs alone: their silence is the outage's, and the sweep writes them.
+   */
+  supervises(runId: string): boolean {
+    return this.supervised.has(runId) || this.orphans.has(runId) || existsSync(spoolFileOf(this.options.home, runId));
+  }
+
   /** Queues the run; it starts when a slot is free. Before start() or after stop() it stays queued for the next start(). */
   async dispatch(runId: string): Promise<void> {
     if (this.state !== 'started') return;
@@ -140,8 +150,11 @@ export class LocalExecutor implements Executor {
     for (const runId of await listQueuedRunIds(this.options.db, this.name)) await this.dispatch(runId);
     // A run written while the RunLog failed (the trigger's answer lost, its dispatch never made) stays
     // queued; a periodic look picks it up. Runs already held here are skipped by dispatch().
+    // Records of runners that ended while the RunLog was away are written by the same sweep, not
+    // left until the next runner starts here.
     this.sweeper = setInterval(() => {
-      listQueuedRunIds(this.options.db, this.name)
+      flushSpools(this.sharedDb, spoolDirectory(this.options.home), () => {})
+        .then(() => listQueuedRunIds(this.options.db, this.name))
         .then((ids) => ids.forEach((runId) => void this.dispatch(runId)))
         .catch(() => {}); // the RunLog is away: the next sweep tries again
     }, SWEEP_QUEUED_MS);
@@ -296,7 +309,8 @@ export class LocalExecutor implements Executor {
     // A silent heartbeat for this long means its runner is gone (a live one writes every heartbeat).
     const staleMs = Math.max(3 * config.runlog.heartbeat_ms, 30_000);
     for (const run of await listAdoptedLiveRuns(db, this.name)) {
-      if (this.supervised.has(run.run_id) || this.orphans.has(run.run_id)) continue;
+      // A run whose runner ended during an outage has its final records in the spool: the sweep writes them.
+      if (this.supervises(run.run_id)) continue;
       const pid = typeof run.executor_ref.pid === 'number' ? run.executor_ref.pid : null;
       if (run.executor_ref.host === host) {
         if (pid !== null && processGroupAlive(pid)) {

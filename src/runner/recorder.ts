@@ -208,6 +208,16 @@ export class Recorder {
   }
 }
 
+/** Where runners under KubeScribe's home (`.kubescribe/`) leave records the RunLog did not take yet. */
+export function spoolDirectory(home: string): string {
+  return join(home, 'spool');
+}
+
+/** The offline buffer of one run under `home`. */
+export function spoolFileOf(home: string, runId: string): string {
+  return join(spoolDirectory(home), `${runId}.jsonl`);
+}
+
 /** Replays offline buffers left by runners that exited while the RunLog was unreachable. Returns how many were flushed. */
 export async function flushSpools(db: Db, spoolDir: string, say: (line: string) => void): Promise<number> {
   let files: string[];

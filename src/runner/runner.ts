@@ -16,7 +16,7 @@ import { formatBytes, LogCapture } from './log-capture.ts';
 import { watchProcessGroup, type OrphanWatchdog } from './orphan-watchdog.ts';
 import { readOutputFile } from './output-file.ts';
 import { InvalidParamsError, parseParamOptions } from './params.ts';
-import { flushSpools, Recorder } from './recorder.ts';
+import { flushSpools, Recorder, spoolDirectory, spoolFileOf } from './recorder.ts';
 
 export interface RunnerInput {
   /** The command after `--`; empty means the job's own command. */
@@ -133,10 +133,10 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   }
 
   const runId = input.runId ?? uuidv7();
-  const spoolDir = join(input.home, 'spool');
+  const spoolDir = spoolDirectory(input.home);
   const recorder = new Recorder({
     open: input.openDb,
-    spoolFile: join(spoolDir, `${runId}.jsonl`),
+    spoolFile: spoolFileOf(input.home, runId),
     say: warn,
     retryMs: input.retryMs,
   });

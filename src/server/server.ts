@@ -107,7 +107,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const reaper = new Reaper({
       db,
       lostAfterMs: lostAfterMs(options.config.runlog),
-      isSupervised: executor instanceof LocalExecutor ? (runId) => executor.liveRunIds.includes(runId) : undefined,
+      isSupervised: executor instanceof LocalExecutor ? (runId) => executor.supervises(runId) : undefined,
       onEvent: (event) =>
         event.type === 'pass_failed'
           ? app.log.error({ err: event.error }, 'reaper pass failed')

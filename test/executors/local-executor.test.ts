@@ -3,7 +3,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +20,7 @@ import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { triggerRun } from '../../src/runs/trigger-run.ts';
 import { REPO_ROOT, waitFor as pollUntil } from '../support/cli.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
+import { spoolFileOf } from '../../src/runner/recorder.ts';
 
 const TERMINAL = new Set<RunStatus>(['succeeded', 'failed', 'cancelled', 'timed_out', 'lost']);
 
@@ -153,6 +155,31 @@ for (const engine of ENGINES) {
       assert.equal((await ended(waiting)).status, 'succeeded');
       assert.equal((await ended(later)).status, 'succeeded');
       await restarted.stop({ drain: true });
+    });
+
+    test('a run whose runner ended while the RunLog was away is neither reconciled nor reaped as lost: the sweep writes its spooled result', async () => {
+      // What an outage leaves: the run is `running` with a silent heartbeat, its runner has exited, and
+      // its final status waits in the spool. Marking it lost first would lose its result for good.
+      const runId = await trigger(deadServer, 'quick');
+      const long = new Date(Date.now() - 3_600_000);
+      await transitionRun(db, runId, ['queued'], 'running', { started_at: long, heartbeat_at: long }, { event_id: uuidv7(), at: long, type: 'started', actor: 'test' });
+      const finishedAt = new Date(Date.now() - 60_000).toISOString();
+      const spool = spoolFileOf(runlog.home, runId);
+      mkdirSync(dirname(spool), { recursive: true });
+      writeFileSync(spool, JSON.stringify({
+        op: 'transition', run_id: runId, from: ['running'], to: 'succeeded', patch: { finished_at: finishedAt, exit_code: 0 },
+        event: { event_id: uuidv7(), at: finishedAt, type: 'succeeded', actor: 'runner' },
+      }) + '\n');
+      const executor = newExecutor();
+      await executor.start();
+      assert.equal((await run(runId)).status, 'running', 'reconcile left the spooled run alone');
+      assert.equal(executor.supervises(runId), true, 'the reaper is told the run is accounted for');
+      const done = await ended(runId);
+      assert.equal(done.status, 'succeeded');
+      assert.equal(done.exit_code, 0);
+      assert.equal(existsSync(spool), false, 'the spool file was flushed and removed');
+      assert.equal(executor.supervises(runId), false);
+      await executor.stop();
     });
 
     test('restart: queued runs left behind run; live runs whose process is gone become lost', async () => {
