@@ -221,10 +221,10 @@ for (const engine of ENGINES) {
     test("--wait mirrors the run's exit: its exit code, 1 without one, 124 timed out", async () => {
       const [fail, crash, slow] = await Promise.all([cli(['trigger', 'fail', '-p', 'code=3', '--wait']), cli(['trigger', 'crash', '--wait']), cli(['trigger', 'slow', '--wait'])]);
       assert.equal(fail.code, 3, fail.err);
-      assert.match(fail.err, /: failed after \d+ms, exit code 3: RuntimeError: /);
+      assert.match(fail.err, /: failed after (?:\d+[hms]+)+, exit code 3: RuntimeError: /);
       assert.equal(fail.out, 'about to fail\n');
       assert.equal(crash.code, 1, crash.err);
-      assert.match(crash.err, /: failed after \d+ms, SIGKILL\n$/);
+      assert.match(crash.err, /: failed after (?:\d+[hms]+)+, SIGKILL\n$/);
       assert.equal(slow.code, 124, slow.err);
       assert.match(slow.err, /: timed_out after /);
     });

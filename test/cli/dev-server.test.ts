@@ -38,7 +38,7 @@ for (const engine of ENGINES) {
       server.stderr!.on('data', (data: Buffer) => {
         stderr += data.toString();
       });
-      url = await waitFor(() => /dev server on (http:\/\/\S+)/.exec(stderr)?.[1], 30_000, `the dev server to start; it said: ${stderr}`);
+      url = await waitFor(() => /dev server on (http:\/\/\S+)/.exec(stderr)?.[1], 60_000, `the dev server to start; it said: ${stderr}`);
     });
     after(async () => {
       if (server.exitCode === null) server.kill('SIGKILL');
