@@ -133,7 +133,10 @@ for (const engine of ENGINES) {
     test('a timeout sends SIGTERM, then SIGKILL after the grace period, and records timed_out', async () => {
       const runId = uuidv7();
       const started = Date.now();
-      const result = await run(['--run-id', runId, '--timeout', '1s', '--grace', '1s', '--', ...emit('ignore-term', 'out:working', 'sleep:30')]);
+      // The shell ignores SIGTERM before Python starts (an ignored signal stays ignored across exec),
+      // so the timeout cannot land before the script installs its own handler, however slow the machine.
+      const ignoring = ['sh', '-c', `trap '' TERM; exec ${emit('ignore-term', 'out:working', 'sleep:30').join(' ')}`];
+      const result = await run(['--run-id', runId, '--timeout', '1s', '--grace', '1s', '--', ...ignoring]);
       assert.ok(Date.now() - started < 15_000);
       assert.equal(result.code, 137);
       const saved = await record(runId);
