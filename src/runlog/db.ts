@@ -37,3 +37,14 @@ export function redactUrl(url: string): string {
     return '<unparseable DATABASE_URL>';
   }
 }
+
+/** The same database, for a borrower whose close() must leave it open for its owner. */
+export function borrowedDb(db: Db): Db {
+  return {
+    engine: db.engine,
+    location: db.location,
+    query: (sql, params) => db.query(sql, params),
+    transaction: (fn) => db.transaction(fn),
+    close: async () => {},
+  };
+}
