@@ -146,18 +146,18 @@ function checkSchedule(r: Reader, e: Entry, expression: string, timezone: string
 }
 
 function readNotify(r: Reader, e: Entry): JobNotify {
-  const notify: JobNotify = { on: [] as string[], channels: [] as string[] };
+  const notify: JobNotify = { on: [] as string[] };
   const entries = r.entries(e.value, e.path, e.line, [...NOTIFY_KEYS, ...JOB_NOTIFY_OPTION_KEYS]);
   if (!entries) return notify;
-  for (const key of NOTIFY_KEYS) {
-    if (!entries.some((entry) => entry.key === key)) r.report(e.line, join(e.path, key), 'required key is missing');
-  }
+  // Without `channels` a job alerts the default channels: nowhere until the environment configures one,
+  // so that the example starts clean. A channel it names must exist (a failed delivery otherwise).
+  if (!entries.some((entry) => entry.key === 'on')) r.report(e.line, join(e.path, 'on'), 'required key is missing');
   for (const entry of entries) {
     if (JOB_NOTIFY_OPTION_KEYS.includes(entry.key)) {
       readJobNotifyOption(r, entry, notify);
       continue;
     }
-    const list = entry.key === 'on' ? notify.on : notify.channels;
+    const list = entry.key === 'on' ? notify.on : (notify.channels = []);
     const items = r.items(entry.value, entry.path, entry.line, 'a list of strings');
     if (!items) continue;
     if (items.length === 0) r.report(entry.line, entry.path, 'must list at least one entry');

@@ -35,8 +35,11 @@ export interface JobNotifyOptions {
   abnormal?: AbnormalRule;
 }
 
-/** A job's `notify:`: the events and channels (required) and optional rule overrides. */
-export interface JobNotify extends JobNotifyOptions { on: string[]; channels: string[] }
+/**
+ * A job's `notify:`: the events (required), the channels (absent: the defaults, which are the
+ * environment's channels when no `notify.defaults.channels` says otherwise) and optional rule overrides.
+ */
+export interface JobNotify extends JobNotifyOptions { on: string[]; channels?: string[] }
 
 /** The default rules, for jobs without their own `notify:` and for the keys a job's leaves out. */
 export interface NotifyRules {

@@ -270,7 +270,6 @@ describe('parseConfig: errors point at the file, line and field', () => {
       '5:jobs.ok-job.timeout',
       '6:jobs.ok-job.retries.limit',
       '7:jobs.other.command',
-      '9:jobs.other.notify.channels',
       '9:jobs.other.notify.on[0]',
       '10:jobs.other.labels.team',
     ]);
