@@ -58,6 +58,9 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     throw error;
   });
   const say = (line: string) => ctx.stderr.write(`${line}\n`);
+  // The banner goes out in one write, so whoever reads it (a person, a test, a supervisor's log)
+  // never sees the first line without the rest.
+  const banner: string[] = [];
   // What the server chose, not the flag: `executor: kubernetes` in the config wins over `--executor local`.
   const executor = server.executor.name === 'kubernetes'
     ? `kubernetes, namespace ${config.kubernetes?.namespace ?? defaultKubernetesSettings().namespace}`
@@ -66,17 +69,18 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     const tokenFile = await ensureLocalToken(server.db, ctx.env.home);
     localToken = readLocalToken(ctx.env.home);
     writeServerFile(ctx.env.home, { url: server.url, pid: process.pid });
-    say(`KubeScribe dev server on ${server.url} (RunLog: ${server.db.location}, executor: ${executor}, ${config.jobs.size} jobs from ${config.file ?? 'no config file'})`);
-    say(`  API docs:    ${server.url}/docs`);
+    banner.push(`KubeScribe dev server on ${server.url} (RunLog: ${server.db.location}, executor: ${executor}, ${config.jobs.size} jobs from ${config.file ?? 'no config file'})`);
+    banner.push(`  API docs:    ${server.url}/docs`);
     const shown = relative(process.cwd(), tokenFile);
-    say(`  admin token: ${shown && !shown.startsWith('..') ? shown : tokenFile} (the CLI uses it: npx kubescribe trigger <job> --wait)`);
+    banner.push(`  admin token: ${shown && !shown.startsWith('..') ? shown : tokenFile} (the CLI uses it: npx kubescribe trigger <job> --wait)`);
     const logShown = relative(process.cwd(), serverLogPath(ctx.env.home));
-    say(`  server log:  ${logShown && !logShown.startsWith('..') ? logShown : serverLogPath(ctx.env.home)}`);
-    say(`  Ctrl-C stops it after running runs finish (at most ${formatDuration(server.settings.shutdownGraceMs)}); press it twice to stop now.`);
+    banner.push(`  server log:  ${logShown && !logShown.startsWith('..') ? logShown : serverLogPath(ctx.env.home)}`);
+    banner.push(`  Ctrl-C stops it after running runs finish (at most ${formatDuration(server.settings.shutdownGraceMs)}); press it twice to stop now.`);
   } else {
-    say(`KubeScribe API on ${server.url} (RunLog: ${server.db.location}, executor: ${executor})`);
+    banner.push(`KubeScribe API on ${server.url} (RunLog: ${server.db.location}, executor: ${executor})`);
   }
-  for (const warning of server.warnings) say(`kubescribe: warning: ${warning}`);
+  for (const warning of server.warnings) banner.push(`kubescribe: warning: ${warning}`);
+  ctx.stderr.write(`${banner.join('\n')}\n`);
   const grace = server.settings.shutdownGraceMs;
   const code = await new Promise<number>((resolve) => {
     let stopping = false;

@@ -38,7 +38,8 @@ for (const engine of ENGINES) {
       server.stderr!.on('data', (data: Buffer) => {
         stderr += data.toString();
       });
-      url = await waitFor(() => /dev server on (http:\/\/\S+)/.exec(stderr)?.[1], 60_000, `the dev server to start; it said: ${stderr}`);
+      // The banner's last line: everything it says has arrived.
+      url = await waitFor(() => (/press it twice to stop now/.test(stderr) ? /dev server on (http:\/\/\S+)/.exec(stderr)?.[1] : undefined), 60_000, `the dev server to start; it said: ${stderr}`);
     });
     after(async () => {
       if (server.exitCode === null) server.kill('SIGKILL');
