@@ -2,9 +2,6 @@
 // start with `kubernetes.apply_on_start`). Cluster credentials: the pod's service account in a
 // cluster, else KUBECONFIG / ~/.kube/config, as kubectl finds them.
 import type { Command } from 'commander';
-import { defaultKubernetesSettings } from '../config/kubernetes-config.ts';
-import { KubeClient } from '../kubernetes/client.ts';
-import { syncCronJobs } from '../kubernetes/cronjob-sync.ts';
 import { loadCliConfig, withRunLog, type CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
 
@@ -17,6 +14,12 @@ export function registerApplyCommand(program: Command, ctx: CliContext, setExit:
     .option('--namespace <ns>', 'namespace (default: kubernetes.namespace of the config)')
     .option('--dry-run', 'print what would change; change nothing')
     .action(async (options: { config?: string; namespace?: string; dryRun?: boolean }) => {
+      // The Kubernetes client alone takes ~0.7 s to load: only this command's action pays for it.
+      const [{ defaultKubernetesSettings }, { KubeClient }, { syncCronJobs }] = await Promise.all([
+        import('../config/kubernetes-config.ts'),
+        import('../kubernetes/client.ts'),
+        import('../kubernetes/cronjob-sync.ts'),
+      ]);
       const config = await loadCliConfig(ctx, options.config);
       if (!config.file) throw new UsageError('kubescribe apply needs a kubescribe.yaml (give one with -f)');
       const settings = { ...(config.kubernetes ?? defaultKubernetesSettings()) };

@@ -3,8 +3,6 @@ import { resolve } from 'node:path';
 import { emptyConfig, type KubescribeConfig } from '../config/job-definition.ts';
 import { readEnvironment, type Environment } from '../config/environment.ts';
 import type { Db } from '../runlog/db.ts';
-import { openRunLogDb } from '../runlog/open-runlog.ts';
-import { flushSpools, spoolDirectory } from '../runner/recorder.ts';
 
 /** What every command starts from: the environment, read once. */
 export interface CliContext {
@@ -29,6 +27,9 @@ export async function loadCliConfig(ctx: CliContext, file: string | undefined): 
 
 /** Opens and migrates the RunLog, first writing any records a runner left on disk while it was unreachable. */
 export async function openCliRunLog(ctx: CliContext): Promise<Db> {
+  // Loaded here, not at the top: the database drivers are most of a command's start-up time, and
+  // commands that talk to the API never need them.
+  const [{ openRunLogDb }, { flushSpools, spoolDirectory }] = await Promise.all([import('../runlog/open-runlog.ts'), import('../runner/recorder.ts')]);
   const db = await openRunLogDb(ctx.env);
   await flushSpools(db, spoolDirectory(ctx.env.home), (line) => ctx.stderr.write(`${line}\n`));
   return db;

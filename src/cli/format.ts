@@ -1,5 +1,4 @@
 import { formatDuration } from '../config/durations.ts';
-import type { RunRecord } from '../runlog/types.ts';
 
 /** Lays out rows as an aligned plain-text table. */
 export function table(headers: string[], rows: string[][]): string {
@@ -12,19 +11,64 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** A run's wall time so far or in total, for people. */
-export function runDuration(run: Pick<RunRecord, 'started_at' | 'finished_at'>, now: Date = new Date()): string {
+/** A run's times as either source gives them: Dates from the RunLog, ISO strings from the API. */
+interface Timed {
+  started_at: Date | string | null;
+  finished_at: Date | string | null;
+  /** The API's own figure; when present it is the one shown, so both sources agree. */
+  duration_ms?: number | null;
+}
+
+/** A run's wall time so far or in total, for people: the API's `duration_ms`, else finished (or now) minus started. */
+export function runDuration(run: Timed, now: Date = new Date()): string {
+  if (typeof run.duration_ms === 'number') return formatDuration(run.duration_ms);
   if (!run.started_at) return '-';
   const end = run.finished_at ?? now;
   return formatDuration(Math.max(0, new Date(end).getTime() - new Date(run.started_at).getTime()));
 }
 
-/** A timestamp in local ISO-like form, to the second. */
-export function when(value: Date | string | null): string {
+// One formatter per zone: building an Intl.DateTimeFormat costs far more than using one.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(timeZone: string | undefined): Intl.DateTimeFormat {
+  const key = timeZone ?? '';
+  let formatter = formatters.get(key);
+  if (!formatter) {
+    // A zone this Node does not know (its ICU is older than the config's) falls back to the local one.
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone });
+    } catch {
+      return formatterFor(undefined);
+    }
+    formatter = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      timeZoneName: 'longOffset',
+    });
+    formatters.set(key, formatter);
+  }
+  return formatter;
+}
+
+/**
+ * A timestamp to the second with its zone, for people: `2026-12-04 06:00:00 +01:00`, or `… UTC` at
+ * offset zero. In `timeZone` (a job's own IANA zone) when given, else in this machine's zone: a time
+ * without its zone was read an hour off next to a schedule written in another one.
+ */
+export function when(value: Date | string | null, timeZone?: string | null): string {
   if (!value) return '-';
   const date = new Date(value);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  if (Number.isNaN(date.getTime())) return String(value);
+  const parts = Object.fromEntries(formatterFor(timeZone ?? undefined).formatToParts(date).map((part) => [part.type, part.value]));
+  // longOffset reads `GMT+01:00`, and `GMT` or `GMT+00:00` at offset zero.
+  const offset = /^GMT(?:[+-]00:00)?$/.test(parts.timeZoneName ?? 'GMT') ? 'UTC' : parts.timeZoneName!.replace(/^GMT/, '');
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${offset}`;
 }
 
 /** JSON for machines: dates as ISO strings, two-space indent. */

@@ -1,22 +1,18 @@
+// The `kubescribe` command tree. Only commander and the option parsers load with it: every action
+// imports its command's module when it runs, because loading the whole program (Fastify, the
+// Kubernetes client, the database drivers) took ~1 s before even `--help` could answer
+// (docs/benchmarks.md, test/cli/startup.test.ts).
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError } from '../config/job-definition.ts';
 import { parseByteSize, parseDuration } from '../config/durations.ts';
-import { migrate, RunLogTooNewError } from '../runlog/migrate.ts';
-import { openRunLogDb } from '../runlog/open-runlog.ts';
-import { RunLogBusyError } from '../runlog/pglite-engine.ts';
-import { isUnreachable } from '../runlog/connectivity.ts';
-import { redactUrl } from '../runlog/db.ts';
-import { TRIGGERS, type Trigger } from '../runlog/types.ts';
-import { runCommand } from '../runner/runner.ts';
-import { syncJobs } from '../runlog/sync-jobs.ts';
-import { loadCliConfig, openCliRunLog, processContext, type CliContext } from './context.ts';
+import { TRIGGERS } from '../runlog/types.ts';
+import { processContext, type CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
-import { registerClientCommands, routeLogs, routeRuns, routeRunsShow, SERVER_HELP, TOKEN_HELP } from './client-commands.ts';
+import type { RunOptions } from './run-command.ts';
+import { registerClientCommands } from './client-commands.ts';
 import { registerTokensCommand } from './tokens-command.ts';
 import { registerNotifyCommand } from './notify-command.ts';
 import { registerRenderCommand } from './render-command.ts';
 import { registerApplyCommand } from './apply-command.ts';
-import { podRunOptions } from '../runner/pod-context.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const duration = (flag: string) => (value: string) => {
@@ -68,64 +64,12 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--triggered-by <who>', 'who started this run (default: $USER@host)')
     .option('-q, --quiet', 'print nothing of our own on stderr except errors')
     .passThroughOptions()
-    .action(async (command: string[], options) => {
-      const config = await loadCliConfig(ctx, options.config);
-      setExit(
-        await runCommand({
-          command,
-          job: options.job ?? ctx.env.job,
-          runId: options.runId ?? ctx.env.runId,
-          params: options.param,
-          trigger: (options.trigger ?? ctx.env.trigger ?? 'manual') as Trigger,
-          triggeredBy: options.triggeredBy ?? ctx.env.triggeredBy ?? ctx.env.user,
-          config,
-          home: ctx.env.home,
-          // Threaded: the runner's event loop must stay free to read the child's pipes in order.
-          openDb: () => openRunLogDb(ctx.env, { threaded: true }),
-          timeoutMs: options.timeout,
-          graceMs: options.grace,
-          heartbeatMs: options.heartbeat,
-          logCapBytes: options.logCap,
-          flushTimeoutMs: options.flushTimeout,
-          passEnv: ctx.env.passEnv,
-          quiet: Boolean(options.quiet),
-          stdout: ctx.stdout,
-          stderr: ctx.stderr,
-          ...podRunOptions(ctx.env.pod, options.job ?? ctx.env.job, options.trigger ?? ctx.env.trigger ?? 'manual'),
-        }),
-      );
+    .action(async (command: string[], options: RunOptions) => {
+      const { runJobCommand } = await import('./run-command.ts');
+      setExit(await runJobCommand(ctx, command, options));
     });
 
-  const runs = program
-    .command('runs')
-    .description('list recorded runs, newest first')
-    .option('-j, --job <name>', 'only runs of this job')
-    .option('-s, --status <status>', 'only runs in this status')
-    .option('-n, --limit <n>', 'how many (1-500, default 20)')
-    .option('--json', 'print JSON')
-    .option('--server <url>', SERVER_HELP)
-    .option('--token <token>', TOKEN_HELP)
-    .action(async (options) => setExit(await routeRuns(ctx, options)));
-  runs
-    .command('show')
-    .description('show one run in full, with its events')
-    .argument('<run_id>', 'the run id (or a unique prefix of it)')
-    .option('--json', 'print JSON')
-    .option('--server <url>', SERVER_HELP)
-    .option('--token <token>', TOKEN_HELP)
-    .action(async (id: string, options) => setExit(await routeRunsShow(ctx, id, options)));
-
-  program
-    .command('logs')
-    .description("print a run's stored output")
-    .argument('<run_id>', 'the run id (or a unique prefix of it)')
-    .option('--split', 'send the stderr chunks to stderr instead of stdout')
-    .option('-f, --follow', 'keep printing until the run ends (through the API)')
-    .option('--server <url>', SERVER_HELP)
-    .option('--token <token>', TOKEN_HELP)
-    .action(async (id: string, options) => setExit(await routeLogs(ctx, id, options)));
-
-  // trigger, cancel, retry, jobs (over the API) and tokens (over the API when a server runs, else in the RunLog).
+  // runs, logs, trigger, cancel, retry, jobs, suspend, resume; tokens (over the API when a server runs, else in the RunLog).
   registerClientCommands(program, ctx, setExit);
   registerTokensCommand(program, ctx, setExit);
   registerNotifyCommand(program, ctx, setExit);
@@ -136,33 +80,17 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .command('migrate')
     .description('create or upgrade the RunLog schema (also automatic), and record the job definitions of kubescribe.yaml')
     .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')
-    .action(async (options) => {
-      const config = await loadCliConfig(ctx, options.config);
-      const db = await openRunLogDb(ctx.env, { migrate: false });
-      try {
-        const result = await migrate(db);
-        ctx.stdout.write(
-          result.applied.length
-            ? `RunLog at ${db.location}: applied ${result.applied.join(', ')}; schema version ${result.to}\n`
-            : `RunLog at ${db.location}: schema version ${result.to}, up to date\n`,
-        );
-        if (config.file) {
-          const synced = await syncJobs(db, config);
-          ctx.stdout.write(`jobs from ${config.file}: ${synced.map((job) => `${job.name} (revision ${job.revision})`).join(', ') || 'none'}\n`);
-        }
-      } finally {
-        await db.close();
-      }
-      setExit(0);
+    .action(async (options: { config?: string }) => {
+      const { migrateCommand } = await import('./migrate-command.ts');
+      setExit(await migrateCommand(ctx, options));
     });
 
   program
     .command('flush')
     .description('write records that runners buffered on disk while the RunLog was unreachable')
     .action(async () => {
-      const db = await openCliRunLog(ctx);
-      await db.close();
-      setExit(0);
+      const { flushCommand } = await import('./migrate-command.ts');
+      setExit(await flushCommand(ctx));
     });
 
   const integer = (flag: string, min: number, max: number) => (value: string) => {
@@ -210,7 +138,7 @@ export async function main(argv: string[], ctx: CliContext = processContext()): 
   }
 }
 
-function reportError(ctx: CliContext, error: unknown): number {
+async function reportError(ctx: CliContext, error: unknown): Promise<number> {
   const say = (message: string) => ctx.stderr.write(`kubescribe: ${message}\n`);
   if (error instanceof CommanderError) {
     // Help and version are not failures; commander has already printed what it had to say.
@@ -220,6 +148,14 @@ function reportError(ctx: CliContext, error: unknown): number {
     say(error.message);
     return 2;
   }
+  // The other error classes are imported on the way out, so recognising them costs nothing at start-up.
+  const [{ ConfigError }, { RunLogTooNewError }, { RunLogBusyError }, { isUnreachable }, { redactUrl }] = await Promise.all([
+    import('../config/job-definition.ts'),
+    import('../runlog/migrate.ts'),
+    import('../runlog/pglite-engine.ts'),
+    import('../runlog/connectivity.ts'),
+    import('../runlog/db.ts'),
+  ]);
   if (error instanceof ConfigError) {
     ctx.stderr.write(`${error.message}\n`);
     return 2;

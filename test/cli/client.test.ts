@@ -18,7 +18,9 @@ import { getRun, insertRun, listRuns, transitionRun } from '../../src/runlog/sql
 import { isTerminal, LIVE_STATUSES, type RunRecord, type RunStatus } from '../../src/runlog/types.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { parseSse } from '../../src/cli/api-client.ts';
-import { exitCodeOf, parseTriggerParams, StatusLine } from '../../src/cli/client-commands.ts';
+import { parseTriggerParams } from '../../src/cli/trigger-command.ts';
+import { exitCodeOf } from '../../src/cli/wait-for-run.ts';
+import { StatusLine } from '../../src/cli/status-line.ts';
 import { readLocalServer, readLocalToken, removeServerFile, resolveServer, writeLocalToken, writeServerFile } from '../../src/cli/server-file.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';

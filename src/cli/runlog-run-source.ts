@@ -1,0 +1,66 @@
+// The run source straight from the RunLog, for when no server is known (the database is reachable
+// from here: DATABASE_URL, or the embedded RunLog no server holds).
+import type { Db } from '../runlog/db.ts';
+import { setJobSuspended, syncJobDefinition } from '../runlog/sql/jobs.ts';
+import { listRunNotifications } from '../runlog/sql/notifications.ts';
+import { readLogChunks, readRunEvents } from '../runlog/sql/run-logs.ts';
+import { queryRuns } from '../runlog/sql/run-queries.ts';
+import { findRunsByPrefix, getRun } from '../runlog/sql/runs.ts';
+import { jobSyncOf } from '../runlog/sync-jobs.ts';
+import { loadCliConfig, type CliContext } from './context.ts';
+import { UsageError } from './errors.ts';
+import type { RunSource } from './run-source.ts';
+
+const LOG_PAGE = 1000;
+
+/** A run source that queries `db`; `ctx` gives the actor of suspend / resume and the config file. */
+export function runLogRunSource(db: Db, ctx: CliContext): RunSource {
+  return {
+    kind: 'runlog',
+    findRunsByPrefix: (prefix, limit) => findRunsByPrefix(db, prefix, limit),
+    async listRuns(filter) {
+      // The API's list query, so both paths filter alike; its keyset column is for paging only.
+      const rows = await queryRuns(db, filter);
+      return rows.map(({ cursor_at: _cursor, ...run }) => run);
+    },
+    async showRun(runId) {
+      const run = await getRun(db, runId);
+      if (!run) throw new UsageError(`no run ${runId} in the RunLog`);
+      return { run: { ...run, notifications: await listRunNotifications(db, runId) }, events: await readRunEvents(db, runId) };
+    },
+    async readLog(runId, onChunk) {
+      if (!(await getRun(db, runId))) throw new UsageError(`no run ${runId} in the RunLog`);
+      let after = 0;
+      for (;;) {
+        const chunks = await readLogChunks(db, runId, after, LOG_PAGE);
+        for (const chunk of chunks) {
+          await onChunk(chunk);
+          after = chunk.seq;
+        }
+        if (chunks.length < LOG_PAGE) return;
+      }
+    },
+    followLog() {
+      // withRunSource refuses `logs -f` before opening the RunLog; this is the backstop.
+      return Promise.reject(new UsageError('logs -f follows a live run through the KubeScribe API'));
+    },
+    async setSuspended(job, suspended, reason) {
+      const audit = { actor: ctx.env.user, reason };
+      let result = await setJobSuspended(db, job, suspended, audit);
+      if (!result.found) {
+        // Declared in kubescribe.yaml but not recorded yet (no server or migrate has run since): record it, as the API does.
+        const config = await loadCliConfig(ctx, undefined);
+        const definition = config.jobs.get(job);
+        if (!definition) throw new UsageError(`no job ${job} in the RunLog or in ${config.file ?? 'kubescribe.yaml'}`);
+        await syncJobDefinition(db, jobSyncOf(definition, config.file));
+        result = await setJobSuspended(db, job, suspended, audit);
+      }
+      return {
+        answer: { name: job, suspended, changed: result.changed },
+        changed: result.changed,
+        // Without a server nobody patches a CronJob now; the Kubernetes reconciler does on its next pass.
+        note: null,
+      };
+    },
+  };
+}
