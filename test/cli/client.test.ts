@@ -1,6 +1,7 @@
-// The CLI as an API client, over real HTTP against the real app and a real RunLog on both engines.
-// The run routes are an in-test stand-in for the API contract (the real routes are written
-// elsewhere): it keeps runs in the RunLog and moves them along on a script chosen by the job name.
+// The CLI as an API client: the real `kubescribe` binary over real HTTP against the real route
+// groups (ALL_ROUTES, as `serve` registers them) on a real RunLog. A scripted executor holds every
+// run where it is until the test moves it on, and the test moves it once the CLI has shown what it
+// must: each state is seen, with no sleeps.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
@@ -8,380 +9,372 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { FastifyInstance } from 'fastify';
-import type { ApiDeps } from '../../src/api/app.ts';
-import { ConflictError, NotFoundError } from '../../src/api/errors.ts';
-import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
-import { insertLogChunks, readLogChunks, readRunEvents } from '../../src/runlog/sql/run-logs.ts';
-import { getRun, insertRun, listRuns, transitionRun } from '../../src/runlog/sql/runs.ts';
-import { isTerminal, LIVE_STATUSES, type RunRecord, type RunStatus } from '../../src/runlog/types.ts';
-import { uuidv7 } from '../../src/runlog/uuidv7.ts';
+import { parseConfig } from '../../src/config/job-config.ts';
+import { queryRuns } from '../../src/runlog/sql/run-queries.ts';
+import { getRun } from '../../src/runlog/sql/runs.ts';
+import type { RunStatus } from '../../src/runlog/types.ts';
 import { parseSse } from '../../src/cli/api-client.ts';
 import { parseTriggerParams } from '../../src/cli/trigger-command.ts';
 import { exitCodeOf } from '../../src/cli/wait-for-run.ts';
 import { StatusLine } from '../../src/cli/status-line.ts';
 import { readLocalServer, readLocalToken, removeServerFile, resolveServer, writeLocalToken, writeServerFile } from '../../src/cli/server-file.ts';
+import { ALL_ROUTES } from '../support/full-api.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
 import { runCli, waitFor } from '../support/cli.ts';
+import { ScriptedExecutor, type ScriptedRun } from './scripted-executor.ts';
 
 // Nothing may fall through to the direct RunLog path by accident: its database does not answer.
 const DEAD_DB = 'postgres://nobody@127.0.0.1:9/none';
 
-// How each stand-in job's run goes: logs, then a final status (none: it runs until cancelled).
-const SCRIPTS: Record<string, { logs: [string, string][]; end?: (params: Record<string, unknown>) => { status: RunStatus; exit_code: number | null; signal?: string; error_type?: string } }> = {
-  ok: { logs: [['stdout', 'hello\n'], ['stderr', 'a warning\n'], ['stdout', 'second line\n']], end: () => ({ status: 'succeeded', exit_code: 0 }) },
-  fail: {
-    logs: [['stdout', 'about to fail\n']],
-    end: (p) => (p.code === 0 ? { status: 'succeeded', exit_code: 0 } : { status: 'failed', exit_code: Number(p.code ?? 3), error_type: 'RuntimeError' }),
-  },
-  crash: { logs: [['stdout', 'x\n']], end: () => ({ status: 'failed', exit_code: null, signal: 'SIGKILL' }) },
-  slow: { logs: [['stdout', 'still going\n']], end: () => ({ status: 'timed_out', exit_code: null, signal: 'SIGTERM' }) },
-  flaky: { logs: [['stdout', 'one\n'], ['stdout', 'two\n'], ['stdout', 'three\n']], end: () => ({ status: 'succeeded', exit_code: 0 }) },
-  hang: { logs: [['stdout', 'waiting\n']] },
-};
+const CONFIG = parseConfig(`
+jobs:
+  ok:
+    command: ["python3", "ok.py"]
+    env: { API_KEY: "not shown" }
+    labels: { team: data }
+  fail: { command: ["false"] }
+  crash: { command: ["false"] }
+  slow: { command: ["sleep", "1000"] }
+  flaky: { command: ["true"] }
+  hang: { command: ["sleep", "1000"] }
+  nightly:
+    command: ["true"]
+    schedule: "0 6 * * *"
+    time_zone: Europe/Berlin
+`, 'kubescribe.yaml');
 
-function standIn() {
-  const bodies: Record<string, unknown>[] = [];
-  const pending = new Set<Promise<void>>();
-  const dropped = new Set<string>();
-  let closing = false;
-  const event = (type: string, actor: string | null, detail: Record<string, unknown> = {}) => ({ event_id: uuidv7(), at: new Date(), type, actor, detail });
-  const withDuration = (run: RunRecord) => ({
-    ...run,
-    duration_ms: run.started_at ? (run.finished_at ?? new Date()).getTime() - run.started_at.getTime() : null,
-  });
-
-  async function drive(deps: ApiDeps, runId: string, job: string, params: Record<string, unknown>) {
-    const script = SCRIPTS[job]!;
-    // Queued long enough for the CLI to see it so, even on a loaded machine.
-    await sleep(400);
-    await transitionRun(deps.db, runId, ['queued'], 'running', { started_at: new Date() }, event('status', 'executor'));
-    let seq = 0;
-    for (const [stream, text] of script.logs) {
-      await sleep(60);
-      await insertLogChunks(deps.db, runId, [{ seq: ++seq, stream: stream as 'stdout', at: new Date().toISOString(), text }]);
-    }
-    if (!script.end) return;
-    await sleep(150);
-    const { status, ...patch } = script.end(params);
-    await transitionRun(deps.db, runId, ['running'], status, { ...patch, finished_at: new Date() }, event('status', 'executor'));
-  }
-
-  async function create(deps: ApiDeps, run: { job: string; params: Record<string, unknown>; actor: string; key?: string; retryOf?: RunRecord; reason?: string }) {
-    const runId = uuidv7();
-    await ensureUndeclaredJob(deps.db, run.job);
-    await insertRun(deps.db, {
-      run_id: runId, job: run.job, job_content_hash: null, trigger: run.retryOf ? 'retry' : 'api', triggered_by: run.actor,
-      params: run.params, status: 'queued', executor: 'none', created_at: new Date(), idempotency_key: run.key ?? null,
-      attempt: run.retryOf ? run.retryOf.attempt + 1 : 1, retry_of: run.retryOf?.run_id ?? null,
-    }, event('created', run.actor, run.reason ? { reason: run.reason } : {}));
-    const driving = drive(deps, runId, run.job, run.params).finally(() => pending.delete(driving));
-    pending.add(driving);
-    return { run_id: runId, status: 'queued', links: { self: `/runs/${runId}`, logs: `/runs/${runId}/logs`, events: `/runs/${runId}/events` } };
-  }
-
-  async function routes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
-    const { db } = deps;
-    const found = async (id: string) => (await getRun(db, id)) ?? Promise.reject(new NotFoundError('run', id));
-    // The real API refuses query parameters a route does not declare (src/api/request-guards.ts), so
-    // the stand-in declares the ones the client sends, with the real API's types.
-    const query = (properties: Record<string, { type: string }>) => ({ schema: { querystring: { type: 'object', properties } } });
-    app.post('/runs/trigger', { config: { scope: 'trigger' }, ...query({ dry_run: { type: 'boolean' } }) }, async (request, reply) => {
-      const body = request.body as { job: string; params?: Record<string, unknown>; idempotency_key?: string; reason?: string };
-      bodies.push(body);
-      if (!SCRIPTS[body.job]) throw new NotFoundError('job', body.job);
-      const params = body.params ?? {};
-      if ((request.query as { dry_run?: boolean }).dry_run === true) {
-        return { job: body.job, params, command: ['python3', `${body.job}.py`], env_names: ['API_KEY'], executor: 'local' };
-      }
-      if (body.idempotency_key) {
-        const [same] = await db.query<{ run_id: string; status: string }>('SELECT run_id::text AS run_id, status FROM runs WHERE idempotency_key = $1', [body.idempotency_key]);
-        if (same) return reply.code(200).send({ ...same, links: {} });
-      }
-      return reply.code(202).send(await create(deps, { job: body.job, params, actor: request.actor, key: body.idempotency_key, reason: body.reason }));
-    });
-    app.get('/runs', { config: { scope: 'read' }, ...query({ job: { type: 'string' }, status: { type: 'string' }, limit: { type: 'integer' } }) }, async (request) => {
-      const query = request.query as { job?: string; status?: RunStatus; limit?: number };
-      const runs = await listRuns(db, { job: query.job, status: query.status, limit: Number(query.limit ?? 50) });
-      return { runs: runs.map(withDuration), next_cursor: null };
-    });
-    app.get('/runs/:id', { config: { scope: 'read' } }, async (request) => withDuration(await found((request.params as { id: string }).id)));
-    app.get('/runs/:id/events', { config: { scope: 'read' } }, async (request) => {
-      const run = await found((request.params as { id: string }).id);
-      return { events: await readRunEvents(db, run.run_id) };
-    });
-    const logQuery = query({ after_seq: { type: 'integer' }, limit: { type: 'integer' }, follow: { type: 'boolean' } });
-    app.get('/runs/:id/logs', { config: { scope: 'read' }, ...logQuery }, async (request, reply) => {
-      const run = await found((request.params as { id: string }).id);
-      const query = request.query as { after_seq?: number; limit?: number; follow?: boolean };
-      let after = Number(query.after_seq ?? 0);
-      if (query.follow !== true) {
-        const chunks = await readLogChunks(db, run.run_id, after, Number(query.limit ?? 1000));
-        return { chunks, next_after_seq: chunks.at(-1)?.seq ?? after, complete: isTerminal(run.status) && chunks.length === 0 };
-      }
-      reply.hijack();
-      reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-      let gone = false;
-      reply.raw.on('close', () => (gone = true));
-      while (!gone && !closing) {
-        // Status before chunks: a run seen finished has all its chunks stored already.
-        const { status } = (await getRun(db, run.run_id))!;
-        for (const chunk of await readLogChunks(db, run.run_id, after)) {
-          reply.raw.write(`event: log\nid: ${chunk.seq}\ndata: ${JSON.stringify(chunk)}\n\n`);
-          after = chunk.seq;
-          // The flaky job's first stream dies after one chunk, as a restarting server's would.
-          if (run.job === 'flaky' && !dropped.has(run.run_id)) {
-            dropped.add(run.run_id);
-            reply.raw.destroy();
-            return;
-          }
-        }
-        if (isTerminal(status)) {
-          reply.raw.end(`event: end\ndata: ${JSON.stringify({ status })}\n\n`);
-          return;
-        }
-        reply.raw.write(': keep-alive\n\n');
-        await sleep(80);
-      }
-      reply.raw.end();
-    });
-    app.post('/runs/:id/cancel', { config: { scope: 'trigger' } }, async (request, reply) => {
-      const run = await found((request.params as { id: string }).id);
-      const moved = await transitionRun(db, run.run_id, LIVE_STATUSES, 'cancelled', { finished_at: new Date() }, event('cancelled', request.actor));
-      if (!moved.changed && moved.status !== 'cancelled') throw new ConflictError('run_finished', `run ${run.run_id} already ${moved.status}`);
-      return reply.code(moved.changed ? 202 : 200).send({ run_id: run.run_id, status: 'cancelled' });
-    });
-    app.post('/runs/:id/retry', { config: { scope: 'trigger' } }, async (request, reply) => {
-      const run = await found((request.params as { id: string }).id);
-      const body = (request.body ?? {}) as { params?: Record<string, unknown> };
-      return reply.code(202).send(await create(deps, { job: run.job, params: { ...run.params, ...body.params }, actor: request.actor, retryOf: run }));
-    });
-    app.get('/jobs', { config: { scope: 'read' } }, async () => ({
-      jobs: [
-        { name: 'ok', schedule: '0 6 * * *', schedule_text: 'at 06:00, every day', next_runs: ['2030-01-02T06:00:00.000Z'], last_run: { status: 'succeeded', finished_at: '2030-01-01T06:00:03.000Z' }, health: 'healthy', suspended: false },
-        { name: 'hang', schedule: null, schedule_text: null, next_runs: [], last_run: null, health: 'unknown', suspended: true },
-      ],
-    }));
-  }
-
-  return {
-    routes,
-    bodies,
-    async settle() {
-      closing = true;
-      await Promise.all([...pending]);
-    },
-  };
-}
-
+const OK_LOG: [ 'stdout' | 'stderr', string][] = [['stdout', 'hello\n'], ['stderr', 'a warning\n'], ['stdout', 'second line\n']];
 const lines = (text: string) => text.trimEnd().split('\n');
 
-for (const engine of ENGINES) {
-  describe(`kubescribe as an API client (${engine})`, () => {
-    let api: TestApi;
-    let home: string;
-    const fake = standIn();
-    const env = (extra: Record<string, string> = {}) => ({
-      KUBESCRIBE_HOME: home, DATABASE_URL: DEAD_DB, KUBESCRIBE_SERVER: api.url, KUBESCRIBE_TOKEN: api.tokens.trigger, ...extra,
-    });
-    const cli = (args: string[], extra: Record<string, string> = {}, onSpawn?: (child: ChildProcess) => void) => runCli(args, { env: env(extra), onSpawn });
-    const run = async (id: string) => (await getRun(api.db, id))!;
-    const triggered = async (job: string, ...args: string[]) => {
-      const result = await cli(['trigger', job, ...args]);
-      assert.equal(result.code, 0, result.err);
-      return result.out.trim();
-    };
+// The CLI talks HTTP; what differs between the engines is below the API, and the API's own tests
+// run on both. Both here would double the slowest CLI file and add no coverage: the one engine is
+// PostgreSQL when there is one (the production engine), else PGlite.
+const ENGINE = ENGINES[ENGINES.length - 1]!;
 
-    before(async () => {
-      api = await startTestApi(engine, { routes: [fake.routes] });
-      home = mkdtempSync(join(tmpdir(), 'ks-client-'));
-    });
-    after(async () => {
-      await fake.settle();
-      await api.close();
-      rmSync(home, { recursive: true, force: true });
-    });
+describe(`kubescribe as an API client (${ENGINE})`, () => {
+  let api: TestApi;
+  let home: string;
+  const executor = new ScriptedExecutor();
+  const env = (extra: Record<string, string> = {}) => ({
+    KUBESCRIBE_HOME: home, DATABASE_URL: DEAD_DB, KUBESCRIBE_SERVER: api.url, KUBESCRIBE_TOKEN: api.tokens.trigger, ...extra,
+  });
+  const cli = (args: string[], extra: Record<string, string> = {}, onSpawn?: (child: ChildProcess) => void) => runCli(args, { env: env(extra), onSpawn });
+  const run = async (id: string) => (await getRun(api.db, id))!;
 
-    test('trigger --wait streams the log to stdout, reports status changes on stderr, and exits 0', async () => {
-      const result = await cli(['trigger', 'ok', '--wait', '--reason', 'backfill', '-p', 'n=5', '-p', 'flag=true', '-p', 'day=2026-11-25',
-        '-p', 'obj={"a":1}', '-p', 'list=[1,2]', '-p', 'zip="02139"', '-p', 'nothing=null', '-p', 'eq=a=b']);
-      assert.equal(result.code, 0, result.err);
-      assert.equal(result.out, 'hello\na warning\nsecond line\n');
-      const err = lines(result.err);
-      const id = /^triggered ok: run (\S+)$/.exec(err[0]!)![1]!;
-      assert.deepEqual(err.slice(1, 3), [`run ${id} (ok): queued`, `run ${id} (ok): running`]);
-      assert.match(err[3]!, new RegExp(`^run ${id} \\(ok\\): succeeded after \\d+ms, exit code 0$`));
-      assert.equal(err.length, 4);
-      const saved = await run(id);
-      assert.deepEqual(saved.params, { n: 5, flag: true, day: '2026-11-25', obj: { a: 1 }, list: [1, 2], zip: '02139', nothing: 'null', eq: 'a=b' });
-      assert.equal(saved.triggered_by, 'token:test-trigger');
-      assert.deepEqual(fake.bodies.at(-1), { job: 'ok', params: saved.params, reason: 'backfill' });
+  /** Starts the CLI and gives its stderr as it comes, to wait on. */
+  function watched(args: string[], extra: Record<string, string> = {}) {
+    const seen = { err: '', out: '', child: null as ChildProcess | null };
+    const result = cli(args, extra, (child) => {
+      seen.child = child;
+      child.stderr?.on('data', (data: Buffer) => (seen.err += data.toString()));
+      child.stdout?.on('data', (data: Buffer) => (seen.out += data.toString()));
     });
+    return { seen, result, shows: (pattern: RegExp, what: string) => waitFor(() => pattern.test(seen.err), 30_000, what) };
+  }
 
-    test("--wait mirrors the run's exit: its exit code, 1 without one, 124 timed out", async () => {
-      const [fail, crash, slow] = await Promise.all([cli(['trigger', 'fail', '-p', 'code=3', '--wait']), cli(['trigger', 'crash', '--wait']), cli(['trigger', 'slow', '--wait'])]);
-      assert.equal(fail.code, 3, fail.err);
-      assert.match(fail.err, /: failed after (?:\d+[hms]+)+, exit code 3: RuntimeError: /);
-      assert.equal(fail.out, 'about to fail\n');
-      assert.equal(crash.code, 1, crash.err);
-      assert.match(crash.err, /: failed after (?:\d+[hms]+)+, SIGKILL\n$/);
-      assert.equal(slow.code, 124, slow.err);
-      assert.match(slow.err, /: timed_out after /);
-    });
+  /** Triggers `job` without waiting and plays its run to `succeeded` with the usual log. */
+  async function finishedOk(...args: string[]): Promise<string> {
+    const result = await cli(['trigger', 'ok', ...args]);
+    assert.equal(result.code, 0, result.err);
+    const scripted = await executor.nextRun('ok');
+    assert.equal(scripted.runId, result.out.trim());
+    await scripted.play(OK_LOG, { status: 'succeeded', exit_code: 0 });
+    return scripted.runId;
+  }
 
-    test('--wait ends with 130 when the run is cancelled; cancel is idempotent; a finished run cannot be cancelled', async () => {
-      const started = Date.now();
-      const waiting = cli(['trigger', 'hang', '--wait']);
-      const id = await waitFor(async () => (await listRuns(api.db, { job: 'hang', status: 'running' })).find((r) => r.created_at.getTime() >= started - 1000)?.run_id, 15_000, 'the hang run');
-      const cancel = await cli(['cancel', id.slice(0, 20)]);
-      assert.equal(cancel.code, 0, cancel.err);
-      assert.equal(cancel.out, `run ${id} cancelled\n`);
-      const result = await waiting;
-      assert.equal(result.code, 130, result.err);
-      assert.equal(result.out, 'waiting\n');
-      assert.match(result.err, new RegExp(`run ${id} \\(hang\\): cancelled after`));
-      assert.equal((await cli(['cancel', id])).code, 0);
-      const ok = await triggered('ok');
-      await waitFor(async () => (await run(ok)).status === 'succeeded');
-      const finished = await cli(['cancel', ok]);
-      assert.equal(finished.code, 1);
-      assert.equal(finished.err, `kubescribe: run ${ok} already succeeded\n`);
-    });
+  before(async () => {
+    api = await startTestApi(ENGINE, { routes: ALL_ROUTES, config: CONFIG, executor });
+    executor.db = api.db;
+    home = mkdtempSync(join(tmpdir(), 'ks-client-'));
+  });
+  after(async () => {
+    await api.close();
+    rmSync(home, { recursive: true, force: true });
+  });
 
-    test('Ctrl-C stops the waiting, not the run, and says how to cancel it', async () => {
-      let child!: ChildProcess;
-      let err = '';
-      const waiting = cli(['trigger', 'hang', '--wait'], {}, (spawned) => {
-        child = spawned;
-        spawned.stderr?.on('data', (data: Buffer) => (err += data.toString()));
-      });
-      await waitFor(() => / \(hang\): running/.test(err), 15_000, 'the running status line');
-      child.kill('SIGINT');
-      const result = await waiting;
-      assert.equal(result.code, 130);
-      const id = /run (\S+) goes on \(stop it with: kubescribe cancel \1\)/.exec(result.err)![1]!;
-      assert.equal((await run(id)).status, 'running');
-      assert.equal((await cli(['cancel', id])).code, 0);
-    });
+  test('trigger --wait streams the log to stdout, reports each status change on stderr, and exits 0', async () => {
+    const waiting = watched(['trigger', 'ok', '--wait', '--reason', 'backfill', '-p', 'n=5', '-p', 'flag=true', '-p', 'day=2026-11-25',
+      '-p', 'obj={"a":1}', '-p', 'list=[1,2]', '-p', 'zip="02139"', '-p', 'nothing=null', '-p', 'eq=a=b']);
+    const scripted = await executor.nextRun('ok');
+    await waiting.shows(/: queued\n/, 'the queued line');
+    await scripted.start();
+    await waiting.shows(/: running\n/, 'the running line');
+    for (const [stream, text] of OK_LOG) await scripted.log(stream, text);
+    await scripted.finish({ status: 'succeeded', exit_code: 0 });
+    const result = await waiting.result;
+    assert.equal(result.code, 0, result.err);
+    assert.equal(result.out, 'hello\na warning\nsecond line\n');
+    const err = lines(result.err);
+    const id = scripted.runId;
+    assert.deepEqual(err.slice(0, 3), [`triggered ok: run ${id}`, `run ${id} (ok): queued`, `run ${id} (ok): running`]);
+    assert.match(err[3]!, new RegExp(`^run ${id} \\(ok\\): succeeded after (?:\\d+[hms]+)+, exit code 0$`));
+    assert.equal(err.length, 4);
+    const saved = await run(id);
+    assert.deepEqual(saved.params, { n: 5, flag: true, day: '2026-11-25', obj: { a: 1 }, list: [1, 2], zip: '02139', nothing: 'null', eq: 'a=b' });
+    assert.equal(saved.triggered_by, 'token:test-trigger');
+    const events = JSON.parse((await cli(['runs', 'show', id, '--json'])).out) as { events: { type: string; detail: Record<string, unknown> }[] };
+    assert.equal(events.events[0]!.detail.reason, 'backfill');
+  });
 
-    test('a log stream that drops is resumed from the last chunk: nothing lost, nothing twice', async () => {
-      const result = await cli(['trigger', 'flaky', '--wait']);
+  test("--wait mirrors the run's exit: its exit code, 1 without one, 124 timed out", async () => {
+    const endings: [string, Parameters<ScriptedRun['finish']>[0]][] = [
+      ['fail', { status: 'failed', exit_code: 3, error_type: 'RuntimeError', error_message: 'boom' }],
+      ['crash', { status: 'failed', exit_code: null, signal: 'SIGKILL' }],
+      ['slow', { status: 'timed_out', exit_code: null, signal: 'SIGTERM' }],
+    ];
+    const results = endings.map(([job]) => cli(['trigger', job, '--wait']));
+    await Promise.all(endings.map(async ([job, ending]) => (await executor.nextRun(job)).play([['stdout', `${job} output\n`]], ending)));
+    const [fail, crash, slow] = await Promise.all(results);
+    assert.equal(fail!.code, 3, fail!.err);
+    assert.match(fail!.err, /: failed after (?:\d+[hms]+)+, exit code 3: RuntimeError: boom\n$/);
+    assert.equal(fail!.out, 'fail output\n');
+    assert.equal(crash!.code, 1, crash!.err);
+    assert.match(crash!.err, /: failed after (?:\d+[hms]+)+, SIGKILL\n$/);
+    assert.equal(slow!.code, 124, slow!.err);
+    assert.match(slow!.err, /: timed_out after /);
+  });
+
+  test('--wait ends with 130 when the run is cancelled; cancel says what became of the run; a finished run cannot be cancelled', async () => {
+    const waiting = watched(['trigger', 'hang', '--wait']);
+    const scripted = await executor.nextRun('hang');
+    await scripted.play([['stdout', 'waiting\n']]);
+    await waiting.shows(/: running\n/, 'the running line');
+    const cancel = await cli(['cancel', scripted.runId.slice(0, 20)]);
+    assert.equal(cancel.code, 0, cancel.err);
+    assert.equal(cancel.out, `run ${scripted.runId} is being cancelled: its process is being stopped\n`);
+    const result = await waiting.result;
+    assert.equal(result.code, 130, result.err);
+    assert.equal(result.out, 'waiting\n');
+    assert.match(result.err, new RegExp(`run ${scripted.runId} \\(hang\\): cancelled after`));
+    const again = await cli(['cancel', scripted.runId]);
+    assert.deepEqual([again.code, again.out], [0, `run ${scripted.runId} cancelled\n`]);
+    const ok = await finishedOk();
+    const finished = await cli(['cancel', ok]);
+    assert.equal(finished.code, 1);
+    assert.equal(finished.err, `kubescribe: run ${ok} already finished (succeeded); only a live run can be cancelled\n`);
+  });
+
+  test('a queued run is cancelled at once', async () => {
+    const id = (await cli(['trigger', 'hang'])).out.trim();
+    await executor.nextRun('hang');
+    const cancel = await cli(['cancel', id]);
+    assert.deepEqual([cancel.code, cancel.out], [0, `run ${id} cancelled\n`]);
+    assert.equal((await run(id)).status, 'cancelled');
+  });
+
+  test('Ctrl-C stops the waiting, not the run, and says how to cancel it', async () => {
+    const waiting = watched(['trigger', 'hang', '--wait']);
+    const scripted = await executor.nextRun('hang');
+    await scripted.start();
+    await waiting.shows(/ \(hang\): running/, 'the running status line');
+    waiting.seen.child!.kill('SIGINT');
+    const result = await waiting.result;
+    assert.equal(result.code, 130);
+    assert.match(result.err, new RegExp(`run ${scripted.runId} goes on \\(stop it with: kubescribe cancel ${scripted.runId}\\)`));
+    assert.equal((await run(scripted.runId)).status, 'running');
+    assert.equal((await cli(['cancel', scripted.runId])).code, 0);
+  });
+
+  test('a log stream that drops is resumed from the last chunk: nothing lost, nothing twice', async () => {
+    const proxy = new TcpProxy({ host: '127.0.0.1', port: Number(new URL(api.url).port) });
+    await proxy.start();
+    try {
+      const waiting = watched(['trigger', 'flaky', '--wait'], { KUBESCRIBE_SERVER: `http://127.0.0.1:${proxy.port}` });
+      const scripted = await executor.nextRun('flaky');
+      await scripted.play([['stdout', 'one\n']]);
+      await waitFor(() => waiting.seen.out === 'one\n', 30_000, 'the first chunk');
+      // Every open connection gets a reset, the log stream's too, as when a server restarts.
+      proxy.reset();
+      await scripted.log('stdout', 'two\n');
+      await scripted.log('stdout', 'three\n');
+      await scripted.finish({ status: 'succeeded', exit_code: 0 });
+      const result = await waiting.result;
       assert.equal(result.code, 0, result.err);
       assert.equal(result.out, 'one\ntwo\nthree\n');
-    });
+    } finally {
+      await proxy.close();
+    }
+  });
 
-    test('without --wait: the run id on stdout, or the API answer with --json; the same idempotency key gets the same run', async () => {
-      const plain = await cli(['trigger', 'ok']);
-      assert.match(plain.out, /^[0-9a-f-]{36}\n$/);
-      assert.match(plain.err, /^triggered ok: run \S+ is queued; follow it with: kubescribe logs -f \S+\n$/);
-      const first = JSON.parse((await cli(['trigger', 'ok', '--json', '--idempotency-key', 'nightly-1'])).out) as { run_id: string; status: string; links: object };
-      assert.equal(first.status, 'queued');
-      assert.ok(first.links);
-      assert.equal(await triggered('ok', '--idempotency-key', 'nightly-1'), first.run_id);
-      const waited = await cli(['trigger', 'fail', '-p', 'code=4', '--wait', '--json']);
-      assert.equal(waited.code, 4);
-      assert.equal((JSON.parse(waited.out) as { status: string }).status, 'failed');
-    });
+  test('without --wait: the run id on stdout, or the API answer with --json; the same idempotency key gets the same run', async () => {
+    const plain = await cli(['trigger', 'ok']);
+    assert.match(plain.out, /^[0-9a-f-]{36}\n$/);
+    assert.match(plain.err, /^triggered ok: run \S+ is queued; follow it with: kubescribe logs -f \S+\n$/);
+    await (await executor.nextRun('ok')).play(OK_LOG, { status: 'succeeded', exit_code: 0 });
+    const first = JSON.parse((await cli(['trigger', 'ok', '--json', '--idempotency-key', 'nightly-1'])).out) as { run_id: string; status: string; links: object };
+    assert.equal(first.status, 'queued');
+    assert.ok(first.links);
+    const same = await cli(['trigger', 'ok', '--idempotency-key', 'nightly-1']);
+    assert.equal(same.out.trim(), first.run_id);
+    await (await executor.nextRun('ok')).play(OK_LOG, { status: 'succeeded', exit_code: 0 });
+    const waiting = cli(['trigger', 'fail', '-p', 'code=4', '--wait', '--json']);
+    await (await executor.nextRun('fail')).play([], { status: 'failed', exit_code: 4 });
+    const waited = await waiting;
+    assert.equal(waited.code, 4);
+    assert.equal((JSON.parse(waited.out) as { status: string }).status, 'failed');
+  });
 
-    test('--dry-run shows what would run and creates nothing', async () => {
-      const count = async () => (await listRuns(api.db, { limit: 500 })).length;
-      const before = await count();
-      const result = await cli(['trigger', 'ok', '--dry-run', '-p', 'n=1']);
+  test('--dry-run shows what would run and creates nothing', async () => {
+    const count = async () => (await queryRuns(api.db, { limit: 500 })).length;
+    const before = await count();
+    const result = await cli(['trigger', 'ok', '--dry-run', '-p', 'n=1']);
+    assert.equal(result.code, 0, result.err);
+    assert.match(result.out, /^job\s+ok\nparams\s+\{"n":1\}\ncommand\s+python3 ok\.py\nenv\s+API_KEY\nexecutor\s+local\npolicy\s+concurrency Allow\ndry run: nothing was created\n$/);
+    assert.doesNotMatch(result.out, /not shown/);
+    const json = JSON.parse((await cli(['trigger', 'ok', '--dry-run', '--json'])).out) as Record<string, unknown>;
+    assert.deepEqual([json.job, json.params, json.command, json.env_names, json.executor], ['ok', {}, ['python3', 'ok.py'], ['API_KEY'], 'local']);
+    assert.equal(await count(), before);
+  });
+
+  test('runs, runs show and logs [-f] go over the API', async () => {
+    const id = await finishedOk();
+    const followed = await cli(['logs', '-f', id.slice(0, 24)]);
+    assert.equal(followed.code, 0, followed.err);
+    assert.equal(followed.out, 'hello\na warning\nsecond line\n');
+    const split = await cli(['logs', id, '--split']);
+    assert.deepEqual([split.out, split.err], ['hello\nsecond line\n', 'a warning\n']);
+    const listed = JSON.parse((await cli(['runs', '--job', 'ok', '--status', 'succeeded', '--json'])).out) as { run_id: string; job: string }[];
+    assert.equal(listed[0]!.run_id, id);
+    assert.ok(listed.every((r) => r.job === 'ok'));
+    const table = await cli(['runs', '--limit', '1']);
+    assert.match(lines(table.out)[0]!, /^RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);
+    // The time carries its zone: the tests run with this machine's zone, whatever it is.
+    assert.match(lines(table.out)[1]!, new RegExp(`^${id}\\s+ok\\s+succeeded\\s+api\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d (?:UTC|[+-]\\d\\d:\\d\\d)\\s+\\S+\\s+0$`));
+    assert.equal(lines(table.out).length, 2);
+    const shown = await cli(['runs', 'show', id]);
+    assert.equal(shown.code, 0, shown.err);
+    assert.match(shown.out, new RegExp(`^run_id\\s+${id}$`, 'm'));
+    assert.match(shown.out, /^status\s+succeeded$/m);
+    assert.match(shown.out, /^trigger\s+api by token:test-trigger$/m);
+    assert.match(shown.out, /queued → running/);
+    const json = JSON.parse((await cli(['runs', 'show', id, '--json'])).out) as { events: unknown[]; duration_ms: number };
+    assert.equal(json.events.length, 3);
+    assert.equal(typeof json.duration_ms, 'number');
+    assert.equal((await cli(['runs', '--status', 'done'])).code, 2);
+  });
+
+  test('runs --since / --until / --label / --trigger filter through the API; bad values name the flag', async () => {
+    const id = await finishedOk();
+    const ids = async (...args: string[]) => {
+      const result = await cli(['runs', '--json', '--limit', '500', ...args]);
       assert.equal(result.code, 0, result.err);
-      assert.match(result.out, /^job\s+ok\nparams\s+\{"n":1\}\ncommand\s+python3 ok\.py\nenv\s+API_KEY\nexecutor\s+local\ndry run: nothing was created\n$/);
-      assert.deepEqual(JSON.parse((await cli(['trigger', 'ok', '--dry-run', '--json'])).out), { job: 'ok', params: {}, command: ['python3', 'ok.py'], env_names: ['API_KEY'], executor: 'local' });
-      assert.equal(await count(), before);
-    });
+      return (JSON.parse(result.out) as { run_id: string }[]).map((r) => r.run_id);
+    };
+    const created = (await run(id)).created_at;
+    assert.ok((await ids('--since', new Date(created.getTime()).toISOString())).includes(id));
+    assert.ok(!(await ids('--since', new Date(created.getTime() + 1).toISOString())).includes(id));
+    assert.ok((await ids('--until', new Date(created.getTime() + 1).toISOString())).includes(id));
+    assert.ok(!(await ids('--until', created.toISOString())).includes(id));
+    assert.ok((await ids('--since', '1h')).includes(id));
+    assert.ok((await ids('--label', 'team=data')).includes(id));
+    assert.deepEqual(await ids('--label', 'team=web'), []);
+    assert.ok((await ids('--trigger', 'api')).includes(id));
+    assert.ok(!(await ids('--trigger', 'schedule')).includes(id));
+    const none = await cli(['runs', '--trigger', 'chain']);
+    assert.deepEqual([none.code, none.out], [0, 'No runs match.\n']);
+    const bad: [string[], RegExp][] = [
+      [['--since', 'yesterday'], /^kubescribe: --since yesterday: expected a time \(2026-12-01, /],
+      [['--until', '2026-13-45'], /^kubescribe: --until 2026-13-45: expected a time/],
+      [['--label', 'team'], /^kubescribe: --label team: expected key=value/],
+      [['--trigger', 'cron'], /^kubescribe: --trigger cron: expected one of schedule, manual, api, retry, chain/],
+      [['--since', '1h', '--until', '2h'], /^kubescribe: --since 1h is not before --until 2h/],
+    ];
+    for (const [args, message] of bad) {
+      const result = await cli(['runs', ...args]);
+      assert.equal(result.code, 2, args.join(' '));
+      assert.match(result.err, message);
+    }
+  });
 
-    test('runs, runs show and logs [-f] go over the API', async () => {
-      const id = await triggered('ok');
-      const followed = await cli(['logs', '-f', id.slice(0, 24)]);
-      assert.equal(followed.code, 0, followed.err);
-      assert.equal(followed.out, 'hello\na warning\nsecond line\n');
-      const split = await cli(['logs', id, '--split']);
-      assert.deepEqual([split.out, split.err], ['hello\nsecond line\n', 'a warning\n']);
-      const listed = JSON.parse((await cli(['runs', '--job', 'ok', '--status', 'succeeded', '--json'])).out) as { run_id: string; job: string }[];
-      assert.equal(listed[0]!.run_id, id);
-      assert.ok(listed.every((r) => r.job === 'ok'));
-      const table = await cli(['runs', '--limit', '1']);
-      assert.match(lines(table.out)[0]!, /^RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);
-      assert.match(lines(table.out)[1]!, new RegExp(`^${id}\\s+ok\\s+succeeded\\s+api\\s+.*\\s0$`));
-      assert.equal(lines(table.out).length, 2);
-      const shown = await cli(['runs', 'show', id]);
-      assert.equal(shown.code, 0, shown.err);
-      assert.match(shown.out, new RegExp(`^run_id\\s+${id}$`, 'm'));
-      assert.match(shown.out, /^status\s+succeeded$/m);
-      assert.match(shown.out, /^trigger\s+api by token:test-trigger$/m);
-      assert.match(shown.out, /queued → running/);
-      const json = JSON.parse((await cli(['runs', 'show', id, '--json'])).out) as { events: unknown[]; duration_ms: number };
-      assert.equal(json.events.length, 3);
-      assert.equal(typeof json.duration_ms, 'number');
-      assert.equal((await cli(['runs', '--status', 'done'])).code, 2);
-    });
+  test('retry starts a new run with the same params, overridden by -p', async () => {
+    const failing = cli(['trigger', 'fail', '-p', 'code=5', '-p', 'day=x', '--wait']);
+    await (await executor.nextRun('fail')).play([], { status: 'failed', exit_code: 5 });
+    const original = /run (\S+)/.exec((await failing).err)![1]!;
+    const retrying = cli(['retry', original.slice(0, 16), '-p', 'code=0', '--wait']);
+    await (await executor.nextRun('fail')).play([], { status: 'succeeded', exit_code: 0 });
+    const result = await retrying;
+    assert.equal(result.code, 0, result.err);
+    const id = /^retrying \S+: run (\S+)$/m.exec(result.err)![1]!;
+    const retried = await run(id);
+    assert.deepEqual([retried.trigger, retried.retry_of, retried.attempt, retried.params], ['retry', original, 2, { code: 0, day: 'x' }]);
+  });
 
-    test('retry starts a new run with the same params, overridden by -p', async () => {
-      const failed = await cli(['trigger', 'fail', '-p', 'code=5', '-p', 'day=x', '--wait']);
-      const original = /run (\S+)/.exec(failed.err)![1]!;
-      const result = await cli(['retry', original, '-p', 'code=0', '--wait']);
-      assert.equal(result.code, 0, result.err);
-      const id = /^retrying \S+: run (\S+)$/m.exec(result.err)![1]!;
-      const retried = await run(id);
-      assert.deepEqual([retried.trigger, retried.retry_of, retried.attempt, retried.params], ['retry', original, 2, { code: 0, day: 'x' }]);
-    });
-
-    test('jobs lists schedule, next and last run, health and suspension', async () => {
+  test("jobs lists schedule, next run in the job's own zone, last run, health and suspension; suspend and resume", async () => {
+    await finishedOk();
+    const listed = async () => {
       const result = await cli(['jobs']);
       assert.equal(result.code, 0, result.err);
-      const [head, ok, hang] = lines(result.out);
-      assert.match(head!, /^NAME\s+SCHEDULE\s+NEXT RUN\s+LAST RUN\s+HEALTH\s+SUSPENDED$/);
-      assert.match(ok!, /^ok\s+at 06:00, every day\s+2030-01-0\d \d\d:\d\d:\d\d\s+succeeded 2030-01-0\d \S+\s+healthy\s+no$/);
-      assert.match(hang!, /^hang\s+-\s+-\s+-\s+unknown\s+yes$/);
-      assert.equal((JSON.parse((await cli(['jobs', '--json'])).out) as unknown[]).length, 2);
-    });
+      return lines(result.out);
+    };
+    const [head, ...rows] = await listed();
+    assert.match(head!, /^NAME\s+SCHEDULE\s+NEXT RUN\s+LAST RUN\s+HEALTH\s+SUSPENDED$/);
+    const row = (name: string, all: string[]) => all.find((line) => line.startsWith(`${name} `))!;
+    // 06:00 in Berlin reads 06:00 next to the schedule, with the offset of that day (CET or CEST).
+    assert.match(row('nightly', rows), /^nightly\s+at 06:00 every day \(Europe\/Berlin\)\s+\d{4}-\d\d-\d\d 06:00:00 \+0[12]:00\s+-\s+unknown\s+no$/);
+    assert.match(row('ok', rows), /^ok\s+-\s+-\s+succeeded \d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?:UTC|[+-]\d\d:\d\d)\s+healthy\s+no$/);
+    assert.equal((JSON.parse((await cli(['jobs', '--json'])).out) as unknown[]).length, CONFIG.jobs.size);
 
-    test('no token, a bad token, too small a scope, an unknown job: one line each, saying what to do', async () => {
-      const none = await cli(['runs'], { KUBESCRIBE_TOKEN: '' });
-      assert.equal(none.code, 1);
-      assert.equal(none.err, `kubescribe: the KubeScribe API at ${api.url} needs a token: give --token or set KUBESCRIBE_TOKEN (an admin makes one with: kubescribe tokens create --name NAME --scope read|trigger|admin)\n`);
-      const bad = await cli(['jobs'], { KUBESCRIBE_TOKEN: 'ksk_wrong' });
-      assert.equal(bad.code, 1);
-      assert.match(bad.err, /^kubescribe: the KubeScribe API at \S+ refused the token from KUBESCRIBE_TOKEN: .*unknown, revoked or expired; give a valid token with --token or KUBESCRIBE_TOKEN\n$/);
-      const small = await cli(['trigger', 'ok'], { KUBESCRIBE_TOKEN: api.tokens.read });
-      assert.equal(small.code, 1);
-      assert.equal(small.err, 'kubescribe: token test-read has scope read; this endpoint needs trigger; use a token with scope trigger (--token or KUBESCRIBE_TOKEN)\n');
-      const flag = await cli(['trigger', 'ok', '--token', api.tokens.admin], { KUBESCRIBE_TOKEN: api.tokens.read });
-      assert.equal(flag.code, 0, '--token wins over KUBESCRIBE_TOKEN');
-      const unknown = await cli(['trigger', 'nope']);
-      assert.equal(unknown.code, 2);
-      assert.equal(unknown.err, 'kubescribe: no job nope\n');
-    });
-
-    test('the local dev server is found through its server file and token file; flags and env win over it', async () => {
-      const local = mkdtempSync(join(tmpdir(), 'ks-local-'));
-      try {
-        writeServerFile(local, { url: api.url, pid: process.pid });
-        writeLocalToken(local, api.tokens.read);
-        const viaFile = await cli(['runs', '--json', '--limit', '1'], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '' });
-        assert.equal(viaFile.code, 0, viaFile.err);
-        assert.equal((JSON.parse(viaFile.out) as unknown[]).length, 1);
-        const port = await freePort();
-        const envWins = await cli(['runs'], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: `127.0.0.1:${port}` });
-        assert.equal(envWins.err, `kubescribe: cannot reach the KubeScribe API at http://127.0.0.1:${port}: ECONNREFUSED (from KUBESCRIBE_SERVER)\n`);
-        const flagWins = await cli(['runs', '--server', api.url], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: `127.0.0.1:${port}` });
-        assert.equal(flagWins.code, 0, flagWins.err);
-        // A server file whose process is gone means no server: back to the RunLog (here unreachable).
-        writeServerFile(local, { url: api.url, pid: deadPid() });
-        const stale = await cli(['runs'], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '' });
-        assert.equal(stale.code, 1);
-        assert.match(stale.err, /^kubescribe: cannot reach the RunLog at postgres:/);
-      } finally {
-        rmSync(local, { recursive: true, force: true });
-      }
-    });
+    const notAdmin = await cli(['suspend', 'nightly']);
+    assert.equal(notAdmin.code, 1);
+    assert.match(notAdmin.err, /needs admin; use a token with scope admin/);
+    const admin = { KUBESCRIBE_TOKEN: api.tokens.admin };
+    const suspended = await cli(['suspend', 'nightly', '--reason', 'maintenance'], admin);
+    assert.equal(suspended.code, 0, suspended.err);
+    assert.equal(suspended.out, 'job nightly suspended: its schedule fires no runs until `kubescribe resume nightly`; it can still be triggered\n');
+    assert.match(row('nightly', await listed()), /^nightly\s+at 06:00 every day \(Europe\/Berlin\)\s+-\s+-\s+unknown\s+yes$/);
+    const [event] = await api.db.query<{ actor: string; detail: { reason: string } }>(
+      "SELECT actor, detail FROM job_events WHERE job = 'nightly' AND type = 'suspended' ORDER BY at DESC LIMIT 1");
+    assert.deepEqual([event!.actor, event!.detail.reason], ['token:test-admin', 'maintenance']);
+    const resumed = JSON.parse((await cli(['resume', 'nightly', '--json'], admin)).out) as { suspended: boolean; action: { type: string } };
+    assert.deepEqual([resumed.suspended, resumed.action.type], [false, 'resume']);
+    assert.match(row('nightly', await listed()), /\s+no$/);
+    const unknown = await cli(['suspend', 'nope'], admin);
+    assert.deepEqual([unknown.code, unknown.err], [2, 'kubescribe: no job nope\n']);
   });
-}
+
+  test('no token, a bad token, too small a scope, an unknown job: one line each, saying what to do', async () => {
+    const none = await cli(['runs'], { KUBESCRIBE_TOKEN: '' });
+    assert.equal(none.code, 1);
+    assert.equal(none.err, `kubescribe: the KubeScribe API at ${api.url} needs a token: give --token or set KUBESCRIBE_TOKEN (an admin makes one with: kubescribe tokens create --name NAME --scope read|trigger|admin)\n`);
+    const bad = await cli(['jobs'], { KUBESCRIBE_TOKEN: 'ksk_wrong' });
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /^kubescribe: the KubeScribe API at \S+ refused the token from KUBESCRIBE_TOKEN: .*unknown, revoked or expired; give a valid token with --token or KUBESCRIBE_TOKEN\n$/);
+    const small = await cli(['trigger', 'ok'], { KUBESCRIBE_TOKEN: api.tokens.read });
+    assert.equal(small.code, 1);
+    assert.equal(small.err, 'kubescribe: token test-read has scope read; this endpoint needs trigger; use a token with scope trigger (--token or KUBESCRIBE_TOKEN)\n');
+    const flag = await cli(['trigger', 'ok', '--token', api.tokens.admin], { KUBESCRIBE_TOKEN: api.tokens.read });
+    assert.equal(flag.code, 0, '--token wins over KUBESCRIBE_TOKEN');
+    await (await executor.nextRun('ok')).play(OK_LOG, { status: 'succeeded', exit_code: 0 });
+    const unknown = await cli(['trigger', 'nope']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /^kubescribe: no job nope\b/);
+  });
+
+  test('the local dev server is found through its server file and token file; flags and env win over it', async () => {
+    const local = mkdtempSync(join(tmpdir(), 'ks-local-'));
+    try {
+      writeServerFile(local, { url: api.url, pid: process.pid });
+      writeLocalToken(local, api.tokens.read);
+      const viaFile = await cli(['runs', '--json', '--limit', '1'], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '' });
+      assert.equal(viaFile.code, 0, viaFile.err);
+      assert.equal((JSON.parse(viaFile.out) as unknown[]).length, 1);
+      const port = await freePort();
+      const envWins = await cli(['runs'], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: `127.0.0.1:${port}` });
+      assert.equal(envWins.err, `kubescribe: cannot reach the KubeScribe API at http://127.0.0.1:${port}: ECONNREFUSED (from KUBESCRIBE_SERVER)\n`);
+      const flagWins = await cli(['runs', '--server', api.url], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: `127.0.0.1:${port}` });
+      assert.equal(flagWins.code, 0, flagWins.err);
+      // A server file whose process is gone means no server: back to the RunLog (here unreachable).
+      writeServerFile(local, { url: api.url, pid: deadPid() });
+      const stale = await cli(['runs'], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '' });
+      assert.equal(stale.code, 1);
+      assert.match(stale.err, /^kubescribe: cannot reach the RunLog at postgres:/);
+    } finally {
+      rmSync(local, { recursive: true, force: true });
+    }
+  });
+});
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -400,7 +393,7 @@ describe('client commands without a reachable server', () => {
 
   test('an unreachable server: one line naming the URL and the reason, exit 1, no stack trace', async () => {
     const port = await freePort();
-    for (const args of [['runs'], ['runs', 'show', 'abcd1234'], ['logs', '-f', 'abcd1234'], ['trigger', 'ok', '--wait'], ['cancel', 'abcd'], ['jobs']]) {
+    for (const args of [['runs'], ['runs', 'show', 'abcd1234'], ['logs', '-f', 'abcd1234'], ['trigger', 'ok', '--wait'], ['cancel', 'abcd'], ['jobs'], ['suspend', 'nightly'], ['resume', 'nightly']]) {
       const result = await runCli([...args, '--server', `http://127.0.0.1:${port}`], { env: bare });
       assert.equal(result.code, 1, args.join(' '));
       assert.equal(result.err, `kubescribe: cannot reach the KubeScribe API at http://127.0.0.1:${port}: ECONNREFUSED\n`);

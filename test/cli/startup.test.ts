@@ -1,0 +1,98 @@
+// The CLI answers at once: the command tree loads no heavy module, and each command loads only its
+// own. Asserted on what the process resolves (record-modules.mjs), never on timings, so it holds on
+// a loaded machine; bench/cli-startup.ts measures the time.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN } from '../support/cli.ts';
+import { createTestRunLog, ENGINES } from '../support/runlog-engines.ts';
+
+const HOOK = new URL('./record-modules.mjs', import.meta.url).href;
+
+// What took ~1 s to load before any command ran (docs/benchmarks.md).
+const HEAVY: Record<string, RegExp> = {
+  Fastify: /\/node_modules\/fastify\//,
+  'the Kubernetes client': /\/node_modules\/@kubernetes\/client-node\//,
+  PGlite: /\/node_modules\/@electric-sql\/pglite\//,
+  'pg (PostgreSQL driver)': /\/node_modules\/pg\//,
+  'the runner': /\/dist\/runner\/runner\.js$/,
+  'the server': /\/dist\/(?:server|api)\//,
+  'the config parser (yaml, ajv)': /\/node_modules\/(?:yaml|ajv)\//,
+};
+
+/** Runs `kubescribe <args>` and returns every module URL it resolved, and its exit code. */
+async function loadedBy(args: string[], env: Record<string, string> = {}): Promise<{ modules: string[]; code: number | null; err: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ks-startup-'));
+  const record = join(dir, 'modules.txt');
+  try {
+    const child = spawn(process.execPath, ['--import', HOOK, BIN, ...args], {
+      cwd: dir,
+      env: { ...process.env, KUBESCRIBE_HOME: dir, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '', ...env, KUBESCRIBE_RECORD_MODULES: record },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (data: Buffer) => (err += data.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', resolve);
+    });
+    return { modules: readFileSync(record, 'utf8').split('\n').filter(Boolean), code, err };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function assertNoneOf(modules: string[], names: string[], what: string): void {
+  // A recorder that recorded nothing would pass everything: it must have seen the CLI itself.
+  assert.ok(modules.some((url) => url.endsWith('/dist/cli/main.js')), `${what}: the recorder saw no CLI module`);
+  for (const name of names) {
+    const hit = modules.find((url) => HEAVY[name]!.test(url));
+    assert.equal(hit, undefined, `${what} loaded ${name} (${hit})`);
+  }
+}
+
+test('kubescribe --help and each command’s help load none of the heavy modules', async () => {
+  for (const args of [['--help'], ['runs', '--help'], ['trigger', '--help'], ['run', '--help'], ['dev', '--help']]) {
+    const { modules, code } = await loadedBy(args);
+    assert.equal(code, 0, args.join(' '));
+    assertNoneOf(modules, Object.keys(HEAVY), `kubescribe ${args.join(' ')}`);
+  }
+});
+
+test('a usage error answers before anything heavy is loaded', async () => {
+  const { modules, code, err } = await loadedBy(['runs', '--since', 'yesterday']);
+  assert.equal(code, 2);
+  assert.match(err, /--since yesterday: expected a time/);
+  assertNoneOf(modules, Object.keys(HEAVY), 'kubescribe runs --since yesterday');
+});
+
+test('kubescribe runs through the API loads no database driver, server or runner', async () => {
+  // A port nobody listens on: the command goes all the way to the request, which is refused.
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  const { modules, code, err } = await loadedBy(['runs', '--server', `http://127.0.0.1:${port}`]);
+  assert.equal(code, 1);
+  assert.match(err, /cannot reach the KubeScribe API/);
+  assertNoneOf(modules, Object.keys(HEAVY), 'kubescribe runs --server');
+});
+
+test('kubescribe run (every job’s entrypoint) loads neither Fastify nor the Kubernetes client', async () => {
+  // One engine is enough: what is asserted is what the command tree loads, not how the RunLog works.
+  const runlog = await createTestRunLog(ENGINES[ENGINES.length - 1]!);
+  let loaded;
+  try {
+    loaded = await loadedBy(['run', '-q', '--job', 'startup-check', '--', 'true'], runlog.env);
+  } finally {
+    await runlog.cleanup();
+  }
+  const { modules, code, err } = loaded;
+  assert.equal(code, 0, err);
+  assert.ok(modules.some((url) => HEAVY['the runner']!.test(url)), 'the runner is what this command loads');
+  assertNoneOf(modules, ['Fastify', 'the Kubernetes client', 'the server'], 'kubescribe run -- true');
+});
