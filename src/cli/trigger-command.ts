@@ -1,13 +1,12 @@
 // The commands that start a run over the API: `kubescribe trigger` and `kubescribe retry`, with
 // --wait, --dry-run and --json.
 import type { ApiClient } from './api-client.ts';
-import { runPath } from './api-run-source.ts';
+import { apiRunSource, runPath } from './api-run-source.ts';
 import { overApi, type ServerFlags } from './api-target.ts';
 import type { CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
 import { json } from './format.ts';
 import { resolveRun } from './run-source.ts';
-import { apiRunSource } from './api-run-source.ts';
 import { waitForRun } from './wait-for-run.ts';
 
 /**

@@ -80,6 +80,43 @@ for (const engine of ENGINES) {
       assert.ok(beat >= 800, `last heartbeat ${beat} ms after the start, expected about 1000 ms with --heartbeat 200ms`);
     });
 
+    test('runs --trigger / --since / --until / --label filter the RunLog as the API does', async () => {
+      await t.withDb((db) => db.query(`UPDATE runs SET labels = '{"team":"data"}'::jsonb WHERE run_id = $1`, [ok]));
+      const created = (await t.withDb((db) => getRun(db, ok)))!.created_at;
+      const ids = async (...args: string[]) => {
+        const result = await cli(['runs', '--json', ...args]);
+        assert.equal(result.code, 0, result.err);
+        return (JSON.parse(result.out) as { run_id: string }[]).map((run) => run.run_id);
+      };
+      assert.deepEqual(await ids('--label', 'team=data'), [ok]);
+      assert.deepEqual(await ids('--trigger', 'manual'), [bad, ok]);
+      assert.deepEqual(await ids('--trigger', 'schedule'), []);
+      assert.deepEqual(await ids('--since', created.toISOString()), [bad, ok]);
+      assert.deepEqual(await ids('--until', created.toISOString()), []);
+      assert.deepEqual(await ids('--until', new Date(created.getTime() + 1).toISOString(), '--since', '1d'), [ok]);
+      const none = await cli(['runs', '--trigger', 'chain']);
+      assert.equal(none.out, 'No runs match.\n');
+      const label = await cli(['runs', '--label', '=x']);
+      assert.deepEqual([label.code, label.err], [2, 'kubescribe: --label =x: expected key=value, e.g. --label team=data\n']);
+    });
+
+    test('suspend and resume without a server write the RunLog, with who and why in job_events', async () => {
+      const suspended = await cli(['suspend', 'alpha', '--reason', 'disk full']);
+      assert.equal(suspended.code, 0, suspended.err);
+      assert.match(suspended.out, /^job alpha suspended: /);
+      const again = await cli(['suspend', 'alpha']);
+      assert.match(again.out, /^job alpha suspended \(it already was\): /);
+      const resumed = JSON.parse((await cli(['resume', 'alpha', '--json'])).out) as { suspended: boolean; changed: boolean };
+      assert.deepEqual(resumed, { name: 'alpha', suspended: false, changed: true });
+      const events = await t.withDb((db) => db.query<{ type: string; actor: string; reason: string | null }>(
+        "SELECT type, actor, detail->>'reason' AS reason FROM job_events WHERE job = 'alpha' ORDER BY at, event_id"));
+      assert.deepEqual(events.map((e) => [e.type, e.reason]), [['suspended', 'disk full'], ['resumed', null]]);
+      assert.ok(events.every((e) => e.actor), 'the actor is recorded');
+      const unknown = await cli(['suspend', 'nope']);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.err, /^kubescribe: no job nope in the RunLog or in \S*kubescribe\.yaml\n$/);
+    });
+
     test('an unknown run id is a clear error', async () => {
       const missing = await cli(['logs', uuidv7()]);
       assert.equal(missing.code, 2);
