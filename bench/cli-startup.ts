@@ -9,13 +9,13 @@
  *
  * A benchmark, not a test: it prints numbers and exits 0 whatever they are.
  *
- *   npm run bench:cli [-- --rounds 10]
+ *   npm run bench:cli [-- --rounds 10] [-- --bin path/to/bin/kubescribe.js]   (--bin: another build, e.g. to compare with main)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,7 +28,7 @@ import { openRunLogDb } from '../src/runlog/open-runlog.ts';
 import { createToken } from '../src/runlog/sql/tokens.ts';
 import { numberOption, out, progress, quantile, ratio, table } from './report.ts';
 
-const BIN = fileURLToPath(new URL('../bin/kubescribe.js', import.meta.url));
+const OWN_BIN = fileURLToPath(new URL('../bin/kubescribe.js', import.meta.url));
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 
 interface Case {
@@ -82,8 +82,9 @@ async function dropSchema(schema: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string' } } });
+  const { values } = parseArgs({ options: { rounds: { type: 'string' }, bin: { type: 'string' } } });
   const rounds = numberOption('rounds', values.rounds, 10, 1, 1000);
+  const BIN = values.bin ? resolve(values.bin) : OWN_BIN;
   const home = mkdtempSync(join(tmpdir(), 'ks-bench-cli-'));
   const apiHome = mkdtempSync(join(tmpdir(), 'ks-bench-cli-api-'));
   const db = await openRunLogDb({ databaseUrl: null, databaseSchema: null, home: apiHome });
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
   }
   const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   try {
-    out(`KubeScribe CLI start-up — node ${process.version}, ${rounds} rounds after 1 warm-up, load average ${loadavg()[0]!.toFixed(2)} at the start`);
+    out(`KubeScribe CLI start-up — node ${process.version}, ${BIN}, ${rounds} rounds after 1 warm-up, load average ${loadavg()[0]!.toFixed(2)} at the start`);
     if (!schema) out(`  PostgreSQL not reachable at ${new URL(DATABASE_URL).host}: run -- true not measured`);
     for (let round = 0; round <= rounds; round++) {
       if (round > 0) progress(`round ${round}/${rounds}`);

@@ -117,8 +117,8 @@ export function registerClientCommands(program: Command, ctx: CliContext, setExi
       .command(suspend ? 'suspend' : 'resume')
       .description(
         suspend
-          ? "suspend a job's schedule: it fires no runs (its slots are skipped) until resumed; it can still be triggered (needs an admin token)"
-          : "resume a job's schedule: it fires again from its next slot (needs an admin token)",
+          ? "suspend a job's schedule: it fires no runs (its slots are skipped) until resumed; it can still be triggered (over the API: needs an admin token)"
+          : "resume a job's schedule: it fires again from its next slot (over the API: needs an admin token)",
       )
       .argument('<job>', 'the job')
       .option('--reason <text>', "why; recorded in the job's events");

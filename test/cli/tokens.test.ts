@@ -86,9 +86,11 @@ for (const engine of ENGINES) {
       assert.equal(table.code, 0, table.err);
       const lines = table.out.trimEnd().split('\n');
       assert.match(lines[0]!, /^NAME\s+SCOPE\s+STATUS\s+CREATED\s+CREATED BY\s+EXPIRES\s+LAST USED\s+REVOKED$/);
-      assert.match(table.out, /^ci\s+trigger\s+active\s+\S+ \S+\s+\S+\s+\d{4}-\d\d-\d\d \S+\s+\d{4}-\d\d-\d\d \S+\s+-$/m);
+      // Every time to the second with its zone (UTC, or this machine's offset).
+      const at = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?:UTC|[+-]\d\d:\d\d)`;
+      assert.match(table.out, new RegExp(String.raw`^ci\s+trigger\s+active\s+${at}\s+\S+\s+${at}\s+${at}\s+-$`, 'm'));
       assert.match(table.out, /^ops\s+admin\s+active\s+.*never/m);
-      assert.match(table.out, /^reader\s+read\s+active\s+.*never\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+-$/m, 'last use is shown');
+      assert.match(table.out, new RegExp(String.raw`^reader\s+read\s+active\s+.*never\s+${at}\s+-$`, 'm'), 'last use is shown');
       const listed = await cli(['list', '--json']);
       const rows = JSON.parse(listed.out) as Record<string, unknown>[];
       assert.deepEqual(rows.map((row) => row.name), ['ci', 'ops', 'reader']);
