@@ -3,7 +3,7 @@
  * `node -e 0` measured in the same rounds (so the machine's noise cancels out).
  *
  *   --help          the command tree alone
- *   runs (API)      `kubescribe runs` against a running API (in this process, on a fresh PGlite RunLog)
+ *   runs (API)      `kubescribe runs` against a running API (in this process; PostgreSQL when reachable, else PGlite)
  *   runs (nothing)  `kubescribe runs --server` at a port nobody listens on: start-up plus one refused connect
  *   run -- true     the runner path every job takes, on PostgreSQL (a fresh schema) when reachable
  *
@@ -87,11 +87,13 @@ async function main(): Promise<void> {
   const BIN = values.bin ? resolve(values.bin) : OWN_BIN;
   const home = mkdtempSync(join(tmpdir(), 'ks-bench-cli-'));
   const apiHome = mkdtempSync(join(tmpdir(), 'ks-bench-cli-api-'));
-  const db = await openRunLogDb({ databaseUrl: null, databaseSchema: null, home: apiHome });
+  const schema = await postgresSchema();
+  // PostgreSQL when reachable, as `serve` runs: PGlite in this process would make the server's
+  // answer, not the CLI, most of the `runs (API)` figure.
+  const db = await openRunLogDb({ databaseUrl: schema ? DATABASE_URL : null, databaseSchema: schema, home: apiHome });
   const { token } = await createToken(db, { name: 'bench', scope: 'read', expires_at: null, created_by: 'bench' });
   const app = await buildApp({ db, config: emptyConfig(), executor: new RecordingExecutor() }, [runsReadRoutes]);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  const schema = await postgresSchema();
   const base = { KUBESCRIBE_HOME: home, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '', DATABASE_URL: '' };
   const cases: Case[] = [
     { name: 'node -e 0', argv: ['-e', '0'], env: base },
