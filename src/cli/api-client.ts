@@ -1,4 +1,7 @@
-// A small fetch-based client for the KubeScribe API, used by the CLI's client commands.
+// A small client for the KubeScribe API, used by the CLI's client commands. It speaks node:http, not
+// fetch: the first fetch() in a process loads and compiles undici, which measured 0.3–1 s on this
+// machine, more than the rest of `kubescribe runs` against a server (docs/benchmarks.md).
+import type { IncomingMessage } from 'node:http';
 import { TERMINAL_STATUSES, type RunStatus } from '../runlog/types.ts';
 
 /** The API answered with an error (`{"error": {code, message, details}}`), or with something unreadable. */
@@ -62,99 +65,109 @@ export class ApiClient {
 
   /** Opens a Server-Sent Events stream and yields its events until the server ends it. */
   async *events(path: string, query: Query = {}, signal?: AbortSignal): AsyncGenerator<SseEvent> {
-    const response = await this.fetch('GET', path, query, undefined, { accept: 'text/event-stream' }, signal);
-    if (!response.ok) throw await errorOf(response);
-    if (!(response.headers.get('content-type') ?? '').includes('text/event-stream') || !response.body) {
-      throw new ApiClientError(response.status, 'bad_response', `${this.url}${path} did not answer with an event stream`);
+    const response = await this.send('GET', path, query, undefined, { accept: 'text/event-stream' }, signal);
+    if (!ok(response)) throw await this.errorOf(response);
+    if (!(response.headers['content-type'] ?? '').includes('text/event-stream')) {
+      response.resume();
+      throw new ApiClientError(response.statusCode ?? 0, 'bad_response', `${this.url}${path} did not answer with an event stream`);
     }
-    yield* parseSse(response.body);
+    yield* parseSse(response);
   }
 
   private async request<T>(method: string, path: string, query: Query, body: unknown): Promise<T> {
-    const response = await this.fetch(method, path, query, body, { accept: 'application/json' }, AbortSignal.timeout(this.timeoutMs));
-    if (!response.ok) throw await errorOf(response);
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (error) {
-      throw new ApiUnreachableError(this.url, networkReason(error));
-    }
+    const response = await this.send(method, path, query, body, { accept: 'application/json' }, AbortSignal.timeout(this.timeoutMs));
+    if (!ok(response)) throw await this.errorOf(response);
+    const text = await this.textOf(response);
     if (text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new ApiClientError(response.status, 'bad_response', `${this.url} answered ${response.status} with something that is not JSON; is it a KubeScribe API?`);
+      throw new ApiClientError(response.statusCode ?? 0, 'bad_response', `${this.url} answered ${response.statusCode} with something that is not JSON; is it a KubeScribe API?`);
     }
   }
 
-  private async fetch(
+  private async send(
     method: string,
     path: string,
     query: Query,
     body: unknown,
     headers: Record<string, string>,
     signal?: AbortSignal,
-  ): Promise<Response> {
+  ): Promise<IncomingMessage> {
     const search = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) {
       if (value !== undefined && value !== null) search.set(key, String(value));
     }
-    const target = `${this.url}${path}${search.size ? `?${search}` : ''}`;
-    try {
-      return await fetch(target, {
+    const target = new URL(`${this.url}${path}${search.size ? `?${search}` : ''}`);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    // TLS is loaded only for an https:// server.
+    const { request } = target.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    return new Promise((resolve, reject) => {
+      const outgoing = request(target, {
         method,
         signal,
         headers: {
           ...headers,
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
         },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      }, resolve);
+      outgoing.once('error', (error) => reject(new ApiUnreachableError(this.url, networkReason(error, this.timeoutMs))));
+      outgoing.end(payload);
+    });
+  }
+
+  /** The whole body as text; a connection lost on the way is the API being unreachable. */
+  private async textOf(response: IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of response) chunks.push(chunk as Buffer);
     } catch (error) {
-      throw new ApiUnreachableError(this.url, networkReason(error));
+      throw new ApiUnreachableError(this.url, networkReason(error, this.timeoutMs));
     }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  private async errorOf(response: IncomingMessage): Promise<ApiClientError> {
+    const text = await this.textOf(response).catch(() => '');
+    const status = response.statusCode ?? 0;
+    try {
+      const { error } = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
+      if (error && typeof error.message === 'string') {
+        return new ApiClientError(status, typeof error.code === 'string' ? error.code : 'error', error.message, error.details ?? {});
+      }
+    } catch {
+      // Not our error shape: a proxy's HTML page, say. Fall through to the status line.
+    }
+    return new ApiClientError(status, 'http_error', `HTTP ${status} ${response.statusMessage ?? ''}`.trim());
   }
 }
 
-async function errorOf(response: Response): Promise<ApiClientError> {
-  const text = await response.text().catch(() => '');
-  try {
-    const { error } = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
-    if (error && typeof error.message === 'string') {
-      return new ApiClientError(response.status, typeof error.code === 'string' ? error.code : 'error', error.message, error.details ?? {});
-    }
-  } catch {
-    // Not our error shape: a proxy's HTML page, say. Fall through to the status line.
-  }
-  return new ApiClientError(response.status, 'http_error', `HTTP ${response.status} ${response.statusText}`.trim());
-}
+const ok = (response: IncomingMessage) => (response.statusCode ?? 0) >= 200 && (response.statusCode ?? 0) < 300;
 
-/** The short reason fetch failed: the system error code when there is one (ECONNREFUSED, ENOTFOUND). */
-function networkReason(error: unknown): string {
-  const err = error as { name?: string; message?: string; cause?: unknown };
-  if (err?.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000}s`;
-  const cause = err?.cause as { code?: unknown; message?: unknown; errors?: { code?: unknown }[] } | undefined;
-  if (typeof cause?.code === 'string' && !cause.code.startsWith('UND_ERR')) return cause.code;
+/** The short reason a request failed: the system error code when there is one (ECONNREFUSED, ENOTFOUND). */
+function networkReason(error: unknown, timeoutMs: number): string {
+  const err = error as { name?: string; code?: unknown; message?: string; cause?: { name?: string } | undefined; errors?: { code?: unknown }[] };
+  if (err?.name === 'TimeoutError' || (err?.name === 'AbortError' && err.cause?.name === 'TimeoutError')) return `no answer within ${timeoutMs / 1000}s`;
   // Happy eyeballs tries each address and reports them all; the first code says enough.
-  const nested = cause?.errors?.find((inner) => typeof inner?.code === 'string')?.code;
+  const nested = err?.errors?.find((inner) => typeof inner?.code === 'string')?.code;
+  if (typeof err?.code === 'string' && err.code !== 'ERR_AGGREGATE') return err.code;
   if (typeof nested === 'string') return nested;
-  if (typeof cause?.message === 'string' && cause.message) return cause.message;
   return err?.message || String(error);
 }
 
 /** Parses a `text/event-stream` body (WHATWG rules: CR, LF or CRLF line ends, `:` comments, multi-line data). */
-export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+export async function* parseSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
   let buffer = '';
   let event = '';
   let data: string[] = [];
   let id: string | null = null;
   const decoder = new TextDecoder();
   const lineEnd = /\r\n|\r|\n/;
-  const reader = body.getReader();
+  const chunks = body[Symbol.asyncIterator]();
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      const { value, done } = await chunks.next();
       buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
       for (;;) {
         const match = lineEnd.exec(buffer);
@@ -182,7 +195,8 @@ export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerato
       if (done) return;
     }
   } finally {
-    await reader.cancel().catch(() => {});
+    // Stops the stream (and closes the connection) when the reader leaves early.
+    await chunks.return?.().catch(() => {});
   }
 }
 
