@@ -78,6 +78,7 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     banner.push(`  Ctrl-C stops it after running runs finish (at most ${formatDuration(server.settings.shutdownGraceMs)}); press it twice to stop now.`);
   } else {
     banner.push(`KubeScribe API on ${server.url} (RunLog: ${server.db.location}, executor: ${executor})`);
+    if (!(await hasLiveToken(server.db))) banner.push(FIRST_TOKEN_HINT);
   }
   for (const warning of server.warnings) banner.push(`kubescribe: warning: ${warning}`);
   ctx.stderr.write(`${banner.join('\n')}\n`);
@@ -116,6 +117,15 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
   // The process normally exits by itself now; this only fires if something still holds it open.
   setTimeout(() => process.exit(code), code === 0 ? EXIT_LINGER_MS : 0).unref();
   return code;
+}
+
+// serve makes no token of its own (unlike dev): the first one is made straight in the RunLog.
+const FIRST_TOKEN_HINT = 'kubescribe: no API token yet: every route but the health checks and the docs needs one; create the first with '
+  + '`kubescribe tokens create --name admin --scope admin --runlog` (same DATABASE_URL; it prints the token once)';
+
+async function hasLiveToken(db: Db): Promise<boolean> {
+  const now = Date.now();
+  return (await listTokens(db)).some((token) => !token.revoked_at && (!token.expires_at || token.expires_at.getTime() > now));
 }
 
 // The local admin token is created on first start and kept in .kubescribe/token (0600); a token file
