@@ -135,7 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const warnings = notifier.unconfiguredChannels().map(({ job, channel }) =>
       `job ${job} notifies channel "${channel}", which is not configured: its alerts will be recorded as failed `
         + `(set ${channel === 'slack' ? 'SLACK_WEBHOOK_URL' : 'SMTP_URL and NOTIFY_EMAIL_TO'}, or define it under notify.channels)`);
-    notifier.start();
+    void notifier.start();
     let closing: Promise<void> | null = null;
     return {
       url,
