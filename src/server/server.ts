@@ -18,6 +18,7 @@ import { triggerRun } from '../runs/trigger-run.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { Notifier } from '../notify/notifier.ts';
 import { applyTimeouts, capConnectionsPerClient } from './http-guards.ts';
+import { logServerEvents, ServerEvents } from './server-events.ts';
 import { serverSettings, type ServerSettings } from './server-settings.ts';
 
 export interface ServerOptions {
@@ -47,6 +48,8 @@ export interface RunningServer {
   warnings: string[];
   /** The `api:` settings in force (defaults filled in). */
   settings: ServerSettings;
+  /** What the scheduler, reaper, notifier and Kubernetes executor report (also written to the log). */
+  events: ServerEvents;
   /**
    * Stops the server; the first call wins. With drain (the default), live runs and requests get the
    * shutdown grace to finish; then connections are cut and runs cancelled. Log streams end at once.
@@ -62,9 +65,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await syncJobs(db, options.config);
     // `executor: kubernetes`: runs are Jobs and schedules CronJobs, so the in-process scheduler stays off.
     const kubernetes = options.executor !== 'none' && options.config.executor === 'kubernetes';
-    let log: FastifyInstance['log'] | null = null;
+    // Components report here from the start; the log joins once the app (and its logger) exists.
+    const events = new ServerEvents();
     const executor: Executor = kubernetes
-      ? createKubernetesExecutor(db, options.config, (entry) => log?.[entry.level]({ run_id: entry.run_id, detail: entry.detail }, entry.message))
+      ? createKubernetesExecutor(db, options.config, events.reporter('kubernetes'))
       : options.executor === 'local'
         ? new LocalExecutor({
             db, config: options.config, home: options.env.home, cwd: options.cwd, passEnv: options.env.passEnv,
@@ -79,7 +83,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       rateLimit: settings.rateLimit ? { ...settings.rateLimit, exemptTokens: options.rateLimitExempt } : undefined,
     };
     const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes]);
-    log = app.log;
+    logServerEvents(events, app.log);
     await executor.start();
     const scheduler = options.scheduler && !kubernetes
       ? new Scheduler({
@@ -96,10 +100,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             });
             return outcome.run!.run_id;
           },
-          onEvent: (event) =>
-            event.type === 'tick_failed'
-              ? app.log.error({ err: event.error }, 'scheduler tick failed')
-              : app.log.info({ scheduler: event }, 'scheduler'),
+          onEvent: events.reporter('scheduler'),
         })
       : null;
     await scheduler?.start();
@@ -108,10 +109,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       db,
       lostAfterMs: lostAfterMs(options.config.runlog),
       isSupervised: executor instanceof LocalExecutor ? (runId) => executor.supervises(runId) : undefined,
-      onEvent: (event) =>
-        event.type === 'pass_failed'
-          ? app.log.error({ err: event.error }, 'reaper pass failed')
-          : app.log.warn({ reaper: event }, event.message),
+      onEvent: events.reporter('reaper'),
     });
     await reaper.start();
     applyTimeouts(app.server, settings);
@@ -125,12 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       cwd: options.cwd,
       // Links in messages point at this server unless notify.public_url / KUBESCRIBE_PUBLIC_URL say otherwise.
       fallbackPublicUrl: ['0.0.0.0', '::'].includes(options.host) ? null : url,
-      onEvent: (event) =>
-        event.type === 'pass_failed'
-          ? app.log.error({ err: event.error }, 'notifier pass failed')
-          : event.type === 'attempt' && !event.outcome.ok
-            ? app.log.warn({ notification: event.outcome }, 'notification attempt failed')
-            : app.log.info({ notification: event }, 'notification'),
+      onEvent: events.reporter('notifier'),
     });
     const warnings = notifier.unconfiguredChannels().map(({ job, channel }) =>
       `job ${job} notifies channel "${channel}", which is not configured: its alerts will be recorded as failed `
@@ -144,6 +137,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       db,
       executor,
       settings,
+      events,
       close({ drain = true } = {}) {
         closing ??= (async () => {
           await scheduler?.stop();
