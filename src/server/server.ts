@@ -61,6 +61,9 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   // Threaded PGlite: in-process runners read their children's pipes on this event loop.
   const db = await openRunLogDb(options.env, { threaded: true });
+  // What has started so far, stopped newest first if a later step fails (the port is taken, the
+  // cluster refuses): a failed start leaves nothing running that would keep the process alive.
+  const started: (() => Promise<unknown>)[] = [];
   try {
     await syncJobs(db, options.config);
     // `executor: kubernetes`: runs are Jobs and schedules CronJobs, so the in-process scheduler stays off.
@@ -83,7 +86,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       rateLimit: settings.rateLimit ? { ...settings.rateLimit, exemptTokens: options.rateLimitExempt } : undefined,
     };
     const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes]);
+    started.push(() => app.close());
     logServerEvents(events, app.log);
+    started.push(() => executor.stop({ drain: false }));
     await executor.start();
     const scheduler = options.scheduler && !kubernetes
       ? new Scheduler({
@@ -103,6 +108,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           onEvent: events.reporter('scheduler'),
         })
       : null;
+    if (scheduler) started.push(() => scheduler.stop());
     await scheduler?.start();
     // Started after the executor has reconciled the runs it left behind, which it knows more about.
     const reaper = new Reaper({
@@ -111,6 +117,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       isSupervised: executor instanceof LocalExecutor ? (runId) => executor.supervises(runId) : undefined,
       onEvent: events.reporter('reaper'),
     });
+    started.push(() => reaper.stop());
     await reaper.start();
     applyTimeouts(app.server, settings);
     capConnectionsPerClient(app.server, settings.maxConnectionsPerClient);
@@ -168,6 +175,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     };
   } catch (error) {
+    for (const stop of started.reverse()) await stop().catch(() => {});
     await db.close().catch(() => {});
     throw error;
   }
