@@ -25,13 +25,16 @@ export interface ServerCommandOptions {
 // After the shutdown grace the server cuts connections and cancels runs; if even that has not
 // finished this much later, the process exits anyway: within grace + 5 s, whatever is stuck.
 const HARD_STOP_MS = 4_500;
+// A second signal waits this long at most for live runs to be killed and recorded cancelled: a
+// SIGKILLed process ends in milliseconds and the runner's last records take a few statements.
+const STOP_NOW_MS = 3_000;
 // A clean stop that leaves a handle open (a socket a peer never closes) must not keep the process.
 const EXIT_LINGER_MS = 2_000;
 
 /**
  * `kubescribe dev` and `kubescribe serve`: the API, the executor and the scheduler in one process.
  * Resolves when the server has stopped. The first SIGTERM/SIGINT drains within the shutdown grace
- * (exit 0; 1 if it had to give up grace + 5 s later); a second exits at once with 128 + the signal's number.
+ * (exit 0; 1 if it had to give up grace + 5 s later); a second cancels live runs (killing their processes) and exits within 3 s with 128 + the signal's number.
  */
 export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', options: ServerCommandOptions): Promise<number> {
   const config = await loadCliConfig(ctx, options.config);
@@ -85,15 +88,23 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
   const grace = server.settings.shutdownGraceMs;
   const code = await new Promise<number>((resolve) => {
     let stopping = false;
+    let stoppingNow = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
-        // "Now": no more waiting on anyone. Live runs' jobs get SIGTERM from their runners (the next
-        // start settles those runs); the RunLog has every record already written.
-        say(`kubescribe: ${signal} again: stopping now`);
-        void server.close({ drain: false });
-        if (mode === 'dev') removeServerFile(ctx.env.home, process.pid);
-        logFile?.close();
-        process.exit(128 + (constants.signals[signal] ?? 15));
+        if (stoppingNow) return;
+        stoppingNow = true;
+        // "Now": no waiting on jobs' grace periods or on clients. Live runs are killed and recorded
+        // cancelled; if even that takes longer than STOP_NOW_MS (a RunLog that does not answer), the
+        // process goes anyway and the next start settles what is left.
+        say(`kubescribe: ${signal} again: stopping now (live runs are cancelled)`);
+        const exit = () => {
+          if (mode === 'dev') removeServerFile(ctx.env.home, process.pid);
+          logFile?.close();
+          process.exit(128 + (constants.signals[signal] ?? 15));
+        };
+        setTimeout(exit, STOP_NOW_MS).unref();
+        void server.stopNow().catch(() => {}).then(exit);
+        return;
       }
       stopping = true;
       say(`kubescribe: ${signal}: finishing running runs, then stopping (at most ${formatDuration(grace)} for runs and requests; send it again to stop now)`);

@@ -55,6 +55,11 @@ export interface RunningServer {
    * shutdown grace to finish; then connections are cut and runs cancelled. Log streams end at once.
    */
   close(options?: { drain?: boolean }): Promise<void>;
+  /**
+   * "Stop now" (a second signal): live local runs are cancelled at once, their process groups killed
+   * rather than given their grace period, and recorded `cancelled`; nothing else is waited for.
+   */
+  stopNow(): Promise<void>;
 }
 
 /** Starts the API with its executor and scheduler on one RunLog: `kubescribe dev` and `kubescribe serve`. */
@@ -145,6 +150,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       executor,
       settings,
       events,
+      async stopNow() {
+        app.server.closeAllConnections();
+        if (executor instanceof LocalExecutor) await executor.stopNow();
+        else await executor.stop({ drain: false });
+      },
       close({ drain = true } = {}) {
         closing ??= (async () => {
           await scheduler?.stop();
