@@ -3,7 +3,9 @@ import { constants } from 'node:os';
 import { readLocalToken, removeServerFile, tokenFilePath, writeLocalToken, writeServerFile } from './server-file.ts';
 import type { CliContext } from './context.ts';
 import { loadCliConfig } from './context.ts';
-import { startServer } from '../server/server.ts';
+import { startServer, type RunningServer } from '../server/server.ts';
+import { watchConfigFile } from '../server/config-file-watch.ts';
+import type { KubescribeConfig } from '../config/job-definition.ts';
 import { RotatingLogFile, scrubbingStream, secretsOf, serverLogPath } from '../server/server-log.ts';
 import { formatDuration } from '../config/durations.ts';
 import { defaultKubernetesSettings } from '../config/kubernetes-config.ts';
@@ -85,6 +87,12 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
   }
   for (const warning of server.warnings) banner.push(`kubescribe: warning: ${warning}`);
   ctx.stderr.write(`${banner.join('\n')}\n`);
+  // dev follows its file; serve reloads when told (SIGHUP), as a production server should not change
+  // under an editor's half-saved file.
+  const reload = config.file ? configReloader(ctx, server, config.file, say) : null;
+  const stopWatching = reload && mode === 'dev' ? watchConfigFile(config.file!, () => reload('the file changed')) : null;
+  const onHangup = () => (reload ? reload('SIGHUP') : say('kubescribe: SIGHUP: no config file to reload'));
+  if (mode === 'serve') process.on('SIGHUP', onHangup);
   const grace = server.settings.shutdownGraceMs;
   const code = await new Promise<number>((resolve) => {
     let stopping = false;
@@ -123,11 +131,51 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  stopWatching?.();
+  process.off('SIGHUP', onHangup);
   if (mode === 'dev') removeServerFile(ctx.env.home, process.pid);
   logFile?.close();
   // The process normally exits by itself now; this only fires if something still holds it open.
   setTimeout(() => process.exit(code), code === 0 ? EXIT_LINGER_MS : 0).unref();
   return code;
+}
+
+/**
+ * Reloads the config file into the running server, one reload at a time. A file with an error is
+ * reported (file:line) and the previous config keeps running; a good one is synced, and the jobs
+ * whose revision changed are named.
+ */
+function configReloader(ctx: CliContext, server: RunningServer, file: string, say: (line: string) => void): (why: string) => void {
+  const shown = relative(process.cwd(), file) || file;
+  let revisions = new Map(server.revisions.map((job) => [job.name, job.revision]));
+  let reloads = Promise.resolve();
+  const reloadOnce = async (why: string) => {
+    let next: KubescribeConfig;
+    try {
+      next = await loadCliConfig(ctx, file);
+    } catch (error) {
+      say(`kubescribe: ${shown} not reloaded (${why}); the previous config keeps running:\n${(error as Error).message}`);
+      return;
+    }
+    let synced: { name: string; revision: number }[];
+    try {
+      synced = await server.reload(next);
+    } catch (error) {
+      say(`kubescribe: ${shown} not reloaded (${why}): ${(error as Error).message}; the previous config keeps running`);
+      return;
+    }
+    const changed = synced.filter((job) => revisions.get(job.name) !== job.revision).map((job) => `${job.name} (revision ${job.revision})`);
+    const removed = [...revisions.keys()].filter((name) => !next.jobs.has(name));
+    revisions = new Map(synced.map((job) => [job.name, job.revision]));
+    const what = [
+      changed.length > 0 ? `new or changed: ${changed.join(', ')}` : 'no job changed',
+      ...(removed.length > 0 ? [`removed: ${removed.join(', ')}`] : []),
+    ];
+    say(`kubescribe: reloaded ${shown} (${why}): ${next.jobs.size} jobs; ${what.join('; ')}`);
+  };
+  return (why) => {
+    reloads = reloads.then(() => reloadOnce(why));
+  };
 }
 
 // serve makes no token of its own (unlike dev): the first one is made straight in the RunLog.

@@ -90,6 +90,11 @@ export class LocalExecutor implements Executor {
     };
   }
 
+  /** Uses a reloaded config for the runs that start from now on (runs in progress keep theirs). */
+  setConfig(config: KubescribeConfig): void {
+    this.options.config = config;
+  }
+
   /** Runs started by this executor that have not ended yet, including re-adopted ones. */
   get liveRunIds(): string[] {
     return [...this.supervised.keys(), ...this.orphans.keys()];

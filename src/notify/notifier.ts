@@ -37,16 +37,20 @@ export type NotifierEvent =
 /** Counts of one pass. */
 export interface PassResult { dispatched: number; attempts: AttemptOutcome[] }
 
+function settingsOf(options: NotifierOptions): EffectiveSettings {
+  const settings = effectiveSettings(options.config, options.env);
+  return settings.public_url || !options.fallbackPublicUrl ? settings : { ...settings, public_url: options.fallbackPublicUrl };
+}
+
 /** Monitors, dispatches and delivers notifications on a timer until stopped. */
 export class Notifier {
-  readonly settings: EffectiveSettings;
+  settings: EffectiveSettings;
   private readonly loop: PeriodicLoop<PassResult>;
   private readonly emit: (event: NotifierEvent) => void;
   private lastMonitor = 0;
 
   constructor(private readonly options: NotifierOptions) {
-    const settings = effectiveSettings(options.config, options.env);
-    this.settings = settings.public_url || !options.fallbackPublicUrl ? settings : { ...settings, public_url: options.fallbackPublicUrl };
+    this.settings = settingsOf(options);
     // A listener's bug must not end a pass halfway, between an attempt and the next.
     this.emit = guardListener(options.onEvent);
     this.loop = new PeriodicLoop({
@@ -56,6 +60,12 @@ export class Notifier {
       // Pending deliveries stay in the outbox: this loop alone never keeps a process alive.
       unref: true,
     });
+  }
+
+  /** Uses a reloaded config (jobs' rules, channels) from the next pass on. */
+  setConfig(config: KubescribeConfig): void {
+    this.options.config = config;
+    this.settings = settingsOf(this.options);
   }
 
   /** Channels jobs name that neither the file nor the environment defines (their deliveries will fail). */

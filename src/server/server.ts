@@ -48,6 +48,8 @@ export interface RunningServer {
   warnings: string[];
   /** The `api:` settings in force (defaults filled in). */
   settings: ServerSettings;
+  /** Each declared job's revision in the RunLog, as synced at start. */
+  revisions: { name: string; revision: number }[];
   /** What the scheduler, reaper, notifier and Kubernetes executor report (also written to the log). */
   events: ServerEvents;
   /**
@@ -60,6 +62,12 @@ export interface RunningServer {
    * rather than given their grace period, and recorded `cancelled`; nothing else is waited for.
    */
   stopNow(): Promise<void>;
+  /**
+   * Takes a reloaded config: its jobs are synced (a changed job gets a new revision) and the API,
+   * executor, scheduler and notifier use it from now on; runs in progress keep the one they started
+   * with. The Kubernetes executor keeps its CronJobs as they are (`kubescribe apply` changes them).
+   */
+  reload(config: KubescribeConfig): Promise<{ name: string; revision: number }[]>;
 }
 
 /** Starts the API with its executor and scheduler on one RunLog: `kubescribe dev` and `kubescribe serve`. */
@@ -70,7 +78,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // cluster refuses): a failed start leaves nothing running that would keep the process alive.
   const started: (() => Promise<unknown>)[] = [];
   try {
-    await syncJobs(db, options.config);
+    const revisions = await syncJobs(db, options.config);
     // `executor: kubernetes`: runs are Jobs and schedules CronJobs, so the in-process scheduler stays off.
     const kubernetes = options.executor !== 'none' && options.config.executor === 'kubernetes';
     // Components report here from the start; the log joins once the app (and its logger) exists.
@@ -150,6 +158,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       executor,
       settings,
       events,
+      revisions,
+      async reload(config) {
+        const synced = await syncJobs(db, config);
+        deps.config = config;
+        if (executor instanceof LocalExecutor) executor.setConfig(config);
+        scheduler?.setConfig(config);
+        notifier.setConfig(config);
+        return synced;
+      },
       async stopNow() {
         app.server.closeAllConnections();
         if (executor instanceof LocalExecutor) await executor.stopNow();
