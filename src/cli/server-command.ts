@@ -91,7 +91,13 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
   // under an editor's half-saved file.
   const reload = config.file ? configReloader(ctx, server, config.file, say) : null;
   const stopWatching = reload && mode === 'dev' ? watchConfigFile(config.file!, () => reload('the file changed')) : null;
-  const onHangup = () => (reload ? reload('SIGHUP') : say('kubescribe: SIGHUP: no config file to reload'));
+  let shuttingDown = false;
+  // Kept (and ignoring the signal) while stopping: without a listener, SIGHUP would kill the process.
+  const onHangup = () => {
+    if (shuttingDown) return;
+    if (reload) reload('SIGHUP');
+    else say('kubescribe: SIGHUP: no config file to reload');
+  };
   if (mode === 'serve') process.on('SIGHUP', onHangup);
   const grace = server.settings.shutdownGraceMs;
   const code = await new Promise<number>((resolve) => {
@@ -115,6 +121,9 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
         return;
       }
       stopping = true;
+      // A reload now would sync into a RunLog that is about to close.
+      shuttingDown = true;
+      stopWatching?.();
       say(`kubescribe: ${signal}: finishing running runs, then stopping (at most ${formatDuration(grace)} for runs and requests; send it again to stop now)`);
       const hardStop = setTimeout(() => {
         say(`kubescribe: still not stopped ${formatDuration(HARD_STOP_MS)} after the shutdown grace: exiting anyway (the next start settles the runs left running)`);
