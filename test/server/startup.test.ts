@@ -3,10 +3,13 @@
 // all and exits non-zero with one clear line.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readEnvironment } from '../../src/config/environment.ts';
+import { parseConfig } from '../../src/config/job-config.ts';
+import { startServer } from '../../src/server/server.ts';
 import { runCli } from '../support/cli.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 import { spawnServer } from './support.ts';
@@ -34,6 +37,24 @@ describe(`start-up of the server process (${engine})`, () => {
       assert.match(server.stderr(), /no API token yet: .*create the first with `kubescribe tokens create --name admin --scope admin --runlog`/);
     } finally {
       await server.kill();
+    }
+  });
+
+  test('a start that fails at listen stops the executor, scheduler and reaper it had started: no timer is left', async () => {
+    const holder: Server = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as { port: number }).port;
+    const timers = () => process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+    const before = timers();
+    try {
+      await assert.rejects(startServer({
+        env: readEnvironment({ ...runlog.env }), config: parseConfig(readFileSync(join(dir, 'kubescribe.yaml'), 'utf8'), join(dir, 'kubescribe.yaml')),
+        host: '127.0.0.1', port, executor: 'local', scheduler: true, cwd: dir, logger: false,
+      }), /EADDRINUSE/);
+      // The scheduler's and reaper's next-pass timers and the executor's sweep would still be pending.
+      assert.equal(timers(), before, `timers left: ${process.getActiveResourcesInfo().join(', ')}`);
+    } finally {
+      holder.close();
     }
   });
 
