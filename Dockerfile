@@ -36,4 +36,5 @@ RUN ln -s /app/bin/kubescribe.js /usr/local/bin/kubescribe
 USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["kubescribe"]
-CMD ["serve"]
+# serve listens on loopback unless told otherwise: in a container, the port must be reachable from outside.
+CMD ["serve", "--host", "0.0.0.0"]

@@ -98,13 +98,13 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} ${value}: expected a whole number from ${min} to ${max}`);
     return n;
   };
-  // dev and serve take the same options; serve listens on every interface and may run no executor.
+  // dev and serve take the same options, and both listen on loopback unless --host says otherwise; serve may run no executor.
   const server = (name: 'dev' | 'serve', description: string, host: string) =>
     program
       .command(name)
       .description(description)
       .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')
-      .option('--host <host>', 'address to listen on', host)
+      .option('--host <host>', 'address to listen on (0.0.0.0: every interface)', host)
       .option('--port <port>', 'port to listen on', integer('--port', 0, 65535), 8080)
       .option('--max-concurrent-runs <n>', 'runs beyond this many wait as queued (local executor; default: local.max_concurrent_runs of the config, else 4)', integer('--max-concurrent-runs', 1, 1000))
       .option('--no-scheduler', 'do not fire schedules (in serve: another replica does)')
@@ -114,7 +114,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
       const { serverCommand } = await import('./server-command.ts');
       setExit(await serverCommand(ctx, 'dev', { ...options, executor: 'local' }));
     });
-  server('serve', 'the production API server (DATABASE_URL; several replicas may share one database)', '0.0.0.0')
+  server('serve', 'the production API server (DATABASE_URL; several replicas may share one database)', '127.0.0.1')
     .addOption(new Option('--executor <executor>', 'where runs execute').choices(['local', 'none']).default('local'))
     .action(async (options) => {
       const { serverCommand } = await import('./server-command.ts');

@@ -3,7 +3,9 @@ import { constants } from 'node:os';
 import { readLocalToken, removeServerFile, tokenFilePath, writeLocalToken, writeServerFile } from './server-file.ts';
 import type { CliContext } from './context.ts';
 import { loadCliConfig } from './context.ts';
-import { startServer } from '../server/server.ts';
+import { startServer, type RunningServer } from '../server/server.ts';
+import { watchConfigFile } from '../server/config-file-watch.ts';
+import type { KubescribeConfig } from '../config/job-definition.ts';
 import { RotatingLogFile, scrubbingStream, secretsOf, serverLogPath } from '../server/server-log.ts';
 import { formatDuration } from '../config/durations.ts';
 import { defaultKubernetesSettings } from '../config/kubernetes-config.ts';
@@ -25,13 +27,16 @@ export interface ServerCommandOptions {
 // After the shutdown grace the server cuts connections and cancels runs; if even that has not
 // finished this much later, the process exits anyway: within grace + 5 s, whatever is stuck.
 const HARD_STOP_MS = 4_500;
+// A second signal waits this long at most for live runs to be killed and recorded cancelled: a
+// SIGKILLed process ends in milliseconds and the runner's last records take a few statements.
+const STOP_NOW_MS = 3_000;
 // A clean stop that leaves a handle open (a socket a peer never closes) must not keep the process.
 const EXIT_LINGER_MS = 2_000;
 
 /**
  * `kubescribe dev` and `kubescribe serve`: the API, the executor and the scheduler in one process.
  * Resolves when the server has stopped. The first SIGTERM/SIGINT drains within the shutdown grace
- * (exit 0; 1 if it had to give up grace + 5 s later); a second exits at once with 128 + the signal's number.
+ * (exit 0; 1 if it had to give up grace + 5 s later); a second cancels live runs (killing their processes) and exits within 3 s with 128 + the signal's number.
  */
 export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', options: ServerCommandOptions): Promise<number> {
   const config = await loadCliConfig(ctx, options.config);
@@ -78,23 +83,47 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     banner.push(`  Ctrl-C stops it after running runs finish (at most ${formatDuration(server.settings.shutdownGraceMs)}); press it twice to stop now.`);
   } else {
     banner.push(`KubeScribe API on ${server.url} (RunLog: ${server.db.location}, executor: ${executor})`);
+    if (!(await hasLiveToken(server.db))) banner.push(FIRST_TOKEN_HINT);
   }
   for (const warning of server.warnings) banner.push(`kubescribe: warning: ${warning}`);
   ctx.stderr.write(`${banner.join('\n')}\n`);
+  // dev follows its file; serve reloads when told (SIGHUP), as a production server should not change
+  // under an editor's half-saved file.
+  const reload = config.file ? configReloader(ctx, server, config.file, say) : null;
+  const stopWatching = reload && mode === 'dev' ? watchConfigFile(config.file!, () => reload('the file changed')) : null;
+  let shuttingDown = false;
+  // Kept (and ignoring the signal) while stopping: without a listener, SIGHUP would kill the process.
+  const onHangup = () => {
+    if (shuttingDown) return;
+    if (reload) reload('SIGHUP');
+    else say('kubescribe: SIGHUP: no config file to reload');
+  };
+  if (mode === 'serve') process.on('SIGHUP', onHangup);
   const grace = server.settings.shutdownGraceMs;
   const code = await new Promise<number>((resolve) => {
     let stopping = false;
+    let stoppingNow = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
-        // "Now": no more waiting on anyone. Live runs' jobs get SIGTERM from their runners (the next
-        // start settles those runs); the RunLog has every record already written.
-        say(`kubescribe: ${signal} again: stopping now`);
-        void server.close({ drain: false });
-        if (mode === 'dev') removeServerFile(ctx.env.home, process.pid);
-        logFile?.close();
-        process.exit(128 + (constants.signals[signal] ?? 15));
+        if (stoppingNow) return;
+        stoppingNow = true;
+        // "Now": no waiting on jobs' grace periods or on clients. Live runs are killed and recorded
+        // cancelled; if even that takes longer than STOP_NOW_MS (a RunLog that does not answer), the
+        // process goes anyway and the next start settles what is left.
+        say(`kubescribe: ${signal} again: stopping now (live runs are cancelled)`);
+        const exit = () => {
+          if (mode === 'dev') removeServerFile(ctx.env.home, process.pid);
+          logFile?.close();
+          process.exit(128 + (constants.signals[signal] ?? 15));
+        };
+        setTimeout(exit, STOP_NOW_MS).unref();
+        void server.stopNow().catch(() => {}).then(exit);
+        return;
       }
       stopping = true;
+      // A reload now would sync into a RunLog that is about to close.
+      shuttingDown = true;
+      stopWatching?.();
       say(`kubescribe: ${signal}: finishing running runs, then stopping (at most ${formatDuration(grace)} for runs and requests; send it again to stop now)`);
       const hardStop = setTimeout(() => {
         say(`kubescribe: still not stopped ${formatDuration(HARD_STOP_MS)} after the shutdown grace: exiting anyway (the next start settles the runs left running)`);
@@ -111,11 +140,60 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  stopWatching?.();
+  process.off('SIGHUP', onHangup);
   if (mode === 'dev') removeServerFile(ctx.env.home, process.pid);
   logFile?.close();
   // The process normally exits by itself now; this only fires if something still holds it open.
   setTimeout(() => process.exit(code), code === 0 ? EXIT_LINGER_MS : 0).unref();
   return code;
+}
+
+/**
+ * Reloads the config file into the running server, one reload at a time. A file with an error is
+ * reported (file:line) and the previous config keeps running; a good one is synced, and the jobs
+ * whose revision changed are named.
+ */
+function configReloader(ctx: CliContext, server: RunningServer, file: string, say: (line: string) => void): (why: string) => void {
+  const shown = relative(process.cwd(), file) || file;
+  let revisions = new Map(server.revisions.map((job) => [job.name, job.revision]));
+  let reloads = Promise.resolve();
+  const reloadOnce = async (why: string) => {
+    let next: KubescribeConfig;
+    try {
+      next = await loadCliConfig(ctx, file);
+    } catch (error) {
+      say(`kubescribe: ${shown} not reloaded (${why}); the previous config keeps running:\n${(error as Error).message}`);
+      return;
+    }
+    let synced: { name: string; revision: number }[];
+    try {
+      synced = await server.reload(next);
+    } catch (error) {
+      say(`kubescribe: ${shown} not reloaded (${why}): ${(error as Error).message}; the previous config keeps running`);
+      return;
+    }
+    const changed = synced.filter((job) => revisions.get(job.name) !== job.revision).map((job) => `${job.name} (revision ${job.revision})`);
+    const removed = [...revisions.keys()].filter((name) => !next.jobs.has(name));
+    revisions = new Map(synced.map((job) => [job.name, job.revision]));
+    const what = [
+      changed.length > 0 ? `new or changed: ${changed.join(', ')}` : 'no job changed',
+      ...(removed.length > 0 ? [`removed: ${removed.join(', ')}`] : []),
+    ];
+    say(`kubescribe: reloaded ${shown} (${why}): ${next.jobs.size} jobs; ${what.join('; ')}`);
+  };
+  return (why) => {
+    reloads = reloads.then(() => reloadOnce(why));
+  };
+}
+
+// serve makes no token of its own (unlike dev): the first one is made straight in the RunLog.
+const FIRST_TOKEN_HINT = 'kubescribe: no API token yet: every route but the health checks and the docs needs one; create the first with '
+  + '`kubescribe tokens create --name admin --scope admin --runlog` (same DATABASE_URL; it prints the token once)';
+
+async function hasLiveToken(db: Db): Promise<boolean> {
+  const now = Date.now();
+  return (await listTokens(db)).some((token) => !token.revoked_at && (!token.expires_at || token.expires_at.getTime() > now));
 }
 
 // The local admin token is created on first start and kept in .kubescribe/token (0600); a token file

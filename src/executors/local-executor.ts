@@ -50,7 +50,7 @@ const ORPHAN_ENDED = 'the process ended while no runner supervised it; exit code
 // setTimeout fires at once for delays that do not fit in 32 bits; a longer backoff waits this long.
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
-interface Supervised { controller: AbortController; done: Promise<void> }
+interface Supervised { controller: AbortController; done: Promise<void>; pid: number | null }
 
 /** A live process left by a previous server: watched until it ends, as no runner supervises it. */
 interface Orphan {
@@ -88,6 +88,11 @@ export class LocalExecutor implements Executor {
       transaction: (fn) => db.transaction(fn),
       close: async () => {},
     };
+  }
+
+  /** Uses a reloaded config for the runs that start from now on (runs in progress keep theirs). */
+  setConfig(config: KubescribeConfig): void {
+    this.options.config = config;
   }
 
   /** Runs started by this executor that have not ended yet, including re-adopted ones. */
@@ -179,11 +184,23 @@ export class LocalExecutor implements Executor {
     this.state = 'idle';
   }
 
+  /**
+   * "Stop now": cancels every run this executor supervises and kills its process group at once
+   * instead of after the job's grace period; resolves when the runners have recorded them cancelled.
+   */
+  async stopNow(): Promise<void> {
+    const stopped = this.stop({ drain: false });
+    // stop() has aborted every runner (each recorded cancel_requested and sent SIGTERM): the runner
+    // then records `cancelled` whatever signal ends the process.
+    for (const live of this.supervised.values()) if (live.pid !== null) signalGroup(live.pid, 'SIGKILL');
+    await stopped;
+  }
+
   private pump(): void {
     while (this.state === 'started' && this.pending.length > 0 && this.supervised.size + this.orphans.size < this.max) {
       const runId = this.pending.shift()!;
       const controller = new AbortController();
-      const live: Supervised = { controller, done: Promise.resolve() };
+      const live: Supervised = { controller, done: Promise.resolve(), pid: null };
       this.supervised.set(runId, live);
       // A RunLog outage before the runner took the run (its first read failed) would leave it queued
       // until the next start: try again shortly instead; a run that did start is not queued and is skipped.
@@ -237,6 +254,10 @@ export class LocalExecutor implements Executor {
         passEnv: this.options.passEnv ?? [],
         // A server restart re-adopts live children (reconcile()), so they must outlive the server.
         orphanWatchdog: false,
+        onStarted: (pid) => {
+          const live = this.supervised.get(runId);
+          if (live) live.pid = pid;
+        },
         cwd: this.options.cwd,
         stdout: discard(),
         stderr: this.runnerMessages(runId),

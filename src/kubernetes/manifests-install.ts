@@ -121,7 +121,8 @@ export function apiDeploymentManifest(settings: KubernetesSettings, configText: 
   const container: V1Container = {
     name: 'api',
     ...image(settings),
-    command: ['kubescribe', 'serve', '--port', String(settings.api.port)],
+    // serve listens on loopback unless told otherwise; in a pod the Service and probes come from outside.
+    command: ['kubescribe', 'serve', '--host', '0.0.0.0', '--port', String(settings.api.port)],
     ports: [{ name: 'http', containerPort: settings.api.port }],
     env: serverEnv(settings),
     envFrom,

@@ -12,6 +12,7 @@ import type { KubeLogEntry } from './kubernetes-executor.ts';
 import { JOB_LABEL, RUN_ID_LABEL, runJobName } from './manifests.ts';
 import { knownRunIds, listQueuedRuns, mergeExecutorRef } from './run-records.ts';
 import { MANAGED_SELECTOR } from './watcher.ts';
+import { asError, PeriodicLoop } from '../util/periodic-loop.ts';
 
 export const RECONCILER_ACTOR = 'kubernetes-reconciler';
 const LOCK_NAME = 'kubernetes-reconciler';
@@ -30,34 +31,34 @@ export interface ReconcileResult { ran: boolean; redispatched: string[]; recorde
 
 /** Re-dispatches queued runs without a Job and records Jobs without a run. */
 export class Reconciler {
-  private timer: NodeJS.Timeout | null = null;
-  private current: Promise<ReconcileResult> | null = null;
+  private readonly loop: PeriodicLoop<ReconcileResult>;
 
-  constructor(private readonly options: ReconcilerOptions) {}
+  constructor(private readonly options: ReconcilerOptions) {
+    this.loop = new PeriodicLoop({
+      pass: () => this.run(),
+      intervalMs: options.intervalMs,
+      onError: (error) => this.reportFailure(error),
+    });
+  }
 
+  /** Runs the first pass (resolving when it is done), then one per interval until stop(); never rejects. */
   async start(): Promise<void> {
-    await this.passSafely();
-    if (this.options.intervalMs > 0) this.timer = setInterval(() => void this.passSafely(), this.options.intervalMs);
+    if (this.options.intervalMs > 0) return this.loop.start();
+    await this.loop.runPass().catch((error: unknown) => this.reportFailure(asError(error)));
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.current?.catch(() => {});
+  /** Stops the timer and waits for a pass in progress. */
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
-  /** One pass, unless another replica's pass holds the lock (`ran: false`). */
+  /** One pass, after the one in progress if any; `ran: false` when another replica's pass holds the lock. */
   pass(): Promise<ReconcileResult> {
-    this.current ??= this.run().finally(() => (this.current = null));
-    return this.current;
+    return this.loop.runPass();
   }
 
-  private async passSafely(): Promise<void> {
-    try {
-      await this.pass();
-    } catch (error) {
-      this.options.log({ level: 'error', message: `reconcile pass failed: ${(error as Error).message}` });
-    }
+  private reportFailure(error: Error): void {
+    this.options.log({ level: 'error', message: `reconcile pass failed: ${error.message}` });
   }
 
   private async run(): Promise<ReconcileResult> {

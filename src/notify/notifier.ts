@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { Environment } from '../config/environment.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Db } from '../runlog/db.ts';
+import { guardListener, PeriodicLoop } from '../util/periodic-loop.ts';
 import { configDir, type Channel } from './channels/channel.ts';
 import { deliverDue, type AttemptOutcome } from './deliverer.ts';
 import { dispatchPending } from './dispatcher.ts';
@@ -31,22 +32,40 @@ export interface NotifierOptions {
 export type NotifierEvent =
   | { type: 'attempt'; outcome: AttemptOutcome }
   | { type: 'monitor'; late: number; missed: number; swept: number }
-  | { type: 'pass_failed'; error: unknown };
+  | { type: 'pass_failed'; error: Error };
 
 /** Counts of one pass. */
 export interface PassResult { dispatched: number; attempts: AttemptOutcome[] }
 
+function settingsOf(options: NotifierOptions): EffectiveSettings {
+  const settings = effectiveSettings(options.config, options.env);
+  return settings.public_url || !options.fallbackPublicUrl ? settings : { ...settings, public_url: options.fallbackPublicUrl };
+}
+
 /** Monitors, dispatches and delivers notifications on a timer until stopped. */
 export class Notifier {
-  readonly settings: EffectiveSettings;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> | null = null;
+  settings: EffectiveSettings;
+  private readonly loop: PeriodicLoop<PassResult>;
+  private readonly emit: (event: NotifierEvent) => void;
   private lastMonitor = 0;
-  private stopped = false;
 
   constructor(private readonly options: NotifierOptions) {
-    const settings = effectiveSettings(options.config, options.env);
-    this.settings = settings.public_url || !options.fallbackPublicUrl ? settings : { ...settings, public_url: options.fallbackPublicUrl };
+    this.settings = settingsOf(options);
+    // A listener's bug must not end a pass halfway, between an attempt and the next.
+    this.emit = guardListener(options.onEvent);
+    this.loop = new PeriodicLoop({
+      pass: () => this.runOnce(),
+      intervalMs: options.pollMs ?? 1000,
+      onError: (error) => this.emit({ type: 'pass_failed', error }),
+      // Pending deliveries stay in the outbox: this loop alone never keeps a process alive.
+      unref: true,
+    });
+  }
+
+  /** Uses a reloaded config (jobs' rules, channels) from the next pass on. */
+  setConfig(config: KubescribeConfig): void {
+    this.options.config = config;
+    this.settings = settingsOf(this.options);
   }
 
   /** Channels jobs name that neither the file nor the environment defines (their deliveries will fail). */
@@ -60,18 +79,14 @@ export class Notifier {
     return missing;
   }
 
-  /** Starts the loop (the first pass runs at once). */
-  start(): void {
-    this.stopped = false;
-    this.schedule(0);
+  /** Starts the loop; the first pass runs at once, and the returned promise resolves when it is done. Never rejects. */
+  start(): Promise<void> {
+    return this.loop.start();
   }
 
   /** Stops the loop and waits for a pass in progress. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One pass: monitors (when due), dispatch, delivery. Throws what fails; the loop reports it instead. */
@@ -80,7 +95,7 @@ export class Notifier {
     if (monitors && Date.now() - this.lastMonitor >= (this.options.monitorMs ?? 5000)) {
       this.lastMonitor = Date.now();
       const found = await runMonitors(db, config);
-      if (found.late || found.missed || found.swept) this.options.onEvent?.({ type: 'monitor', late: found.late, missed: found.missed, swept: found.swept });
+      if (found.late || found.missed || found.swept) this.emit({ type: 'monitor', late: found.late, missed: found.missed, swept: found.swept });
     }
     const dispatched = await dispatchPending(db, { config, settings: this.settings });
     const attempts = await deliverDue(db, {
@@ -90,20 +105,7 @@ export class Notifier {
       owner: this.options.owner ?? `${hostname()}:${process.pid}`,
       channelFor: this.options.channelFor,
     });
-    for (const outcome of attempts) this.options.onEvent?.({ type: 'attempt', outcome });
+    for (const outcome of attempts) this.emit({ type: 'attempt', outcome });
     return { dispatched, attempts };
-  }
-
-  private schedule(delay: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.runOnce()
-        .catch((error: unknown) => this.options.onEvent?.({ type: 'pass_failed', error }))
-        .finally(() => {
-          this.running = null;
-          this.schedule(this.options.pollMs ?? 1000);
-        });
-    }, delay);
-    this.timer.unref?.();
   }
 }

@@ -5,7 +5,9 @@ import type { RunStatus } from '../runlog/types.ts';
 /** The job is not declared in the config this process loaded. */
 export class JobNotFoundError extends Error {
   constructor(readonly job: string) {
-    super(`no job ${job}: it is not declared in kubescribe.yaml`);
+    // The usual cause is a file edited after the server loaded it: say how to make the server see it.
+    super(`no job ${job}: it is not declared in the kubescribe.yaml this server loaded (just added it? \`kubescribe dev\` `
+      + 'reloads the file when it changes and prints any error in it; `kubescribe serve` reloads on SIGHUP, or restart it)');
     this.name = 'JobNotFoundError';
   }
 }

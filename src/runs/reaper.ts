@@ -8,6 +8,7 @@ import { withAdvisoryXactLock } from '../runlog/sql/advisory-lock.ts';
 import { transitionRun } from '../runlog/sql/runs.ts';
 import { lockSilentRuns, type SilentRun } from '../runlog/sql/silent-runs.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
+import { guardListener, PeriodicLoop } from '../util/periodic-loop.ts';
 
 /** The actor of the reaper's `lost` events. */
 export const REAPER_ACTOR = 'reaper';
@@ -64,58 +65,34 @@ export function lostMessage(lastSignAt: Date): string {
 /** Marks `starting`/`running` runs with a silent heartbeat as `lost`; safe to run on several replicas. */
 export class Reaper {
   private readonly now: () => Date;
-  private readonly intervalMs: number;
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
-  private passes: Promise<unknown> = Promise.resolve();
+  private readonly loop: PeriodicLoop<ReaperPass>;
+  private readonly emit: (event: ReaperEvent) => void;
 
   constructor(private readonly options: ReaperOptions) {
     this.now = options.now ?? (() => new Date());
-    this.intervalMs = options.intervalMs ?? Math.min(Math.max(Math.round(options.lostAfterMs / 4), MIN_INTERVAL_MS), MAX_INTERVAL_MS);
+    const intervalMs = options.intervalMs ?? Math.min(Math.max(Math.round(options.lostAfterMs / 4), MIN_INTERVAL_MS), MAX_INTERVAL_MS);
+    this.emit = guardListener(options.onEvent);
+    this.loop = new PeriodicLoop({
+      pass: () => this.pass(),
+      // A full batch means more may be waiting: take them now rather than one batch per interval.
+      intervalMs: (pass) => (pass && pass.lost.length >= BATCH ? 0 : intervalMs),
+      onError: (error) => this.emit({ type: 'pass_failed', error }),
+    });
   }
 
   /** Runs one pass, then one every interval until stop(). Never rejects: a failed pass is a `pass_failed` event. */
-  async start(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    await this.loop();
+  start(): Promise<void> {
+    return this.loop.start();
   }
 
   /** Stops the timer and waits for a pass in progress. */
-  async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.passes;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
-  /** One pass, for tests and for start(); passes never overlap. Rejects when the RunLog does. */
+  /** One pass, for tests; passes never overlap. Rejects when the RunLog does. */
   tick(): Promise<ReaperPass> {
-    const pass = this.passes.then(() => this.pass());
-    this.passes = pass.catch(() => {});
-    return pass;
-  }
-
-  private async loop(): Promise<void> {
-    this.timer = null;
-    if (!this.running) return;
-    let again = false;
-    try {
-      // A full batch means more may be waiting: take them now rather than one batch per interval.
-      again = (await this.tick()).lost.length >= BATCH;
-    } catch (error) {
-      this.emit({ type: 'pass_failed', error: error instanceof Error ? error : new Error(String(error)) });
-    }
-    if (!this.running) return;
-    this.timer = setTimeout(() => void this.loop(), again ? 0 : this.intervalMs);
-  }
-
-  private emit(event: ReaperEvent): void {
-    try {
-      this.options.onEvent?.(event);
-    } catch {
-      // A listener's bug must not stop the reaper.
-    }
+    return this.loop.runPass();
   }
 
   private async pass(): Promise<ReaperPass> {

@@ -16,6 +16,7 @@ import {
 import type { Queryable } from '../runlog/db.ts';
 import { cronFor, decideSlots, fireTimesBetween, MAX_SLOTS_PER_CATCH_UP, nextFireTime, type SlotDecision } from './slots.ts';
 import type { Cron } from 'croner';
+import { asError, guardListener, PeriodicLoop } from '../util/periodic-loop.ts';
 
 /** Longest sleep between passes: suspensions, config reloads and clock jumps are noticed within it. */
 export const DEFAULT_TICK_MS = 1000;
@@ -60,10 +61,6 @@ export interface SchedulerOptions {
   onEvent?: (event: SchedulerEvent) => void;
 }
 
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
 /** The `catch_up` event of a job whose pass found overdue slots. */
 function catchUpEvent(def: JobDefinition, after: Date, decisions: SlotDecision[], truncated: boolean): SchedulerEvent {
   const overdue = decisions.filter((d) => d.overdue);
@@ -94,9 +91,8 @@ export class Scheduler {
   private config: KubescribeConfig;
   private readonly now: () => Date;
   private readonly tickMs: number;
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
-  private passes: Promise<unknown> = Promise.resolve();
+  private readonly loop: PeriodicLoop<{ busy: boolean; now: Date }>;
+  private readonly emit: (event: SchedulerEvent) => void;
   // One queue per job: a job's slots fire in order, and a long catch-up of one job (catch_up: all)
   // neither delays another job's on-time slot nor holds up the next pass.
   private readonly firing = new Map<string, Promise<void>>();
@@ -110,21 +106,23 @@ export class Scheduler {
     this.config = options.config;
     this.now = options.now ?? (() => new Date());
     this.tickMs = options.tickMs ?? DEFAULT_TICK_MS;
+    // A listener's bug must not stop the schedules.
+    this.emit = guardListener(options.onEvent);
+    this.loop = new PeriodicLoop({
+      pass: () => this.pass(),
+      intervalMs: (pass) => (pass?.busy ? LOCK_RETRY_MS : this.sleepMs(pass?.now ?? this.now())),
+      onError: (error) => this.emit({ type: 'tick_failed', error }),
+    });
   }
 
   /** Catches up (one pass), then keeps firing until stop(). Never rejects: a failed pass is a `tick_failed` event. */
-  async start(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    await this.loop();
+  start(): Promise<void> {
+    return this.loop.start();
   }
 
   /** Stops the timer and waits for a pass in progress (and the runs it is creating) to finish. */
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.passes;
+    await this.loop.stop();
     await this.fired();
   }
 
@@ -135,7 +133,7 @@ export class Scheduler {
 
   /** One pass, for tests: claims what is due at `now()` and waits until it has fired. Passes never overlap. */
   async tick(): Promise<void> {
-    await this.serialized();
+    await this.loop.runPass();
     await this.fired();
   }
 
@@ -146,20 +144,6 @@ export class Scheduler {
       // A pass that ran meanwhile may have queued more.
       if ([...this.firing.values()].every((queue, i) => queue === pending[i])) return;
     }
-  }
-
-  private serialized(): Promise<{ busy: boolean; now: Date }> {
-    const pass = this.passes.then(() => this.pass());
-    this.passes = pass;
-    return pass;
-  }
-
-  private async loop(): Promise<void> {
-    this.timer = null;
-    if (!this.running) return;
-    const { busy, now } = await this.serialized();
-    if (!this.running) return;
-    this.timer = setTimeout(() => void this.loop(), busy ? LOCK_RETRY_MS : this.sleepMs(now));
   }
 
   /**
@@ -176,14 +160,6 @@ export class Scheduler {
       if (next) wait = Math.min(wait, next.getTime() - now + 1);
     }
     return Math.max(0, wait);
-  }
-
-  private emit(event: SchedulerEvent): void {
-    try {
-      this.options.onEvent?.(event);
-    } catch {
-      // A listener's bug must not stop the schedules.
-    }
   }
 
   private scheduledJobs(): ScheduledJob[] {

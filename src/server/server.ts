@@ -18,6 +18,7 @@ import { triggerRun } from '../runs/trigger-run.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { Notifier } from '../notify/notifier.ts';
 import { applyTimeouts, capConnectionsPerClient } from './http-guards.ts';
+import { logServerEvents, ServerEvents } from './server-events.ts';
 import { serverSettings, type ServerSettings } from './server-settings.ts';
 
 export interface ServerOptions {
@@ -47,24 +48,43 @@ export interface RunningServer {
   warnings: string[];
   /** The `api:` settings in force (defaults filled in). */
   settings: ServerSettings;
+  /** Each declared job's revision in the RunLog, as synced at start. */
+  revisions: { name: string; revision: number }[];
+  /** What the scheduler, reaper, notifier and Kubernetes executor report (also written to the log). */
+  events: ServerEvents;
   /**
    * Stops the server; the first call wins. With drain (the default), live runs and requests get the
    * shutdown grace to finish; then connections are cut and runs cancelled. Log streams end at once.
    */
   close(options?: { drain?: boolean }): Promise<void>;
+  /**
+   * "Stop now" (a second signal): live local runs are cancelled at once, their process groups killed
+   * rather than given their grace period, and recorded `cancelled`; nothing else is waited for.
+   */
+  stopNow(): Promise<void>;
+  /**
+   * Takes a reloaded config: its jobs are synced (a changed job gets a new revision) and the API,
+   * executor, scheduler and notifier use it from now on; runs in progress keep the one they started
+   * with. The Kubernetes executor keeps its CronJobs as they are (`kubescribe apply` changes them).
+   */
+  reload(config: KubescribeConfig): Promise<{ name: string; revision: number }[]>;
 }
 
 /** Starts the API with its executor and scheduler on one RunLog: `kubescribe dev` and `kubescribe serve`. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   // Threaded PGlite: in-process runners read their children's pipes on this event loop.
   const db = await openRunLogDb(options.env, { threaded: true });
+  // What has started so far, stopped newest first if a later step fails (the port is taken, the
+  // cluster refuses): a failed start leaves nothing running that would keep the process alive.
+  const started: (() => Promise<unknown>)[] = [];
   try {
-    await syncJobs(db, options.config);
+    const revisions = await syncJobs(db, options.config);
     // `executor: kubernetes`: runs are Jobs and schedules CronJobs, so the in-process scheduler stays off.
     const kubernetes = options.executor !== 'none' && options.config.executor === 'kubernetes';
-    let log: FastifyInstance['log'] | null = null;
+    // Components report here from the start; the log joins once the app (and its logger) exists.
+    const events = new ServerEvents();
     const executor: Executor = kubernetes
-      ? createKubernetesExecutor(db, options.config, (entry) => log?.[entry.level]({ run_id: entry.run_id, detail: entry.detail }, entry.message))
+      ? createKubernetesExecutor(db, options.config, events.reporter('kubernetes'))
       : options.executor === 'local'
         ? new LocalExecutor({
             db, config: options.config, home: options.env.home, cwd: options.cwd, passEnv: options.env.passEnv,
@@ -79,7 +99,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       rateLimit: settings.rateLimit ? { ...settings.rateLimit, exemptTokens: options.rateLimitExempt } : undefined,
     };
     const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes]);
-    log = app.log;
+    started.push(() => app.close());
+    logServerEvents(events, app.log);
+    started.push(() => executor.stop({ drain: false }));
     await executor.start();
     const scheduler = options.scheduler && !kubernetes
       ? new Scheduler({
@@ -96,23 +118,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             });
             return outcome.run!.run_id;
           },
-          onEvent: (event) =>
-            event.type === 'tick_failed'
-              ? app.log.error({ err: event.error }, 'scheduler tick failed')
-              : app.log.info({ scheduler: event }, 'scheduler'),
+          onEvent: events.reporter('scheduler'),
         })
       : null;
+    if (scheduler) started.push(() => scheduler.stop());
     await scheduler?.start();
     // Started after the executor has reconciled the runs it left behind, which it knows more about.
     const reaper = new Reaper({
       db,
       lostAfterMs: lostAfterMs(options.config.runlog),
       isSupervised: executor instanceof LocalExecutor ? (runId) => executor.supervises(runId) : undefined,
-      onEvent: (event) =>
-        event.type === 'pass_failed'
-          ? app.log.error({ err: event.error }, 'reaper pass failed')
-          : app.log.warn({ reaper: event }, event.message),
+      onEvent: events.reporter('reaper'),
     });
+    started.push(() => reaper.stop());
     await reaper.start();
     applyTimeouts(app.server, settings);
     capConnectionsPerClient(app.server, settings.maxConnectionsPerClient);
@@ -125,17 +143,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       cwd: options.cwd,
       // Links in messages point at this server unless notify.public_url / KUBESCRIBE_PUBLIC_URL say otherwise.
       fallbackPublicUrl: ['0.0.0.0', '::'].includes(options.host) ? null : url,
-      onEvent: (event) =>
-        event.type === 'pass_failed'
-          ? app.log.error({ err: event.error }, 'notifier pass failed')
-          : event.type === 'attempt' && !event.outcome.ok
-            ? app.log.warn({ notification: event.outcome }, 'notification attempt failed')
-            : app.log.info({ notification: event }, 'notification'),
+      onEvent: events.reporter('notifier'),
     });
     const warnings = notifier.unconfiguredChannels().map(({ job, channel }) =>
       `job ${job} notifies channel "${channel}", which is not configured: its alerts will be recorded as failed `
         + `(set ${channel === 'slack' ? 'SLACK_WEBHOOK_URL' : 'SMTP_URL and NOTIFY_EMAIL_TO'}, or define it under notify.channels)`);
-    notifier.start();
+    void notifier.start();
     let closing: Promise<void> | null = null;
     return {
       url,
@@ -144,6 +157,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       db,
       executor,
       settings,
+      events,
+      revisions,
+      async reload(config) {
+        const synced = await syncJobs(db, config);
+        deps.config = config;
+        if (executor instanceof LocalExecutor) executor.setConfig(config);
+        scheduler?.setConfig(config);
+        notifier.setConfig(config);
+        return synced;
+      },
+      async stopNow() {
+        app.server.closeAllConnections();
+        if (executor instanceof LocalExecutor) await executor.stopNow();
+        else await executor.stop({ drain: false });
+      },
       close({ drain = true } = {}) {
         closing ??= (async () => {
           await scheduler?.stop();
@@ -174,6 +202,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     };
   } catch (error) {
+    for (const stop of started.reverse()) await stop().catch(() => {});
     await db.close().catch(() => {});
     throw error;
   }

@@ -128,7 +128,7 @@ describe('kubescribe render', () => {
     assert.equal(deployment.spec.replicas, 2);
     const pod = deployment.spec.template.spec;
     const api = pod.containers[0];
-    assert.deepEqual(api.command, ['kubescribe', 'serve', '--port', '8080']);
+    assert.deepEqual(api.command, ['kubescribe', 'serve', '--host', '0.0.0.0', '--port', '8080']);
     assert.equal(api.readinessProbe.httpGet.path, '/readyz');
     assert.equal(api.livenessProbe.httpGet.path, '/healthz');
     assert.ok(api.resources.requests.memory && api.resources.limits.memory);

@@ -92,9 +92,10 @@ const ActionBody = Type.Object(
 /** GET /jobs and /jobs/{name} (scope read); POST /jobs/{name}/suspend and /resume (scope admin). */
 export async function jobsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
-  const declared = deps.config.jobs;
 
   const summaries = async (name: string | null): Promise<JobView[]> => {
+    // Read per request: a dev server reloads its config while it runs.
+    const declared = deps.config.jobs;
     const rows = new Map((await listJobOverviews(deps.db, name)).map((row) => [row.name, row]));
     const names = new Set(rows.keys());
     for (const job of declared.keys()) if (name === null || job === name) names.add(job);
@@ -135,7 +136,7 @@ export async function jobsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
       const name = request.params.name;
       const job = await findJob(name);
       const stored = job.current_revision === null ? null : await getJobRevisionDefinition(deps.db, name, job.current_revision);
-      const definition = stored ?? (declared.get(name) as unknown as Record<string, unknown> | undefined) ?? null;
+      const definition = stored ?? (deps.config.jobs.get(name) as unknown as Record<string, unknown> | undefined) ?? null;
       const revisions = await listJobRevisions(deps.db, name);
       return {
         ...job,
@@ -176,7 +177,7 @@ export async function jobsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
         const reason = request.body?.reason ?? null;
         const audit = { actor: request.actor, reason };
         let result = await setJobSuspended(deps.db, name, action === 'suspend', audit);
-        const definition = declared.get(name);
+        const definition = deps.config.jobs.get(name);
         if (!result.found && definition) {
           // Declared but not yet synced into the RunLog (the server syncs on start): record it, then flag it.
           await syncJobDefinition(deps.db, jobSyncOf(definition, deps.config.file));
