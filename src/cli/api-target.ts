@@ -31,7 +31,7 @@ export async function withApi(ctx: CliContext, target: ServerTarget, fn: (client
 
 function explain(ctx: CliContext, error: ApiClientError, target: ServerTarget): [string, number] {
   if (error.status === 401 && !target.token) {
-    return [`the KubeScribe API at ${target.url} needs a token: give --token or set KUBESCRIBE_TOKEN (an admin makes one with: kubescribe tokens create --name NAME --scope read|trigger|admin)`, 1];
+    return [`the KubeScribe API at ${target.url} needs a token: give --token or set KUBESCRIBE_TOKEN (an admin makes one with: kubescribe tokens create --name NAME --scope read|trigger|admin; the first one, straight in the RunLog: kubescribe tokens create --name admin --scope admin --runlog)`, 1];
   }
   if (error.status === 401) {
     const from = { flag: '--token', env: 'KUBESCRIBE_TOKEN', file: tokenFilePath(ctx.env.home) }[target.tokenSource ?? 'flag'];

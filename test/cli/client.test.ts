@@ -337,7 +337,7 @@ describe(`kubescribe as an API client (${ENGINE})`, () => {
   test('no token, a bad token, too small a scope, an unknown job: one line each, saying what to do', async () => {
     const none = await cli(['runs'], { KUBESCRIBE_TOKEN: '' });
     assert.equal(none.code, 1);
-    assert.equal(none.err, `kubescribe: the KubeScribe API at ${api.url} needs a token: give --token or set KUBESCRIBE_TOKEN (an admin makes one with: kubescribe tokens create --name NAME --scope read|trigger|admin)\n`);
+    assert.equal(none.err, `kubescribe: the KubeScribe API at ${api.url} needs a token: give --token or set KUBESCRIBE_TOKEN (an admin makes one with: kubescribe tokens create --name NAME --scope read|trigger|admin; the first one, straight in the RunLog: kubescribe tokens create --name admin --scope admin --runlog)\n`);
     const bad = await cli(['jobs'], { KUBESCRIBE_TOKEN: 'ksk_wrong' });
     assert.equal(bad.code, 1);
     assert.match(bad.err, /^kubescribe: the KubeScribe API at \S+ refused the token from KUBESCRIBE_TOKEN: .*unknown, revoked or expired; give a valid token with --token or KUBESCRIBE_TOKEN\n$/);
