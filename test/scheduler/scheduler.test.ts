@@ -104,9 +104,7 @@ for (const engine of ENGINES) {
     let db: Db;
     before(async () => {
       runlog = await createTestRunLog(engine);
-      // PGlite on a worker thread, as `dev` runs it: in-process PGlite blocks this event loop during
-      // each query, and the real-timer tests below measure that loop's timers.
-      db = await openRunLogDb(runlog.location, { threaded: true });
+      db = await openRunLogDb(runlog.location);
     });
     after(async () => {
       await db?.close();
