@@ -228,7 +228,10 @@ for (const engine of ENGINES) {
         await transitionRun(db, runId, ['starting'], 'running', { started_at: old, heartbeat_at: old, executor_ref: { host: hostname(), pid } }, ev('started'));
         return runId;
       };
-      const ending = startOrphan('out:ready', 'sleep:1.5');
+      // It ends when the test says so, after the re-adoption was checked: with a sleep, a loaded
+      // machine could see it end before the executor started, and there was nothing to re-adopt.
+      const endNow = join(scratch, 'orphan.end');
+      const ending = startOrphan('out:ready', `wait-file:${endNow}`);
       const trap = join(scratch, 'orphan.trap');
       const cancelled = startOrphan(`trap:${trap}`, 'out:ready', 'sleep:30');
       await Promise.all([ending.ready, cancelled.ready]);
@@ -253,6 +256,7 @@ for (const engine of ENGINES) {
       assert.equal(readFileSync(trap, 'utf8'), 'SIGTERM');
       assert.ok((await readRunEvents(db, cancelledRun)).some((e) => e.type === 'cancelled' && e.actor === 'alice'));
 
+      writeFileSync(endNow, '');
       const lost = await ended(endingRun);
       assert.equal(lost.status, 'lost');
       assert.equal(lost.error_message, 'the process ended while no runner supervised it; exit code unknown');
