@@ -7,7 +7,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { dirname } from 'node:path';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig, type KubescribeConfig } from '../../src/config/job-config.ts';
 import type { Executor } from '../../src/executors/executor.ts';
 import { LocalExecutor } from '../../src/executors/local-executor.ts';
@@ -120,10 +119,10 @@ for (const engine of ENGINES) {
       assert.ok(second.started_at!.getTime() - first.finished_at!.getTime() >= 390, 'the retry waited for the backoff');
       const created = (await readRunEvents(db, second.run_id)).find((e) => e.type === 'created')!;
       assert.match(String(created.detail.reason), /automatic retry 1 of 1/);
-      // The limit is 1: attempt 2 failing ends the series.
-      await sleep(1200);
-      assert.equal((await listRuns(db, { job: 'flaky' })).length, 2);
+      // The limit is 1: attempt 2 failing ends the series. A retry is written as soon as its run ends,
+      // inside the supervision that a draining stop waits for: after it, a third run would be there.
       await executor.stop({ drain: true });
+      assert.equal((await listRuns(db, { job: 'flaky' })).length, 2);
     });
 
     test('stop with drain waits for a running run; stop without drain cancels it, and queued runs wait for the next start', async () => {
@@ -229,7 +228,10 @@ for (const engine of ENGINES) {
         await transitionRun(db, runId, ['starting'], 'running', { started_at: old, heartbeat_at: old, executor_ref: { host: hostname(), pid } }, ev('started'));
         return runId;
       };
-      const ending = startOrphan('out:ready', 'sleep:1.5');
+      // It ends when the test says so, after the re-adoption was checked: with a sleep, a loaded
+      // machine could see it end before the executor started, and there was nothing to re-adopt.
+      const endNow = join(scratch, 'orphan.end');
+      const ending = startOrphan('out:ready', `wait-file:${endNow}`);
       const trap = join(scratch, 'orphan.trap');
       const cancelled = startOrphan(`trap:${trap}`, 'out:ready', 'sleep:30');
       await Promise.all([ending.ready, cancelled.ready]);
@@ -254,6 +256,7 @@ for (const engine of ENGINES) {
       assert.equal(readFileSync(trap, 'utf8'), 'SIGTERM');
       assert.ok((await readRunEvents(db, cancelledRun)).some((e) => e.type === 'cancelled' && e.actor === 'alice'));
 
+      writeFileSync(endNow, '');
       const lost = await ended(endingRun);
       assert.equal(lost.status, 'lost');
       assert.equal(lost.error_message, 'the process ended while no runner supervised it; exit code unknown');

@@ -53,7 +53,7 @@ if (!process.env.DATABASE_URL) {
           if (doneWritingAfter < 0 && frozenAt > 0 && stdout.endsWith('done\n')) doneWritingAfter = Date.now() - frozenAt;
         }),
       });
-      await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.status === 'running', 20_000, 'the run to start');
+      await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.status === 'running', 120_000, 'the run to start');
       proxy.freeze();
       frozenAt = Date.now();
       const freezeMs = 8_000;

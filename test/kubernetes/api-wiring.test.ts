@@ -311,7 +311,7 @@ for (const engine of ENGINES) {
           cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
         });
         server.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')));
-        const url = await waitFor(() => stderr.match(/KubeScribe API on (http:\/\/\S+)/)?.[1], 30_000, `the server to listen (${stderr})`);
+        const url = await waitFor(() => stderr.match(/KubeScribe API on (http:\/\/\S+)/)?.[1], 120_000, `the server to listen (${stderr})`);
         assert.match(stderr, new RegExp(`KubeScribe API on \\S+ \\(RunLog: .*, executor: kubernetes, namespace ${NAMESPACE}\\)`));
         assert.doesNotMatch(stderr, /executor: local/);
         const ready = await fetch(`${url}/readyz`);

@@ -67,14 +67,14 @@ for (const engine of ENGINES) {
       const pod = await waitFor(() => {
         const found = h.api.list('pods', NAMESPACE).find((p) => p.metadata.labels['job-name'] === jobName);
         return found && ['Succeeded', 'Failed'].includes(found.status.phase) ? found : null;
-      }, 30_000, 'the pod to end');
+      }, 120_000, 'the pod to end');
       assert.equal(pod.status.phase, 'Succeeded', h.api.kubelet.logOf(pod.metadata.name));
       assert.match(h.api.kubelet.logOf(pod.metadata.name), /hello from the pod/);
       await reopen?.();
       const run = await waitFor(async () => {
         const current = await getRun(h.db, runId);
         return current?.status === 'succeeded' ? current : null;
-      }, 30_000, 'the run to be succeeded');
+      }, 120_000, 'the run to be succeeded');
       assert.equal(run.trigger, 'api');
       assert.equal(run.executor, 'kubernetes');
       assert.deepEqual(run.params, { day: '2026-11-25' });
@@ -88,7 +88,7 @@ for (const engine of ENGINES) {
       assert.ok(events.includes('adopted') && events.includes('succeeded'), events.join(' '));
       if (engine === 'postgres') {
         // The watcher saw the pod too: where the run ran, and the image digest.
-        await waitFor(async () => (await getRun(h.db, runId))?.executor_ref.image_id, 30_000, 'the image digest');
+        await waitFor(async () => (await getRun(h.db, runId))?.executor_ref.image_id, 120_000, 'the image digest');
       }
     });
 
@@ -103,7 +103,7 @@ for (const engine of ENGINES) {
       const pod = await waitFor(() => {
         const found = h.api.list('pods', NAMESPACE).find((p) => p.metadata.labels['job-name'] === job.metadata.name);
         return found && ['Succeeded', 'Failed'].includes(found.status.phase) ? found : null;
-      }, 30_000, 'the pod to end');
+      }, 120_000, 'the pod to end');
       assert.equal(pod.status.phase, 'Succeeded', h.api.kubelet.logOf(pod.metadata.name));
       await reopen?.();
       const [run] = await listRuns(h.db, { job: 'tick' });
@@ -127,15 +127,15 @@ for (const engine of ENGINES) {
         const runId = await h.trigger('sleepy');
         const jobName = runJobName('sleepy', runId);
         release();
-        const pod = await waitFor(() => h.api.list('pods', NAMESPACE).find((p) => p.metadata.labels['job-name'] === jobName), 30_000, 'the pod');
-        await waitFor(() => /ready/.test(h.api.kubelet.logOf(pod.metadata.name)), 30_000, 'the job to print ready');
-        await waitFor(async () => (await getRun(h.db, runId))?.status === 'running', 30_000, 'the run to be running');
+        const pod = await waitFor(() => h.api.list('pods', NAMESPACE).find((p) => p.metadata.labels['job-name'] === jobName), 120_000, 'the pod');
+        await waitFor(() => /ready/.test(h.api.kubelet.logOf(pod.metadata.name)), 120_000, 'the job to print ready');
+        await waitFor(async () => (await getRun(h.db, runId))?.status === 'running', 120_000, 'the run to be running');
         const outcome = await cancelRun({ db: h.db, config: h.config, executor: h.executor }, runId, 'alice');
         assert.equal(outcome.status, 'cancelling');
         const run = await waitFor(async () => {
           const current = await getRun(h.db, runId);
           return current?.status === 'cancelled' ? current : null;
-        }, 20_000, 'the run to be cancelled');
+        }, 120_000, 'the run to be cancelled');
         assert.equal(run.error_type, 'Cancelled');
         // The runner's own record: it saw the SIGTERM Kubernetes sent when the Job was deleted.
         assert.match(run.error_message!, /SIGTERM/);

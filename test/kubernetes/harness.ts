@@ -61,6 +61,10 @@ export async function createHarness(
   const config = parseConfig(options.yaml ?? CONFIG_YAML, join(scratch, 'kubescribe.yaml'));
   const api = await startKubeApiDouble({ stepMs: 10, ...options.api });
   const client = new KubeClient({ namespace: NAMESPACE, server: api.url, requestTimeoutMs: 1000 });
+  // One answered request before the executor starts: a cold process's first request (client code
+  // not yet compiled, a loaded machine) took over the 1 s timeout, so start() logged that it could
+  // not apply the CronJobs. The 1 s timeout stays for the tests of hung requests.
+  await waitFor(() => client.listCronJobs('warm-up=1').then(() => true, () => false), 60_000, 'the API double to answer');
   const logs: KubeLogEntry[] = [];
   const executor = new KubernetesExecutor({
     db, config, settings: config.kubernetes!, client,

@@ -62,7 +62,7 @@ for (const engine of ENGINES) {
         cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
       });
       server.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')));
-      const url = await waitFor(() => stderr.match(/KubeScribe API on (http:\/\/\S+)/)?.[1], 30_000, `the server to listen (${stderr})`);
+      const url = await waitFor(() => stderr.match(/KubeScribe API on (http:\/\/\S+)/)?.[1], 120_000, `the server to listen (${stderr})`);
 
       const cron = await waitFor(() => api.get('cronjobs', NS, 'nightly'), 30_000, 'the CronJob');
       assert.equal(cron.metadata.labels['kubescribe.io/job'], 'nightly');

@@ -135,7 +135,7 @@ for (const engine of ENGINES) {
       let out = '';
       child.stdout.on('data', (data: Buffer) => (out += data.toString()));
       const exited = new Promise((resolve) => child.once('close', resolve));
-      await waitFor(() => out.includes('working'), 30_000, 'the job to start');
+      await waitFor(() => out.includes('working'), 120_000, 'the job to start');
       child.kill('SIGKILL');
       await exited;
       await runlog.withDb(async (db) => {

@@ -36,7 +36,7 @@ for (const engine of ENGINES) {
       server = spawn(process.execPath, [BIN, 'dev', '--port', '0'], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
       server.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
       // The banner's last line: everything it says has arrived.
-      url = await waitFor(() => (/press it twice to stop now/.test(stderr) ? /dev server on (http:\/\/\S+)/.exec(stderr)?.[1] : undefined), 30_000, `the dev server to start; it said: ${stderr}`);
+      url = await waitFor(() => (/press it twice to stop now/.test(stderr) ? /dev server on (http:\/\/\S+)/.exec(stderr)?.[1] : undefined), 120_000, `the dev server to start; it said: ${stderr}`);
     });
     after(async () => {
       if (server && server.exitCode === null) {

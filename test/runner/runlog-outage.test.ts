@@ -2,7 +2,7 @@
 // embedded PGlite held by another process) never stops the job and never loses its records.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENGINES, createTestRunLog, type TestRunLog } from '../support/runlog-engines.ts';
 import { REPO_ROOT, runCli, waitFor } from '../support/cli.ts';
@@ -36,13 +36,19 @@ if (ENGINES.includes('postgres')) {
 
     test('an outage in the middle: the job runs on, records are buffered, then flushed, final state right', async () => {
       const runId = uuidv7();
+      // The job goes on when the test says so: its middle is written during the outage however slowly
+      // the run was seen to start (with sleeps, a loaded machine could see it after the job ended).
+      const cut = join(t.home, `${runId}.cut`);
+      const restored = join(t.home, `${runId}.restored`);
       const pending = runCli(['run', '--run-id', runId, '--job', 'outage', '--',
-        ...emit('out:before the outage', 'sleep:2', 'out:during the outage', 'metric:rows=7', 'err:still going', 'sleep:2', 'out:after', 'exit:0')],
-        { env: viaProxy, timeoutMs: 90_000 });
-      await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.status === 'running', 20_000, 'the run to start');
+        ...emit('out:before the outage', `wait-file:${cut}`, 'out:during the outage', 'metric:rows=7', 'err:still going', `wait-file:${restored}`, 'out:after', 'exit:0')],
+        { env: viaProxy, timeoutMs: 180_000 });
+      await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.status === 'running', 120_000, 'the run to start');
       await proxy.cut();
-      await new Promise((resolve) => setTimeout(resolve, 2500));
+      writeFileSync(cut, '');
+      await new Promise((resolve) => setTimeout(resolve, 2500)); // the outage itself, not synchronisation
       await proxy.restore();
+      writeFileSync(restored, '');
       const result = await pending;
       assert.equal(result.code, 0, result.err);
       assert.equal(result.out, 'before the outage\nduring the outage\nafter\n', 'output passed through throughout');
@@ -61,10 +67,12 @@ if (ENGINES.includes('postgres')) {
 
     test('an outage past the end: the result stays on disk and the next command writes it', async () => {
       const runId = uuidv7();
+      const cut = join(t.home, `${runId}.cut`);
       const pending = runCli(['run', '--run-id', runId, '--flush-timeout', '1s', '--job', 'outage', '--',
-        ...emit('out:working', 'sleep:1.5', 'err:something broke', 'exit:4')], { env: viaProxy, timeoutMs: 60_000 });
-      await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.status === 'running', 20_000, 'the run to start');
+        ...emit('out:working', `wait-file:${cut}`, 'err:something broke', 'exit:4')], { env: viaProxy, timeoutMs: 120_000 });
+      await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.status === 'running', 120_000, 'the run to start');
       await proxy.cut();
+      writeFileSync(cut, '');
       const result = await pending;
       assert.equal(result.code, 4, 'the runner exits with the job exit code even without the RunLog');
       assert.match(result.err, new RegExp(`records are kept in .*${runId}\\.jsonl`));

@@ -87,7 +87,7 @@ describe(`kubescribe run: hostile names, secrets and SIGKILL (${ENGINE})`, () =>
       env: t.env,
       timeoutMs: LOADED_MS,
       onSpawn: (proc) => {
-        void waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '', 30_000, 'the child to start').then(async () => {
+        void waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '', 120_000, 'the child to start').then(async () => {
           pid = Number(readFileSync(pidFile, 'utf8'));
           // The watchdog starts 50 ms into the command (docs/runner.md); give a loaded machine ample time.
           await new Promise((resolve) => setTimeout(resolve, 500));

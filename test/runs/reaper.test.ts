@@ -98,25 +98,28 @@ for (const engine of ENGINES) {
 
     test('a kubescribe run SIGKILLed with its job is marked lost by the server\'s reaper, with the event', async () => {
       const runId = uuidv7();
-      // The job waits a second before saying it is ready: time for its runner to record the start
-      // and a few 200 ms heartbeats (asserted below), so that what stops is a heartbeat that ran.
+      // The job waits before saying it is ready: time for its runner to record the start and a few
+      // 200 ms heartbeats (asserted below), so that what stops is a heartbeat that ran. On PostgreSQL
+      // the test waits for a recorded heartbeat; PGlite cannot be read while the runner holds it, so
+      // there the pause is long enough for a loaded machine (1 s was not: the start went unrecorded).
+      const pause = engine === 'postgres' ? 1 : 4;
       const runner = spawn(process.execPath, [
         BIN, 'run', '-q', '--run-id', runId, '--job', 'victim', '--heartbeat', '200ms', '--',
-        'sh', '-c', 'sleep 1; echo "ready $$"; exec sleep 120',
+        'sh', '-c', `sleep ${pause}; echo "ready $$"; exec sleep 120`,
       ], { env: { ...process.env, ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       runner.stdout!.on('data', (data: Buffer) => (out += data.toString()));
       runner.stderr!.on('data', (data: Buffer) => (err += data.toString()));
       const closed = once(runner, 'close');
-      const pgid = Number(await waitFor(() => /ready (\d+)/.exec(out)?.[1], 30_000, `the job to start; the runner said: ${err}`));
+      const pgid = Number(await waitFor(() => /ready (\d+)/.exec(out)?.[1], 120_000, `the job to start; the runner said: ${err}`));
       if (engine === 'postgres') {
-        await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.heartbeat_at, 30_000, 'a recorded heartbeat');
+        await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.heartbeat_at, 60_000, 'a recorded heartbeat');
       }
       runner.kill('SIGKILL');
       process.kill(-pgid, 'SIGKILL');
       await closed;
-      await waitFor(() => processGroupGone(pgid), 30_000, 'the job to be gone');
+      await waitFor(() => processGroupGone(pgid), 60_000, 'the job to be gone');
 
       // A server with the local executor: its own reconciliation leaves a terminal's run alone, the reaper does not.
       const config = parseConfig('runlog:\n  heartbeat: 200ms\n  lost_after: 1s\n', '/nowhere/kubescribe.yaml');
@@ -128,7 +131,7 @@ for (const engine of ENGINES) {
         const lost = await waitFor(async () => {
           const run = await getRun(server.db, runId);
           return run?.status === 'lost' ? run : null;
-        }, 20_000, 'the run to be marked lost');
+        }, 60_000, 'the run to be marked lost');
         assert.ok(lost.heartbeat_at, 'the runner had written heartbeats before it was killed');
         assert.equal(lost.error_type, 'Lost');
         assert.match(lost.error_message!, LOST_MESSAGE);
@@ -157,16 +160,18 @@ for (const engine of ENGINES) {
 
       test('a runner that heartbeats is never reaped, while a silent run beside it is', async () => {
         const events: ReaperEvent[] = [];
-        const reaper = new Reaper({ db, lostAfterMs: 1500, intervalMs: 100, onEvent: (event) => events.push(event) });
+        const reaper = new Reaper({ db, lostAfterMs: 4000, intervalMs: 100, onEvent: (event) => events.push(event) });
         const silent = await seedRun(db, 'running', 5 * MINUTE);
         const runId = uuidv7();
         const shared: Db = { ...db, engine: db.engine, location: db.location, query: (sql, params) => db.query(sql, params), transaction: (fn) => db.transaction(fn), close: async () => {} };
         const discard = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
         await reaper.start();
         try {
-          // The same runner as `kubescribe run`, in this process (PGlite admits one): 4 s, well past lost_after.
+          // The same runner as `kubescribe run`, in this process (PGlite admits one): 6 s, well past
+          // lost_after. lost_after is 4 s, not less: on a loaded machine this process (PGlite included)
+          // stalled 1.5 s between two 150 ms heartbeats and the live run was reaped.
           const code = await runCommand({
-            command: ['sh', '-c', 'sleep 4'], job: 'alive', runId, params: [], trigger: 'manual', triggeredBy: 'test',
+            command: ['sh', '-c', 'sleep 6'], job: 'alive', runId, params: [], trigger: 'manual', triggeredBy: 'test',
             config: parseConfig('runlog: {heartbeat: 150ms}\n', 'k.yaml'), home: t.home, openDb: async () => shared,
             heartbeatMs: 150, quiet: true, processSignals: false, stdout: discard(), stderr: discard(),
           });

@@ -1,6 +1,7 @@
 // Every RunLog test runs on each engine: PGlite always, PostgreSQL when DATABASE_URL is set (CI sets it).
 // Each test file gets its own schema (PostgreSQL) or data directory (PGlite) and removes it afterwards,
-// so tests never assume an empty database and never see each other's rows.
+// so tests never assume an empty database and never see each other's rows. A PGlite RunLog starts
+// as a copy of a migrated template (see pglite-template.ts) rather than paying for initdb each time.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Db } from '../../src/runlog/db.ts';
 import { openRunLogDb } from '../../src/runlog/open-runlog.ts';
+import { seedPgliteRunLog } from './pglite-template.ts';
 
 export type Engine = 'pglite' | 'postgres';
 
@@ -33,6 +35,7 @@ export interface TestRunLog {
 export async function createTestRunLog(engine: Engine): Promise<TestRunLog> {
   const home = mkdtempSync(join(tmpdir(), `ks-test-${engine}-`));
   if (engine === 'pglite') {
+    await seedPgliteRunLog(home);
     const location = { databaseUrl: null, databaseSchema: null, home };
     return {
       engine,
