@@ -1,9 +1,10 @@
 import type { Db } from '../runlog/db.ts';
-import { findRunsByPrefix, getRun, listRuns } from '../runlog/sql/runs.ts';
+import { getRun } from '../runlog/sql/runs.ts';
+import { listRuns } from '../runlog/sql/run-queries.ts';
 import { readRunEvents } from '../runlog/sql/run-logs.ts';
 import { listRunNotifications } from '../runlog/sql/notifications.ts';
 import { RUN_STATUSES, type RunStatus } from '../runlog/types.ts';
-import { isUuid } from '../runlog/uuidv7.ts';
+import { AmbiguousRunRefError, InvalidRunRefError, resolveRunRef, RunRefNotFoundError, runLabel } from '../runlog/run-ref.ts';
 import { withRunLog, type CliContext } from './context.ts';
 import { json, runDuration, table, when } from './format.ts';
 import { renderRun } from './render-run.ts';
@@ -38,8 +39,9 @@ export async function runsCommand(ctx: CliContext, options: RunsOptions): Promis
   }
   ctx.stdout.write(
     table(
-      ['RUN ID', 'JOB', 'STATUS', 'TRIGGER', 'CREATED', 'DURATION', 'EXIT', 'ERROR'],
+      ['RUN', 'RUN ID', 'JOB', 'STATUS', 'TRIGGER', 'CREATED', 'DURATION', 'EXIT', 'ERROR'],
       runs.map((run) => [
+        runLabel(run),
         run.run_id,
         run.job,
         run.status,
@@ -54,14 +56,16 @@ export async function runsCommand(ctx: CliContext, options: RunsOptions): Promis
   return 0;
 }
 
-/** Resolves a full run id or a unique prefix of one (as printed by `kubescribe runs`). */
+/** The run id a CLI argument names (src/runlog/run-ref.ts), or a UsageError saying why there is none. */
 export async function resolveRunId(db: Db, given: string): Promise<string> {
-  if (isUuid(given)) return given.toLowerCase();
-  if (!/^[0-9a-f-]{4,36}$/i.test(given)) throw new UsageError(`${given}: expected a run id (a UUID, or at least its first 4 characters)`);
-  const matches = await findRunsByPrefix(db, given, 2);
-  if (matches.length === 0) throw new UsageError(`no run with an id starting ${given}`);
-  if (matches.length > 1) throw new UsageError(`${given} matches more than one run; give more of the id`);
-  return matches[0]!;
+  try {
+    return await resolveRunRef(db, given);
+  } catch (error) {
+    if (error instanceof InvalidRunRefError || error instanceof RunRefNotFoundError || error instanceof AmbiguousRunRefError) {
+      throw new UsageError(error.message);
+    }
+    throw error;
+  }
 }
 
 /** `kubescribe runs show <run_id>`: one run in full, with its events. */

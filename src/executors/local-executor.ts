@@ -7,7 +7,7 @@ import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Db } from '../runlog/db.ts';
 import { isUnreachable } from '../runlog/connectivity.ts';
-import { listAdoptedLiveRuns, listQueuedRunIds } from '../runlog/sql/run-writes.ts';
+import { listAdoptedLiveRuns, listQueuedRuns } from '../runlog/sql/executor-runs.ts';
 import { getRun, insertEvent, touchHeartbeat, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
 import type { RunRecord, RunStatus } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
@@ -147,15 +147,15 @@ export class LocalExecutor implements Executor {
     if (this.state !== 'idle') return;
     this.state = 'started';
     await this.reconcile();
-    for (const runId of await listQueuedRunIds(this.options.db, this.name)) await this.dispatch(runId);
+    for (const runId of (await listQueuedRuns(this.options.db, this.name)).map((run) => run.run_id)) await this.dispatch(runId);
     // A run written while the RunLog failed (the trigger's answer lost, its dispatch never made) stays
     // queued; a periodic look picks it up. Runs already held here are skipped by dispatch().
     // Records of runners that ended while the RunLog was away are written by the same sweep, not
     // left until the next runner starts here.
     this.sweeper = setInterval(() => {
       flushSpools(this.sharedDb, spoolDirectory(this.options.home), () => {})
-        .then(() => listQueuedRunIds(this.options.db, this.name))
-        .then((ids) => ids.forEach((runId) => void this.dispatch(runId)))
+        .then(() => listQueuedRuns(this.options.db, this.name))
+        .then((runs) => runs.forEach((run) => void this.dispatch(run.run_id)))
         .catch(() => {}); // the RunLog is away: the next sweep tries again
     }, SWEEP_QUEUED_MS);
     this.sweeper.unref();

@@ -24,7 +24,7 @@ const RUN_COLUMNS = [
   'run_id', 'job', 'job_revision', 'trigger', 'triggered_by', 'params', 'status', 'attempt', 'retry_of', 'executor',
   'executor_ref', 'image', 'command', 'tenant', 'labels', 'created_at', 'started_at', 'finished_at', 'heartbeat_at',
   'exit_code', 'signal', 'error_type', 'error_message', 'error_tail', 'outputs', 'metrics', 'idempotency_key',
-  'log_bytes', 'log_dropped_bytes',
+  'log_bytes', 'log_dropped_bytes', 'run_number',
 ];
 
 /**
@@ -125,13 +125,14 @@ for (const engine of ENGINES) {
          WHERE trigger_schema = current_schema() ORDER BY 1`,
       );
       assert.deepEqual(triggers.map((t) => t.name), [
-        'job_events_append_only', 'run_events_append_only', 'runs_notification_outbox', 'runs_notification_outbox_insert', 'runs_terminal_guard',
+        'job_events_append_only', 'run_events_append_only', 'runs_assign_run_number', 'runs_notification_outbox', 'runs_notification_outbox_insert',
+        'runs_terminal_guard',
       ]);
       const indexes = await db.query<{ name: string }>(
         `SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'runs' ORDER BY 1`,
       );
       assert.deepEqual(indexes.map((i) => i.name), [
-        'runs_created_idx', 'runs_idempotency_key_key', 'runs_job_created_idx', 'runs_live_idx', 'runs_pkey',
+        'runs_created_idx', 'runs_idempotency_key_key', 'runs_job_created_idx', 'runs_job_run_number_idx', 'runs_live_idx', 'runs_pkey',
         'runs_retry_of_idx', 'runs_status_idx', 'runs_trigger_idx',
       ]);
     });
@@ -206,7 +207,7 @@ for (const engine of ENGINES) {
         const triggers = await db.query(
           'SELECT DISTINCT trigger_name FROM information_schema.triggers WHERE trigger_schema = current_schema()',
         );
-        assert.equal(triggers.length, 5);
+        assert.equal(triggers.length, 6);
       });
 
       // A migration Job with the owner's credentials, and runners/API with a user that may only read
@@ -253,7 +254,7 @@ for (const engine of ENGINES) {
 describe('loadMigrations', () => {
   it('reads the shipped migrations in order', () => {
     const migrations = loadMigrations();
-    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by']]);
+    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers']]);
     assert.match(migrations[0]!.sql, /CREATE TABLE runs/);
   });
 

@@ -11,8 +11,9 @@ import { DateTime, errorResponses, JsonObject, notificationView, Nullable, RunDe
 import { listRunNotifications } from '../../runlog/sql/notifications.ts';
 import { readLogChunks, readRunEvents } from '../../runlog/sql/run-logs.ts';
 import { getRun } from '../../runlog/sql/runs.ts';
-import { getRunStatus, queryRuns } from '../../runlog/sql/run-queries.ts';
+import { getRunStatus, listRuns } from '../../runlog/sql/run-queries.ts';
 import { isTerminal, RUN_STATUSES, TRIGGERS, type LogChunk } from '../../runlog/types.ts';
+import { resolveRunIdParam } from './run-ref-param.ts';
 
 // run_logs.seq is a PostgreSQL integer: a larger bound would be a database error, not an empty page.
 const MAX_SEQ = 2_147_483_647;
@@ -83,6 +84,7 @@ const LogPage = Type.Object({
 /** GET /runs, /runs/{run_id}, /runs/{run_id}/events and /runs/{run_id}/logs (scope read). */
 export async function runsReadRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  resolveRunIdParam(app, deps.db);
   const followers = new LogFollowers(deps.db, app.log, deps.logStream);
   // Open streams would hold server.close() until their clients hang up: end them first.
   app.addHook('preClose', () => followers.close());
@@ -107,7 +109,7 @@ export async function runsReadRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       const separator = query.label?.indexOf('=') ?? -1;
       const label = query.label === undefined ? undefined : { key: query.label.slice(0, separator), value: query.label.slice(separator + 1) };
       // One row beyond the page tells whether another page exists, so the last page says null.
-      const rows = await queryRuns(deps.db, {
+      const rows = await listRuns(deps.db, {
         job: query.job,
         status: query.status,
         trigger: query.trigger,

@@ -13,6 +13,7 @@ import {
   RunStateConflictError,
 } from '../../runs/errors.ts';
 import { cancelRun, InvalidParamsError, retryRun, triggerRun } from '../../runs/trigger-run.ts';
+import { resolveRunIdParam } from './run-ref-param.ts';
 
 const Params = Type.Record(Type.String(), Type.Unknown(), { description: "The run's params, validated against the job's JSON Schema." });
 
@@ -65,6 +66,7 @@ const RetryBody = Type.Object(
 /** Triggering, cancelling and retrying runs. */
 export async function runsWriteRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+  resolveRunIdParam(app, deps.db);
 
   typed.post('/runs/trigger', {
     // The token is checked in the statement that writes the run (or first, on every other path).
