@@ -11,7 +11,9 @@ export const RUN_REF_FORMS = 'a run id, a run number such as report#42 (or repor
 
 // Job names are lowercase DNS labels (src/config/job-name.ts); run numbers start at 1.
 const RUN_NUMBER_REF = /^([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)[#~]([1-9][0-9]{0,9})$/;
-const ID_PREFIX = /^[0-9a-f][0-9a-f-]{3,35}$/i;
+// A prefix of a run id as the RunLog prints it (8-4-4-4-12 hex digits), dashes where they belong.
+const UUID_SHAPE = 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx';
+const MIN_PREFIX = 4;
 const MAX_RUN_NUMBER = 2_147_483_647;
 
 /** The ref is none of the forms a run can be named by. */
@@ -46,8 +48,13 @@ export function parseRunRef(ref: string): { kind: 'id'; runId: string } | { kind
   if (isUuid(ref)) return { kind: 'id', runId: ref.toLowerCase() };
   const numbered = RUN_NUMBER_REF.exec(ref);
   if (numbered && Number(numbered[2]) <= MAX_RUN_NUMBER) return { kind: 'number', job: numbered[1]!, runNumber: Number(numbered[2]) };
-  if (ID_PREFIX.test(ref)) return { kind: 'prefix', prefix: ref.toLowerCase() };
+  if (isIdPrefix(ref)) return { kind: 'prefix', prefix: ref.toLowerCase() };
   return null;
+}
+
+function isIdPrefix(ref: string): boolean {
+  if (ref.length < MIN_PREFIX || ref.length >= UUID_SHAPE.length) return false;
+  return [...ref].every((char, i) => (UUID_SHAPE[i] === '-' ? char === '-' : /[0-9a-f]/i.test(char)));
 }
 
 /**

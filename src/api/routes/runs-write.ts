@@ -83,7 +83,7 @@ export async function runsWriteRoutes(app: FastifyInstance, deps: ApiDeps): Prom
       response: {
         202: runAccepted('The run was written as `queued` and handed to the executor (or, for a known idempotency key, the run that key created).'),
         200: DryRun,
-        ...errorResponses(400, 401, 403, 404, 409, 413),
+        ...errorResponses(400, 401, 403, 404, 409, 413, 503),
       },
     },
   }, async (request, reply) => {
@@ -118,7 +118,7 @@ export async function runsWriteRoutes(app: FastifyInstance, deps: ApiDeps): Prom
       response: {
         200: runAccepted('The run is cancelled (it was queued, or already cancelled).'),
         202: runAccepted('Its executor is stopping the run; it ends `cancelled`.'),
-        ...errorResponses(400, 401, 403, 404, 409, 413),
+        ...errorResponses(400, 401, 403, 404, 409, 413, 503),
       },
     },
     // The cancel takes no fields; a body that brings some is refused rather than ignored.
@@ -146,7 +146,7 @@ export async function runsWriteRoutes(app: FastifyInstance, deps: ApiDeps): Prom
         'The body may be omitted.',
       params: RunIdParams,
       body: RetryBody,
-      response: { 202: runAccepted('The new run was written as `queued` and handed to the executor.'), ...errorResponses(400, 401, 403, 404, 409, 413) },
+      response: { 202: runAccepted('The new run was written as `queued` and handed to the executor.'), ...errorResponses(400, 401, 403, 404, 409, 413, 503) },
     },
     // Fastify validates an absent body as a missing object; "no body" here means "no overrides".
     preValidation: async (request) => {

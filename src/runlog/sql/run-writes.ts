@@ -5,6 +5,7 @@ import type { Queryable } from '../db.ts';
 import { LIVE_STATUSES, type RunRecord, type RunStatus } from '../types.ts';
 import { RUN_COLUMNS } from './run-columns.ts';
 import type { EventInput, NewRun } from './runs.ts';
+import { withLockTimeout } from './lock-wait.ts';
 import { hashToken, liveTokenSql, scopeAllows, TOKEN_SCOPES, touchTokenSql } from './tokens.ts';
 
 /**
@@ -116,12 +117,18 @@ export async function findRunByIdempotencyKey(db: Queryable, key: string): Promi
   return row ?? null;
 }
 
+// How long a trigger waits for another trigger (or run insert) of the same job. Each holds the row
+// for one short transaction (a few ms); five seconds is a queue of hundreds, or a holder that hung.
+export const JOB_ROW_LOCK_TIMEOUT_MS = 5_000;
+
 /**
  * Locks the job's row until the transaction ends: triggers of one job that apply a concurrency
- * policy queue up here, so "is a run live?" and "insert the new run" act as one step.
+ * policy queue up here, so "is a run live?" and "insert the new run" act as one step. Waits at most
+ * `timeoutMs`, then throws a LockTimeoutError naming the session that holds the row.
  */
-export async function lockJobRow(tx: Queryable, job: string): Promise<void> {
-  await tx.query('SELECT name FROM jobs WHERE name = $1 FOR UPDATE', [job]);
+export async function lockJobRow(tx: Queryable, job: string, timeoutMs: number = JOB_ROW_LOCK_TIMEOUT_MS): Promise<void> {
+  await withLockTimeout(tx, { kind: 'row', description: `the row of job ${job}`, table: 'jobs', key: job }, timeoutMs,
+    () => tx.query('SELECT name FROM jobs WHERE name = $1 FOR UPDATE', [job]));
 }
 
 /** The job's queued, starting and running runs, oldest first. */
