@@ -2,7 +2,7 @@
 // document at /openapi.json is generated from these, so they describe exactly what the API sends.
 import { Type, type Static, type TSchema, type TUnsafe } from 'typebox';
 import { RUN_STATUSES, TRIGGERS, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
-import type { RunNotification } from '../runlog/sql/notifications.ts';
+import type { RunNotification } from '../runlog/sql/notification-deliveries.ts';
 import { isoOrNull } from '../util/iso.ts';
 
 /** A string restricted to `values`, typed as their union (`{type: string, enum}`: valid in OpenAPI 3.0). */

@@ -2,7 +2,7 @@ import type { Db } from '../runlog/db.ts';
 import { getRun } from '../runlog/sql/runs.ts';
 import { listRuns } from '../runlog/sql/run-queries.ts';
 import { readRunEvents } from '../runlog/sql/run-logs.ts';
-import { listRunNotifications } from '../runlog/sql/notifications.ts';
+import { listRunNotifications } from '../runlog/sql/notification-deliveries.ts';
 import { RUN_STATUSES, type RunStatus } from '../runlog/types.ts';
 import { AmbiguousRunRefError, InvalidRunRefError, resolveRunRef, RunRefNotFoundError, runLabel } from '../runlog/run-ref.ts';
 import { withRunLog, type CliContext } from './context.ts';

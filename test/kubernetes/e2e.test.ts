@@ -9,7 +9,7 @@ import { runJobName } from '../../src/kubernetes/manifests.ts';
 import { readLogChunks, readRunEvents } from '../../src/runlog/sql/run-logs.ts';
 import { getRun } from '../../src/runlog/sql/runs.ts';
 import { listRuns } from '../../src/runlog/sql/run-queries.ts';
-import { cancelRun } from '../../src/runs/trigger-run.ts';
+import { cancelRun } from '../../src/runs/cancel-run.ts';
 import { REPO_ROOT, waitFor } from '../support/cli.ts';
 import type { PodScenario } from '../support/kube-api-double-kubelet.ts';
 import { ENGINES } from '../support/runlog-engines.ts';

@@ -12,7 +12,9 @@ import {
   RunNotFoundError,
   RunStateConflictError,
 } from '../../runs/errors.ts';
-import { cancelRun, InvalidParamsError, retryRun, triggerRun } from '../../runs/trigger-run.ts';
+import { cancelRun } from '../../runs/cancel-run.ts';
+import { retryRun } from '../../runs/retry-run.ts';
+import { InvalidParamsError, triggerRun } from '../../runs/trigger-run.ts';
 import { resolveRunIdParam } from './run-ref-param.ts';
 
 const Params = Type.Record(Type.String(), Type.Unknown(), { description: "The run's params, validated against the job's JSON Schema." });

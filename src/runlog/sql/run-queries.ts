@@ -2,7 +2,7 @@
 // status probe the log stream polls.
 import type { Queryable } from '../db.ts';
 import { jsonb } from '../db.ts';
-import type { RunRecord, RunStatus, Trigger } from '../types.ts';
+import { NOTIFIED_STATUSES, type RunRecord, type RunStatus, type Trigger } from '../types.ts';
 import { RUN_COLUMNS } from './run-columns.ts';
 
 // The run columns plus `cursor_at`: created_at as text with microseconds, because a JS Date keeps
@@ -75,4 +75,38 @@ export async function findRunByNumber(db: Queryable, job: string, runNumber: num
     [job, runNumber],
   );
   return row?.run_id ?? null;
+}
+
+/**
+ * The status of the job's last finished run before this one (cancelled runs do not count: someone
+ * chose them), or null when it has none. Ordered by when they finished, as a person reads a history.
+ */
+export async function previousOutcome(db: Queryable, job: string, runId: string): Promise<string | null> {
+  const [row] = await db.query<{ status: string }>(
+    `SELECT p.status FROM runs r JOIN runs p ON p.job = r.job
+     WHERE r.run_id = $2 AND p.job = $1 AND p.run_id <> r.run_id
+       AND p.status = ANY ($3::text[])
+       AND (coalesce(p.finished_at, p.created_at), p.run_id) < (coalesce(r.finished_at, r.created_at), r.run_id)
+     ORDER BY coalesce(p.finished_at, p.created_at) DESC, p.run_id DESC LIMIT 1`,
+    [job, runId, NOTIFIED_STATUSES],
+  );
+  return row?.status ?? null;
+}
+
+/** Durations and metrics of the job's last `limit` successful runs that finished before `before`, excluding `runId`. */
+export async function recentSuccesses(
+  db: Queryable,
+  job: string,
+  runId: string,
+  before: Date,
+  limit: number,
+): Promise<{ duration_ms: number | null; metrics: Record<string, unknown> }[]> {
+  const rows = await db.query<{ duration_ms: number | null; metrics: Record<string, unknown> }>(
+    `SELECT (extract(epoch FROM finished_at - started_at) * 1000)::float8 AS duration_ms, metrics
+     FROM runs
+     WHERE job = $1 AND status = 'succeeded' AND run_id <> $2 AND finished_at <= $3
+     ORDER BY finished_at DESC, run_id DESC LIMIT $4`,
+    [job, runId, before, limit],
+  );
+  return rows.map((row) => ({ duration_ms: row.duration_ms === null ? null : Number(row.duration_ms), metrics: row.metrics ?? {} }));
 }
