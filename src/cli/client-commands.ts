@@ -4,7 +4,6 @@ import type { Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../config/durations.ts';
 import { RUN_STATUSES, TERMINAL_STATUSES, type RunEvent, type RunRecord, type RunStatus } from '../runlog/types.ts';
-import { isUuid } from '../runlog/uuidv7.ts';
 import { ApiClient, ApiClientError, ApiUnreachableError, followLogs, readLogs, type ApiLogChunk } from './api-client.ts';
 import type { CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
@@ -13,6 +12,7 @@ import { logsCommand } from './logs-command.ts';
 import { runsCommand, runsShowCommand, type RunsOptions } from './runs-command.ts';
 import { resolveServer, serverFilePath, tokenFilePath, type ServerTarget } from './server-file.ts';
 import { renderRun } from './render-run.ts';
+import { InvalidRunRefError, parseRunRef } from '../runlog/run-ref.ts';
 
 /** Help text of the `--server` option every client command takes. */
 export const SERVER_HELP = 'KubeScribe API URL (default: $KUBESCRIBE_SERVER, else the running `kubescribe dev`)';
@@ -98,15 +98,17 @@ export function parseTriggerParams(pairs: readonly string[]): Record<string, unk
   return params;
 }
 
-/** Resolves a full run id or a unique prefix of one among the newest runs the API lists. */
+/** The run id a run reference names (src/runlog/run-ref.ts), resolved by the server; a full id needs no request. */
 async function resolveRemoteRunId(client: ApiClient, given: string): Promise<string> {
-  if (isUuid(given)) return given.toLowerCase();
-  if (!/^[0-9a-f-]{4,36}$/i.test(given)) throw new UsageError(`${given}: expected a run id (a UUID, or at least its first 4 characters)`);
-  const { runs } = await client.get<{ runs: ApiRun[] }>('/runs', { limit: 500 });
-  const matches = runs.filter((run) => run.run_id.startsWith(given.toLowerCase()));
-  if (matches.length === 0) throw new UsageError(`no run with an id starting ${given} among the newest 500; give the full id`);
-  if (matches.length > 1) throw new UsageError(`${given} matches more than one run; give more of the id`);
-  return matches[0]!.run_id;
+  const parsed = parseRunRef(given);
+  if (parsed === null) throw new UsageError(new InvalidRunRefError(given).message);
+  if (parsed.kind === 'id') return parsed.runId;
+  try {
+    return (await client.get<{ run_id: string }>(`/runs/${encodeURIComponent(given)}`)).run_id;
+  } catch (error) {
+    if (error instanceof ApiClientError && (error.code === 'run_not_found' || error.code === 'ambiguous_run_ref')) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 function apiDuration(run: ApiRun): string {
