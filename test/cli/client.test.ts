@@ -16,6 +16,7 @@ import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
 import { insertLogChunks, readLogChunks, readRunEvents } from '../../src/runlog/sql/run-logs.ts';
 import { getRun, insertRun, transitionRun } from '../../src/runlog/sql/runs.ts';
 import { listRuns } from '../../src/runlog/sql/run-queries.ts';
+import { resolveRunRef } from '../../src/runlog/run-ref.ts';
 import { isTerminal, LIVE_STATUSES, type RunRecord, type RunStatus } from '../../src/runlog/types.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { parseSse } from '../../src/cli/api-client.ts';
@@ -83,7 +84,11 @@ function standIn() {
 
   async function routes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
     const { db } = deps;
-    const found = async (id: string) => (await getRun(db, id)) ?? Promise.reject(new NotFoundError('run', id));
+    // Like the real routes (src/api/routes/run-ref-param.ts): any run reference names the run.
+    const found = async (ref: string) => {
+      const id = await resolveRunRef(db, ref).catch(() => null);
+      return (id === null ? null : await getRun(db, id)) ?? Promise.reject(new NotFoundError('run', ref));
+    };
     // The real API refuses query parameters a route does not declare (src/api/request-guards.ts), so
     // the stand-in declares the ones the client sends, with the real API's types.
     const query = (properties: Record<string, { type: string }>) => ({ schema: { querystring: { type: 'object', properties } } });
