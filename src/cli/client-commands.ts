@@ -12,7 +12,7 @@ import { logsCommand } from './logs-command.ts';
 import { runsCommand, runsShowCommand, type RunsOptions } from './runs-command.ts';
 import { resolveServer, serverFilePath, tokenFilePath, type ServerTarget } from './server-file.ts';
 import { renderRun } from './render-run.ts';
-import { InvalidRunRefError, parseRunRef } from '../runlog/run-ref.ts';
+import { InvalidRunRefError, parseRunRef, runLabel } from '../runlog/run-ref.ts';
 
 /** Help text of the `--server` option every client command takes. */
 export const SERVER_HELP = 'KubeScribe API URL (default: $KUBESCRIBE_SERVER, else the running `kubescribe dev`)';
@@ -137,9 +137,9 @@ export async function routeRuns(ctx: CliContext, options: RunsOptions & ServerFl
       return 0;
     }
     ctx.stdout.write(table(
-      ['RUN ID', 'JOB', 'STATUS', 'TRIGGER', 'CREATED', 'DURATION', 'EXIT', 'ERROR'],
+      ['RUN', 'RUN ID', 'JOB', 'STATUS', 'TRIGGER', 'CREATED', 'DURATION', 'EXIT', 'ERROR'],
       runs.map((run) => [
-        run.run_id, run.job, run.status, run.trigger, when(run.created_at), apiDuration(run),
+        runLabel(run), run.run_id, run.job, run.status, run.trigger, when(run.created_at), apiDuration(run),
         run.exit_code === null ? (run.signal ?? '-') : String(run.exit_code),
         run.error_type ? `${run.error_type}: ${(run.error_message ?? '').split('\n')[0]!.slice(0, 60)}` : '',
       ]),

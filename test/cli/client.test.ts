@@ -310,8 +310,8 @@ for (const engine of ENGINES) {
       assert.equal(listed[0]!.run_id, id);
       assert.ok(listed.every((r) => r.job === 'ok'));
       const table = await cli(['runs', '--limit', '1']);
-      assert.match(lines(table.out)[0]!, /^RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);
-      assert.match(lines(table.out)[1]!, new RegExp(`^${id}\\s+ok\\s+succeeded\\s+api\\s+.*\\s0$`));
+      assert.match(lines(table.out)[0]!, /^RUN\s+RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);
+      assert.match(lines(table.out)[1]!, new RegExp(`^ok#\\d+\\s+${id}\\s+ok\\s+succeeded\\s+api\\s+.*\\s0$`));
       assert.equal(lines(table.out).length, 2);
       const shown = await cli(['runs', 'show', id]);
       assert.equal(shown.code, 0, shown.err);
