@@ -4,13 +4,21 @@
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Db, Queryable } from '../runlog/db.ts';
 import { insertDelivery, lastNotifiedAt } from '../runlog/sql/notification-deliveries.ts';
-import { claimPendingEvents, countEventsSince, insertNotificationEvent, lastEventAt, lockJobNotifications, markEventDispatched, type NotificationEvent } from '../runlog/sql/notification-events.ts';
+import {
+  claimPendingEvents,
+  countEventsSince,
+  insertNotificationEvent,
+  lastEventAt,
+  lockJobNotifications,
+  markEventDispatched,
+  type NotificationEvent,
+} from '../runlog/sql/notification-events.ts';
 import { previousOutcome, recentSuccesses } from '../runlog/sql/run-queries.ts';
 import { getRun } from '../runlog/sql/runs.ts';
+import { NOTIFIED_STATUSES } from '../runlog/types.ts';
 import { findAbnormal } from './abnormal.ts';
 import { activeMaintenance, FAILING, isRepeat, quietUntil, ruleFamily, ruleOf, summaryText } from './policy.ts';
 import { jobRules, type EffectiveSettings, type JobRules } from './settings.ts';
-import { NOTIFIED_STATUSES } from '../runlog/types.ts';
 
 const BATCH = 20;
 

@@ -32,19 +32,25 @@ export class RunRefNotFoundError extends Error {
   }
 }
 
-/** The id prefix matches more than one run; `matches` holds some of them, newest first. */
+/** The id prefix matches more than one run; `matches` holds up to three of them, newest first. */
 export class AmbiguousRunRefError extends Error {
   constructor(
     readonly ref: string,
     readonly matches: string[],
   ) {
-    super(`${ref} matches more than one run (${matches.join(', ')}, …): give more of the id, or the run number (job#N)`);
+    super(`${ref} matches more than one run (${matches.join(', ')}${matches.length > 2 ? ', …' : ''}): give more of the id, or the run number (job#N)`);
     this.name = 'AmbiguousRunRefError';
   }
 }
 
+/** A run reference, read. */
+export type ParsedRunRef =
+  | { kind: 'id'; runId: string }
+  | { kind: 'number'; job: string; runNumber: number }
+  | { kind: 'prefix'; prefix: string };
+
 /** The kind of reference `ref` is, without asking the RunLog; null when it is none. */
-export function parseRunRef(ref: string): { kind: 'id'; runId: string } | { kind: 'number'; job: string; runNumber: number } | { kind: 'prefix'; prefix: string } | null {
+export function parseRunRef(ref: string): ParsedRunRef | null {
   if (isUuid(ref)) return { kind: 'id', runId: ref.toLowerCase() };
   const numbered = RUN_NUMBER_REF.exec(ref);
   if (numbered && Number(numbered[2]) <= MAX_RUN_NUMBER) return { kind: 'number', job: numbered[1]!, runNumber: Number(numbered[2]) };

@@ -1,6 +1,5 @@
 import type { Queryable } from '../db.ts';
-import type { RunStatus } from '../types.ts';
-import { STARTED_STATUSES } from '../types.ts';
+import { STARTED_STATUSES, type RunStatus } from '../types.ts';
 
 /** A `starting`/`running` run and the last time anything showed it was alive. */
 export interface SilentRun {
