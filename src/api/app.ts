@@ -5,6 +5,7 @@ import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Db } from '../runlog/db.ts';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../runlog/connectivity.ts';
+import { LockTimeoutError } from '../runlog/sql/lock-wait.ts';
 import { registerAuth } from './auth.ts';
 import type { LogStreamOptions } from './log-stream.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
@@ -76,6 +77,13 @@ export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): P
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       const { code, message } = describeFrameworkError(error);
       return reply.code(error.statusCode).send(errorBody(code, message));
+    }
+    // A lock held too long (another trigger of the job, a migration): worth retrying, and the message
+    // names the holder so an operator can find it.
+    if (error instanceof LockTimeoutError) {
+      request.log.warn({ err: { message: error.message, code: error.code } }, 'RunLog lock wait timed out');
+      return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS))
+        .send(errorBody('lock_timeout', error.message, { lock: error.lock, waited_ms: error.waitedMs, holders: error.holders }));
     }
     // The RunLog is down, cut off or too slow: not a bug, and worth retrying shortly.
     if (isDatabaseUnavailable(error)) {

@@ -2,7 +2,7 @@
 // document at /openapi.json is generated from these, so they describe exactly what the API sends.
 import { Type, type Static, type TSchema, type TUnsafe } from 'typebox';
 import { RUN_STATUSES, TRIGGERS, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
-import type { RunNotification } from '../runlog/sql/notifications.ts';
+import type { RunNotification } from '../runlog/sql/notification-deliveries.ts';
 import { isoOrNull } from '../util/iso.ts';
 
 /** A string restricted to `values`, typed as their union (`{type: string, enum}`: valid in OpenAPI 3.0). */
@@ -38,6 +38,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   401: 'No valid API token',
   403: 'The token lacks the scope this endpoint needs',
   404: 'No such run, job or route',
+  503: 'The RunLog is unavailable or a lock it needs is held too long: retry after `Retry-After` seconds',
   409: 'Conflicts with the current state',
   413: 'The request body is too large',
   500: 'Internal error (the server log has the details)',
@@ -52,14 +53,25 @@ export function errorResponses(...statuses: number[]): Record<number, typeof Err
   return responses;
 }
 
-/** The `run_id` path parameter: a non-UUID is a 400 naming `params.run_id`. */
-export const RunIdParams = Type.Object({ run_id: Type.String({ format: 'uuid', description: 'The run (a UUIDv7).' }) });
+/**
+ * The `run_id` path parameter: any run reference (src/runlog/run-ref.ts). The route group's
+ * preHandler (routes/run-ref-param.ts) replaces it with the run id it names before a handler runs,
+ * or answers 400/404 naming it.
+ */
+export const RunIdParams = Type.Object({
+  run_id: Type.String({
+    minLength: 1,
+    maxLength: 100,
+    description: 'The run: its id (a UUIDv7), its run number `job#N` (URL-encoded `job%23N`) or `job~N`, or an unambiguous prefix of its id (at least 4 characters).',
+  }),
+});
 
 /** One run as the API shows it: every column of `runs`, its duration and links to its sub-resources. */
 export const RunSchema = Type.Object(
   {
     run_id: Type.String({ format: 'uuid' }),
     job: Type.String(),
+    run_number: Type.Integer({ minimum: 1, description: 'Per-job number (`job#N`), assigned when the run is recorded; another way to name the run in paths.' }),
     job_revision: Nullable(Type.Integer()),
     trigger: StringEnum(TRIGGERS),
     triggered_by: Nullable(Type.String()),
@@ -111,6 +123,7 @@ export function runView(run: RunRecord): RunView {
   return {
     run_id: run.run_id,
     job: run.job,
+    run_number: run.run_number,
     job_revision: run.job_revision,
     trigger: run.trigger as Trigger,
     triggered_by: run.triggered_by,

@@ -1,15 +1,13 @@
 // The run source over the KubeScribe API (GET /runs, /runs/{id}, /events, /logs; POST /jobs/{name}/suspend|resume).
 import type { RunEvent, RunRecord } from '../runlog/types.ts';
-import { followLogs, readLogs, type ApiClient } from './api-client.ts';
+import { ApiClientError, followLogs, readLogs, type ApiClient } from './api-client.ts';
+import { UsageError } from './errors.ts';
 import type { RenderableNotification } from './render-run.ts';
 import type { RunSource, SourceRun } from './run-source.ts';
 
 /** A run as the API returns it: the RunLog's fields with dates as ISO strings, plus its duration. */
 export type ApiRun = { [K in keyof RunRecord]: RunRecord[K] extends Date | null ? string | null : RunRecord[K] } & { duration_ms?: number | null };
 type ApiEvent = Omit<RunEvent, 'at'> & { at: string };
-
-// The API's largest page: prefixes are matched among this many of the newest runs.
-const PREFIX_WINDOW = 500;
 
 /** The path of a run, or of one of its sub-resources. */
 export const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id)}${rest}`;
@@ -18,9 +16,14 @@ export const runPath = (id: string, rest = '') => `/runs/${encodeURIComponent(id
 export function apiRunSource(client: ApiClient): RunSource {
   return {
     kind: 'api',
-    async findRunsByPrefix(prefix, limit) {
-      const { runs } = await client.get<{ runs: ApiRun[] }>('/runs', { limit: PREFIX_WINDOW });
-      return runs.filter((run) => run.run_id.startsWith(prefix)).slice(0, limit).map((run) => run.run_id);
+    async resolveRunRef(ref) {
+      // The server resolves numbers and prefixes over the whole RunLog, as the RunLog path does.
+      try {
+        return (await client.get<{ run_id: string }>(runPath(ref))).run_id;
+      } catch (error) {
+        if (error instanceof ApiClientError && (error.code === 'run_not_found' || error.code === 'ambiguous_run_ref')) throw new UsageError(error.message);
+        throw error;
+      }
     },
     async listRuns(filter) {
       const { runs } = await client.get<{ runs: ApiRun[] }>('/runs', {

@@ -12,7 +12,7 @@ export const SERVER_HELP = 'KubeScribe API URL (default: $KUBESCRIBE_SERVER, els
 /** Help text of the `--token` option every client command takes. */
 export const TOKEN_HELP = 'API token (default: $KUBESCRIBE_TOKEN, else the token file `kubescribe dev` writes)';
 
-const RUN_REF = 'the run id (or a unique prefix of it)';
+const RUN_REF = 'the run: its number (report#42), its id, or a unique prefix of the id';
 const NEEDS_API_TO_FOLLOW = 'logs -f follows a live run through the KubeScribe API: start `kubescribe dev`, or give --server URL (or set KUBESCRIBE_SERVER)';
 const collect = (value: string, previous: string[]) => [...previous, value];
 const serverOptions = (command: Command) => command.option('--server <url>', SERVER_HELP).option('--token <token>', TOKEN_HELP);

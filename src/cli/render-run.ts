@@ -20,6 +20,7 @@ export interface RenderableNotification {
 /** `kubescribe runs show` layout, the same whether the run came from the RunLog or the API. */
 export function renderRun(run: RenderableRun & { notifications?: RenderableNotification[] }, events: RenderableEvent[], duration: string): string {
   const fields: [string, string][] = [
+    ['run', `${run.job}#${run.run_number}`],
     ['run_id', run.run_id],
     ['job', `${run.job}${run.job_revision ? ` (revision ${run.job_revision})` : ''}`],
     ['status', run.status],

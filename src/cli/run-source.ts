@@ -5,8 +5,8 @@ import type { RunStatus, Trigger } from '../runlog/types.ts';
 import type { ServerFlags } from './api-target.ts';
 import type { CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
+import { InvalidRunRefError, parseRunRef } from '../runlog/run-ref.ts';
 import type { RenderableEvent, RenderableNotification, RenderableRun } from './render-run.ts';
-import { resolveRunRef } from './run-ref.ts';
 import { resolveServer } from './server-file.ts';
 
 /** A run from either source; the API adds its duration. */
@@ -47,8 +47,8 @@ export interface SuspendOutcome {
 export interface RunSource {
   /** Which one this is: some messages differ (how to start a run, what `logs -f` needs). */
   readonly kind: 'api' | 'runlog';
-  /** Run ids starting with `prefix`, newest first, at most `limit`. */
-  findRunsByPrefix(prefix: string, limit: number): Promise<string[]>;
+  /** The run id a run reference names (src/runlog/run-ref.ts); a UsageError saying why when none or several. */
+  resolveRunRef(ref: string): Promise<string>;
   /** Runs newest first matching `filter`. */
   listRuns(filter: RunListFilter): Promise<SourceRun[]>;
   /** One run with its notification deliveries and events; a UsageError when there is none. */
@@ -61,10 +61,13 @@ export interface RunSource {
   setSuspended(job: string, suspended: boolean, reason: string | null): Promise<SuspendOutcome>;
 }
 
-/** The run a person means by `ref` (a run id or a unique prefix of one): the one place the CLI resolves run references. */
+/** The run a person means by `ref` (a run id, `job#N`, or a unique id prefix): the one place the CLI resolves run references. */
 export function resolveRun(source: RunSource, ref: string): Promise<string> {
-  // The API lists at most 500 runs a page; an older run needs its full id there.
-  return resolveRunRef(ref, (prefix, limit) => source.findRunsByPrefix(prefix, limit), source.kind === 'api' ? ' among the newest 500; give the full id' : '');
+  // Malformed references are refused here, before any request or query.
+  const parsed = parseRunRef(ref);
+  if (parsed === null) return Promise.reject(new UsageError(new InvalidRunRefError(ref).message));
+  if (parsed.kind === 'id') return Promise.resolve(parsed.runId);
+  return source.resolveRunRef(ref);
 }
 
 /**

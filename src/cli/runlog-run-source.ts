@@ -2,10 +2,11 @@
 // from here: DATABASE_URL, or the embedded RunLog no server holds).
 import type { Db } from '../runlog/db.ts';
 import { setJobSuspended, syncJobDefinition } from '../runlog/sql/jobs.ts';
-import { listRunNotifications } from '../runlog/sql/notifications.ts';
+import { listRunNotifications } from '../runlog/sql/notification-deliveries.ts';
 import { readLogChunks, readRunEvents } from '../runlog/sql/run-logs.ts';
-import { queryRuns } from '../runlog/sql/run-queries.ts';
-import { findRunsByPrefix, getRun } from '../runlog/sql/runs.ts';
+import { listRuns } from '../runlog/sql/run-queries.ts';
+import { getRun } from '../runlog/sql/runs.ts';
+import { AmbiguousRunRefError, InvalidRunRefError, resolveRunRef, RunRefNotFoundError } from '../runlog/run-ref.ts';
 import { jobSyncOf } from '../runlog/sync-jobs.ts';
 import { loadCliConfig, type CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
@@ -17,10 +18,17 @@ const LOG_PAGE = 1000;
 export function runLogRunSource(db: Db, ctx: CliContext): RunSource {
   return {
     kind: 'runlog',
-    findRunsByPrefix: (prefix, limit) => findRunsByPrefix(db, prefix, limit),
+    async resolveRunRef(ref) {
+      try {
+        return await resolveRunRef(db, ref);
+      } catch (error) {
+        if (error instanceof InvalidRunRefError || error instanceof RunRefNotFoundError || error instanceof AmbiguousRunRefError) throw new UsageError(error.message);
+        throw error;
+      }
+    },
     async listRuns(filter) {
       // The API's list query, so both paths filter alike; its keyset column is for paging only.
-      const rows = await queryRuns(db, filter);
+      const rows = await listRuns(db, filter);
       return rows.map(({ cursor_at: _cursor, ...run }) => run);
     },
     async showRun(runId) {

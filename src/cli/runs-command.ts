@@ -2,6 +2,7 @@
 import { parseDuration } from '../config/durations.ts';
 import { RUN_STATUSES, TRIGGERS, type RunStatus, type Trigger } from '../runlog/types.ts';
 import { UsageError } from './errors.ts';
+import { runLabel } from '../runlog/run-ref.ts';
 import { json, runDuration, table, when } from './format.ts';
 import { renderRun } from './render-run.ts';
 import { resolveRun, type RunListFilter, type RunSource } from './run-source.ts';
@@ -87,8 +88,9 @@ export async function runsCommand(ctx: { stdout: NodeJS.WritableStream }, source
   }
   ctx.stdout.write(
     table(
-      ['RUN ID', 'JOB', 'STATUS', 'TRIGGER', 'CREATED', 'DURATION', 'EXIT', 'ERROR'],
+      ['RUN', 'RUN ID', 'JOB', 'STATUS', 'TRIGGER', 'CREATED', 'DURATION', 'EXIT', 'ERROR'],
       runs.map((run) => [
+        runLabel(run),
         run.run_id,
         run.job,
         run.status,

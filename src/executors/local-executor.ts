@@ -7,9 +7,9 @@ import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Db } from '../runlog/db.ts';
 import { isUnreachable } from '../runlog/connectivity.ts';
-import { listAdoptedLiveRuns, listQueuedRunIds } from '../runlog/sql/run-writes.ts';
+import { listAdoptedLiveRuns, listQueuedRuns } from '../runlog/sql/executor-runs.ts';
 import { getRun, insertEvent, touchHeartbeat, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
-import type { RunRecord, RunStatus } from '../runlog/types.ts';
+import { FAILING_STATUSES, LIVE_STATUSES, STARTED_STATUSES, type RunRecord, type RunStatus } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
 import { flushSpools, spoolDirectory, spoolFileOf } from '../runner/recorder.ts';
 import { runCommand } from '../runner/runner.ts';
@@ -45,7 +45,7 @@ export interface LocalExecutorOptions {
 const ACTOR = 'local-executor';
 const RETRY_ACTOR = 'retry-policy';
 const SHUTDOWN_ACTOR = 'server-shutdown';
-const RETRYABLE: readonly RunStatus[] = ['failed', 'timed_out', 'lost'];
+const RETRYABLE = FAILING_STATUSES;
 const ORPHAN_ENDED = 'the process ended while no runner supervised it; exit code unknown';
 // setTimeout fires at once for delays that do not fit in 32 bits; a longer backoff waits this long.
 const MAX_DELAY_MS = 2 ** 31 - 1;
@@ -152,15 +152,15 @@ export class LocalExecutor implements Executor {
     if (this.state !== 'idle') return;
     this.state = 'started';
     await this.reconcile();
-    for (const runId of await listQueuedRunIds(this.options.db, this.name)) await this.dispatch(runId);
+    for (const runId of (await listQueuedRuns(this.options.db, this.name)).map((run) => run.run_id)) await this.dispatch(runId);
     // A run written while the RunLog failed (the trigger's answer lost, its dispatch never made) stays
     // queued; a periodic look picks it up. Runs already held here are skipped by dispatch().
     // Records of runners that ended while the RunLog was away are written by the same sweep, not
     // left until the next runner starts here.
     this.sweeper = setInterval(() => {
       flushSpools(this.sharedDb, spoolDirectory(this.options.home), () => {})
-        .then(() => listQueuedRunIds(this.options.db, this.name))
-        .then((ids) => ids.forEach((runId) => void this.dispatch(runId)))
+        .then(() => listQueuedRuns(this.options.db, this.name))
+        .then((runs) => runs.forEach((run) => void this.dispatch(run.run_id)))
         .catch(() => {}); // the RunLog is away: the next sweep tries again
     }, SWEEP_QUEUED_MS);
     this.sweeper.unref();
@@ -264,7 +264,7 @@ export class LocalExecutor implements Executor {
       });
     } catch (error) {
       // The runner itself broke, not the job: nothing supervises the run any more.
-      await transitionRun(db, runId, ['queued', 'starting', 'running'], 'lost', {
+      await transitionRun(db, runId, LIVE_STATUSES, 'lost', {
         finished_at: new Date(),
         error_type: 'Lost',
         error_message: `the runner failed: ${describe(error)}`,
@@ -376,7 +376,7 @@ export class LocalExecutor implements Executor {
       this.release(orphan);
       const { run } = orphan;
       if (orphan.cancelledBy) {
-        const moved = await transitionRun(this.options.db, run.run_id, ['starting', 'running'], 'cancelled', {
+        const moved = await transitionRun(this.options.db, run.run_id, STARTED_STATUSES, 'cancelled', {
           finished_at: new Date(),
           error_type: 'Cancelled',
           error_message: `cancelled by ${orphan.cancelledBy}: SIGTERM sent to the re-adopted process; exit code unknown`,
@@ -410,7 +410,7 @@ export class LocalExecutor implements Executor {
   }
 
   private async markLost(run: RunRecord, message: string): Promise<void> {
-    const moved = await transitionRun(this.options.db, run.run_id, ['starting', 'running'], 'lost', {
+    const moved = await transitionRun(this.options.db, run.run_id, STARTED_STATUSES, 'lost', {
       finished_at: new Date(),
       error_type: 'Lost',
       error_message: message,

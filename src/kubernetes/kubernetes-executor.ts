@@ -13,7 +13,7 @@ import { KubeApiError, KubeClient } from './client.ts';
 import { setCronJobSuspended, syncCronJobs } from './cronjob-sync.ts';
 import { JOB_LABEL, ManifestError, MANAGED_BY, MANAGED_BY_LABEL, runJobManifest, runJobName } from './manifests.ts';
 import { Reconciler } from './reconciler.ts';
-import { mergeExecutorRef } from './run-records.ts';
+import { mergeExecutorRef } from '../runlog/sql/executor-runs.ts';
 import { Watcher } from './watcher.ts';
 
 export const EXECUTOR_ACTOR = 'kubernetes-executor';

@@ -10,7 +10,7 @@ import { isUuid, uuidv7 } from '../runlog/uuidv7.ts';
 import { KubeApiError, type KubeClient } from './client.ts';
 import type { KubeLogEntry } from './kubernetes-executor.ts';
 import { JOB_LABEL, RUN_ID_LABEL, runJobName } from './manifests.ts';
-import { knownRunIds, listQueuedRuns, mergeExecutorRef } from './run-records.ts';
+import { knownRunIds, listQueuedRuns, mergeExecutorRef } from '../runlog/sql/executor-runs.ts';
 import { MANAGED_SELECTOR } from './watcher.ts';
 import { asError, PeriodicLoop } from '../util/periodic-loop.ts';
 

@@ -12,7 +12,7 @@ import { uuidv7 } from '../runlog/uuidv7.ts';
 import { KubeApiError, type KubeClient } from './client.ts';
 import type { KubeLogEntry } from './kubernetes-executor.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL, RUN_ID_LABEL } from './manifests.ts';
-import { cancelRequestedBy, findLiveRunByPod, mergeExecutorRef } from './run-records.ts';
+import { cancelRequestedBy, findLiveRunByPod, mergeExecutorRef } from '../runlog/sql/executor-runs.ts';
 
 export const WATCHER_ACTOR = 'kubernetes-watcher';
 /** Selects what KubeScribe created: Jobs, their pods (labels are copied from the template), CronJobs. */

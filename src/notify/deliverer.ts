@@ -5,7 +5,7 @@
 // otherwise.
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Db } from '../runlog/db.ts';
-import { claimDueDeliveries, recordAttempt, type ClaimedDelivery } from '../runlog/sql/notifications.ts';
+import { claimDueDeliveries, recordAttempt, type ClaimedDelivery } from '../runlog/sql/notification-deliveries.ts';
 import { channelSecrets, createChannel, PermanentChannelError, scrub, type Channel, type SecretSource } from './channels/channel.ts';
 import { buildMessage } from './message.ts';
 import type { EffectiveSettings } from './settings.ts';

@@ -3,20 +3,19 @@
 // processes dispatch; a per-job advisory lock makes a job's throttling decisions one at a time.
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Db, Queryable } from '../runlog/db.ts';
+import { insertDelivery, lastNotifiedAt } from '../runlog/sql/notification-deliveries.ts';
 import {
   claimPendingEvents,
   countEventsSince,
-  insertDelivery,
   insertNotificationEvent,
   lastEventAt,
-  lastNotifiedAt,
   lockJobNotifications,
   markEventDispatched,
-  previousOutcome,
-  recentSuccesses,
   type NotificationEvent,
-} from '../runlog/sql/notifications.ts';
+} from '../runlog/sql/notification-events.ts';
+import { previousOutcome, recentSuccesses } from '../runlog/sql/run-queries.ts';
 import { getRun } from '../runlog/sql/runs.ts';
+import { NOTIFIED_STATUSES } from '../runlog/types.ts';
 import { findAbnormal } from './abnormal.ts';
 import { activeMaintenance, FAILING, isRepeat, quietUntil, ruleFamily, ruleOf, summaryText } from './policy.ts';
 import { jobRules, type EffectiveSettings, type JobRules } from './settings.ts';
@@ -53,7 +52,7 @@ export async function dispatchPending(db: Db, ctx: DispatchContext): Promise<num
 
 async function dispatchEvent(tx: Queryable, event: NotificationEvent, ctx: DispatchContext): Promise<Record<string, unknown>> {
   const rules = jobRules(ctx.settings, ctx.config, event.job);
-  const isRunOutcome = event.run_id !== null && ['succeeded', 'failed', 'timed_out', 'lost'].includes(event.kind);
+  const isRunOutcome = event.run_id !== null && (NOTIFIED_STATUSES as readonly string[]).includes(event.kind);
   const previous = isRunOutcome ? await previousOutcome(tx, event.job, event.run_id!) : null;
   const rule = ruleOf(event.kind, previous);
   if (event.kind === 'succeeded' && rules.on.includes('abnormal')) await checkAbnormal(tx, event, rules);

@@ -4,7 +4,8 @@
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import { formatDuration } from '../config/durations.ts';
 import type { Queryable } from '../runlog/db.ts';
-import { readLogTail, type ClaimedDelivery } from '../runlog/sql/notifications.ts';
+import { type ClaimedDelivery } from '../runlog/sql/notification-deliveries.ts';
+import { readLogTail } from '../runlog/sql/run-logs.ts';
 import { getRun } from '../runlog/sql/runs.ts';
 import type { RunRecord } from '../runlog/types.ts';
 import { isoOrNull } from '../util/iso.ts';

@@ -5,7 +5,7 @@
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Db } from '../runlog/db.ts';
 import { withAdvisoryXactLock } from '../runlog/sql/advisory-lock.ts';
-import { insertLateEvents, insertMissedEvents, insertUnrecordedOutcomes } from '../runlog/sql/notifications.ts';
+import { insertLateEvents, insertMissedEvents, insertUnrecordedOutcomes } from '../runlog/sql/notification-events.ts';
 
 // A slot missed longer ago than this is history, not news: after a long outage of every server the
 // first one back does not page anyone for last week.

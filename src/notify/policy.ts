@@ -2,9 +2,10 @@
 // last state, quiet hours and maintenance windows, and the "failed 5 times since 09:00" summary.
 import { Cron } from 'croner';
 import type { MaintenanceWindow, QuietHours } from '../config/notify-config.ts';
-import type { EventKind } from '../runlog/sql/notifications.ts';
+import type { EventKind } from '../runlog/sql/notification-events.ts';
+import { FAILING_STATUSES } from '../runlog/types.ts';
 
-export const FAILING: ReadonlySet<string> = new Set(['failed', 'timed_out', 'lost']);
+export const FAILING: ReadonlySet<string> = new Set(FAILING_STATUSES);
 
 /** The rule (a `notify.on` event name) of an event, given the job's previous run outcome. */
 export function ruleOf(kind: EventKind, previous: string | null): string {

@@ -1,12 +1,19 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Db } from './db.ts';
+import { withLockTimeout } from './sql/lock-wait.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 
 // One fixed key: every KubeScribe process that migrates any RunLog on this server serialises here.
 // Migrations are rare and short, so sharing the key across schemas costs nothing.
 const MIGRATION_LOCK_KEY = 0x6b756265; // "kube"
+
+// How long a starter waits for another process's migration before it fails naming that process. A
+// migration is a few DDL statements (well under a second) plus any backfill: 0007's numbering of
+// existing runs takes ~10 s per million runs. A minute covers that and still ends a wait on a
+// session that took the lock and hung.
+export const MIGRATION_LOCK_TIMEOUT_MS = 60_000;
 
 export interface Migration {
   version: number;
@@ -55,9 +62,14 @@ export interface MigrationResult {
 /**
  * Brings the RunLog schema up to date. Idempotent and safe to run from many processes at once:
  * everything happens in one transaction holding an advisory lock, so the first starter migrates
- * and the others wait, then find nothing to do.
+ * and the others wait (at most `lockTimeoutMs`, then a LockTimeoutError naming the holder), then
+ * find nothing to do.
  */
-export async function migrate(db: Db, migrations: Migration[] = loadMigrations()): Promise<MigrationResult> {
+export async function migrate(
+  db: Db,
+  migrations: Migration[] = loadMigrations(),
+  { lockTimeoutMs = MIGRATION_LOCK_TIMEOUT_MS }: { lockTimeoutMs?: number } = {},
+): Promise<MigrationResult> {
   const latest = migrations.length;
   // Fast path for every start after the first: one query instead of a five-statement locked
   // transaction (the runner's start-up budget is ~150 ms).
@@ -65,7 +77,8 @@ export async function migrate(db: Db, migrations: Migration[] = loadMigrations()
   if (current === latest) return { from: current, to: latest, applied: [] };
   if (current !== null && current > latest) throw new RunLogTooNewError(current, latest);
   return db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await withLockTimeout(tx, { kind: 'advisory', description: 'the RunLog migration lock', key: MIGRATION_LOCK_KEY }, lockTimeoutMs,
+      () => tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]));
     await tx.query(`CREATE TABLE IF NOT EXISTS kubescribe_migrations (
       version    integer PRIMARY KEY,
       name       text NOT NULL,

@@ -2,8 +2,19 @@
 export const RUN_STATUSES = ['queued', 'starting', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out', 'lost'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
+// The status sets, defined once here and passed to SQL as parameters (`status = ANY($n)`), so that no
+// query or module spells one out again. Migrations that already ran keep their literals: they are
+// forward-only history, not code to keep in step.
+/** States a run never leaves. */
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'timed_out', 'lost'];
+/** Not finished yet: queued, or started and not ended. */
 export const LIVE_STATUSES: readonly RunStatus[] = ['queued', 'starting', 'running'];
+/** A runner (or pod) has it: it heartbeats and may be lost. */
+export const STARTED_STATUSES: readonly RunStatus[] = ['starting', 'running'];
+/** Outcomes that count as a failure (alerts, a job's failing streak, retries). */
+export const FAILING_STATUSES: readonly RunStatus[] = ['failed', 'timed_out', 'lost'];
+/** Outcomes that feed the notification outbox (cancelled is left out: someone chose it). */
+export const NOTIFIED_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'timed_out', 'lost'];
 
 export const TRIGGERS = ['schedule', 'manual', 'api', 'retry', 'chain'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
@@ -17,6 +28,8 @@ export function isTerminal(status: RunStatus): boolean {
 export interface RunRecord {
   run_id: string;
   job: string;
+  /** Per-job number, assigned at insert (`report#42`): unique within the job, never reused. */
+  run_number: number;
   job_revision: number | null;
   trigger: Trigger;
   triggered_by: string | null;

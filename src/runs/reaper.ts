@@ -7,6 +7,7 @@ import type { Db } from '../runlog/db.ts';
 import { withAdvisoryXactLock } from '../runlog/sql/advisory-lock.ts';
 import { transitionRun } from '../runlog/sql/runs.ts';
 import { lockSilentRuns, type SilentRun } from '../runlog/sql/silent-runs.ts';
+import { STARTED_STATUSES } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
 import { guardListener, PeriodicLoop } from '../util/periodic-loop.ts';
 
@@ -103,7 +104,7 @@ export class Reaper {
       for (const run of await lockSilentRuns(tx, before, BATCH)) {
         if (this.options.isSupervised?.(run.run_id)) continue;
         const lastSignAt = new Date(run.last_sign_at);
-        const moved = await transitionRun(tx, run.run_id, ['starting', 'running'], 'lost', {
+        const moved = await transitionRun(tx, run.run_id, STARTED_STATUSES, 'lost', {
           finished_at: now,
           error_type: 'Lost',
           error_message: lostMessage(lastSignAt),

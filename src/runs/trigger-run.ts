@@ -1,31 +1,21 @@
 // The one way a run is requested — by the API, the scheduler, a retry — so that every accepted
 // trigger becomes exactly one run: written first as `queued`, dispatched after.
+// Cancelling and retrying live beside it (cancel-run.ts, retry-run.ts); the per-database caches that
+// make a trigger cheap in trigger-caches.ts.
 import { isDeepStrictEqual } from 'node:util';
 import { jobDefinitionHash, type ConcurrencyPolicy, type JobDefinition, type KubescribeConfig } from '../config/job-definition.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Db, Queryable } from '../runlog/db.ts';
-import { listJobRevisions, syncJobDefinition } from '../runlog/sql/jobs.ts';
-import {
-  findRunByIdempotencyKey,
-  insertRunReturning,
-  insertRunsIsolated,
-  listLiveRuns,
-  lockJobRow,
-} from '../runlog/sql/run-writes.ts';
-import { getRun, insertEvent, transitionRun, type EventInput, type NewRun } from '../runlog/sql/runs.ts';
-import { jobSyncOf } from '../runlog/sync-jobs.ts';
-import { isTerminal, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
+import { runEvent } from '../runlog/run-event.ts';
+import { listJobRevisions } from '../runlog/sql/jobs.ts';
+import { findRunByIdempotencyKey, insertRunReturning, listLiveRuns, lockJobRow, type RunInsert } from '../runlog/sql/run-writes.ts';
+import { insertEvent, transitionRun, type EventInput, type NewRun } from '../runlog/sql/runs.ts';
+import type { RunRecord, RunStatus, Trigger } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
 import { InvalidParamsError } from '../runner/params.ts';
 import { resolveParams } from '../runner/params-schema.ts';
-import { Coalescer } from '../util/coalescer.ts';
-import {
-  ConcurrencyConflictError,
-  IdempotencyConflictError,
-  JobNotFoundError,
-  RunNotFoundError,
-  RunStateConflictError,
-} from './errors.ts';
+import { ConcurrencyConflictError, IdempotencyConflictError, JobNotFoundError } from './errors.ts';
+import { allowInserts, ensureJobSynced } from './trigger-caches.ts';
 
 export { InvalidParamsError };
 
@@ -163,7 +153,7 @@ export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Pr
     idempotency_key: key,
   };
   const createdEvent = (replaces: string[]) =>
-    event('created', actor, {
+    runEvent('created', actor, {
       trigger: request.trigger,
       ...(request.reason ? { reason: request.reason } : {}),
       ...(key ? { idempotency_key: key } : {}),
@@ -173,7 +163,7 @@ export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Pr
 
   let outcome: Outcome;
   if (policy === 'Allow') {
-    const entry: InsertEntry = { run: newRun, event: createdEvent([]), token: tokenInStatement ? request.token : undefined };
+    const entry: RunInsert = { run: newRun, event: createdEvent([]), token: tokenInStatement ? request.token : undefined };
     let run = await allowInserts(deps.db).submit(entry);
     if (!run && tokenInStatement) {
       // The statement refused the token: the ordinary check says why (401 or 403). A token that is
@@ -206,7 +196,7 @@ export async function triggerRun(deps: TriggerDeps, request: TriggerRequest): Pr
   try {
     await deps.executor.dispatch(runId);
   } catch (error) {
-    await insertEvent(deps.db, runId, event('dispatch_failed', actor, { executor: deps.executor.name, message: (error as Error).message }))
+    await insertEvent(deps.db, runId, runEvent('dispatch_failed', actor, { executor: deps.executor.name, message: (error as Error).message }))
       .catch(() => {});
   }
   const replacedIds = outcome.replaced.map((old) => old.run_id);
@@ -237,7 +227,7 @@ async function applyPolicy(
   if (live.length > 0 && policy === 'Forbid') {
     const blocking = live.find((run) => run.status === 'running') ?? live[0]!;
     // There is no new run to hold the record of the skip, so the run that caused it does.
-    await insertEvent(tx, blocking.run_id, event('trigger_skipped', actor, {
+    await insertEvent(tx, blocking.run_id, runEvent('trigger_skipped', actor, {
       concurrency_policy: policy,
       trigger: request.trigger,
       reason: request.reason ?? null,
@@ -246,80 +236,19 @@ async function applyPolicy(
     return { kind: 'forbidden', live: blocking };
   }
   for (const old of live) {
-    await insertEvent(tx, old.run_id, event('replaced_by', actor, { run_id: newRun.run_id, reason: request.reason ?? null }));
+    await insertEvent(tx, old.run_id, runEvent('replaced_by', actor, { run_id: newRun.run_id, reason: request.reason ?? null }));
     if (old.status === 'queued') {
       // Never started: it ends here. A starting or running one is stopped by its executor after commit.
       await transitionRun(tx, old.run_id, ['queued'], 'cancelled', {
         finished_at: new Date(),
         error_type: 'Cancelled',
         error_message: `replaced by run ${newRun.run_id} (concurrency_policy Replace) before it started`,
-      }, event('cancelled', actor, { replaced_by: newRun.run_id }));
+      }, runEvent('cancelled', actor, { replaced_by: newRun.run_id }));
     }
   }
   const run = await insertRunReturning(tx, newRun, createdEvent(live.map((old) => old.run_id)));
   if (!run) throw new KeyTaken();
   return { kind: 'created', run, replaced: live };
-}
-
-/**
- * Cancels a run: a queued one ends `cancelled` here; a starting or running one is stopped by its
- * executor, which records the outcome. Cancelling a cancelled run answers as the first time did.
- */
-export async function cancelRun(deps: TriggerDeps, runId: string, actor: string): Promise<{ run_id: string; status: 'cancelled' | 'cancelling' }> {
-  // A run can move while we look at it (a runner adopts it, it ends); each pass acts on a fresh read.
-  for (let pass = 0; pass < 5; pass++) {
-    const run = await getRun(deps.db, runId);
-    if (!run) throw new RunNotFoundError(runId);
-    if (run.status === 'cancelled') return { run_id: runId, status: 'cancelled' };
-    if (isTerminal(run.status)) {
-      throw new RunStateConflictError('run_finished', runId, run.status, `run ${runId} already finished (${run.status}); only a live run can be cancelled`);
-    }
-    if (run.status === 'queued') {
-      const moved = await transitionRun(deps.db, runId, ['queued'], 'cancelled', {
-        finished_at: new Date(),
-        error_type: 'Cancelled',
-        error_message: `cancelled by ${actor} before it started`,
-      }, event('cancelled', actor, {}));
-      if (!moved.changed) continue;
-      // An executor that took the run from its queue a moment ago stops it before its process runs.
-      await deps.executor.cancel(runId, actor).catch(() => false);
-      return { run_id: runId, status: 'cancelled' };
-    }
-    if (await deps.executor.cancel(runId, actor)) return { run_id: runId, status: 'cancelling' };
-    const now = await getRun(deps.db, runId);
-    if (now && !isTerminal(now.status)) {
-      await insertEvent(deps.db, runId, event('cancel_requested', actor, { delivered: false, executor: deps.executor.name }));
-      throw new RunStateConflictError('not_cancellable', runId, now.status,
-        `run ${runId} is ${now.status} but no process of it is reachable from this server (executor ${deps.executor.name}); ` +
-          'it ends on its own, or is marked lost when its heartbeat stops');
-    }
-  }
-  throw new Error(`run ${runId} kept changing state while being cancelled`);
-}
-
-/**
- * Retries a finished run as a new run: trigger `retry`, `retry_of` the old run, the next attempt,
- * the old params with `params` merged over them.
- */
-export async function retryRun(
-  deps: TriggerDeps,
-  runId: string,
-  request: { params?: Record<string, unknown>; reason?: string | null; triggered_by: string },
-): Promise<TriggerResult> {
-  const old = await getRun(deps.db, runId);
-  if (!old) throw new RunNotFoundError(runId);
-  if (!isTerminal(old.status)) {
-    throw new RunStateConflictError('run_not_finished', runId, old.status, `run ${runId} is still ${old.status}; only a finished run can be retried`);
-  }
-  return triggerRun(deps, {
-    job: old.job,
-    params: { ...old.params, ...(request.params ?? {}) },
-    reason: request.reason ?? null,
-    trigger: 'retry',
-    triggered_by: request.triggered_by,
-    retry_of: old.run_id,
-    attempt: old.attempt + 1,
-  });
 }
 
 /** Refuses params over MAX_PARAMS_BYTES as JSON, naming their size and the limit. */
@@ -346,42 +275,4 @@ function sameRequest(run: RunRecord, job: string, params: Record<string, unknown
   // Answering a different request with an old run would hide that the new one never ran.
   if (run.job !== job || !isDeepStrictEqual(run.params, params)) throw new IdempotencyConflictError(key, run.run_id);
   return run;
-}
-
-function event(type: string, actor: string | null, detail: Record<string, unknown>, at: Date = new Date()): EventInput {
-  return { event_id: uuidv7(), at, type, actor, detail };
-}
-
-type InsertEntry = { run: NewRun; event: EventInput; token?: string };
-const inserters = new WeakMap<Db, Coalescer<InsertEntry, RunRecord | null>>();
-
-// Triggers of Allow jobs need no lock, only an insert, so concurrent ones are written together: one
-// statement and one commit for the batch (see Coalescer).
-function allowInserts(db: Db): Coalescer<InsertEntry, RunRecord | null> {
-  let coalescer = inserters.get(db);
-  if (!coalescer) {
-    coalescer = new Coalescer<InsertEntry, RunRecord | null>((entries) => insertRunsIsolated(db, entries), { maxInFlight: 1, maxBatch: 64 });
-    inserters.set(db, coalescer);
-  }
-  return coalescer;
-}
-
-// Syncing costs a transaction that locks the job's row; once per definition per database is enough,
-// because a revision, once recorded, is never removed.
-const syncedHashes = new WeakMap<Db, Map<string, string>>();
-const definitionHashes = new WeakMap<JobDefinition, string>();
-
-async function ensureJobSynced(db: Db, source: string | null, definition: JobDefinition): Promise<string> {
-  let hash = definitionHashes.get(definition);
-  if (!hash) {
-    hash = jobDefinitionHash(definition);
-    definitionHashes.set(definition, hash);
-  }
-  let synced = syncedHashes.get(db);
-  if (!synced) syncedHashes.set(db, (synced = new Map()));
-  if (synced.get(definition.name) !== hash) {
-    await syncJobDefinition(db, jobSyncOf(definition, source));
-    synced.set(definition.name, hash);
-  }
-  return hash;
 }

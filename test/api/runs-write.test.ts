@@ -132,9 +132,9 @@ for (const engine of ENGINES) {
 
     test('/openapi.json documents the three routes, every answer of each, and stays a valid OpenAPI 3 document', async () => {
       const paths = (await fetchOpenApi(api.url)).paths as Record<string, { post: { responses: Record<string, unknown> } }>;
-      assert.deepEqual(Object.keys(paths['/runs/trigger']!.post!.responses).sort(), ['200', '202', '400', '401', '403', '404', '409', '413']);
-      assert.deepEqual(Object.keys(paths['/runs/{run_id}/cancel']!.post!.responses).sort(), ['200', '202', '400', '401', '403', '404', '409', '413']);
-      assert.deepEqual(Object.keys(paths['/runs/{run_id}/retry']!.post!.responses).sort(), ['202', '400', '401', '403', '404', '409', '413']);
+      assert.deepEqual(Object.keys(paths['/runs/trigger']!.post!.responses).sort(), ['200', '202', '400', '401', '403', '404', '409', '413', '503']);
+      assert.deepEqual(Object.keys(paths['/runs/{run_id}/cancel']!.post!.responses).sort(), ['200', '202', '400', '401', '403', '404', '409', '413', '503']);
+      assert.deepEqual(Object.keys(paths['/runs/{run_id}/retry']!.post!.responses).sort(), ['202', '400', '401', '403', '404', '409', '413', '503']);
     });
 
     test('POST /runs/trigger → 202 with links; the run is written queued, then really runs to succeeded', async () => {

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/job-config.ts';
-import { queryRuns } from '../../src/runlog/sql/run-queries.ts';
+import { listRuns } from '../../src/runlog/sql/run-queries.ts';
 import { getRun } from '../../src/runlog/sql/runs.ts';
 import type { RunStatus } from '../../src/runlog/types.ts';
 import { parseSse } from '../../src/cli/api-client.ts';
@@ -217,7 +217,7 @@ describe(`kubescribe as an API client (${ENGINE})`, () => {
   });
 
   test('--dry-run shows what would run and creates nothing', async () => {
-    const count = async () => (await queryRuns(api.db, { limit: 500 })).length;
+    const count = async () => (await listRuns(api.db, { limit: 500 })).length;
     const before = await count();
     const result = await cli(['trigger', 'ok', '--dry-run', '-p', 'n=1']);
     assert.equal(result.code, 0, result.err);
@@ -239,7 +239,7 @@ describe(`kubescribe as an API client (${ENGINE})`, () => {
     assert.equal(listed[0]!.run_id, id);
     assert.ok(listed.every((r) => r.job === 'ok'));
     const table = await cli(['runs', '--limit', '1']);
-    assert.match(lines(table.out)[0]!, /^RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);
+    assert.match(lines(table.out)[0]!, /^RUN\s+RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);
     // The time carries its zone: the tests run with this machine's zone, whatever it is.
     assert.match(lines(table.out)[1]!, new RegExp(`^${id}\\s+ok\\s+succeeded\\s+api\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d (?:UTC|[+-]\\d\\d:\\d\\d)\\s+\\S+\\s+0$`));
     assert.equal(lines(table.out).length, 2);

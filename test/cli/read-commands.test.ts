@@ -27,9 +27,9 @@ for (const engine of ENGINES) {
       const result = await cli(['runs']);
       assert.equal(result.code, 0, result.err);
       const lines = result.out.trimEnd().split('\n');
-      assert.match(lines[0]!, /^RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);
-      assert.match(lines[1]!, new RegExp(`^${bad}\\s+beta\\s+failed\\s+manual\\s+.*\\s1\\s+RuntimeError: no input files$`));
-      assert.match(lines[2]!, new RegExp(`^${ok}\\s+alpha\\s+succeeded\\s+manual\\s+`));
+      assert.match(lines[0]!, /^RUN\s+RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);
+      assert.match(lines[1]!, new RegExp(`^beta#1\\s+${bad}\\s+beta\\s+failed\\s+manual\\s+.*\\s1\\s+RuntimeError: no input files$`));
+      assert.match(lines[2]!, new RegExp(`^alpha#1\\s+${ok}\\s+alpha\\s+succeeded\\s+manual\\s+`));
     });
 
     test('runs filters by job and status and prints JSON with snake_case fields', async () => {
@@ -63,6 +63,19 @@ for (const engine of ENGINES) {
       const json = JSON.parse((await cli(['runs', 'show', bad, '--json'])).out) as { status: string; events: unknown[] };
       assert.equal(json.status, 'failed');
       assert.equal(json.events.length, 3);
+    });
+
+    test('runs show and logs take the run number, job#N or job~N', async () => {
+      const shown = await cli(['runs', 'show', 'beta#1']);
+      assert.equal(shown.code, 0, shown.err);
+      assert.match(shown.out, /^run\s+beta#1$/m);
+      assert.match(shown.out, new RegExp(`^run_id\\s+${bad}$`, 'm'));
+      const logs = await cli(['logs', 'alpha~1']);
+      assert.equal(logs.code, 0, logs.err);
+      assert.equal(logs.out, 'first line\na warning\nlast line\n');
+      const missing = await cli(['logs', 'alpha#2']);
+      assert.equal(missing.code, 2);
+      assert.match(missing.err, /no run alpha#2/);
     });
 
     test('logs prints the stored output in order', async () => {
@@ -123,13 +136,13 @@ for (const engine of ENGINES) {
       assert.match(missing.err, /no run .* in the RunLog/);
       const garbage = await cli(['runs', 'show', 'not-an-id!']);
       assert.equal(garbage.code, 2);
-      assert.match(garbage.err, /expected a run id/);
+      assert.match(garbage.err, /"not-an-id!" is not a run reference: expected a run id, a run number such as report#42/);
     });
 
     test('migrate reports the schema version, is idempotent, and records the jobs of the config file', async () => {
       const result = await cli(['migrate']);
       assert.equal(result.code, 0, result.err);
-      assert.match(result.out, /schema version 6, up to date/);
+      assert.match(result.out, /schema version 7, up to date/);
       assert.match(result.out, /jobs from .*kubescribe\.yaml: report \(revision 1\)/);
       const again = await cli(['migrate']);
       assert.match(again.out, /report \(revision 1\)/, 'an unchanged definition keeps its revision');

@@ -8,7 +8,7 @@ import { getRun } from '../../src/runlog/sql/runs.ts';
 import { transitionRun } from '../../src/runlog/sql/runs.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { setJobSuspended } from '../../src/runlog/sql/jobs.ts';
-import { cancelRun } from '../../src/runs/trigger-run.ts';
+import { cancelRun } from '../../src/runs/cancel-run.ts';
 import { waitFor } from '../support/cli.ts';
 import type { KubeObject } from '../support/kube-api-double.ts';
 import { createHarness, NAMESPACE, type Harness } from './harness.ts';

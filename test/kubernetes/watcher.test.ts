@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runJobName } from '../../src/kubernetes/manifests.ts';
 import { getRun, insertRun, transitionRun } from '../../src/runlog/sql/runs.ts';
-import { cancelRun } from '../../src/runs/trigger-run.ts';
+import { cancelRun } from '../../src/runs/cancel-run.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { waitFor } from '../support/cli.ts';
 import { imageDigestOf, type PodScenario } from '../support/kube-api-double-kubelet.ts';

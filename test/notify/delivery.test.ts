@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { webhookSignature } from '../../src/notify/channels/webhook-channel.ts';
 import type { Db } from '../../src/runlog/db.ts';
 import { openRunLogDb } from '../../src/runlog/open-runlog.ts';
-import { listRunNotifications } from '../../src/runlog/sql/notifications.ts';
+import { listRunNotifications } from '../../src/runlog/sql/notification-deliveries.ts';
 import { getRun } from '../../src/runlog/sql/runs.ts';
 import { openSharedRunLog, type SharedRunLog } from '../runlog/shared-runlog.ts';
 import { ENGINES } from '../support/runlog-engines.ts';

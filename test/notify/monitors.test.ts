@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { findAbnormal, percentile } from '../../src/notify/abnormal.ts';
 import { runMonitors } from '../../src/notify/monitors.ts';
 import type { Db } from '../../src/runlog/db.ts';
-import { listRunNotifications } from '../../src/runlog/sql/notifications.ts';
+import { listRunNotifications } from '../../src/runlog/sql/notification-deliveries.ts';
 import { syncJobs } from '../../src/runlog/sync-jobs.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { openSharedRunLog, seedRun, type SharedRunLog } from '../runlog/shared-runlog.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { activeMaintenance, quietUntil, summaryText } from '../../src/notify/policy.ts';
 import type { Db } from '../../src/runlog/db.ts';
-import { listRunNotifications } from '../../src/runlog/sql/notifications.ts';
+import { listRunNotifications } from '../../src/runlog/sql/notification-deliveries.ts';
 import { openSharedRunLog, type SharedRunLog } from '../runlog/shared-runlog.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { finishedRun, makeNotifier } from './fixtures.ts';

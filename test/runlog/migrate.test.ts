@@ -24,7 +24,7 @@ const RUN_COLUMNS = [
   'run_id', 'job', 'job_revision', 'trigger', 'triggered_by', 'params', 'status', 'attempt', 'retry_of', 'executor',
   'executor_ref', 'image', 'command', 'tenant', 'labels', 'created_at', 'started_at', 'finished_at', 'heartbeat_at',
   'exit_code', 'signal', 'error_type', 'error_message', 'error_tail', 'outputs', 'metrics', 'idempotency_key',
-  'log_bytes', 'log_dropped_bytes',
+  'log_bytes', 'log_dropped_bytes', 'run_number',
 ];
 
 /**
@@ -112,6 +112,35 @@ for (const engine of ENGINES) {
       assert.equal(await schemaVersion(db), LATEST);
     });
 
+    it('0007 numbers the runs already recorded per job in created order, and new runs after them', async () => {
+      const db = await targets.fresh();
+      await migrate(db, SHIPPED.slice(0, 6));
+      await db.query(`INSERT INTO jobs (name, declared) VALUES ('a', false), ('b', false)`);
+      // Inserted out of created order, with a tie on created_at that run_id breaks.
+      const rows: [string, string, string][] = [
+        ['0190a000-0000-7000-8000-000000000003', 'a', '2024-01-01T00:00:03Z'],
+        ['0190a000-0000-7000-8000-000000000001', 'a', '2024-01-01T00:00:01Z'],
+        ['0190a000-0000-7000-8000-000000000005', 'b', '2024-01-01T00:00:02Z'],
+        ['0190a000-0000-7000-8000-000000000004', 'a', '2024-01-01T00:00:03Z'],
+      ];
+      for (const [runId, job, at] of rows) {
+        await db.query(`INSERT INTO runs (run_id, job, trigger, status, created_at) VALUES ($1, $2, 'manual', 'succeeded', $3)`, [runId, job, at]);
+      }
+      await migrate(db);
+      const numbered = await db.query<{ run_id: string; job: string; run_number: number }>(
+        'SELECT run_id::text AS run_id, job, run_number FROM runs ORDER BY job, run_number');
+      assert.deepEqual(numbered.map((r) => [r.job, r.run_number, r.run_id.slice(-1)]), [['a', 1, '1'], ['a', 2, '3'], ['a', 3, '4'], ['b', 1, '5']]);
+      await db.query(`INSERT INTO runs (run_id, job, trigger, status) VALUES ('0190a000-0000-7000-8000-000000000009', 'a', 'manual', 'queued')`);
+      const [next] = await db.query<{ run_number: number }>(`SELECT run_number FROM runs WHERE run_id = '0190a000-0000-7000-8000-000000000009'`);
+      assert.equal(next!.run_number, 4);
+      const jobs = await db.query<{ name: string; last_run_number: number }>('SELECT name, last_run_number FROM jobs ORDER BY name');
+      assert.deepEqual(jobs.map((j) => [j.name, j.last_run_number]), [['a', 4], ['b', 1]]);
+      await assert.rejects(
+        db.query(`INSERT INTO runs (run_id, job, trigger, status) VALUES ('0190a000-0000-7000-8000-00000000000a', 'nope', 'manual', 'queued')`),
+        (error: { code?: string; message?: string }) => error.code === '23503' && /no job nope/.test(error.message ?? ''),
+      );
+    });
+
     it('creates the documented columns, triggers and indexes', async () => {
       const db = await targets.fresh();
       await migrate(db);
@@ -125,13 +154,14 @@ for (const engine of ENGINES) {
          WHERE trigger_schema = current_schema() ORDER BY 1`,
       );
       assert.deepEqual(triggers.map((t) => t.name), [
-        'job_events_append_only', 'run_events_append_only', 'runs_notification_outbox', 'runs_notification_outbox_insert', 'runs_terminal_guard',
+        'job_events_append_only', 'run_events_append_only', 'runs_assign_run_number', 'runs_notification_outbox', 'runs_notification_outbox_insert',
+        'runs_terminal_guard',
       ]);
       const indexes = await db.query<{ name: string }>(
         `SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'runs' ORDER BY 1`,
       );
       assert.deepEqual(indexes.map((i) => i.name), [
-        'runs_created_idx', 'runs_idempotency_key_key', 'runs_job_created_idx', 'runs_live_idx', 'runs_pkey',
+        'runs_created_idx', 'runs_idempotency_key_key', 'runs_job_created_idx', 'runs_job_run_number_idx', 'runs_live_idx', 'runs_pkey',
         'runs_retry_of_idx', 'runs_status_idx', 'runs_trigger_idx',
       ]);
     });
@@ -206,7 +236,7 @@ for (const engine of ENGINES) {
         const triggers = await db.query(
           'SELECT DISTINCT trigger_name FROM information_schema.triggers WHERE trigger_schema = current_schema()',
         );
-        assert.equal(triggers.length, 5);
+        assert.equal(triggers.length, 6);
       });
 
       // A migration Job with the owner's credentials, and runners/API with a user that may only read
@@ -253,7 +283,7 @@ for (const engine of ENGINES) {
 describe('loadMigrations', () => {
   it('reads the shipped migrations in order', () => {
     const migrations = loadMigrations();
-    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by']]);
+    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers']]);
     assert.match(migrations[0]!.sql, /CREATE TABLE runs/);
   });
 

@@ -3,12 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import type { Db } from '../../src/runlog/db.ts';
 import { syncJobDefinition } from '../../src/runlog/sql/jobs.ts';
 import { readRunEvents } from '../../src/runlog/sql/run-logs.ts';
+import { findRunsByPrefix, listRuns } from '../../src/runlog/sql/run-queries.ts';
 import {
-  findRunsByPrefix,
   getRun,
   insertEvent,
   insertRun,
-  listRuns,
   setLogTotals,
   touchHeartbeat,
   transitionRun,
@@ -98,6 +97,7 @@ for (const engine of VARIANTS) {
       assert.deepEqual(run, {
         run_id: runId,
         job: 'roundtrip',
+        run_number: (await getRun(db, original.run_id))!.run_number + 1,
         job_revision: revision,
         trigger: 'retry',
         triggered_by: 'alice',

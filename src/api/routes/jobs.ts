@@ -17,10 +17,11 @@ import {
 } from '../../runlog/sql/jobs.ts';
 import { insertJobEvent } from '../../runlog/sql/job-events.ts';
 import { jobSyncOf } from '../../runlog/sync-jobs.ts';
+import { FAILING_STATUSES } from '../../runlog/types.ts';
 import { describeSchedule, nextFireTimes } from '../../scheduler/describe-schedule.ts';
 
 const HEALTH = ['healthy', 'failing', 'unknown'] as const;
-const FAILING = new Set(['failed', 'timed_out', 'lost']);
+const FAILING: ReadonlySet<string> = new Set(FAILING_STATUSES);
 
 const JobProperties = {
   name: Type.String(),

@@ -12,7 +12,10 @@ import {
   RunNotFoundError,
   RunStateConflictError,
 } from '../../runs/errors.ts';
-import { cancelRun, InvalidParamsError, retryRun, triggerRun } from '../../runs/trigger-run.ts';
+import { cancelRun } from '../../runs/cancel-run.ts';
+import { retryRun } from '../../runs/retry-run.ts';
+import { InvalidParamsError, triggerRun } from '../../runs/trigger-run.ts';
+import { resolveRunIdParam } from './run-ref-param.ts';
 
 const Params = Type.Record(Type.String(), Type.Unknown(), { description: "The run's params, validated against the job's JSON Schema." });
 
@@ -65,6 +68,7 @@ const RetryBody = Type.Object(
 /** Triggering, cancelling and retrying runs. */
 export async function runsWriteRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+  resolveRunIdParam(app, deps.db);
 
   typed.post('/runs/trigger', {
     // The token is checked in the statement that writes the run (or first, on every other path).
@@ -81,7 +85,7 @@ export async function runsWriteRoutes(app: FastifyInstance, deps: ApiDeps): Prom
       response: {
         202: runAccepted('The run was written as `queued` and handed to the executor (or, for a known idempotency key, the run that key created).'),
         200: DryRun,
-        ...errorResponses(400, 401, 403, 404, 409, 413),
+        ...errorResponses(400, 401, 403, 404, 409, 413, 503),
       },
     },
   }, async (request, reply) => {
@@ -116,7 +120,7 @@ export async function runsWriteRoutes(app: FastifyInstance, deps: ApiDeps): Prom
       response: {
         200: runAccepted('The run is cancelled (it was queued, or already cancelled).'),
         202: runAccepted('Its executor is stopping the run; it ends `cancelled`.'),
-        ...errorResponses(400, 401, 403, 404, 409, 413),
+        ...errorResponses(400, 401, 403, 404, 409, 413, 503),
       },
     },
     // The cancel takes no fields; a body that brings some is refused rather than ignored.
@@ -144,7 +148,7 @@ export async function runsWriteRoutes(app: FastifyInstance, deps: ApiDeps): Prom
         'The body may be omitted.',
       params: RunIdParams,
       body: RetryBody,
-      response: { 202: runAccepted('The new run was written as `queued` and handed to the executor.'), ...errorResponses(400, 401, 403, 404, 409, 413) },
+      response: { 202: runAccepted('The new run was written as `queued` and handed to the executor.'), ...errorResponses(400, 401, 403, 404, 409, 413, 503) },
     },
     // Fastify validates an absent body as a missing object; "no body" here means "no overrides".
     preValidation: async (request) => {

@@ -1,6 +1,7 @@
 import type { Db, Queryable } from '../db.ts';
 import { uuidv7 } from '../uuidv7.ts';
 import { jsonb } from '../db.ts';
+import { TERMINAL_STATUSES } from '../types.ts';
 
 export interface JobSync {
   name: string;
@@ -101,12 +102,12 @@ export async function listJobOverviews(db: Queryable, name: string | null = null
      ) l ON true
      LEFT JOIN LATERAL (
        SELECT status FROM runs
-       WHERE job = j.name AND status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost')
+       WHERE job = j.name AND status = ANY ($2::text[])
        ORDER BY created_at DESC, run_id DESC LIMIT 1
      ) f ON true
      WHERE $1::text IS NULL OR j.name = $1
      ORDER BY j.name`,
-    [name],
+    [name, TERMINAL_STATUSES],
   );
 }
 

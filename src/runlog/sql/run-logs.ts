@@ -73,3 +73,13 @@ export async function readRunEvents(db: Queryable, runId: string): Promise<RunEv
     [runId],
   );
 }
+
+/** The last `lines` lines of a run's stored output (from its last 64 chunks). */
+export async function readLogTail(db: Queryable, runId: string, lines: number): Promise<string[]> {
+  const rows = await db.query<{ text: string }>(
+    'SELECT text FROM run_logs WHERE run_id = $1 AND stream <> $2 ORDER BY seq DESC LIMIT 64',
+    [runId, 'system'],
+  );
+  const text = rows.reverse().map((row) => row.text).join('');
+  return text.replace(/\n+$/, '').split('\n').slice(-lines).filter((line, i, all) => all.length > 1 || line !== '');
+}

@@ -1,15 +1,13 @@
-// Read queries of the API over `runs`: the filtered, keyset-paginated list and the status probe the
-// log stream polls.
+// Read queries over `runs` for the API and the CLI: the one filtered, keyset-paginated list and the
+// status probe the log stream polls.
 import type { Queryable } from '../db.ts';
 import { jsonb } from '../db.ts';
-import type { RunRecord, RunStatus, Trigger } from '../types.ts';
+import { NOTIFIED_STATUSES, type RunRecord, type RunStatus, type Trigger } from '../types.ts';
+import { RUN_COLUMNS } from './run-columns.ts';
 
-// Same columns as getRun in runs.ts, plus `cursor_at`: created_at as text with microseconds, because
-// a JS Date keeps only milliseconds and a cursor rounded to them would skip rows.
-const LIST_COLUMNS = `run_id::text AS run_id, job, job_revision, trigger, triggered_by, params, status, attempt,
-  retry_of::text AS retry_of, executor, executor_ref, image, command, tenant, labels, created_at, started_at,
-  finished_at, heartbeat_at, exit_code, signal, error_type, error_message, error_tail, outputs, metrics,
-  idempotency_key, log_bytes, log_dropped_bytes,
+// The run columns plus `cursor_at`: created_at as text with microseconds, because a JS Date keeps
+// only milliseconds and a cursor rounded to them would skip rows.
+const LIST_COLUMNS = `${RUN_COLUMNS},
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at`;
 
 export interface RunQuery {
@@ -24,13 +22,14 @@ export interface RunQuery {
   until?: Date;
   /** Only runs strictly after this position in the newest-first order (the previous page's last row). */
   before?: { created_at: string; run_id: string };
-  limit: number;
+  /** At most this many rows (default 50). */
+  limit?: number;
 }
 
 export type ListedRun = RunRecord & { cursor_at: string };
 
 /** Lists runs newest first (created_at, then run_id, both descending) matching every given filter. */
-export async function queryRuns(db: Queryable, query: RunQuery): Promise<ListedRun[]> {
+export async function listRuns(db: Queryable, query: RunQuery = {}): Promise<ListedRun[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   const param = (value: unknown) => {
@@ -49,7 +48,7 @@ export async function queryRuns(db: Queryable, query: RunQuery): Promise<ListedR
   }
   return db.query<ListedRun & Record<string, unknown>>(
     `SELECT ${LIST_COLUMNS} FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY created_at DESC, run_id DESC LIMIT ${param(query.limit)}`,
+     ORDER BY created_at DESC, run_id DESC LIMIT ${param(query.limit ?? 50)}`,
     params,
   );
 }
@@ -58,4 +57,56 @@ export async function queryRuns(db: Queryable, query: RunQuery): Promise<ListedR
 export async function getRunStatus(db: Queryable, runId: string): Promise<RunStatus | null> {
   const [row] = await db.query<{ status: RunStatus }>('SELECT status FROM runs WHERE run_id = $1', [runId]);
   return row?.status ?? null;
+}
+
+/** Runs whose id starts with the given prefix, newest first: at most `limit` of them. */
+export async function findRunsByPrefix(db: Queryable, prefix: string, limit = 2): Promise<string[]> {
+  const rows = await db.query<{ run_id: string }>(
+    `SELECT run_id::text AS run_id FROM runs WHERE run_id::text LIKE $1 || '%' ORDER BY created_at DESC LIMIT $2`,
+    [prefix.toLowerCase(), limit],
+  );
+  return rows.map((row) => row.run_id);
+}
+
+/** The id of the job's run with this run number, or null. */
+export async function findRunByNumber(db: Queryable, job: string, runNumber: number): Promise<string | null> {
+  const [row] = await db.query<{ run_id: string }>(
+    'SELECT run_id::text AS run_id FROM runs WHERE job = $1 AND run_number = $2',
+    [job, runNumber],
+  );
+  return row?.run_id ?? null;
+}
+
+/**
+ * The status of the job's last finished run before this one (cancelled runs do not count: someone
+ * chose them), or null when it has none. Ordered by when they finished, as a person reads a history.
+ */
+export async function previousOutcome(db: Queryable, job: string, runId: string): Promise<string | null> {
+  const [row] = await db.query<{ status: string }>(
+    `SELECT p.status FROM runs r JOIN runs p ON p.job = r.job
+     WHERE r.run_id = $2 AND p.job = $1 AND p.run_id <> r.run_id
+       AND p.status = ANY ($3::text[])
+       AND (coalesce(p.finished_at, p.created_at), p.run_id) < (coalesce(r.finished_at, r.created_at), r.run_id)
+     ORDER BY coalesce(p.finished_at, p.created_at) DESC, p.run_id DESC LIMIT 1`,
+    [job, runId, NOTIFIED_STATUSES],
+  );
+  return row?.status ?? null;
+}
+
+/** Durations and metrics of the job's last `limit` successful runs that finished before `before`, excluding `runId`. */
+export async function recentSuccesses(
+  db: Queryable,
+  job: string,
+  runId: string,
+  before: Date,
+  limit: number,
+): Promise<{ duration_ms: number | null; metrics: Record<string, unknown> }[]> {
+  const rows = await db.query<{ duration_ms: number | null; metrics: Record<string, unknown> }>(
+    `SELECT (extract(epoch FROM finished_at - started_at) * 1000)::float8 AS duration_ms, metrics
+     FROM runs
+     WHERE job = $1 AND status = 'succeeded' AND run_id <> $2 AND finished_at <= $3
+     ORDER BY finished_at DESC, run_id DESC LIMIT $4`,
+    [job, runId, before, limit],
+  );
+  return rows.map((row) => ({ duration_ms: row.duration_ms === null ? null : Number(row.duration_ms), metrics: row.metrics ?? {} }));
 }

@@ -1,15 +1,12 @@
-// Queries of the trigger service and the local executor: creating queued runs, the concurrency
-// policy's view of a job's live runs, and the executor's restart reconciliation.
+// The one insert of runs (single runs, the trigger service's batches, a runner's own run) and the
+// trigger service's other queries: idempotency, the job-row lock and the concurrency policy's view of
+// a job's live runs.
 import type { Queryable } from '../db.ts';
-import type { RunRecord, RunStatus } from '../types.ts';
+import { LIVE_STATUSES, type RunRecord, type RunStatus } from '../types.ts';
+import { RUN_COLUMNS } from './run-columns.ts';
 import type { EventInput, NewRun } from './runs.ts';
-import { hashToken, scopeAllows, TOKEN_SCOPES } from './tokens.ts';
-
-// Kept identical to runs.ts's column list so a RETURNING row is the same RunRecord getRun() gives.
-const RUN_COLUMNS = `run_id::text AS run_id, job, job_revision, trigger, triggered_by, params, status, attempt,
-  retry_of::text AS retry_of, executor, executor_ref, image, command, tenant, labels, created_at, started_at,
-  finished_at, heartbeat_at, exit_code, signal, error_type, error_message, error_tail, outputs, metrics,
-  idempotency_key, log_bytes, log_dropped_bytes`;
+import { withLockTimeout } from './lock-wait.ts';
+import { hashToken, liveTokenSql, scopeAllows, TOKEN_SCOPES, touchTokenSql } from './tokens.ts';
 
 /**
  * Inserts a run and its `created` event in one statement (so it also works inside a caller's
@@ -32,15 +29,21 @@ export interface RunInsert {
   token?: string;
 }
 
-// The scopes that may trigger, spelled out for SQL from the one definition of what a scope allows.
-const TRIGGER_SCOPES_SQL = TOKEN_SCOPES.filter((scope) => scopeAllows(scope, 'trigger')).map((scope) => `'${scope}'`).join(', ');
+// The scopes that may trigger, from the one definition of what a scope allows.
+const TRIGGER_SCOPES = TOKEN_SCOPES.filter((scope) => scopeAllows(scope, 'trigger'));
 
 /**
  * Inserts several runs, each with its `created` event, in one statement: the new rows in input
  * order, null for a run whose run_id or idempotency key was already taken (also by an earlier run of
  * the same batch) or whose token is not good. One failing row fails the statement, and so all of them.
+ * `idempotencyConflict: 'fail'` makes a taken idempotency key a unique violation (23505) instead of a null.
  */
-export async function insertRunsReturning(db: Queryable, entries: RunInsert[], now: Date = new Date()): Promise<Array<RunRecord | null>> {
+export async function insertRunsReturning(
+  db: Queryable,
+  entries: RunInsert[],
+  now: Date = new Date(),
+  { idempotencyConflict = 'skip' }: { idempotencyConflict?: 'skip' | 'fail' } = {},
+): Promise<Array<RunRecord | null>> {
   // One jsonb parameter whatever the batch size: the statement text stays the same, and both
   // engines read it with the same jsonb_to_recordset.
   const input = entries.map(({ run, event, token }, ord) => ({
@@ -69,10 +72,10 @@ export async function insertRunsReturning(db: Queryable, entries: RunInsert[], n
               i.command, i.tenant, i.labels, i.created_at, i.idempotency_key
        FROM input i LEFT JOIN api_tokens t ON t.token_hash = i.token_hash
        WHERE i.token_hash IS NULL
-          OR (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND t.scope IN (${TRIGGER_SCOPES_SQL}))
+          OR (${liveTokenSql('t', '$2')} AND t.scope = ANY ($3::text[]))
        -- Input order, so that of two rows with one idempotency key the earlier one is written.
        ORDER BY i.ord
-       ON CONFLICT DO NOTHING
+       ON CONFLICT ${idempotencyConflict === 'skip' ? '' : '(run_id) '}DO NOTHING
        RETURNING *
      ), ev AS (
        INSERT INTO run_events (event_id, run_id, at, type, from_status, to_status, actor, detail)
@@ -80,13 +83,12 @@ export async function insertRunsReturning(db: Queryable, entries: RunInsert[], n
               CASE WHEN i.token_hash IS NULL THEN i.actor ELSE ins.triggered_by END, i.detail
        FROM ins JOIN input i ON i.run_id = ins.run_id
      ), touched AS (
-       -- Last use, at most once a minute per token, as touchToken records it for other requests.
-       UPDATE api_tokens SET last_used_at = $2
-       WHERE token_hash IN (SELECT i.token_hash FROM input i JOIN ins ON ins.run_id = i.run_id)
-         AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
+       -- Last use, by the same rule as touchToken for other requests.
+       UPDATE api_tokens SET ${touchTokenSql('$2')}
+         AND token_hash IN (SELECT i.token_hash FROM input i JOIN ins ON ins.run_id = i.run_id)
      )
      SELECT ${RUN_COLUMNS} FROM ins`,
-    [JSON.stringify(input), now],
+    [JSON.stringify(input), now, TRIGGER_SCOPES],
   );
   const byId = new Map(rows.map((row) => [row.run_id, row as RunRecord]));
   return entries.map(({ run }) => byId.get(run.run_id) ?? null);
@@ -115,45 +117,26 @@ export async function findRunByIdempotencyKey(db: Queryable, key: string): Promi
   return row ?? null;
 }
 
+// How long a trigger waits for another trigger (or run insert) of the same job. Each holds the row
+// for one short transaction (a few ms); five seconds is a queue of hundreds, or a holder that hung.
+export const JOB_ROW_LOCK_TIMEOUT_MS = 5_000;
+
 /**
  * Locks the job's row until the transaction ends: triggers of one job that apply a concurrency
- * policy queue up here, so "is a run live?" and "insert the new run" act as one step.
+ * policy queue up here, so "is a run live?" and "insert the new run" act as one step. Waits at most
+ * `timeoutMs`, then throws a LockTimeoutError naming the session that holds the row.
  */
-export async function lockJobRow(tx: Queryable, job: string): Promise<void> {
-  await tx.query('SELECT name FROM jobs WHERE name = $1 FOR UPDATE', [job]);
+export async function lockJobRow(tx: Queryable, job: string, timeoutMs: number = JOB_ROW_LOCK_TIMEOUT_MS): Promise<void> {
+  await withLockTimeout(tx, { kind: 'row', description: `the row of job ${job}`, table: 'jobs', key: job }, timeoutMs,
+    () => tx.query('SELECT name FROM jobs WHERE name = $1 FOR UPDATE', [job]));
 }
 
 /** The job's queued, starting and running runs, oldest first. */
 export async function listLiveRuns(db: Queryable, job: string): Promise<{ run_id: string; status: RunStatus }[]> {
   return db.query<{ run_id: string; status: RunStatus }>(
     `SELECT run_id::text AS run_id, status FROM runs
-     WHERE job = $1 AND status IN ('queued', 'starting', 'running')
+     WHERE job = $1 AND status = ANY ($2::text[])
      ORDER BY created_at, run_id`,
-    [job],
-  );
-}
-
-/** Queued runs of an executor in the order they were accepted. */
-export async function listQueuedRunIds(db: Queryable, executor: string): Promise<string[]> {
-  const rows = await db.query<{ run_id: string }>(
-    `SELECT run_id::text AS run_id FROM runs WHERE status = 'queued' AND executor = $1 ORDER BY created_at, run_id`,
-    [executor],
-  );
-  return rows.map((row) => row.run_id);
-}
-
-/**
- * Live runs that an executor of this kind took from the queue (created `queued`, then adopted by
- * its runner). Runs a `kubescribe run` in a terminal created itself are not among them: their own
- * runner supervises them.
- */
-export async function listAdoptedLiveRuns(db: Queryable, executor: string): Promise<RunRecord[]> {
-  return db.query<RunRecord & Record<string, unknown>>(
-    `SELECT ${RUN_COLUMNS} FROM runs r
-     WHERE r.status IN ('starting', 'running') AND r.executor = $1
-       AND EXISTS (SELECT 1 FROM run_events e
-                   WHERE e.run_id = r.run_id AND e.type = 'created' AND e.to_status = 'queued')
-     ORDER BY r.created_at, r.run_id`,
-    [executor],
+    [job, LIVE_STATUSES],
   );
 }

@@ -1,6 +1,8 @@
-import type { Db, Queryable } from '../db.ts';
+import type { Queryable } from '../db.ts';
 import { jsonb } from '../db.ts';
-import type { RunRecord, RunStatus, Trigger } from '../types.ts';
+import { STARTED_STATUSES, type RunRecord, type RunStatus, type Trigger } from '../types.ts';
+import { RUN_COLUMNS } from './run-columns.ts';
+import { insertRunsReturning } from './run-writes.ts';
 
 export interface NewRun {
   run_id: string;
@@ -31,27 +33,14 @@ export interface EventInput {
   detail?: Record<string, unknown>;
 }
 
-/** Inserts a run and its `created` event in one transaction; a second call with the same run_id changes nothing. */
-export async function insertRun(db: Db, run: NewRun, event: EventInput): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    const inserted = await tx.query(
-      `INSERT INTO runs (run_id, job, job_revision, trigger, triggered_by, params, status, attempt, retry_of,
-                         executor, executor_ref, image, command, tenant, labels, created_at, idempotency_key)
-       VALUES ($1, $2, (SELECT max(revision) FROM job_revisions WHERE job = $2 AND content_hash = $3),
-               $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12, $13::jsonb, $14, $15::jsonb, $16, $17)
-       ON CONFLICT (run_id) DO NOTHING
-       RETURNING run_id`,
-      [
-        run.run_id, run.job, run.job_content_hash, run.trigger, run.triggered_by, jsonb(run.params), run.status,
-        run.attempt ?? 1, run.retry_of ?? null, run.executor, jsonb(run.executor_ref ?? {}), run.image ?? null,
-        run.command ? jsonb(run.command) : null, run.tenant ?? null, jsonb(run.labels ?? {}), run.created_at,
-        run.idempotency_key ?? null,
-      ],
-    );
-    if (inserted.length === 0) return false;
-    await insertEvent(tx, run.run_id, { ...event, detail: event.detail ?? {} }, null, run.status);
-    return true;
-  });
+/**
+ * Inserts a run and its `created` event (insertRunsReturning's one statement); false, writing nothing,
+ * when the run_id is already there (a replayed record). A taken idempotency key is an error (23505):
+ * a runner recording its own run has no earlier run to fall back to.
+ */
+export async function insertRun(db: Queryable, run: NewRun, event: EventInput): Promise<boolean> {
+  const [row] = await insertRunsReturning(db, [{ run, event }], new Date(), { idempotencyConflict: 'fail' });
+  return row != null;
 }
 
 /** Columns a transition may set alongside the status. */
@@ -98,7 +87,7 @@ export async function transitionRun(
   patch: RunPatch,
   event: EventInput,
 ): Promise<TransitionResult> {
-  const params: unknown[] = [runId, from.join(','), to, event.event_id, event.at, event.type, event.actor, jsonb(event.detail ?? {})];
+  const params: unknown[] = [runId, from, to, event.event_id, event.at, event.type, event.actor, jsonb(event.detail ?? {})];
   const sets = ['status = $3'];
   for (const [column, value] of Object.entries(patch)) {
     if (value === undefined) continue;
@@ -111,7 +100,7 @@ export async function transitionRun(
        SELECT run_id, status FROM runs WHERE run_id = $1 FOR UPDATE
      ), upd AS (
        UPDATE runs r SET ${sets.join(', ')}
-       FROM prev WHERE r.run_id = prev.run_id AND prev.status = ANY (string_to_array($2, ','))
+       FROM prev WHERE r.run_id = prev.run_id AND prev.status = ANY ($2::text[])
        RETURNING prev.status AS from_status
      ), ev AS (
        INSERT INTO run_events (event_id, run_id, at, type, from_status, to_status, actor, detail)
@@ -129,9 +118,9 @@ export async function transitionRun(
 /** Updates a live run's heartbeat; a finished run is left alone. */
 export async function touchHeartbeat(db: Queryable, runId: string, at: Date): Promise<void> {
   await db.query(
-    `UPDATE runs SET heartbeat_at = $2 WHERE run_id = $1 AND status IN ('starting', 'running')
+    `UPDATE runs SET heartbeat_at = $2 WHERE run_id = $1 AND status = ANY ($3::text[])
        AND (heartbeat_at IS NULL OR heartbeat_at < $2)`,
-    [runId, at],
+    [runId, at, STARTED_STATUSES],
   );
 }
 
@@ -155,48 +144,8 @@ export async function insertEvent(
   );
 }
 
-const RUN_COLUMNS = `run_id::text AS run_id, job, job_revision, trigger, triggered_by, params, status, attempt,
-  retry_of::text AS retry_of, executor, executor_ref, image, command, tenant, labels, created_at, started_at,
-  finished_at, heartbeat_at, exit_code, signal, error_type, error_message, error_tail, outputs, metrics,
-  idempotency_key, log_bytes, log_dropped_bytes`;
-
 /** Fetches one run, or null. */
 export async function getRun(db: Queryable, runId: string): Promise<RunRecord | null> {
   const [row] = await db.query<RunRecord & Record<string, unknown>>(`SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = $1`, [runId]);
   return row ?? null;
-}
-
-/** Finds runs whose id starts with the given prefix (for CLI convenience), newest first. */
-export async function findRunsByPrefix(db: Queryable, prefix: string, limit = 2): Promise<string[]> {
-  const rows = await db.query<{ run_id: string }>(
-    `SELECT run_id::text AS run_id FROM runs WHERE run_id::text LIKE $1 || '%' ORDER BY created_at DESC LIMIT $2`,
-    [prefix.toLowerCase(), limit],
-  );
-  return rows.map((row) => row.run_id);
-}
-
-export interface RunFilter {
-  job?: string;
-  status?: RunStatus;
-  trigger?: Trigger;
-  limit?: number;
-}
-
-/** Lists runs newest first. */
-export async function listRuns(db: Queryable, filter: RunFilter = {}): Promise<RunRecord[]> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (clause: string, value: unknown) => {
-    params.push(value);
-    where.push(clause.replace('?', `$${params.length}`));
-  };
-  if (filter.job) add('job = ?', filter.job);
-  if (filter.status) add('status = ?', filter.status);
-  if (filter.trigger) add('trigger = ?', filter.trigger);
-  params.push(filter.limit ?? 50);
-  return db.query<RunRecord & Record<string, unknown>>(
-    `SELECT ${RUN_COLUMNS} FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY created_at DESC, run_id DESC LIMIT $${params.length}`,
-    params,
-  );
 }

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db.ts';
-import type { RunStatus } from '../types.ts';
+import { STARTED_STATUSES, type RunStatus } from '../types.ts';
 
 /** A `starting`/`running` run and the last time anything showed it was alive. */
 export interface SilentRun {
@@ -28,10 +28,10 @@ export async function lockSilentRuns(tx: Queryable, before: Date, limit: number)
           LATERAL (SELECT greatest(r.heartbeat_at, r.started_at, r.created_at,
                                    (SELECT max(e.at) FROM run_events e WHERE e.run_id = r.run_id AND e.to_status = r.status))
                           AS last_sign_at) s
-     WHERE r.status IN ('starting', 'running') AND s.last_sign_at < $1
+     WHERE r.status = ANY ($3::text[]) AND s.last_sign_at < $1
      ORDER BY s.last_sign_at, r.run_id
      LIMIT $2
      FOR UPDATE OF r SKIP LOCKED`,
-    [before, limit],
+    [before, limit, STARTED_STATUSES],
   );
 }

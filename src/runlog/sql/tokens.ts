@@ -76,14 +76,22 @@ export async function findLiveToken(db: Queryable, token: string, now: Date = ne
   return row ?? null;
 }
 
+/**
+ * The one "live token" rule, as SQL over the api_tokens row `alias` at time `now` (a parameter
+ * reference such as `$2`): not revoked and not expired. Statements that check a token inside a bigger
+ * statement (a trigger's insert) use it too, so the rule cannot drift.
+ */
+export function liveTokenSql(alias: string, now: string): string {
+  return `${alias}.revoked_at IS NULL AND (${alias}.expires_at IS NULL OR ${alias}.expires_at > ${now})`;
+}
+
 /** Looks several token values up in one statement: the live token of each, or null, in order. */
 export async function findLiveTokens(db: Queryable, tokens: string[], now: Date = new Date()): Promise<Array<TokenRow | null>> {
   const hashes = tokens.map(hashToken);
   const rows = await db.query<TokenRow & { token_hash: string } & Record<string, unknown>>(
     `SELECT token_id::text AS token_id, name, scope, created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by, token_hash
      FROM api_tokens
-     WHERE token_hash IN (SELECT jsonb_array_elements_text($1::jsonb))
-       AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
+     WHERE token_hash IN (SELECT jsonb_array_elements_text($1::jsonb)) AND ${liveTokenSql('api_tokens', '$2')}`,
     [JSON.stringify([...new Set(hashes)]), now],
   );
   const byHash = new Map(rows.map(({ token_hash, ...row }) => [token_hash, row as TokenRow]));
@@ -93,16 +101,21 @@ export async function findLiveTokens(db: Queryable, tokens: string[], now: Date 
 const TOUCH_INTERVAL_MS = 60_000;
 
 /**
+ * The one "record last use" rule, as SQL for an UPDATE of api_tokens at time `now` (a parameter
+ * reference): at most once a minute per token, so reads do not turn into writes.
+ */
+export function touchTokenSql(now: string): string {
+  return `last_used_at = ${now}
+     WHERE (last_used_at IS NULL OR last_used_at < ${now}::timestamptz - ${TOUCH_INTERVAL_MS} * interval '1 millisecond')`;
+}
+
+/**
  * Records a token's use, at most once a minute, so reads do not turn into writes. The row the caller
  * just read says whether this use is due; when it is not (nearly every request) no statement is sent.
  */
 export async function touchToken(db: Queryable, token: Pick<TokenRow, 'token_id' | 'last_used_at'>, now: Date = new Date()): Promise<void> {
   if (token.last_used_at && new Date(token.last_used_at).getTime() >= now.getTime() - TOUCH_INTERVAL_MS) return;
-  await db.query(
-    `UPDATE api_tokens SET last_used_at = $2
-     WHERE token_id = $1 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - $3 * interval '1 millisecond')`,
-    [token.token_id, now, TOUCH_INTERVAL_MS],
-  );
+  await db.query(`UPDATE api_tokens SET ${touchTokenSql('$2')} AND token_id = $1`, [token.token_id, now]);
 }
 
 /** Lists tokens (never their values). */

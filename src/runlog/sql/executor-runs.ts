@@ -1,7 +1,10 @@
-// The RunLog queries of the Kubernetes executor, watcher and reconciler (kept beside them rather than
-// in src/runlog/sql/ because nothing else uses them).
-import type { Queryable } from '../runlog/db.ts';
-import { jsonb } from '../runlog/db.ts';
+// Queries by which executors (local, Kubernetes: its executor, watcher and reconciler) find their
+// runs and note where each one lives: the queue, the runs they adopted, the executor reference.
+import type { Queryable } from '../db.ts';
+import { jsonb } from '../db.ts';
+import type { RunRecord } from '../types.ts';
+import { LIVE_STATUSES, STARTED_STATUSES } from '../types.ts';
+import { RUN_COLUMNS } from './run-columns.ts';
 
 /**
  * Adds keys to a run's executor_ref (namespace, Job, pod, image digest), keeping the ones the runner
@@ -24,11 +27,27 @@ export async function cancelRequestedBy(db: Queryable, runId: string): Promise<s
   return row ? (row.actor ?? 'unknown') : null;
 }
 
-/** Queued runs of the Kubernetes executor, oldest first, with the job that names their Job. */
+/** Queued runs of an executor in the order they were accepted, with their job (which names a Kubernetes Job). */
 export async function listQueuedRuns(db: Queryable, executor: string): Promise<{ run_id: string; job: string; created_at: Date }[]> {
   return db.query<{ run_id: string; job: string; created_at: Date }>(
-    `SELECT run_id::text AS run_id, job, created_at FROM runs WHERE status = 'queued' AND executor = $1 ORDER BY created_at, run_id`,
-    [executor],
+    `SELECT run_id::text AS run_id, job, created_at FROM runs WHERE status = $2 AND executor = $1 ORDER BY created_at, run_id`,
+    [executor, 'queued'],
+  );
+}
+
+/**
+ * Live runs that an executor of this kind took from the queue (created `queued`, then adopted by
+ * its runner). Runs a `kubescribe run` in a terminal created itself are not among them: their own
+ * runner supervises them.
+ */
+export async function listAdoptedLiveRuns(db: Queryable, executor: string): Promise<RunRecord[]> {
+  return db.query<RunRecord & Record<string, unknown>>(
+    `SELECT ${RUN_COLUMNS} FROM runs r
+     WHERE r.status = ANY ($2::text[]) AND r.executor = $1
+       AND EXISTS (SELECT 1 FROM run_events e
+                   WHERE e.run_id = r.run_id AND e.type = 'created' AND e.to_status = $3)
+     ORDER BY r.created_at, r.run_id`,
+    [executor, STARTED_STATUSES, 'queued'],
   );
 }
 
@@ -49,9 +68,9 @@ export async function knownRunIds(db: Queryable, runIds: string[]): Promise<Set<
 export async function findLiveRunByPod(db: Queryable, namespace: string, pod: string): Promise<string | null> {
   const [row] = await db.query<{ run_id: string }>(
     `SELECT run_id::text AS run_id FROM runs
-     WHERE status IN ('queued', 'starting', 'running') AND executor = 'kubernetes' AND executor_ref @> $1::jsonb
+     WHERE status = ANY ($2::text[]) AND executor = 'kubernetes' AND executor_ref @> $1::jsonb
      ORDER BY created_at DESC LIMIT 1`,
-    [jsonb({ namespace, pod })],
+    [jsonb({ namespace, pod }), LIVE_STATUSES],
   );
   return row?.run_id ?? null;
 }
