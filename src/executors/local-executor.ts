@@ -1,6 +1,6 @@
 // Runs on this machine, through the same runner code as `kubescribe run`, inside the server process
 // (which holds the RunLog: embedded PGlite can be opened by one process only).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { formatDuration } from '../config/durations.ts';
@@ -15,6 +15,7 @@ import { flushSpools, spoolDirectory, spoolFileOf } from '../runner/recorder.ts'
 import { runCommand } from '../runner/runner.ts';
 import { ConcurrencyConflictError, IdempotencyConflictError, JobNotFoundError } from '../runs/errors.ts';
 import { InvalidParamsError, triggerRun } from '../runs/trigger-run.ts';
+import { processGroupAlive, signalProcessGroup } from '../util/process-group.ts';
 import type { Executor } from './executor.ts';
 
 // How long a run whose start failed on an unreachable RunLog waits before it is dispatched again.
@@ -376,9 +377,15 @@ export class LocalExecutor implements Executor {
     if (orphan.cancelledBy) return;
     orphan.cancelledBy = actor;
     await insertEvent(this.options.db, orphan.run.run_id, event('cancel_requested', actor, { signal: 'SIGTERM', pid: orphan.pid }));
-    signalGroup(orphan.pid, 'SIGTERM');
+    signalProcessGroup(orphan.pid, 'SIGTERM');
     const graceMs = this.options.config.jobs.get(orphan.run.job)?.grace_period_ms ?? 10_000;
-    orphan.killTimer = setTimeout(() => signalGroup(orphan.pid, 'SIGKILL'), graceMs);
+    orphan.killTimer = setTimeout(() => {
+      try {
+        signalProcessGroup(orphan.pid, 'SIGKILL');
+      } catch (error) {
+        this.say(orphan.run.run_id, `kubescribe: run ${orphan.run.run_id}: SIGKILL to process group ${orphan.pid}: ${describe(error)}`);
+      }
+    }, graceMs);
   }
 
   private release(orphan: Orphan): void {
@@ -422,37 +429,6 @@ const discard = () => new Writable({ write: (_chunk, _encoding, callback) => cal
 
 function event(type: string, actor: string, detail: Record<string, unknown> = {}): EventInput {
   return { event_id: uuidv7(), at: new Date(), type, actor, detail };
-}
-
-/** True while the run's process group has a member that is not a zombie. */
-function processGroupAlive(pid: number): boolean {
-  try {
-    // Runners start the command as the leader of its own process group, so the group outlives a
-    // reused pid's false positive and covers the job's own children.
-    process.kill(-pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  return !isZombie(pid);
-}
-
-// A server running as PID 1 inherits orphans but does not reap them: a zombie has ended.
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return false;
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
-  }
 }
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));

@@ -17,6 +17,7 @@ import { watchProcessGroup, type OrphanWatchdog } from './orphan-watchdog.ts';
 import { readOutputFile } from './output-file.ts';
 import { InvalidParamsError, parseParamOptions } from './params.ts';
 import { flushSpools, Recorder, spoolDirectory, spoolFileOf } from './recorder.ts';
+import { signalProcessGroup } from '../util/process-group.ts';
 
 export interface RunnerInput {
   /** The command after `--`; empty means the job's own command. */
@@ -293,7 +294,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     if (!child?.pid || exited) return;
     try {
       // The child leads its own process group, so `sh -c` wrappers and worker processes get it too.
-      process.kill(-child.pid, signal);
+      if (!signalProcessGroup(child.pid, signal)) child.kill(signal);
     } catch {
       child.kill(signal);
     }
