@@ -1,4 +1,5 @@
 import { formatDuration } from '../config/durations.ts';
+import { runDurationMs } from '../runlog/run-duration.ts';
 import type { RunRecord } from '../runlog/types.ts';
 
 /** Lays out rows as an aligned plain-text table. */
@@ -14,9 +15,8 @@ export function table(headers: string[], rows: string[][]): string {
 
 /** A run's wall time so far or in total, for people. */
 export function runDuration(run: Pick<RunRecord, 'started_at' | 'finished_at'>, now: Date = new Date()): string {
-  if (!run.started_at) return '-';
-  const end = run.finished_at ?? now;
-  return formatDuration(Math.max(0, new Date(end).getTime() - new Date(run.started_at).getTime()));
+  const ms = runDurationMs(run, now);
+  return ms === null ? '-' : formatDuration(ms);
 }
 
 /** A timestamp in local ISO-like form, to the second. */

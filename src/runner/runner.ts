@@ -3,6 +3,7 @@ import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import { jobNameProblem, MAX_JOB_NAME } from '../config/job-name.ts';
 import type { Db } from '../runlog/db.ts';
+import { runDurationMs } from '../runlog/run-duration.ts';
 import type { EventInput } from '../runlog/sql/runs.ts';
 import type { Trigger } from '../runlog/types.ts';
 import { isUuid, uuidv7 } from '../runlog/uuidv7.ts';
@@ -208,7 +209,8 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     throw error;
   });
   const { exit, finishedAt } = supervision;
-  const durationMs = finishedAt.getTime() - (supervision.startedAt ?? finishedAt).getTime();
+  // The run record's own times, so the final event says what `runs show` and the API say; null if the command never started.
+  const durationMs = runDurationMs({ started_at: supervision.startedAt, finished_at: finishedAt });
 
   const report = readOutputFile(files.outputFile);
   files.remove();
@@ -242,7 +244,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
 
   if (spawnError) warn(`kubescribe: ${error!.message}`);
   note(
-    `kubescribe: run ${runId} (${job}) ${status} in ${formatDuration(Math.max(durationMs, 1))}` +
+    `kubescribe: run ${runId} (${job}) ${status}${durationMs === null ? '' : ` in ${formatDuration(Math.max(durationMs, 1))}`}` +
       (code !== null && code !== 0 ? `, exit code ${code}` : '') +
       (signal ? `, ${signal}` : '') +
       (error && !spawnError ? ` — ${error.type}${error.message ? `: ${firstLine(error.message)}` : ''}` : '') +

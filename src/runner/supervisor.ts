@@ -185,6 +185,9 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
     }
     child = proc;
     const pid = proc.pid;
+    // libuv reports a failed exec before spawn() returns, so a pid means the command runs now; the
+    // 'spawn' event comes a turn of a busy event loop later (50 ms and more under load).
+    if (pid) startedAt = new Date();
     if (pid && options.orphanWatchdog) {
       // Starting it forks the runner (5-15 ms for a Node process of ~100 MB): a command that is
       // over within WATCHDOG_DELAY_MS never pays for it (`kubescribe run -- true` stays as fast).
@@ -203,7 +206,7 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
       (watchdog as OrphanWatchdog | null)?.release();
     });
     proc.once('spawn', () => {
-      startedAt = new Date();
+      startedAt ??= new Date();
       steps.spawned(proc.pid, startedAt);
       if (cancel) terminate(cancel.signal);
     });
