@@ -8,14 +8,15 @@ import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Db } from '../runlog/db.ts';
 import { isUnreachable } from '../runlog/connectivity.ts';
 import { listAdoptedLiveRuns, listQueuedRunIds } from '../runlog/sql/run-writes.ts';
-import { getRun, insertEvent, touchHeartbeat, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
+import { runEvent } from '../runlog/run-event.ts';
+import { getRun, insertEvent, touchHeartbeat, transitionRun } from '../runlog/sql/runs.ts';
 import type { RunRecord, RunStatus } from '../runlog/types.ts';
-import { uuidv7 } from '../runlog/uuidv7.ts';
 import { flushSpools, spoolDirectory, spoolFileOf } from '../runner/recorder.ts';
 import { runCommand } from '../runner/runner.ts';
 import { ConcurrencyConflictError, IdempotencyConflictError, JobNotFoundError } from '../runs/errors.ts';
 import { InvalidParamsError, triggerRun } from '../runs/trigger-run.ts';
 import { processGroupAlive, signalProcessGroup } from '../util/process-group.ts';
+import { executorActor } from './actor.ts';
 import type { Executor } from './executor.ts';
 
 // How long a run whose start failed on an unreachable RunLog waits before it is dispatched again.
@@ -43,7 +44,8 @@ export interface LocalExecutorOptions {
   passEnv?: readonly string[];
 }
 
-const ACTOR = 'local-executor';
+// The executor's own steps (re-adopting, marking lost); the runner it starts credits its steps the same way.
+const ACTOR = executorActor('local');
 const RETRY_ACTOR = 'retry-policy';
 const SHUTDOWN_ACTOR = 'server-shutdown';
 const RETRYABLE: readonly RunStatus[] = ['failed', 'timed_out', 'lost'];
@@ -136,7 +138,7 @@ export class LocalExecutor implements Executor {
       finished_at: new Date(),
       error_type: 'Cancelled',
       error_message: `cancelled by ${actor} before it started`,
-    }, event('cancelled', actor));
+    }, runEvent('cancelled', actor));
     return true;
   }
 
@@ -215,7 +217,7 @@ export class LocalExecutor implements Executor {
         finished_at: new Date(),
         error_type: 'JobNotDeclared',
         error_message: `job ${run.job} is no longer declared in ${config.file ?? 'kubescribe.yaml'} and the run records no command`,
-      }, event('failed', ACTOR));
+      }, runEvent('failed', ACTOR));
       return;
     }
     try {
@@ -248,7 +250,7 @@ export class LocalExecutor implements Executor {
         finished_at: new Date(),
         error_type: 'Lost',
         error_message: `the runner failed: ${describe(error)}`,
-      }, event('lost', ACTOR, { reason: 'runner error' }));
+      }, runEvent('lost', ACTOR, { reason: 'runner error' }));
     }
     const ended = await getRun(db, runId);
     if (ended) await this.retryIfDue(ended);
@@ -287,7 +289,7 @@ export class LocalExecutor implements Executor {
       const expected = error instanceof ConcurrencyConflictError || error instanceof InvalidParamsError ||
         error instanceof JobNotFoundError || error instanceof IdempotencyConflictError;
       if (!expected) throw error;
-      await insertEvent(this.options.db, run.run_id, event('retry_skipped', RETRY_ACTOR, { reason: (error as Error).message }));
+      await insertEvent(this.options.db, run.run_id, runEvent('retry_skipped', RETRY_ACTOR, { reason: (error as Error).message }));
     }
   }
 
@@ -333,7 +335,7 @@ export class LocalExecutor implements Executor {
 
   private async reattach(run: RunRecord, pid: number): Promise<void> {
     const { db, config } = this.options;
-    await insertEvent(db, run.run_id, event('reattached', ACTOR, { pid, host: hostname() }));
+    await insertEvent(db, run.run_id, runEvent('reattached', ACTOR, { pid, host: hostname() }));
     await touchHeartbeat(db, run.run_id, new Date());
     const orphan: Orphan = {
       run,
@@ -360,7 +362,7 @@ export class LocalExecutor implements Executor {
           finished_at: new Date(),
           error_type: 'Cancelled',
           error_message: `cancelled by ${orphan.cancelledBy}: SIGTERM sent to the re-adopted process; exit code unknown`,
-        }, event('cancelled', orphan.cancelledBy, { pid: orphan.pid }));
+        }, runEvent('cancelled', orphan.cancelledBy, { pid: orphan.pid }));
         if (!moved.changed) return;
       } else {
         await this.markLost(run, ORPHAN_ENDED);
@@ -376,7 +378,7 @@ export class LocalExecutor implements Executor {
   private async terminateOrphan(orphan: Orphan, actor: string): Promise<void> {
     if (orphan.cancelledBy) return;
     orphan.cancelledBy = actor;
-    await insertEvent(this.options.db, orphan.run.run_id, event('cancel_requested', actor, { signal: 'SIGTERM', pid: orphan.pid }));
+    await insertEvent(this.options.db, orphan.run.run_id, runEvent('cancel_requested', actor, { signal: 'SIGTERM', pid: orphan.pid }));
     signalProcessGroup(orphan.pid, 'SIGTERM');
     const graceMs = this.options.config.jobs.get(orphan.run.job)?.grace_period_ms ?? 10_000;
     orphan.killTimer = setTimeout(() => {
@@ -400,7 +402,7 @@ export class LocalExecutor implements Executor {
       finished_at: new Date(),
       error_type: 'Lost',
       error_message: message,
-    }, event('lost', ACTOR, { executor_ref: run.executor_ref }));
+    }, runEvent('lost', ACTOR, { executor_ref: run.executor_ref }));
     if (!moved.changed) return;
     const ended = await getRun(this.options.db, run.run_id);
     if (ended) await this.retryIfDue(ended);
@@ -427,8 +429,5 @@ export class LocalExecutor implements Executor {
 
 const discard = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
 
-function event(type: string, actor: string, detail: Record<string, unknown> = {}): EventInput {
-  return { event_id: uuidv7(), at: new Date(), type, actor, detail };
-}
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));

@@ -2,6 +2,7 @@
 // an executor wrote), with its params resolved, and close the recorder once the outcome is written.
 import { hostname } from 'node:os';
 import { jobDefinitionHash, type JobDefinition, type KubescribeConfig } from '../config/job-definition.ts';
+import { runEvent } from '../runlog/run-event.ts';
 import { getRun, transitionRun, type EventInput, type RunPatch } from '../runlog/sql/runs.ts';
 import { jobSyncOf } from '../runlog/sync-jobs.ts';
 import { isTerminal, type RunStatus, type Trigger } from '../runlog/types.ts';
@@ -32,7 +33,7 @@ export interface RunStart {
   recorder: Recorder;
   /** How long to wait at exit for an unreachable RunLog. */
   flushTimeoutMs: number | undefined;
-  /** Makes the run's events (the actor is the caller's to choose). */
+  /** Makes the events of the runner's own steps (adopted, failed), credited to the runner. */
   event: (type: string, detail?: Record<string, unknown>) => EventInput;
   warn: (line: string) => void;
   note: (line: string) => void;
@@ -126,7 +127,8 @@ export async function startRunRecord(start: RunStart): Promise<StartedRun | { ex
         labels: start.definition?.labels ?? {},
         created_at: new Date(),
       },
-      event: start.event('created', { trigger: start.trigger, ...(start.scheduledFor ? { scheduled_for: start.scheduledFor.toISOString() } : {}) }),
+      // Whoever triggered the run created it; the runner's own steps are credited by `start.event`.
+      event: runEvent('created', start.triggeredBy, { trigger: start.trigger, ...(start.scheduledFor ? { scheduled_for: start.scheduledFor.toISOString() } : {}) }),
     });
     if (start.scheduledFor) recorder.record({ op: 'link_slot', job: start.job, scheduled_for: start.scheduledFor.toISOString(), run_id: runId });
   }

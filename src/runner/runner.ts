@@ -1,9 +1,11 @@
 import { basename } from 'node:path';
 import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
+import { executorActor } from '../executors/actor.ts';
 import { jobNameProblem, MAX_JOB_NAME } from '../config/job-name.ts';
 import type { Db } from '../runlog/db.ts';
 import { runDurationMs } from '../runlog/run-duration.ts';
+import { runEvent } from '../runlog/run-event.ts';
 import type { EventInput } from '../runlog/sql/runs.ts';
 import type { Trigger } from '../runlog/types.ts';
 import { isUuid, uuidv7 } from '../runlog/uuidv7.ts';
@@ -130,14 +132,12 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     say: warn,
     retryMs: input.retryMs,
   });
-  const actor = input.triggeredBy;
-  const event = (type: string, detail: Record<string, unknown> = {}): EventInput => ({
-    event_id: uuidv7(),
-    at: new Date(),
-    type,
-    actor,
-    detail,
-  });
+  // The run is created by whoever triggered it; every later step is the runner's, on behalf of its
+  // executor, where it runs (docs/runner.md, "Who did what").
+  const executor = input.executor ?? 'local';
+  const where = typeof input.executorRef?.pod === 'string' ? input.executorRef.pod : undefined;
+  const actor = executorActor(executor, where);
+  const event = (type: string, detail: Record<string, unknown> = {}): EventInput => runEvent(type, actor, detail);
 
   const started = await startRunRecord({
     runId,
@@ -149,7 +149,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     cliParams,
     trigger: input.trigger,
     triggeredBy: input.triggeredBy,
-    executor: input.executor ?? 'local',
+    executor,
     executorRef: input.executorRef,
     scheduledFor: input.scheduledFor ?? null,
     home: input.home,
@@ -198,7 +198,8 @@ export async function runCommand(input: RunnerInput): Promise<number> {
           event('started', { pid }));
       },
       cancelRequested: (signal, requestedBy) => {
-        recorder.record({ op: 'event', run_id: runId, event: { ...event('cancel_requested', { signal }), actor: requestedBy ?? actor } });
+        // A signal to the runner (a pod deleted, Ctrl-C) names nobody: the runner saw it.
+        recorder.record({ op: 'event', run_id: runId, event: runEvent('cancel_requested', requestedBy ?? actor, { signal }) });
       },
       timeoutReached: (timeoutMs) => {
         recorder.record({ op: 'event', run_id: runId, event: event('timeout_reached', { timeout_ms: timeoutMs }) });

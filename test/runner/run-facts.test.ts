@@ -1,6 +1,7 @@
 // What the runner records beside the outcome, on every engine, with the runner in this process:
-// one duration for the final event and `runs show`.
+// one duration for the final event and `runs show`, and who did each step.
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { runDuration } from '../../src/cli/format.ts';
@@ -10,7 +11,9 @@ import { borrowedDb, type Db } from '../../src/runlog/db.ts';
 import { openRunLogDb } from '../../src/runlog/open-runlog.ts';
 import { runDurationMs } from '../../src/runlog/run-duration.ts';
 import { readRunEvents } from '../../src/runlog/sql/run-logs.ts';
-import { getRun } from '../../src/runlog/sql/runs.ts';
+import { getRun, insertRun } from '../../src/runlog/sql/runs.ts';
+import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
+import { runEvent } from '../../src/runlog/run-event.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { runCommand, type RunnerInput } from '../../src/runner/runner.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
@@ -32,7 +35,7 @@ for (const engine of ENGINES) {
 
     /** Runs `command` as `kubescribe run` would, in this process; returns the run id and exit code. */
     async function runIt(command: string[], over: Partial<RunnerInput> = {}) {
-      const runId = uuidv7();
+      const runId = over.runId ?? uuidv7();
       const code = await runCommand({
         command, job: 'facts', runId, params: [], trigger: 'manual', triggeredBy: 'alice@laptop',
         config: parseConfig('jobs: {}\n', 'k.yaml'), home: t.home, openDb: async () => borrowedDb(db),
@@ -60,6 +63,37 @@ for (const engine of ENGINES) {
       assert.equal(events.at(-1)!.detail.duration_ms, null);
       assert.equal(runDurationMs(run), null);
       assert.equal(runDuration(run), '-');
+    });
+
+    test('a run by hand: created by who ran it, every later step by the runner where it runs', async () => {
+      const { events } = await runIt(['sh', '-c', 'exit 3']);
+      const local = `executor:local@${hostname()}`;
+      assert.deepEqual(events.map((e) => [e.type, e.actor]), [['created', 'alice@laptop'], ['started', local], ['failed', local]]);
+    });
+
+    test('an adopted run keeps its creator; the runner in a pod adopts, starts and finishes it as the pod', async () => {
+      const runId = uuidv7();
+      await ensureUndeclaredJob(db, 'facts');
+      await insertRun(db, {
+        run_id: runId, job: 'facts', job_content_hash: null, trigger: 'api', triggered_by: 'token:local-admin', params: {},
+        status: 'queued', executor: 'kubernetes', created_at: new Date(),
+      }, runEvent('created', 'token:local-admin', { trigger: 'api' }));
+      const { code, events } = await runIt(['true'], {
+        runId, executor: 'kubernetes', executorRef: { pod: 'facts-0192-abcde', namespace: 'batch' },
+      });
+      assert.equal(code, 0);
+      const pod = 'executor:kubernetes@facts-0192-abcde';
+      assert.deepEqual(events.map((e) => [e.type, e.actor]), [['created', 'token:local-admin'], ['adopted', pod], ['started', pod], ['succeeded', pod]]);
+    });
+
+    test("a cancel is credited to who asked, the run's end to the runner", async () => {
+      const asked = new AbortController();
+      asked.abort('token:alice');
+      const cancelled = await runIt(['sleep', '30'], { signal: asked.signal, graceMs: 20_000 });
+      assert.equal(cancelled.run.status, 'cancelled');
+      assert.equal(cancelled.events.find((e) => e.type === 'cancel_requested')?.actor, 'token:alice');
+      assert.equal(cancelled.run.error_message, 'cancelled by token:alice: SIGTERM sent to the process');
+      assert.equal(cancelled.events.at(-1)?.actor, `executor:local@${hostname()}`);
     });
   });
 }
