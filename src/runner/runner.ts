@@ -1,8 +1,7 @@
-import { basename } from 'node:path';
 import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import { executorActor } from '../executors/actor.ts';
-import { jobNameProblem, MAX_JOB_NAME } from '../config/job-name.ts';
+import { jobNameProblem } from '../config/job-name.ts';
 import type { Db } from '../runlog/db.ts';
 import { runDurationMs } from '../runlog/run-duration.ts';
 import { runEvent } from '../runlog/run-event.ts';
@@ -81,7 +80,11 @@ export interface RunnerInput {
 }
 
 
-const INTERPRETERS = new Set(['python', 'python3', 'node', 'bash', 'sh', 'ruby', 'perl', 'Rscript', 'deno', 'bun', 'uv']);
+/**
+ * The job of every run given no job (no --job, no KUBESCRIBE_JOB): one clearly ad-hoc job, so that
+ * `kubescribe run -- true` does not leave a permanent job named `true` in the jobs list.
+ */
+export const ADHOC_JOB = 'adhoc';
 
 /**
  * Runs one command as a recorded run: creates (or adopts) the run, spawns the command with the runner
@@ -106,7 +109,12 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     );
     return USAGE_EXIT_CODE;
   }
-  const job = input.job ?? jobNameFromCommand(command);
+  if (input.job === null && input.config.jobs.has(ADHOC_JOB)) {
+    // The declared job's definition would not apply to a command run without --job: two kinds of runs under one name.
+    warn(`kubescribe: --job: no job given, and ${input.config.file ?? 'kubescribe.yaml'} declares a job named ${ADHOC_JOB}, the name of ad-hoc runs; give --job`);
+    return USAGE_EXIT_CODE;
+  }
+  const job = input.job ?? ADHOC_JOB;
   // The name becomes a row, a label and part of file and Kubernetes names: the config's rule applies.
   const badName = jobNameProblem(job);
   if (badName) {
@@ -258,22 +266,4 @@ export async function runCommand(input: RunnerInput): Promise<number> {
 function firstLine(text: string): string {
   const line = text.split('\n')[0] ?? '';
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
-}
-
-/** Names a run's job after the script it runs when no --job is given: `python3 etl/load.py` → `load`. */
-export function jobNameFromCommand(command: string[]): string {
-  let target = command[0]!;
-  if (INTERPRETERS.has(basename(target).replace(/[\d.]+$/, '')) || INTERPRETERS.has(basename(target))) {
-    const script = command.slice(1).find((arg) => !arg.startsWith('-'));
-    if (script) target = script;
-  }
-  const name = basename(target)
-    .replace(/\.[^.]+$/, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, MAX_JOB_NAME)
-    // The cut may end on a "-", which a job name may not.
-    .replace(/-+$/, '');
-  return name || 'adhoc';
 }

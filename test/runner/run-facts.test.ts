@@ -1,5 +1,5 @@
 // What the runner records beside the outcome, on every engine, with the runner in this process:
-// one duration for the final event and `runs show`, and who did each step.
+// one duration for the final event and `runs show`, who did each step, and the job of ad-hoc commands.
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
@@ -15,7 +15,7 @@ import { getRun, insertRun } from '../../src/runlog/sql/runs.ts';
 import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
 import { runEvent } from '../../src/runlog/run-event.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
-import { runCommand, type RunnerInput } from '../../src/runner/runner.ts';
+import { ADHOC_JOB, runCommand, type RunnerInput } from '../../src/runner/runner.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 
 const discard = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
@@ -94,6 +94,33 @@ for (const engine of ENGINES) {
       assert.equal(cancelled.events.find((e) => e.type === 'cancel_requested')?.actor, 'token:alice');
       assert.equal(cancelled.run.error_message, 'cancelled by token:alice: SIGTERM sent to the process');
       assert.equal(cancelled.events.at(-1)?.actor, `executor:local@${hostname()}`);
+    });
+
+    test('commands run without a job are recorded under the one ad-hoc job, with their command; --job still names one', async () => {
+      const quick = await runIt(['true'], { job: null });
+      const direct = await runIt(['sh', '-c', 'echo direct; exit 3'], { job: null });
+      assert.deepEqual([quick.code, direct.code], [0, 3]);
+      assert.deepEqual([quick.run.job, direct.run.job], [ADHOC_JOB, ADHOC_JOB]);
+      assert.deepEqual(direct.run.command, ['sh', '-c', 'echo direct; exit 3']);
+      const named = await runIt(['true'], { job: 'named-by-hand' });
+      assert.equal(named.run.job, 'named-by-hand');
+      const jobs = (await db.query<{ name: string }>('SELECT name FROM jobs ORDER BY name')).map((row) => row.name);
+      assert.ok(jobs.includes(ADHOC_JOB) && jobs.includes('named-by-hand'), jobs.join(','));
+      assert.ok(!jobs.includes('true') && !jobs.includes('echo-direct-exit-3') && !jobs.includes('sh'), jobs.join(','));
+    });
+
+    test('a config that declares a job named adhoc makes a run without --job a usage error, recording nothing', async () => {
+      const runId = uuidv7();
+      const said: string[] = [];
+      const code = await runCommand({
+        command: ['true'], job: null, runId, params: [], trigger: 'manual', triggeredBy: 'alice@laptop',
+        config: parseConfig('jobs:\n  adhoc:\n    command: ["true"]\n', 'k.yaml'), home: t.home, openDb: async () => borrowedDb(db),
+        quiet: true, processSignals: false, stdout: discard(),
+        stderr: new Writable({ write: (chunk, _encoding, callback) => (said.push(String(chunk)), callback()) }),
+      });
+      assert.equal(code, 2);
+      assert.match(said.join(''), /--job: no job given, and k\.yaml declares a job named adhoc, the name of ad-hoc runs; give --job/);
+      assert.equal(await getRun(db, runId), null);
     });
   });
 }
