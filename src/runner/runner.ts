@@ -1,25 +1,21 @@
 import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import { executorActor } from '../executors/actor.ts';
-import { jobNameProblem } from '../config/job-name.ts';
 import type { Db } from '../runlog/db.ts';
 import { runDurationMs } from '../runlog/run-duration.ts';
 import { runEvent } from '../runlog/run-event.ts';
 import type { EventInput } from '../runlog/sql/runs.ts';
 import type { Trigger } from '../runlog/types.ts';
-import { isUuid, uuidv7 } from '../runlog/uuidv7.ts';
+import { uuidv7 } from '../runlog/uuidv7.ts';
 import { childEnvironment, type EnvMode } from './child-env.ts';
+import { checkInvocation } from './invocation.ts';
 import { formatBytes } from './log-capture.ts';
 import { classifyOutcome } from './outcome.ts';
 import { readOutputFile } from './output-file.ts';
-import { parseParamOptions } from './params.ts';
 import { createProtocolFiles } from './protocol-files.ts';
 import { Recorder, spoolFileOf } from './recorder.ts';
 import { closeRunRecord, executorRef, recordTransition, startRunRecord, USAGE_EXIT_CODE } from './run-record.ts';
 import { superviseChild } from './supervisor.ts';
-
-export { USAGE_EXIT_CODE } from './run-record.ts';
-export { MAX_PARAMS_ENV_BYTES } from './protocol-files.ts';
 
 export interface RunnerInput {
   /** The command after `--`; empty means the job's own command. */
@@ -79,13 +75,6 @@ export interface RunnerInput {
   stderr?: NodeJS.WritableStream;
 }
 
-
-/**
- * The job of every run given no job (no --job, no KUBESCRIBE_JOB): one clearly ad-hoc job, so that
- * `kubescribe run -- true` does not leave a permanent job named `true` in the jobs list.
- */
-export const ADHOC_JOB = 'adhoc';
-
 /**
  * Runs one command as a recorded run: creates (or adopts) the run, spawns the command with the runner
  * protocol's environment, passes its output through while storing it, enforces timeout and signals,
@@ -99,39 +88,12 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     if (!input.quiet) stderr.write(`${line}\n`);
   };
 
-  const definition = input.job ? input.config.jobs.get(input.job) : undefined;
-  const command = input.command.length > 0 ? input.command : (definition?.command ?? []);
-  if (command.length === 0) {
-    warn(
-      input.job
-        ? `kubescribe: job ${input.job} is not declared in ${input.config.file ?? 'kubescribe.yaml'} and no command was given after --`
-        : 'kubescribe: no command: give one after --, e.g. kubescribe run --job report -- python3 script.py',
-    );
+  const invocation = checkInvocation(input);
+  if ('problem' in invocation) {
+    warn(`kubescribe: ${invocation.problem}`);
     return USAGE_EXIT_CODE;
   }
-  if (input.job === null && input.config.jobs.has(ADHOC_JOB)) {
-    // The declared job's definition would not apply to a command run without --job: two kinds of runs under one name.
-    warn(`kubescribe: --job: no job given, and ${input.config.file ?? 'kubescribe.yaml'} declares a job named ${ADHOC_JOB}, the name of ad-hoc runs; give --job`);
-    return USAGE_EXIT_CODE;
-  }
-  const job = input.job ?? ADHOC_JOB;
-  // The name becomes a row, a label and part of file and Kubernetes names: the config's rule applies.
-  const badName = jobNameProblem(job);
-  if (badName) {
-    warn(`kubescribe: --job: ${badName}`);
-    return USAGE_EXIT_CODE;
-  }
-  if (input.runId !== null && !isUuid(input.runId)) {
-    warn(`kubescribe: --run-id ${input.runId}: expected a UUID`);
-    return USAGE_EXIT_CODE;
-  }
-  let cliParams: Record<string, string>;
-  try {
-    cliParams = parseParamOptions(input.params);
-  } catch (error) {
-    warn(`kubescribe: ${(error as Error).message}`);
-    return USAGE_EXIT_CODE;
-  }
+  const { job, definition, command, cliParams } = invocation;
 
   const runId = input.runId ?? uuidv7();
   const recorder = new Recorder({

@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jobNameProblem, MAX_JOB_NAME } from '../../src/config/job-name.ts';
-import { ADHOC_JOB } from '../../src/runner/runner.ts';
+import { ADHOC_JOB } from '../../src/runner/invocation.ts';
 
 describe('job names', () => {
   test('valid names pass; the rule is DNS-1123 of at most 52 characters', () => {

@@ -15,7 +15,8 @@ import { getRun, insertRun } from '../../src/runlog/sql/runs.ts';
 import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
 import { runEvent } from '../../src/runlog/run-event.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
-import { ADHOC_JOB, runCommand, type RunnerInput } from '../../src/runner/runner.ts';
+import { ADHOC_JOB } from '../../src/runner/invocation.ts';
+import { runCommand, type RunnerInput } from '../../src/runner/runner.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 
 const discard = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
