@@ -3,6 +3,7 @@
 import { Type, type Static, type TSchema, type TUnsafe } from 'typebox';
 import { RUN_STATUSES, TRIGGERS, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
 import type { RunNotification } from '../runlog/sql/notification-deliveries.ts';
+import { runDurationMs } from '../runlog/run-duration.ts';
 import { isoOrNull } from '../util/iso.ts';
 
 /** A string restricted to `values`, typed as their union (`{type: string, enum}`: valid in OpenAPI 3.0). */
@@ -118,8 +119,6 @@ export function runLinks(runId: string): RunView['links'] {
 
 /** Turns a `runs` row into its API view (ISO times, duration, links). */
 export function runView(run: RunRecord): RunView {
-  const started = run.started_at === null ? null : new Date(run.started_at).getTime();
-  const finished = run.finished_at === null ? null : new Date(run.finished_at).getTime();
   return {
     run_id: run.run_id,
     job: run.job,
@@ -151,7 +150,7 @@ export function runView(run: RunRecord): RunView {
     idempotency_key: run.idempotency_key,
     log_bytes: Number(run.log_bytes),
     log_dropped_bytes: Number(run.log_dropped_bytes),
-    duration_ms: started !== null && finished !== null ? finished - started : null,
+    duration_ms: runDurationMs(run),
     links: runLinks(run.run_id),
   };
 }

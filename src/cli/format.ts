@@ -1,4 +1,5 @@
 import { formatDuration } from '../config/durations.ts';
+import { runDurationMs, type RunTimes } from '../runlog/run-duration.ts';
 
 /** Lays out rows as an aligned plain-text table. */
 export function table(headers: string[], rows: string[][]): string {
@@ -11,20 +12,10 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** A run's times as either source gives them: Dates from the RunLog, ISO strings from the API. */
-interface Timed {
-  started_at: Date | string | null;
-  finished_at: Date | string | null;
-  /** The API's own figure; when present it is the one shown, so both sources agree. */
-  duration_ms?: number | null;
-}
-
-/** A run's wall time so far or in total, for people: the API's `duration_ms`, else finished (or now) minus started. */
-export function runDuration(run: Timed, now: Date = new Date()): string {
-  if (typeof run.duration_ms === 'number') return formatDuration(run.duration_ms);
-  if (!run.started_at) return '-';
-  const end = run.finished_at ?? now;
-  return formatDuration(Math.max(0, new Date(end).getTime() - new Date(run.started_at).getTime()));
+/** A run's wall time so far or in total, for people: the API's `duration_ms` when given (so both sources agree), else runDurationMs until now. */
+export function runDuration(run: RunTimes & { duration_ms?: number | null }, now: Date = new Date()): string {
+  const ms = typeof run.duration_ms === 'number' ? run.duration_ms : runDurationMs(run, now);
+  return ms === null ? '-' : formatDuration(ms);
 }
 
 // One formatter per zone: building an Intl.DateTimeFormat costs far more than using one.

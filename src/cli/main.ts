@@ -45,7 +45,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .command('run')
     .description('run a command as a recorded run of a job: kubescribe run --job report -- python3 script.py')
     .argument('[command...]', "the command to run (after --); default: the job's command from kubescribe.yaml")
-    .option('-j, --job <name>', 'job name (default: $KUBESCRIBE_JOB, else derived from the script name)')
+    .option('-j, --job <name>', 'job name (default: $KUBESCRIBE_JOB, else the one ad-hoc job "adhoc")')
     .option('--run-id <uuid>', 'adopt this queued run instead of creating one (default: $KUBESCRIBE_RUN_ID)')
     .option('-p, --param <key=value>', 'a run param, repeatable; validated against the job\'s params schema', collect, [])
     .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml if present)')

@@ -1,6 +1,6 @@
 // Runs on this machine, through the same runner code as `kubescribe run`, inside the server process
 // (which holds the RunLog: embedded PGlite can be opened by one process only).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { formatDuration } from '../config/durations.ts';
@@ -11,10 +11,13 @@ import { listAdoptedLiveRuns, listQueuedRuns } from '../runlog/sql/executor-runs
 import { getRun, insertEvent, touchHeartbeat, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
 import { FAILING_STATUSES, LIVE_STATUSES, STARTED_STATUSES, type RunRecord, type RunStatus } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
+import { runEvent } from '../runlog/run-event.ts';
 import { flushSpools, spoolDirectory, spoolFileOf } from '../runner/recorder.ts';
 import { runCommand } from '../runner/runner.ts';
 import { ConcurrencyConflictError, IdempotencyConflictError, JobNotFoundError } from '../runs/errors.ts';
 import { InvalidParamsError, triggerRun } from '../runs/trigger-run.ts';
+import { processGroupAlive, signalProcessGroup } from '../util/process-group.ts';
+import { executorActor } from './actor.ts';
 import type { Executor } from './executor.ts';
 
 // How long a run whose start failed on an unreachable RunLog waits before it is dispatched again.
@@ -42,7 +45,8 @@ export interface LocalExecutorOptions {
   passEnv?: readonly string[];
 }
 
-const ACTOR = 'local-executor';
+// The executor's own steps (re-adopting, marking lost); the runner it starts credits its steps the same way.
+const ACTOR = executorActor('local');
 const RETRY_ACTOR = 'retry-policy';
 const SHUTDOWN_ACTOR = 'server-shutdown';
 const RETRYABLE = FAILING_STATUSES;
@@ -140,7 +144,7 @@ export class LocalExecutor implements Executor {
       finished_at: new Date(),
       error_type: 'Cancelled',
       error_message: `cancelled by ${actor} before it started`,
-    }, event('cancelled', actor));
+    }, runEvent('cancelled', actor));
     return true;
   }
 
@@ -192,7 +196,7 @@ export class LocalExecutor implements Executor {
     const stopped = this.stop({ drain: false });
     // stop() has aborted every runner (each recorded cancel_requested and sent SIGTERM): the runner
     // then records `cancelled` whatever signal ends the process.
-    for (const live of this.supervised.values()) if (live.pid !== null) signalGroup(live.pid, 'SIGKILL');
+    for (const live of this.supervised.values()) if (live.pid !== null) signalProcessGroup(live.pid, 'SIGKILL');
     await stopped;
   }
 
@@ -231,7 +235,7 @@ export class LocalExecutor implements Executor {
         finished_at: new Date(),
         error_type: 'JobNotDeclared',
         error_message: `job ${run.job} is no longer declared in ${config.file ?? 'kubescribe.yaml'} and the run records no command`,
-      }, event('failed', ACTOR));
+      }, runEvent('failed', ACTOR));
       return;
     }
     try {
@@ -268,7 +272,7 @@ export class LocalExecutor implements Executor {
         finished_at: new Date(),
         error_type: 'Lost',
         error_message: `the runner failed: ${describe(error)}`,
-      }, event('lost', ACTOR, { reason: 'runner error' }));
+      }, runEvent('lost', ACTOR, { reason: 'runner error' }));
     }
     const ended = await getRun(db, runId);
     if (ended) await this.retryIfDue(ended);
@@ -307,7 +311,7 @@ export class LocalExecutor implements Executor {
       const expected = error instanceof ConcurrencyConflictError || error instanceof InvalidParamsError ||
         error instanceof JobNotFoundError || error instanceof IdempotencyConflictError;
       if (!expected) throw error;
-      await insertEvent(this.options.db, run.run_id, event('retry_skipped', RETRY_ACTOR, { reason: (error as Error).message }));
+      await insertEvent(this.options.db, run.run_id, runEvent('retry_skipped', RETRY_ACTOR, { reason: (error as Error).message }));
     }
   }
 
@@ -353,7 +357,7 @@ export class LocalExecutor implements Executor {
 
   private async reattach(run: RunRecord, pid: number): Promise<void> {
     const { db, config } = this.options;
-    await insertEvent(db, run.run_id, event('reattached', ACTOR, { pid, host: hostname() }));
+    await insertEvent(db, run.run_id, runEvent('reattached', ACTOR, { pid, host: hostname() }));
     await touchHeartbeat(db, run.run_id, new Date());
     const orphan: Orphan = {
       run,
@@ -380,7 +384,7 @@ export class LocalExecutor implements Executor {
           finished_at: new Date(),
           error_type: 'Cancelled',
           error_message: `cancelled by ${orphan.cancelledBy}: SIGTERM sent to the re-adopted process; exit code unknown`,
-        }, event('cancelled', orphan.cancelledBy, { pid: orphan.pid }));
+        }, runEvent('cancelled', orphan.cancelledBy, { pid: orphan.pid }));
         if (!moved.changed) return;
       } else {
         await this.markLost(run, ORPHAN_ENDED);
@@ -396,10 +400,16 @@ export class LocalExecutor implements Executor {
   private async terminateOrphan(orphan: Orphan, actor: string): Promise<void> {
     if (orphan.cancelledBy) return;
     orphan.cancelledBy = actor;
-    await insertEvent(this.options.db, orphan.run.run_id, event('cancel_requested', actor, { signal: 'SIGTERM', pid: orphan.pid }));
-    signalGroup(orphan.pid, 'SIGTERM');
+    await insertEvent(this.options.db, orphan.run.run_id, runEvent('cancel_requested', actor, { signal: 'SIGTERM', pid: orphan.pid }));
+    signalProcessGroup(orphan.pid, 'SIGTERM');
     const graceMs = this.options.config.jobs.get(orphan.run.job)?.grace_period_ms ?? 10_000;
-    orphan.killTimer = setTimeout(() => signalGroup(orphan.pid, 'SIGKILL'), graceMs);
+    orphan.killTimer = setTimeout(() => {
+      try {
+        signalProcessGroup(orphan.pid, 'SIGKILL');
+      } catch (error) {
+        this.say(orphan.run.run_id, `kubescribe: run ${orphan.run.run_id}: SIGKILL to process group ${orphan.pid}: ${describe(error)}`);
+      }
+    }, graceMs);
   }
 
   private release(orphan: Orphan): void {
@@ -414,7 +424,7 @@ export class LocalExecutor implements Executor {
       finished_at: new Date(),
       error_type: 'Lost',
       error_message: message,
-    }, event('lost', ACTOR, { executor_ref: run.executor_ref }));
+    }, runEvent('lost', ACTOR, { executor_ref: run.executor_ref }));
     if (!moved.changed) return;
     const ended = await getRun(this.options.db, run.run_id);
     if (ended) await this.retryIfDue(ended);
@@ -441,39 +451,5 @@ export class LocalExecutor implements Executor {
 
 const discard = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
 
-function event(type: string, actor: string, detail: Record<string, unknown> = {}): EventInput {
-  return { event_id: uuidv7(), at: new Date(), type, actor, detail };
-}
-
-/** True while the run's process group has a member that is not a zombie. */
-function processGroupAlive(pid: number): boolean {
-  try {
-    // Runners start the command as the leader of its own process group, so the group outlives a
-    // reused pid's false positive and covers the job's own children.
-    process.kill(-pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  return !isZombie(pid);
-}
-
-// A server running as PID 1 inherits orphans but does not reap them: a zombie has ended.
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return false;
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));

@@ -4,6 +4,7 @@
 import type { V1Job } from '@kubernetes/client-node';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import { defaultKubernetesSettings, type KubernetesSettings } from '../config/kubernetes-config.ts';
+import { executorActor } from '../executors/actor.ts';
 import type { Executor, ExecutorPlan, PlanRequest } from '../executors/executor.ts';
 import type { Db } from '../runlog/db.ts';
 import { getRun, insertEvent, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
@@ -16,7 +17,8 @@ import { Reconciler } from './reconciler.ts';
 import { mergeExecutorRef } from '../runlog/sql/executor-runs.ts';
 import { Watcher } from './watcher.ts';
 
-export const EXECUTOR_ACTOR = 'kubernetes-executor';
+// Its steps (dispatching a Job, a failed dispatch) are credited to it, on the server that runs it.
+export const EXECUTOR_ACTOR = executorActor('kubernetes');
 /** The run id of the Job a dry run shows: there is no run yet. */
 export const DRY_RUN_RUN_ID = '00000000-0000-0000-0000-000000000000';
 const MASKED = '***';

@@ -71,14 +71,8 @@ export function runJobName(job: string, runId: string): string {
   return head ? `${head}-${suffix}` : suffix;
 }
 
-/**
- * When a Job created by the CronJob `cronJob` was scheduled, from its name: the controller names them
- * `<cronjob>-<minutes since the epoch>`. Null for any other Job (e.g. one of a triggered run).
- */
-export function scheduledTimeFromJobName(cronJob: string, k8sJob: string): Date | null {
-  const match = /^(\d{1,12})$/.exec(k8sJob.startsWith(`${cronJob}-`) ? k8sJob.slice(cronJob.length + 1) : '');
-  return match ? new Date(Number(match[1]) * 60_000) : null;
-}
+// The runner reads the same names in a pod; the parser lives on its own for it.
+export { scheduledTimeFromJobName } from './cronjob-job-name.ts';
 
 function ownLabels(job: string): Record<string, string> {
   return { [MANAGED_BY_LABEL]: MANAGED_BY, [JOB_LABEL]: job };

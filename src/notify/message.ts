@@ -6,6 +6,7 @@ import { formatDuration } from '../config/durations.ts';
 import type { Queryable } from '../runlog/db.ts';
 import { type ClaimedDelivery } from '../runlog/sql/notification-deliveries.ts';
 import { readLogTail } from '../runlog/sql/run-logs.ts';
+import { runDurationMs } from '../runlog/run-duration.ts';
 import { getRun } from '../runlog/sql/runs.ts';
 import type { RunRecord } from '../runlog/types.ts';
 import { isoOrNull } from '../util/iso.ts';
@@ -88,8 +89,6 @@ function redact(line: string, secrets: string[]): string {
 }
 
 async function messageRun(db: Queryable, run: RunRecord, secrets: string[]): Promise<MessageRun> {
-  const started = run.started_at === null ? null : new Date(run.started_at).getTime();
-  const finished = run.finished_at === null ? null : new Date(run.finished_at).getTime();
   const tail = await readLogTail(db, run.run_id, LOG_TAIL_LINES);
   const error = run.error_type
     ? {
@@ -108,7 +107,7 @@ async function messageRun(db: Queryable, run: RunRecord, secrets: string[]): Pro
     created_at: new Date(run.created_at).toISOString(),
     started_at: isoOrNull(run.started_at),
     finished_at: isoOrNull(run.finished_at),
-    duration_ms: started !== null && finished !== null ? finished - started : null,
+    duration_ms: runDurationMs(run),
     exit_code: run.exit_code,
     error: error && { ...error, message: error.message === null ? null : redact(error.message, secrets) },
     metrics: run.metrics ?? {},

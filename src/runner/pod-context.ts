@@ -1,7 +1,7 @@
 // A runner started in a Kubernetes job pod records where it runs (namespace, Job, pod, node), and a
 // runner of a Job its CronJob started links the run it creates to the schedule slot that fired it.
 import type { Environment } from '../config/environment.ts';
-import { scheduledTimeFromJobName } from '../kubernetes/manifests.ts';
+import { scheduledTimeFromJobName } from '../kubernetes/cronjob-job-name.ts';
 
 /** The runner options a pod's environment implies; none outside a pod. */
 export function podRunOptions(pod: Environment['pod'], job: string | null, trigger: string): {

@@ -1,8 +1,8 @@
-// The one job name rule (src/config/job-name.ts), and the names the runner derives from a command.
+// The one job name rule (src/config/job-name.ts).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jobNameProblem, MAX_JOB_NAME } from '../../src/config/job-name.ts';
-import { jobNameFromCommand } from '../../src/runner/runner.ts';
+import { ADHOC_JOB } from '../../src/runner/invocation.ts';
 
 describe('job names', () => {
   test('valid names pass; the rule is DNS-1123 of at most 52 characters', () => {
@@ -19,14 +19,7 @@ describe('job names', () => {
     assert.match(long, /"x{60}…" \(5000 characters\)/);
   });
 
-  test('a name derived from a command always obeys the rule', () => {
-    for (const command of [
-      ['python3', 'etl/load.py'], ['./Backup Script.SH'], ['python3', '-u', `${'a'.repeat(51)}_b.py`], ['node', '---.js'],
-      ['python3', '日本語.py'], [`${'x-'.repeat(40)}.sh`], ['sh', '-c'],
-    ]) {
-      const name = jobNameFromCommand(command);
-      assert.equal(jobNameProblem(name), null, `${JSON.stringify(command)} → ${name}`);
-    }
-    assert.equal(jobNameFromCommand(['python3', 'etl/load.py']), 'load');
+  test('the job of ad-hoc runs (no --job) obeys the rule', () => {
+    assert.equal(jobNameProblem(ADHOC_JOB), null);
   });
 });

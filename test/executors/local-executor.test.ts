@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type KubescribeConfig } from '../../src/config/job-config.ts';
+import { executorActor } from '../../src/executors/actor.ts';
 import type { Executor } from '../../src/executors/executor.ts';
 import { LocalExecutor } from '../../src/executors/local-executor.ts';
 import type { Db } from '../../src/runlog/db.ts';
@@ -101,6 +102,19 @@ for (const engine of ENGINES) {
         const next = runs[index + 1];
         if (next) assert.ok(done.finished_at! <= next.started_at!, `run ${index + 1} finished before run ${index + 2} started`);
       }
+      await executor.stop({ drain: true });
+    });
+
+    test("who did what: the run is created by whoever triggered it, adopted, started and finished by the executor", async () => {
+      const executor = newExecutor();
+      await executor.start();
+      const { run: queued } = await triggerRun({ db, config, executor }, { job: 'quick', trigger: 'api', triggered_by: 'token:local-admin' });
+      const done = await ended(queued!.run_id);
+      assert.equal(done.status, 'succeeded', done.error_message ?? '');
+      assert.equal(done.triggered_by, 'token:local-admin');
+      const actors = (await readRunEvents(db, done.run_id)).map((event) => [event.type, event.actor]);
+      const local = `executor:local@${hostname()}`;
+      assert.deepEqual(actors, [['created', 'token:local-admin'], ['adopted', local], ['started', local], ['succeeded', local]]);
       await executor.stop({ drain: true });
     });
 
@@ -209,7 +223,7 @@ for (const engine of ENGINES) {
       assert.equal((await run(neverStarted)).status, 'lost');
       assert.match((await run(elsewhere)).error_message ?? '', /another-host/);
       const lostEvent = (await readRunEvents(db, deadProcess)).at(-1)!;
-      assert.deepEqual([lostEvent.type, lostEvent.from_status, lostEvent.to_status, lostEvent.actor], ['lost', 'running', 'lost', 'local-executor']);
+      assert.deepEqual([lostEvent.type, lostEvent.from_status, lostEvent.to_status, lostEvent.actor], ['lost', 'running', 'lost', executorActor('local')]);
       assert.equal((await ended(queued)).status, 'succeeded');
       await executor.stop({ drain: true });
     });

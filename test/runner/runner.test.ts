@@ -85,7 +85,7 @@ for (const engine of ENGINES) {
       assert.equal(saved.error_type, 'ExitCode');
       assert.equal(saved.error_message, 'exited with code 3');
       assert.equal(saved.error_tail, 'step 1 ok\ndisk full');
-      assert.equal(saved.job, 'emit', 'an undeclared job is named after the script');
+      assert.equal(saved.job, 'adhoc', 'a run given no job is recorded under the one ad-hoc job');
     });
 
     test('a Python traceback becomes the error: exception type, message and traceback', async () => {

@@ -1,0 +1,248 @@
+// The child supervisor: spawns the command in its own process group, passes its output through
+// while storing it, keeps the heartbeat, and stops it on a timeout, a signal or a cancel (SIGTERM,
+// then SIGKILL after the grace period). What the run is recorded as is decided afterwards (outcome.ts).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { signalProcessGroup } from '../util/process-group.ts';
+import { TailBuffer } from './error-summary.ts';
+import { LogCapture } from './log-capture.ts';
+import type { ChildExit } from './outcome.ts';
+import { watchProcessGroup, type OrphanWatchdog } from './orphan-watchdog.ts';
+import type { Recorder } from './recorder.ts';
+
+const LOG_FLUSH_MS = 250;
+const LOG_FLUSH_CHUNKS = 16;
+const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+// How long a command runs before its orphan watchdog starts (docs/runner.md, "When the runner is killed").
+const WATCHDOG_DELAY_MS = 50;
+const RUNNER_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/** The run's steps the supervisor sees happen; the caller records them. */
+export interface SupervisorSteps {
+  /** The command runs (its pid, when the system gave one), since `at`. */
+  spawned(pid: number | undefined, at: Date): void;
+  /** A first stop request: a signal to the runner (`requestedBy` null) or a cancel by `requestedBy`. */
+  cancelRequested(signal: NodeJS.Signals, requestedBy: string | null): void;
+  timeoutReached(timeoutMs: number): void;
+}
+
+export interface SupervisorOptions {
+  runId: string;
+  command: string[];
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  recorder: Recorder;
+  timeoutMs?: number;
+  graceMs: number;
+  heartbeatMs: number;
+  logCapBytes: number;
+  /** Listen to SIGTERM/SIGINT/SIGHUP of this process and hand the command its stdin (false in a server). */
+  processSignals: boolean;
+  /** Cancels like a SIGTERM to the runner would; a string `reason` names who asked. */
+  signal?: AbortSignal;
+  /** Start a watchdog that kills the command's group if the runner dies first. */
+  orphanWatchdog: boolean;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  warn: (line: string) => void;
+  steps: SupervisorSteps;
+}
+
+/** How the supervision ended: the child's exit and what the supervisor did to it. */
+export interface Supervision {
+  exit: ChildExit;
+  /** When the command started; null if it never did. */
+  startedAt: Date | null;
+  finishedAt: Date;
+  /** The timeout, when it fired. */
+  timedOutAfterMs: number | null;
+  /** The first stop request and who made it (`SIGTERM to the runner`, `token:alice`). */
+  cancel: { signal: NodeJS.Signals; by: string } | null;
+  killedAfterGrace: boolean;
+  /** The end of the command's stderr. */
+  stderrText: string;
+  logBytes: number;
+  droppedLogBytes: number;
+}
+
+/**
+ * Runs the command to its end under supervision. Its output is stored in the RunLog (through the
+ * recorder) as it comes; returns once the child has exited and its output is flushed.
+ */
+export async function superviseChild(options: SupervisorOptions): Promise<Supervision> {
+  const { runId, recorder, steps } = options;
+  const capture = new LogCapture(options.logCapBytes);
+  const stderrTail = new TailBuffer();
+  const flushLogs = () => {
+    const flush = capture.flush();
+    if (flush.rows.length > 0) recorder.record({ op: 'logs', run_id: runId, rows: flush.rows });
+    if (flush.deleteRange) {
+      recorder.record({ op: 'delete_logs', run_id: runId, from: flush.deleteRange[0], to: flush.deleteRange[1] });
+    }
+    if (flush.marker) recorder.record({ op: 'log_marker', run_id: runId, row: flush.marker });
+  };
+
+  let child: ChildProcess | null = null;
+  let startedAt: Date | null = null;
+  let exited = false;
+  let cancel: Supervision['cancel'] = null;
+  let timedOutAfterMs: number | null = null;
+  let killedAfterGrace = false;
+  let graceTimer: NodeJS.Timeout | null = null;
+  const signalGroup = (signal: NodeJS.Signals) => {
+    if (!child?.pid || exited) return;
+    try {
+      // The child leads its own process group, so `sh -c` wrappers and worker processes get it too.
+      if (!signalProcessGroup(child.pid, signal)) child.kill(signal);
+    } catch {
+      child.kill(signal);
+    }
+  };
+  const terminate = (signal: NodeJS.Signals) => {
+    signalGroup(signal);
+    graceTimer ??= setTimeout(() => {
+      killedAfterGrace = !exited;
+      signalGroup('SIGKILL');
+    }, options.graceMs);
+  };
+  const stop = (signal: NodeJS.Signals, requestedBy: string | null) => {
+    if (cancel || timedOutAfterMs !== null) {
+      // A second signal means "now": skip the grace period.
+      signalGroup('SIGKILL');
+      return;
+    }
+    cancel = { signal, by: requestedBy ?? `${signal} to the runner` };
+    steps.cancelRequested(signal, requestedBy);
+    terminate(signal);
+  };
+  const onSignal = (signal: NodeJS.Signals) => stop(signal, null);
+  const handled = options.processSignals ? RUNNER_SIGNALS : [];
+  for (const signal of handled) process.on(signal, onSignal);
+  const onAbort = () => stop('SIGTERM', typeof options.signal?.reason === 'string' ? options.signal.reason : null);
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const heartbeat = setInterval(() => {
+    recorder.record({ op: 'heartbeat', run_id: runId, at: new Date().toISOString() });
+  }, options.heartbeatMs);
+  const logTimer = setInterval(flushLogs, LOG_FLUSH_MS);
+  const { timeoutMs } = options;
+  const timeoutTimer = timeoutMs
+    ? setTimeout(() => {
+        timedOutAfterMs = timeoutMs;
+        steps.timeoutReached(timeoutMs);
+        terminate('SIGTERM');
+      }, timeoutMs)
+    : null;
+
+  // When the RunLog falls behind a fast writer, read the child more slowly rather than queue without
+  // bound. Only while the RunLog answers: while it is unreachable the job must not be held back.
+  const paused = new Set<NodeJS.ReadableStream>();
+  let throttleTimer: NodeJS.Timeout | null = null;
+  const throttle = (from: NodeJS.ReadableStream) => {
+    if (recorder.isOffline || recorder.backlogBytes < MAX_BACKLOG_BYTES) return;
+    from.pause();
+    paused.add(from);
+    throttleTimer ??= setInterval(() => {
+      if (!recorder.isOffline && recorder.backlogBytes > MAX_BACKLOG_BYTES / 4) return;
+      for (const stream of paused) stream.resume();
+      paused.clear();
+      clearInterval(throttleTimer!);
+      throttleTimer = null;
+    }, 20);
+  };
+
+  let watchdog: OrphanWatchdog | null = null;
+  let watchdogTimer: NodeJS.Timeout | null = null;
+  const stopSupervising = () => {
+    exited = true;
+    if (watchdogTimer) clearTimeout(watchdogTimer);
+    (watchdog as OrphanWatchdog | null)?.release();
+    for (const signal of handled) process.off(signal, onSignal);
+    options.signal?.removeEventListener('abort', onAbort);
+    clearInterval(heartbeat);
+    if (throttleTimer) clearInterval(throttleTimer);
+    clearInterval(logTimer);
+    if (timeoutTimer) clearTimeout(timeoutTimer);
+    if (graceTimer) clearTimeout(graceTimer);
+  };
+  // A runner that breaks here must not leave its timers and signal handlers behind: they would keep
+  // a server's event loop alive after SIGTERM (issue 9, defect 4).
+  const exit = await new Promise<ChildExit>((resolve) => {
+    const { command } = options;
+    let proc: ChildProcess;
+    try {
+      proc = spawn(command[0]!, command.slice(1), {
+        env: options.env,
+        cwd: options.cwd,
+        // An in-process runner (local executor) has no terminal to hand on.
+        stdio: [options.processSignals ? 'inherit' : 'ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (error) {
+      // Node throws (rather than emitting 'error') for E2BIG and a few more: the same failed start.
+      resolve({ code: null, signal: null, spawnError: error as NodeJS.ErrnoException });
+      return;
+    }
+    child = proc;
+    const pid = proc.pid;
+    // libuv reports a failed exec before spawn() returns, so a pid means the command runs now; the
+    // 'spawn' event comes a turn of a busy event loop later (50 ms and more under load).
+    if (pid) startedAt = new Date();
+    if (pid && options.orphanWatchdog) {
+      // Starting it forks the runner (5-15 ms for a Node process of ~100 MB): a command that is
+      // over within WATCHDOG_DELAY_MS never pays for it (`kubescribe run -- true` stays as fast).
+      watchdogTimer = setTimeout(() => {
+        watchdogTimer = null;
+        watchdog = watchProcessGroup(pid, options.graceMs, (message) =>
+          options.warn(`kubescribe: warning: no orphan watchdog for the command (${message}); if the runner is killed with SIGKILL, the command keeps running`));
+      }, WATCHDOG_DELAY_MS);
+    }
+    proc.once('error', (error: NodeJS.ErrnoException) => {
+      if (!proc.pid) resolve({ code: null, signal: null, spawnError: error });
+    });
+    proc.once('exit', () => {
+      if (watchdogTimer) clearTimeout(watchdogTimer);
+      watchdogTimer = null;
+      (watchdog as OrphanWatchdog | null)?.release();
+    });
+    proc.once('spawn', () => {
+      startedAt ??= new Date();
+      steps.spawned(proc.pid, startedAt);
+      if (cancel) terminate(cancel.signal);
+    });
+    const pipe = (from: NodeJS.ReadableStream, to: NodeJS.WritableStream, stream: 'stdout' | 'stderr') => {
+      from.on('data', (data: Buffer) => {
+        capture.push(stream, data);
+        if (stream === 'stderr') stderrTail.push(data.toString('utf8'));
+        // Past the head, only the timer flushes: a tail chunk that will be pushed out of the window
+        // within 250 ms is never written at all (this is what makes a capped 50 MB log cheap).
+        if (!capture.capped && capture.pendingChunks >= LOG_FLUSH_CHUNKS) flushLogs();
+        // Respect the terminal's pace so a fast writer cannot balloon our memory.
+        if (!to.write(data)) {
+          from.pause();
+          to.once('drain', () => from.resume());
+        }
+        throttle(from);
+      });
+    };
+    pipe(proc.stdout!, options.stdout, 'stdout');
+    pipe(proc.stderr!, options.stderr, 'stderr');
+    proc.once('close', (code, signal) => resolve({ code, signal, spawnError: null }));
+  }).finally(stopSupervising);
+  const finishedAt = new Date();
+
+  capture.end(finishedAt);
+  flushLogs();
+  recorder.record({ op: 'log_totals', run_id: runId, bytes: capture.totalBytes, dropped: capture.droppedBytes });
+  return {
+    exit,
+    startedAt,
+    finishedAt,
+    timedOutAfterMs,
+    cancel,
+    killedAfterGrace,
+    stderrText: stderrTail.toString(),
+    logBytes: capture.totalBytes,
+    droppedLogBytes: capture.droppedBytes,
+  };
+}
