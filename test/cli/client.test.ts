@@ -241,12 +241,20 @@ describe(`kubescribe as an API client (${ENGINE})`, () => {
     const table = await cli(['runs', '--limit', '1']);
     assert.match(lines(table.out)[0]!, /^RUN\s+RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);
     // The time carries its zone: the tests run with this machine's zone, whatever it is.
-    assert.match(lines(table.out)[1]!, new RegExp(`^${id}\\s+ok\\s+succeeded\\s+api\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d (?:UTC|[+-]\\d\\d:\\d\\d)\\s+\\S+\\s+0$`));
+    assert.match(lines(table.out)[1]!, new RegExp(`^ok#\\d+\\s+${id}\\s+ok\\s+succeeded\\s+api\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d (?:UTC|[+-]\\d\\d:\\d\\d)\\s+\\S+\\s+0$`));
     assert.equal(lines(table.out).length, 2);
     const shown = await cli(['runs', 'show', id]);
     assert.equal(shown.code, 0, shown.err);
     assert.match(shown.out, new RegExp(`^run_id\\s+${id}$`, 'm'));
     assert.match(shown.out, /^status\s+succeeded$/m);
+    // The run number in the RUN column names the same run, through the API as straight from the RunLog.
+    const number = lines(table.out)[1]!.split(/\s+/)[0]!;
+    const byNumber = await cli(['runs', 'show', number]);
+    assert.equal(byNumber.code, 0, byNumber.err);
+    assert.match(byNumber.out, new RegExp(`^run_id\\s+${id}$`, 'm'));
+    assert.equal((await cli(['logs', number.replace('#', '~')])).out, 'hello\na warning\nsecond line\n');
+    const unknown = await cli(['runs', 'show', 'ok#999999']);
+    assert.deepEqual([unknown.code, unknown.err], [2, 'kubescribe: no run ok#999999\n']);
     assert.match(shown.out, /^trigger\s+api by token:test-trigger$/m);
     assert.match(shown.out, /queued → running/);
     const json = JSON.parse((await cli(['runs', 'show', id, '--json'])).out) as { events: unknown[]; duration_ms: number };
