@@ -1,7 +1,7 @@
 // Where the read commands (runs, runs show, logs) and suspend / resume get their answers: the
 // KubeScribe API when a server is known, else the RunLog itself. Each command is written once
 // against this interface; api-run-source.ts and runlog-run-source.ts are its two implementations.
-import type { RunStatus, Trigger } from '../runlog/types.ts';
+import type { RunQuery } from '../runlog/sql/run-queries.ts';
 import type { ServerFlags } from './api-target.ts';
 import type { CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
@@ -12,19 +12,8 @@ import { resolveServer } from './server-file.ts';
 /** A run from either source; the API adds its duration. */
 export type SourceRun = RenderableRun & { duration_ms?: number | null };
 
-/** What `kubescribe runs` filters on; every given filter must hold. */
-export interface RunListFilter {
-  job?: string;
-  status?: RunStatus;
-  trigger?: Trigger;
-  /** Runs whose labels have this key with this value. */
-  label?: { key: string; value: string };
-  /** Created at or after. */
-  since?: Date;
-  /** Created before. */
-  until?: Date;
-  limit: number;
-}
+/** What `kubescribe runs` filters on (the RunLog's list filters, one page); every given filter must hold. */
+export type RunListFilter = Omit<RunQuery, 'before' | 'limit'> & { limit: number };
 
 /** One stored piece of a run's output. */
 export interface SourceLogChunk {
