@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
-import type { Db } from '../runlog/db.ts';
+import { borrowedDb, type Db } from '../runlog/db.ts';
 import { isUnreachable } from '../runlog/connectivity.ts';
 import { listAdoptedLiveRuns, listQueuedRuns } from '../runlog/sql/executor-runs.ts';
 import { getRun, insertEvent, touchHeartbeat, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
@@ -83,15 +83,8 @@ export class LocalExecutor implements Executor {
 
   constructor(private readonly options: LocalExecutorOptions) {
     this.max = Math.max(1, options.maxConcurrentRuns ?? 4);
-    const db = options.db;
     // The server owns the RunLog; a runner closing "its" connection must not close the server's.
-    this.sharedDb = {
-      engine: db.engine,
-      location: db.location,
-      query: (sql, params) => db.query(sql, params),
-      transaction: (fn) => db.transaction(fn),
-      close: async () => {},
-    };
+    this.sharedDb = borrowedDb(options.db);
   }
 
   /** Uses a reloaded config for the runs that start from now on (runs in progress keep theirs). */

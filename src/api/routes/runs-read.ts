@@ -43,7 +43,7 @@ const RunEventSchema = Type.Object(
     type: Type.String({ description: 'created, started, succeeded, failed, cancel_requested, warning, …' }),
     from_status: Nullable(Type.String({ description: 'The status before, for a status change.' })),
     to_status: Nullable(Type.String({ description: 'The status after, for a status change.' })),
-    actor: Nullable(Type.String({ description: 'Who did it: a user, `cron`, `token:<name>`.' })),
+    actor: Nullable(Type.String({ description: 'Who did it: whoever triggered the run for `created` (`token:<name>`, `$USER@host`, `scheduler@<host>`, `retry-policy`), the executor where the run runs for its later steps (`executor:local@<host>`, `executor:kubernetes@<pod>`), `kubernetes-watcher`, `kubernetes-reconciler`, `reaper`, or the canceller (docs/runner.md, "Who did what").' })),
     detail: JsonObject,
   },
   { title: 'RunEvent' },
