@@ -75,6 +75,25 @@ for (const engine of ENGINES) {
       assert.equal(logs.map((chunk) => chunk.text).join(''), 'beside dev\ndone\n');
     });
 
+    test('through the server the runner loads no database engine (pg, PGlite): it starts at once', { timeout: 60_000 }, async () => {
+      const log = join(dir, 'loaded-modules.txt');
+      writeFileSync(log, '');
+      const hook = join(dir, 'hook.mjs');
+      // A resolve hook that notes every database module the process loads.
+      writeFileSync(hook, `import { register } from 'node:module';\nregister('data:text/javascript,' + encodeURIComponent(${JSON.stringify(
+        `import { appendFileSync } from 'node:fs';\nexport async function resolve(specifier, context, next) {\n  const r = await next(specifier, context);\n` +
+        `  if (/pglite|node_modules\\/pg\\/|pg-engine|open-runlog/.test(r.url)) appendFileSync(${JSON.stringify(log)}, r.url + '\\n');\n  return r;\n}`,
+      )}));\n`);
+      const result = await runCli(['run', '--', 'true'], { cwd: dir, env: { ...t.env, NODE_OPTIONS: `--import ${hook}` }, timeoutMs: 50_000 });
+      assert.equal(result.code, 0, result.err);
+      assert.match(readFileSync(join(t.home, 'server.log'), 'utf8'), /\/runner\/runs/);
+      assert.equal(readFileSync(log, 'utf8'), '', 'no database module was loaded');
+      // The same hook sees them on the direct path (its records are left for the server to flush), so the check above can fail.
+      const direct = await runCli(['run', '--flush-timeout', '1s', '--', 'true'], { cwd: dir, env: { ...t.env, KUBESCRIBE_RUNLOG: 'direct', NODE_OPTIONS: `--import ${hook}` }, timeoutMs: 50_000 });
+      assert.equal(direct.code, 0, direct.err);
+      assert.match(readFileSync(log, 'utf8'), /open-runlog/);
+    });
+
     test('a spool left by a runner that exited while the API was away is flushed by the server, with no later command', { timeout: 120_000 }, async () => {
       const proxy = new TcpProxy({ host: '127.0.0.1', port: Number(new URL(url).port) });
       await proxy.start();
