@@ -8,6 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runnerRoutes } from '../../src/api/routes/runner.ts';
+import { fileCredential } from '../../src/cli/runner-sink.ts';
+import { ApiSink } from '../../src/runner/api-sink.ts';
 import { parseConfig } from '../../src/config/job-config.ts';
 import { readLogChunks, readRunEvents } from '../../src/runlog/sql/run-logs.ts';
 import { createRunnerCredential } from '../../src/runlog/sql/runner-credentials.ts';
@@ -94,6 +96,21 @@ for (const engine of ENGINES) {
       assert.match(events[1]!.actor ?? '', /^executor:local@/);
       assert.deepEqual(readdirSync(join(home, 'spool')), [`${otherRun}.jsonl`], 'its own spool flushed and removed, another run\'s left');
       assert.match(result.err, new RegExp(`${otherRun}\\.jsonl: left on disk`));
+    });
+
+    test('a credential file refused with 401 is read again (a rotated projected token) and the request sent once more', async () => {
+      const runId = uuidv7();
+      const file = join(home, 'token-file');
+      writeFileSync(file, 'ksr_stale\n');
+      const sink = new ApiSink({ url: api.url, credential: fileCredential(file, 'KUBESCRIBE_TOKEN_FILE') });
+      const fresh = (await createRunnerCredential(api.db, { run_id: runId, expires_at: new Date(Date.now() + 3_600_000), created_by: 'test' })).token;
+      writeFileSync(file, `${fresh}\n`);
+      assert.equal(await sink.getRun(runId), null, 'answered (404: no such run yet), not refused');
+      // A credential that stays refused is "not now" to the recorder: records wait in the spool.
+      writeFileSync(file, 'ksr_revoked\n');
+      const stale = new ApiSink({ url: api.url, credential: fileCredential(file, 'KUBESCRIBE_TOKEN_FILE') });
+      const error = await stale.getRun(runId).then(() => null, (failure: unknown) => failure);
+      assert.ok(stale.isUnreachable(error), String(error));
     });
   });
 }
