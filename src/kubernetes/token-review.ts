@@ -12,7 +12,9 @@ import { createHash } from 'node:crypto';
 import type { V1Job, V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
 import { ApiError } from '../api/errors.ts';
 import type { RunnerAuthenticator, RunnerIdentity } from '../api/runner-auth.ts';
-import { KubeApiError, type KubeClient } from './client.ts';
+import type { KubescribeConfig } from '../config/job-definition.ts';
+import { defaultKubernetesSettings } from '../config/kubernetes-config.ts';
+import { KubeApiError, KubeClient } from './client.ts';
 import type { KubeLogEntry } from './kubernetes-executor.ts';
 import { JOB_LABEL, MANAGED_BY, MANAGED_BY_LABEL, RUN_ID_LABEL, RUNNER_TOKEN_AUDIENCE, runJobName } from './manifests.ts';
 
@@ -209,4 +211,14 @@ function tokenExpiry(token: string): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The server's authenticator of job pods (`executor: kubernetes`): in the namespace the executor runs
+ * jobs in, for the job pods' ServiceAccount, with its own client whose requests give up after 3 s.
+ */
+export function kubernetesRunnerAuthenticators(config: KubescribeConfig, log?: (entry: KubeLogEntry) => void): RunnerAuthenticator[] {
+  const settings = config.kubernetes ?? defaultKubernetesSettings();
+  const client = new KubeClient({ namespace: settings.namespace, requestTimeoutMs: 3000 });
+  return [podTokenAuthenticator({ client, serviceAccount: settings.service_account, log })];
 }
