@@ -10,6 +10,7 @@ import {
   RUN_ID_LABEL, RUNNER_TOKEN_AUDIENCE, RUNNER_TOKEN_PATH, runJobManifest, runJobName, scheduledTimeFromJobName,
 } from '../../src/kubernetes/manifests.ts';
 import { validateManifest } from '../../src/kubernetes/validate.ts';
+import { podCredentialProblems } from '../support/pod-credentials.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 
 const CONFIG = `
@@ -145,6 +146,7 @@ describe('how a job pod records its run (runner_runlog)', () => {
       const list = container.env ?? [];
       assert.equal(env(list, 'DATABASE_URL'), undefined);
       assert.ok(!list.some((e) => e.valueFrom?.secretKeyRef), 'no Secret at all in a job pod\'s env');
+      assert.deepEqual(podCredentialProblems(pod), []);
       assert.equal(env(list, 'KUBESCRIBE_API_URL')?.value, 'http://kubescribe-api.batch.svc');
       assert.equal(env(list, 'KUBESCRIBE_TOKEN_FILE')?.value, RUNNER_TOKEN_PATH);
       assert.deepEqual(pod.volumes?.find((v) => v.name === 'kubescribe-token'), {
@@ -170,6 +172,7 @@ describe('how a job pod records its run (runner_runlog)', () => {
       assert.equal(env(list, 'KUBESCRIBE_API_URL'), undefined);
       assert.equal(env(list, 'KUBESCRIBE_TOKEN_FILE'), undefined);
       assert.equal(pod.volumes?.some((v) => v.projected), false);
+      assert.deepEqual(podCredentialProblems(pod), ['job: env DATABASE_URL', 'job: env DATABASE_URL from Secret kubescribe-database'], 'the checker sees it');
     }
     const job = runJobManifest({ definition: direct.jobs.get('report')!, settings: direct.kubernetes!, runId: RUN, params: {} });
     assert.deepEqual(validateManifest(job), []);

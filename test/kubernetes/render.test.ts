@@ -12,6 +12,7 @@ import { main } from '../../src/cli/main.ts';
 import { readEnvironment } from '../../src/config/environment.ts';
 import { API_RULES } from '../../src/kubernetes/manifests-install.ts';
 import { validateManifest } from '../../src/kubernetes/validate.ts';
+import { podCredentialProblems } from '../support/pod-credentials.ts';
 
 const TSX = import.meta.resolve('tsx');
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).href;
@@ -193,6 +194,7 @@ describe('kubescribe render', () => {
       assert.equal(env.find((e) => e.name === 'DATABASE_URL'), undefined);
       assert.equal(env.find((e) => e.name === 'KUBESCRIBE_API_URL')?.value, 'http://kubescribe-api.kubescribe.svc');
       assert.ok(pod.volumes.some((v: any) => v.projected?.sources?.[0]?.serviceAccountToken?.audience === 'kubescribe'));
+      assert.deepEqual(podCredentialProblems(pod), [], `CronJob ${cron.metadata.name}`);
     }
     assert.equal(objects.some((o) => o.kind === 'Secret'), false);
     assert.match(example.out, /^# .*kubectl -n kubescribe create secret generic kubescribe-database/m);
