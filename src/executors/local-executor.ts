@@ -12,7 +12,8 @@ import { getRun, insertEvent, touchHeartbeat, transitionRun, type EventInput } f
 import { FAILING_STATUSES, LIVE_STATUSES, STARTED_STATUSES, type RunRecord, type RunStatus } from '../runlog/types.ts';
 import { uuidv7 } from '../runlog/uuidv7.ts';
 import { runEvent } from '../runlog/run-event.ts';
-import { flushSpools, spoolDirectory, spoolFileOf } from '../runner/recorder.ts';
+import { spoolDirectory, spoolFileOf } from '../runner/recorder.ts';
+import { flushSpools } from '../runner/runlog-sink.ts';
 import { runCommand } from '../runner/runner.ts';
 import { ConcurrencyConflictError, IdempotencyConflictError, JobNotFoundError } from '../runs/errors.ts';
 import { InvalidParamsError, triggerRun } from '../runs/trigger-run.ts';
