@@ -164,6 +164,66 @@ for (const engine of ENGINES) {
   });
 }
 
+// Projected tokens expire and the kubelet rotates them (at 80 % of their life): the API's cache never
+// outlives a token, the expired one gets 401, and the runner reads the file again and carries on.
+for (const engine of ENGINES) {
+  describe(`a job pod's token rotating under a running run (${engine})`, () => {
+    let h: Harness;
+    let app: FastifyInstance;
+    let apiUrl = '';
+    let home = '';
+    const refusals: string[] = [];
+    const yaml = `
+executor: kubernetes
+kubernetes:
+  namespace: ${NAMESPACE}
+  image: ghcr.io/example/kubescribe:0.1.0
+jobs:
+  slow:
+    command: ${emit('out:first', 'sleep:5', 'out:second')}
+`;
+
+    before(async () => {
+      home = mkdtempSync(join(tmpdir(), 'ks-pod-home-'));
+      h = await createHarness(engine, {
+        yaml,
+        api: {
+          stepMs: 10,
+          tokenLifetimeSeconds: 2,
+          scenario: () => ({ kind: 'process', cwd: REPO_ROOT, env: { KUBESCRIBE_CONFIG: h.config.file!, KUBESCRIBE_API_URL: apiUrl, KUBESCRIBE_HOME: home } }),
+        },
+        executor: { watch: false },
+      });
+      writeFileSync(h.config.file!, yaml);
+      app = await buildApp({
+        db: h.db, config: h.config, executor: h.executor, logger: false,
+        runnerAuthenticators: [podTokenAuthenticator({
+          client: h.client, serviceAccount: h.config.kubernetes!.service_account, log: (entry) => refusals.push(entry.message),
+        })],
+      }, [runnerRoutes]);
+      apiUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+    });
+    after(async () => {
+      await app.close();
+      await h.close();
+      rmSync(home, { recursive: true, force: true });
+    });
+
+    test('the run completes with its whole log across token rotations', async () => {
+      const reviews = h.api.count('create', 'tokenreviews');
+      const runId = await h.trigger('slow');
+      const run = await h.waitForStatus(runId, 'succeeded', 120_000);
+      assert.equal(run.exit_code, 0);
+      const log = (await readLogChunks(h.db, runId)).map((chunk) => chunk.text).join('');
+      assert.equal(log, 'first\nsecond\n');
+      // The first token, then after its expiry (2 s) the rotated ones: checked again, never served from a stale cache.
+      assert.ok(h.api.count('create', 'tokenreviews') - reviews >= 2, `${h.api.count('create', 'tokenreviews') - reviews} TokenReviews`);
+      // The runner did present an expired token once (401), and then the rotated one from its file.
+      assert.ok(refusals.some((message) => /expired/.test(message)), refusals.join('\n'));
+    });
+  });
+}
+
 /** POST /runner/runs as a runner sends it. */
 function createBody(runId: string, job: string) {
   const at = new Date().toISOString();

@@ -44,6 +44,11 @@ export interface KubeletOptions {
   stepMs?: number;
   /** Upper bound on a process pod's termination grace period, to keep tests fast (default 5 s). */
   maxGraceMs?: number;
+  /**
+   * Lifetime of the ServiceAccount tokens projected into process pods, instead of the volume's
+   * expirationSeconds (Kubernetes' minimum is 600 s): lets a test see tokens expire and rotate.
+   */
+  tokenLifetimeSeconds?: number;
   /** Secret values for env `valueFrom.secretKeyRef` of process pods: secret name → key → value. */
   secrets?: Record<string, Record<string, string>>;
 }
@@ -249,7 +254,8 @@ export class Kubelet {
       const dir = join(state.volumesDir, volume.name);
       for (const { serviceAccountToken: request } of sources) {
         const token = this.api.issueToken({
-          namespace, pod: name, audiences: request.audience ? [request.audience] : undefined, expirationSeconds: request.expirationSeconds ?? 3600,
+          namespace, pod: name, audiences: request.audience ? [request.audience] : undefined,
+          expirationSeconds: this.options.tokenLifetimeSeconds ?? request.expirationSeconds ?? 3600,
         });
         const file = join(dir, request.path);
         mkdirSync(dirname(file), { recursive: true });
@@ -415,6 +421,16 @@ export class Kubelet {
     const [program, ...rest] = argv[0] === 'kubescribe' ? [process.execPath, BIN, ...argv.slice(1)] : argv;
     const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOSTNAME: state.name };
     const mounts = this.projectTokens(state.namespace, state.name);
+    // The kubelet writes a fresh token when 80 % of the old one's life has passed.
+    const lifetimes = ((pod.spec.volumes ?? []) as KubeObject[]).flatMap((v) => ((v.projected?.sources ?? []) as KubeObject[]))
+      .filter((source) => source.serviceAccountToken).map((source) => this.options.tokenLifetimeSeconds ?? source.serviceAccountToken.expirationSeconds ?? 3600);
+    if (lifetimes.length > 0) {
+      const refresh = setInterval(() => {
+        if (state.deleting || state.finished || this.stopped) clearInterval(refresh);
+        else this.projectTokens(state.namespace, state.name);
+      }, Math.min(...lifetimes) * 800);
+      state.timers.push(refresh);
+    }
     const local = (value: string) => {
       for (const [mountPath, dir] of mounts) {
         if (value === mountPath || value.startsWith(`${mountPath}/`)) return `${dir}${value.slice(mountPath.length)}`;
