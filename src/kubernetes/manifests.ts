@@ -126,9 +126,18 @@ function runnerEnv(definition: JobDefinition, settings: KubernetesSettings, revi
     { name: 'KUBESCRIBE_HOME', value: '/tmp/kubescribe' },
     // `api`: the runner records through the API with the pod's own token, which can touch this run only;
     // the RunLog's credentials (every team's runs) stay out of the pod. `direct` is the explicit opt-out.
+    // KUBESCRIBE_RUNLOG says it outright, so the runner never falls back to another sink (an embedded
+    // RunLog in the pod's /tmp would vanish with the pod).
     ...(settings.runner_runlog === 'direct'
-      ? [{ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: settings.database_secret.name, key: settings.database_secret.key } } }]
-      : [{ name: 'KUBESCRIBE_API_URL', value: runnerApiUrl(settings) }, { name: 'KUBESCRIBE_TOKEN_FILE', value: RUNNER_TOKEN_PATH }]),
+      ? [
+          { name: 'KUBESCRIBE_RUNLOG', value: 'direct' },
+          { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: settings.database_secret.name, key: settings.database_secret.key } } },
+        ]
+      : [
+          { name: 'KUBESCRIBE_RUNLOG', value: 'api' },
+          { name: 'KUBESCRIBE_API_URL', value: runnerApiUrl(settings) },
+          { name: 'KUBESCRIBE_TOKEN_FILE', value: RUNNER_TOKEN_PATH },
+        ]),
     { name: POD_ENV.namespace, valueFrom: field('metadata.namespace') },
     { name: POD_ENV.pod, valueFrom: field('metadata.name') },
     { name: POD_ENV.node, valueFrom: field('spec.nodeName') },

@@ -55,7 +55,7 @@ jobs:
 `;
 
 // The runner's own variables, which carry no secret; every other value must be masked or a reference.
-const RUNNER_VALUES = new Set(['KUBESCRIBE_JOB', 'KUBESCRIBE_RUN_ID', 'KUBESCRIBE_PARAMS', 'KUBESCRIBE_JOB_REVISION', 'KUBESCRIBE_CONFIG', 'KUBESCRIBE_HOME', 'KUBESCRIBE_API_URL', 'KUBESCRIBE_TOKEN_FILE']);
+const RUNNER_VALUES = new Set(['KUBESCRIBE_JOB', 'KUBESCRIBE_RUN_ID', 'KUBESCRIBE_PARAMS', 'KUBESCRIBE_JOB_REVISION', 'KUBESCRIBE_CONFIG', 'KUBESCRIBE_HOME', 'KUBESCRIBE_API_URL', 'KUBESCRIBE_TOKEN_FILE', 'KUBESCRIBE_RUNLOG']);
 
 interface Api { url: string; app: FastifyInstance; doc: OpenApiDocument; call(method: string, path: string, body?: unknown): Promise<Response> }
 

@@ -149,6 +149,7 @@ describe('how a job pod records its run (runner_runlog)', () => {
       assert.deepEqual(podCredentialProblems(pod), []);
       assert.equal(env(list, 'KUBESCRIBE_API_URL')?.value, 'http://kubescribe-api.batch.svc');
       assert.equal(env(list, 'KUBESCRIBE_TOKEN_FILE')?.value, RUNNER_TOKEN_PATH);
+      assert.equal(env(list, 'KUBESCRIBE_RUNLOG')?.value, 'api');
       assert.deepEqual(pod.volumes?.find((v) => v.name === 'kubescribe-token'), {
         name: 'kubescribe-token',
         projected: { sources: [{ serviceAccountToken: { audience: RUNNER_TOKEN_AUDIENCE, expirationSeconds: 3600, path: 'token' } }] },
@@ -171,6 +172,7 @@ describe('how a job pod records its run (runner_runlog)', () => {
       assert.deepEqual(env(list, 'DATABASE_URL'), { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'kubescribe-database', key: 'DATABASE_URL' } } });
       assert.equal(env(list, 'KUBESCRIBE_API_URL'), undefined);
       assert.equal(env(list, 'KUBESCRIBE_TOKEN_FILE'), undefined);
+      assert.equal(env(list, 'KUBESCRIBE_RUNLOG')?.value, 'direct');
       assert.equal(pod.volumes?.some((v) => v.projected), false);
       assert.deepEqual(podCredentialProblems(pod), ['job: env DATABASE_URL', 'job: env DATABASE_URL from Secret kubescribe-database'], 'the checker sees it');
     }
