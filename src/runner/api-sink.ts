@@ -87,6 +87,10 @@ export class ApiSink implements RecordSink {
     return error instanceof ApiUnreachableError || (error instanceof ApiClientError && (RETRYABLE.has(error.status) || error.code === 'bad_response'));
   }
 
+  isForbidden(error: unknown): boolean {
+    return error instanceof ApiClientError && error.status === 403;
+  }
+
   async close(): Promise<void> {}
 
   private clientFor(token: string): ApiClient {

@@ -29,6 +29,11 @@ export interface RecordSink {
   adopt(runId: string, patch: RunPatch, event: EventInput): Promise<TransitionResult>;
   /** True when `error` means "not reachable now" rather than "this record is refused". */
   isUnreachable(error: unknown): boolean;
+  /**
+   * True when `error` means "not yours to write" (an API credential for another run): a spool of
+   * another run is then left on disk for someone who may, never dropped.
+   */
+  isForbidden?(error: unknown): boolean;
   close(): Promise<void>;
 }
 

@@ -21,6 +21,9 @@ export interface RecorderOptions {
   stuckAfterMs?: number;
 }
 
+// Refused records named one by one on stderr before the runner stops naming them.
+const MAX_SKIP_LINES = 3;
+
 // Offline buffers of recorders still open in this process (the server runs many runners at once):
 // another runner's flushSpools must leave them to their owner, which still holds every record in memory.
 const OPEN_SPOOLS = new Set<string>();
@@ -44,6 +47,7 @@ export class Recorder {
   // After a rejected batch, records go one at a time until that batch is through: only the one record
   // the sink refuses is skipped, never its neighbours.
   private singlesLeft = 0;
+  private skipped = 0;
   lastError: unknown = null;
 
   constructor(private readonly options: RecorderOptions) {
@@ -178,8 +182,11 @@ export class Recorder {
           this.singlesLeft = batch.length;
           continue;
         }
-        // A record the sink rejects would be rejected forever; say so and keep the rest flowing.
-        this.options.say(`kubescribe: could not record ${batch[0]!.op} (${describe(error)}); skipping it`);
+        // A record the sink rejects would be rejected forever; say so and keep the rest flowing. A run
+        // refused as a whole (its job unknown to the server) would say it for every record: three lines, then one more.
+        this.skipped++;
+        if (this.skipped <= MAX_SKIP_LINES) this.options.say(`kubescribe: could not record ${batch[0]!.op} (${describe(error)}); skipping it`);
+        else if (this.skipped === MAX_SKIP_LINES + 1) this.options.say('kubescribe: more records refused; skipping them without saying each');
         this.delivered(1);
       }
     }
@@ -300,23 +307,36 @@ export async function flushSpoolsTo(sink: RecordSink, spoolDir: string, say: (li
       }
     }
     let refused = 0;
-    for (let start = 0; start < ops.length; start += BATCH_MAX_OPS) {
+    let forbidden = false;
+    for (let start = 0; start < ops.length && !forbidden; start += BATCH_MAX_OPS) {
       const batch = ops.slice(start, start + BATCH_MAX_OPS);
       try {
         await sink.apply(batch);
       } catch (error) {
         if (sink.isUnreachable(error)) throw error;
+        if (sink.isForbidden?.(error)) {
+          // Another run's records, which this credential may not write: kept for a flush that may.
+          say(`kubescribe: ${path}: left on disk, ${sink.description} does not let this credential write it (${describe(error)})`);
+          forbidden = true;
+          break;
+        }
         // As the Recorder does: one at a time, so only the records refused are skipped.
         for (const op of batch) {
           try {
             await sink.apply([op]);
           } catch (single) {
             if (sink.isUnreachable(single)) throw single;
+            if (sink.isForbidden?.(single)) {
+              say(`kubescribe: ${path}: left on disk, ${sink.description} does not let this credential write it (${describe(single)})`);
+              forbidden = true;
+              break;
+            }
             if (refused++ === 0) say(`kubescribe: ${path}: ${sink.description} refused a buffered ${op.op} record (${describe(single)}); skipping it`);
           }
         }
       }
     }
+    if (forbidden) continue;
     rmSync(path, { force: true });
     rmSync(writerFileOf(path), { force: true });
     flushed++;

@@ -14,7 +14,7 @@ import { ENGINES, type Engine } from '../support/runlog-engines.ts';
 import { unclosable } from './shared-runlog.ts';
 
 const TABLES = ['api_tokens', 'job_events', 'job_revisions', 'jobs', 'kubescribe_migrations', 'notification_attempts', 'notification_deliveries',
-  'notification_events', 'run_events', 'run_logs', 'runs', 'schedule_slots'];
+  'notification_events', 'run_events', 'run_logs', 'runner_credentials', 'runs', 'schedule_slots'];
 // Every migration this build ships, so the tests follow new migrations without edits.
 const SHIPPED = loadMigrations();
 const LATEST = SHIPPED.length;
@@ -283,7 +283,7 @@ for (const engine of ENGINES) {
 describe('loadMigrations', () => {
   it('reads the shipped migrations in order', () => {
     const migrations = loadMigrations();
-    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers']]);
+    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers'], [8, 'runner_credentials']]);
     assert.match(migrations[0]!.sql, /CREATE TABLE runs/);
   });
 

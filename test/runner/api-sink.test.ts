@@ -4,7 +4,7 @@
 // byte-exact with no chunk written twice.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runnerRoutes } from '../../src/api/routes/runner.ts';
@@ -50,6 +50,10 @@ for (const engine of ENGINES) {
       const cut = join(home, `${runId}.cut`);
       const restored = join(home, `${runId}.restored`);
       const spool = join(home, 'spool', `${runId}.jsonl`);
+      // Another run's spool in the same home: this run's credential may not write it, so it stays.
+      const otherRun = uuidv7();
+      mkdirSync(join(home, 'spool'), { recursive: true });
+      writeFileSync(join(home, 'spool', `${otherRun}.jsonl`), JSON.stringify({ op: 'heartbeat', run_id: otherRun, at: new Date().toISOString() }) + '\n');
       const pending = runCli(['run', '--run-id', runId, '--job', 'outage', '--flush-timeout', '60s', '--',
         ...emit('out:before the outage', `wait-file:${cut}`, 'out:during the outage', 'bytes:300000', 'err:still going', 'metric:rows=7',
           `wait-file:${restored}`, 'out:after', 'exit:0')], {
@@ -88,7 +92,8 @@ for (const engine of ENGINES) {
       assert.deepEqual(events.map((event) => event.type), ['created', 'started', 'succeeded']);
       assert.equal(events[0]!.actor, `runner:${runId}`);
       assert.match(events[1]!.actor ?? '', /^executor:local@/);
-      assert.deepEqual(readdirSync(join(home, 'spool')), [], 'the spool was flushed by the runner and removed');
+      assert.deepEqual(readdirSync(join(home, 'spool')), [`${otherRun}.jsonl`], 'its own spool flushed and removed, another run\'s left');
+      assert.match(result.err, new RegExp(`${otherRun}\\.jsonl: left on disk`));
     });
   });
 }
