@@ -14,6 +14,7 @@ import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Environment } from '../config/environment.ts';
 import { LocalExecutor } from '../executors/local-executor.ts';
 import { createKubernetesExecutor } from '../kubernetes/kubernetes-executor.ts';
+import { kubernetesRunnerAuthenticators } from '../kubernetes/token-review.ts';
 import { RecordingExecutor, type Executor } from '../executors/executor.ts';
 import type { Db } from '../runlog/db.ts';
 import { openRunLogDb } from '../runlog/open-runlog.ts';
@@ -109,7 +110,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // A quiet follower's keep-alive must come well within the idle timeout that would close it.
       logStream: { keepAliveMs: Math.min(15_000, Math.floor(settings.idleTimeoutMs / 3)) },
       rateLimit: settings.rateLimit ? { ...settings.rateLimit, exemptTokens: options.rateLimitExempt } : undefined,
-      runnerAuthenticators: options.runnerAuthenticators,
+      // The caller's, then (executor: kubernetes) job pods' projected ServiceAccount tokens, checked with TokenReview.
+      runnerAuthenticators: [
+        ...(options.runnerAuthenticators ?? []),
+        ...(kubernetes ? kubernetesRunnerAuthenticators(options.config, events.reporter('kubernetes')) : []),
+      ],
     };
     const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes]);
     started.push(() => app.close());
