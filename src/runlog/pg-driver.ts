@@ -4,13 +4,13 @@
 // HTTP parser: 10-25 ms of every PostgreSQL runner's start here, for a question whose answer is no.
 // A `navigator` that says Node.js for the duration of the import answers it without fetch.
 const scope = globalThis as { navigator?: unknown };
-const stand_in = scope.navigator === undefined;
-if (stand_in) scope.navigator = { userAgent: 'Node.js' };
+const standIn = scope.navigator === undefined;
+if (standIn) scope.navigator = { userAgent: 'Node.js' };
 let loaded: typeof import('pg');
 try {
   loaded = await import('pg');
 } finally {
-  if (stand_in) delete scope.navigator;
+  if (standIn) delete scope.navigator;
 }
 
 const pg = loaded.default;
