@@ -103,6 +103,8 @@ for (const engine of ENGINES) {
       await executor.start();
       const runId = await trigger(executor, 'alternating');
       assert.equal((await ended(runId)).status, 'succeeded');
+      // Stopped now, not in after(): a started executor's sweep would take the next tests' queued runs.
+      await executor.stop({ drain: true });
       const stretches = (await readLogChunks(db, runId)).reduce<Array<{ stream: string; text: string }>>((list, chunk) => {
         const last = list.at(-1);
         if (last?.stream === chunk.stream) last.text += chunk.text;
