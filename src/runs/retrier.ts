@@ -6,7 +6,6 @@
 // path of every executor. The due time is in the RunLog: a server that dies during the backoff leaves
 // the decision behind, and the next pass of any replica creates the retry when it is due. The
 // idempotency key `retry:<run id>` keeps that to one run even when two replicas create it at once.
-import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { Db } from '../runlog/db.ts';
@@ -124,7 +123,7 @@ export class Retrier {
         }
         const decision = this.decide(row);
         if ('skip' in decision) {
-          await skipRetry(tx, row.run_id, decision.skip, decision.quiet ? null : runEvent('retry_skipped', RETRY_ACTOR, { reason: decision.skip }, now));
+          await skipRetry(tx, row.run_id, decision.skip, decision.quiet ? null : runEvent('retry_skipped', RETRY_ACTOR, { reason: decision.skip }, now), decision.limit ?? null);
           // A job without retries is the common case: its failures are not worth a log line each.
           if (!decision.quiet) decided.skipped.push({ type: 'retry_skipped', runId: row.run_id, job: row.job, reason: decision.skip });
           continue;
@@ -161,7 +160,7 @@ export class Retrier {
   }
 
   private decide(row: OpenRetry):
-    | { skip: string; quiet?: boolean }
+    | { skip: string; quiet?: boolean; limit?: number }
     | { attempt: number; limit: number; dueAt: Date; delayMs: number } {
     if (!FAILING_STATUSES.includes(row.status)) return { skip: `the run ended ${row.status}`, quiet: true };
     const definition = this.options.config.jobs.get(row.job);
@@ -169,9 +168,9 @@ export class Retrier {
     const limit = definition.retries.limit;
     if (limit === 0) return { skip: 'the job has no retries', quiet: true };
     if (row.error_type !== null && NOT_RETRIED_ERRORS.has(row.error_type)) {
-      return { skip: `a run that failed with ${row.error_type} would fail again` };
+      return { skip: `a run that failed with ${row.error_type} would fail again`, limit };
     }
-    if (row.run_attempt > limit) return { skip: `retries exhausted: attempt ${row.run_attempt} was the last (retries.limit ${limit})` };
+    if (row.run_attempt > limit) return { skip: `retries exhausted: attempt ${row.run_attempt} was the last (retries.limit ${limit})`, limit };
     const delayMs = retryDelayMs(definition.retries.backoff_ms, row.run_attempt);
     // From the run's end, not from this decision: a decision made late (no server was up) keeps the job's backoff.
     const endedAt = row.finished_at ?? row.created_at;
@@ -212,18 +211,10 @@ export class Retrier {
         return 'failed';
       }
       const reason = (error as Error).message;
-      if (await skipRetry(db, row.run_id, reason, runEvent('retry_skipped', RETRY_ACTOR, { reason }))) {
+      if (await skipRetry(db, row.run_id, reason, runEvent('retry_skipped', RETRY_ACTOR, { reason }), limit)) {
         this.emit({ type: 'retry_skipped', runId: row.run_id, job: row.job, reason });
       }
       return 'skipped';
     }
   }
-}
-
-/** "retry 1 of 2 scheduled at 12:03:05 (in 30s)", for logs and the CLI. */
-export function describeScheduledRetry(retry: { attempt: number | null; retry_limit: number | null; due_at: Date | string | null }, now: Date = new Date()): string {
-  const due = retry.due_at ? new Date(retry.due_at) : null;
-  const n = (retry.attempt ?? 2) - 1;
-  const when = due ? ` at ${due.toISOString()}${due > now ? ` (in ${formatDuration(due.getTime() - now.getTime())})` : ''}` : '';
-  return `retry ${n} of ${retry.retry_limit ?? '?'} scheduled${when}`;
 }

@@ -85,11 +85,12 @@ export async function scheduleRetry(
   return rows.length > 0;
 }
 
-/** Records that the run is not retried and why, with a run event when one is given; false if already decided. */
-export async function skipRetry(db: Queryable, runId: string, reason: string, event: EventInput | null): Promise<boolean> {
+/** Records that the run is not retried and why (and the job's limit, when it has retries), with a run event when one is given; false if already decided. */
+export async function skipRetry(db: Queryable, runId: string, reason: string, event: EventInput | null, limit: number | null = null): Promise<boolean> {
   const rows = await db.query<{ run_id: string }>(
     `WITH upd AS (
-       UPDATE run_retries SET state = 'skipped', reason = $2, decided_at = coalesce(decided_at, $3)
+       UPDATE run_retries SET state = 'skipped', reason = $2, decided_at = coalesce(decided_at, $3),
+                              retry_limit = coalesce($8, retry_limit)
        WHERE run_id = $1 AND state IN ('pending', 'scheduled')
        RETURNING run_id
      ), ev AS (
@@ -98,7 +99,7 @@ export async function skipRetry(db: Queryable, runId: string, reason: string, ev
        ON CONFLICT (event_id) DO NOTHING
      )
      SELECT run_id::text AS run_id FROM upd`,
-    [runId, reason, event?.at ?? new Date(), event?.event_id ?? null, event?.type ?? null, event?.actor ?? null, jsonb(event?.detail ?? {})],
+    [runId, reason, event?.at ?? new Date(), event?.event_id ?? null, event?.type ?? null, event?.actor ?? null, jsonb(event?.detail ?? {}), limit],
   );
   return rows.length > 0;
 }
