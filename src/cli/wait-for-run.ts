@@ -22,7 +22,7 @@ export function exitCodeOf(run: Pick<ApiRun, 'status' | 'exit_code'>): number {
 const POLL_MS = 500;
 // How long a failing run's retry decision is waited for: the server's retrier looks every second, so
 // this is several of its passes; a server without one (`--executor none`) leaves it undecided.
-const RETRY_DECISION_WAIT_MS = 4000;
+const RETRY_DECISION_WAIT_MS = 3000;
 
 type WaitedRun = ApiRun & { retry?: RenderableRetry | null };
 
@@ -44,6 +44,8 @@ function retryText(run: WaitedRun): string {
   if (!FAILING_STATUSES.includes(run.status) || !run.retry) return '';
   // A job without retries: nothing is coming, and the status says it all.
   if (run.retry.state === 'skipped' && run.retry.limit === null) return '';
+  // Undecided after the wait: a server without a retrier (`--executor none`); nothing to promise.
+  if (run.retry.state === 'pending') return '';
   return `; ${describeRetry(run.retry)}`;
 }
 // The live line ticks by the second; milliseconds would only flicker.
