@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
+import { lostAfterMs } from '../config/lost-after.ts';
 import { borrowedDb, type Db } from '../runlog/db.ts';
 import { isUnreachable } from '../runlog/connectivity.ts';
 import { listAdoptedLiveRuns, listQueuedRuns } from '../runlog/sql/executor-runs.ts';
@@ -278,8 +279,8 @@ export class LocalExecutor implements Executor {
   private async reconcile(): Promise<void> {
     const { db, config } = this.options;
     const host = hostname();
-    // A silent heartbeat for this long means its runner is gone (a live one writes every heartbeat).
-    const staleMs = Math.max(3 * config.runlog.heartbeat_ms, 30_000);
+    // A silent heartbeat for runlog.lost_after means its runner is gone: the reaper's threshold, one definition.
+    const staleMs = lostAfterMs(config.runlog);
     for (const run of await listAdoptedLiveRuns(db, this.name)) {
       // A run whose runner ended during an outage has its final records in the spool: the sweep writes them.
       if (this.supervises(run.run_id)) continue;
