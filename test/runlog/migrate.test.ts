@@ -283,7 +283,7 @@ for (const engine of ENGINES) {
 describe('loadMigrations', () => {
   it('reads the shipped migrations in order', () => {
     const migrations = loadMigrations();
-    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers']]);
+    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers'], [8, 'runner_credentials'], [9, 'run_retries']]);
     assert.match(migrations[0]!.sql, /CREATE TABLE runs/);
   });
 
