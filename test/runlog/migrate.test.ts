@@ -14,7 +14,7 @@ import { ENGINES, type Engine } from '../support/runlog-engines.ts';
 import { unclosable } from './shared-runlog.ts';
 
 const TABLES = ['api_tokens', 'job_events', 'job_revisions', 'jobs', 'kubescribe_migrations', 'notification_attempts', 'notification_deliveries',
-  'notification_events', 'run_events', 'run_logs', 'runs', 'schedule_slots'];
+  'notification_events', 'run_events', 'run_logs', 'run_retries', 'runs', 'schedule_slots'];
 // Every migration this build ships, so the tests follow new migrations without edits.
 const SHIPPED = loadMigrations();
 const LATEST = SHIPPED.length;
@@ -154,7 +154,7 @@ for (const engine of ENGINES) {
          WHERE trigger_schema = current_schema() ORDER BY 1`,
       );
       assert.deepEqual(triggers.map((t) => t.name), [
-        'job_events_append_only', 'run_events_append_only', 'runs_assign_run_number', 'runs_notification_outbox', 'runs_notification_outbox_insert',
+        'job_events_append_only', 'run_events_append_only', 'runs_assign_run_number', 'runs_notification_outbox', 'runs_notification_outbox_insert', 'runs_retry_outbox', 'runs_retry_outbox_insert',
         'runs_terminal_guard',
       ]);
       const indexes = await db.query<{ name: string }>(
