@@ -1,6 +1,7 @@
 // Automatic retries through a real `kubescribe serve` (local executor): `trigger --wait` names the
 // scheduled retry, and a server SIGKILLed between the failure and the retry's due time still retries
-// after a restart, exactly once, when it is due. PostgreSQL when there is one, else PGlite.
+// after a restart, exactly once, when it is due; two replicas on one PostgreSQL retry each failure
+// once. PostgreSQL when there is one, else PGlite (without the replicas).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,9 @@ describe(`automatic retries across a server restart (${ENGINE})`, () => {
       '  flaky:',
       `    command: [sh, -c, 'echo attempt; exit 3']`,
       `    retries: {limit: 1, backoff: ${BACKOFF_S}s}`,
+      '  twice:',
+      `    command: [sh, -c, 'exit 4']`,
+      '    retries: {limit: 2, backoff: 300ms}',
       '',
     ].join('\n'));
     token = await adminToken(t.env);
@@ -90,5 +94,32 @@ describe(`automatic retries across a server restart (${ENGINE})`, () => {
     }, 30_000, 'the last attempt to be decided');
     assert.equal(last.retry!.limit, 1);
     assert.equal((await get<{ runs: ApiRun[] }>(second.url, '/runs?job=flaky')).runs.length, 2);
+  });
+
+  test('two replicas on one PostgreSQL: each failure is retried once, up to the limit', { skip: ENGINE !== 'postgres' && 'two servers need PostgreSQL', timeout: 120_000 }, async () => {
+    const [a, b] = await Promise.all([serve(), serve()]);
+    const response = await fetch(`${a!.url}/runs/trigger`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ job: 'twice' }),
+    });
+    assert.equal(response.status, 202, await response.text());
+    // Attempts 1, 2 and 3, each failed; the third is the last (limit 2).
+    const runs = await waitFor(async () => {
+      const { runs: all } = await get<{ runs: ApiRun[] }>(b!.url, '/runs?job=twice');
+      const last = all.find((run) => run.attempt === 3 && run.finished_at);
+      if (!last) return null;
+      const detail = await get<ApiRun>(b!.url, `/runs/${last.run_id}`);
+      return detail.retry?.state === 'skipped' ? all : null;
+    }, 60_000, 'three attempts, the last one decided');
+    // Both retriers keep looking for a while: still one run per attempt.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const { runs: all } = await get<{ runs: ApiRun[] }>(a!.url, '/runs?job=twice');
+    assert.deepEqual(all.map((run) => run.attempt).sort(), [1, 2, 3], JSON.stringify(all));
+    assert.equal(runs.length, 3);
+    for (const run of all.filter((r) => r.attempt < 3)) {
+      const { events } = await get<{ events: { type: string }[] }>(a!.url, `/runs/${run.run_id}/events`);
+      assert.equal(events.filter((event) => event.type === 'retry_scheduled').length, 1, run.run_id);
+      assert.equal(events.filter((event) => event.type === 'retry_created').length, 1, run.run_id);
+      assert.equal(all.filter((other) => other.retry_of === run.run_id).length, 1, `one retry of ${run.run_id}`);
+    }
   });
 });
