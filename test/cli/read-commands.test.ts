@@ -142,7 +142,7 @@ for (const engine of ENGINES) {
     test('migrate reports the schema version, is idempotent, and records the jobs of the config file', async () => {
       const result = await cli(['migrate']);
       assert.equal(result.code, 0, result.err);
-      assert.match(result.out, /schema version 7, up to date/);
+      assert.match(result.out, /schema version 9, up to date/);
       assert.match(result.out, /jobs from .*kubescribe\.yaml: report \(revision 1\)/);
       const again = await cli(['migrate']);
       assert.match(again.out, /report \(revision 1\)/, 'an unchanged definition keeps its revision');
