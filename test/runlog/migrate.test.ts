@@ -236,7 +236,7 @@ for (const engine of ENGINES) {
         const triggers = await db.query(
           'SELECT DISTINCT trigger_name FROM information_schema.triggers WHERE trigger_schema = current_schema()',
         );
-        assert.equal(triggers.length, 6);
+        assert.equal(triggers.length, 8);
       });
 
       // A migration Job with the owner's credentials, and runners/API with a user that may only read
