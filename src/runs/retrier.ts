@@ -42,6 +42,9 @@ export type RetrierEvent =
   | { type: 'retry_skipped'; runId: string; job: string; reason: string }
   | { type: 'pass_failed'; error: Error };
 
+type ScheduledEvent = Extract<RetrierEvent, { type: 'retry_scheduled' }>;
+type SkippedEvent = Extract<RetrierEvent, { type: 'retry_skipped' }>;
+
 /** What a pass did: `busy` when another replica held the lock. */
 export interface RetrierPass {
   busy: boolean;
@@ -82,7 +85,8 @@ export class Retrier {
     this.emit = guardListener(options.onEvent);
     this.loop = new PeriodicLoop({
       pass: () => this.pass(),
-      intervalMs: () => this.untilNext,
+      // After a failed pass (the RunLog away), the poll interval: never a busy loop.
+      intervalMs: (pass) => (pass === undefined ? this.pollMs : this.untilNext),
       onError: (error) => this.emit({ type: 'pass_failed', error }),
     });
   }
@@ -113,7 +117,7 @@ export class Retrier {
     const sweep = now.getTime() - this.lastSweep >= SWEEP_EVERY_MS;
     const locked = await withAdvisoryXactLock(db, LOCK_NAME, async (tx) => {
       if (sweep) await insertMissingRetryRows(tx, SWEEP_LOOKBACK_MS);
-      const decided: { scheduled: RetrierEvent[]; skipped: RetrierEvent[] } = { scheduled: [], skipped: [] };
+      const decided: { scheduled: ScheduledEvent[]; skipped: SkippedEvent[] } = { scheduled: [], skipped: [] };
       const due: OpenRetry[] = [];
       const rows = await lockOpenRetries(tx, executor.name, now, BATCH);
       for (const row of rows) {
@@ -147,7 +151,7 @@ export class Retrier {
     // The runs are created after the lock is released, as the scheduler creates its runs: triggerRun
     // takes its own transaction, and the idempotency key makes a second replica's attempt find the first's run.
     const created: string[] = [];
-    const skipped = locked.value.skipped.map((event) => (event as { runId: string }).runId);
+    const skipped = locked.value.skipped.map((event) => event.runId);
     for (const row of locked.value.due) {
       const outcome = await this.create(row);
       if (outcome === 'created') created.push(row.run_id);
@@ -156,7 +160,7 @@ export class Retrier {
     const next = await nextRetryDue(db, executor.name);
     const untilDue = next ? next.getTime() - this.now().getTime() : Infinity;
     this.untilNext = locked.value.full ? 0 : Math.max(0, Math.min(this.pollMs, untilDue));
-    return { busy: false, scheduled: locked.value.scheduled.map((event) => (event as { runId: string }).runId), skipped, created };
+    return { busy: false, scheduled: locked.value.scheduled.map((event) => event.runId), skipped, created };
   }
 
   private decide(row: OpenRetry):
