@@ -188,6 +188,18 @@ for (const engine of ENGINES) {
       assert.deepEqual(retry!.params, { n: 7 }, 'the failed run\'s params');
     });
 
+    test('a failure whose decision row the trigger could not write is found by the sweep and retried', async () => {
+      clock = new Date('2030-06-01T12:00:00Z');
+      const executor = new RecordingLocal();
+      const failed = await ended(executor, 'typed', 'failed');
+      // As if the runner's role had no INSERT on run_retries: the end committed, the row did not.
+      await db.query('DELETE FROM run_retries WHERE run_id = $1', [failed]);
+      const retrier = newRetrier(executor);
+      assert.deepEqual((await retrier.tick()).scheduled, [failed], 'the first pass sweeps');
+      clock = new Date('2030-06-01T12:00:01Z');
+      assert.deepEqual((await retrier.tick()).created, [failed]);
+    });
+
     if (engine === 'postgres') {
       test('two retriers on one PostgreSQL (two replicas) create one retry', async () => {
         clock = new Date('2030-04-01T12:00:00Z');
