@@ -94,6 +94,12 @@ describe(`automatic retries across a server restart (${ENGINE})`, () => {
     }, 30_000, 'the last attempt to be decided');
     assert.equal(last.retry!.limit, 1);
     assert.equal((await get<{ runs: ApiRun[] }>(second.url, '/runs?job=flaky')).runs.length, 2);
+    // The run page says where the retry went.
+    const shown = await runCli(['runs', 'show', failed.run_id], { env: { ...t.env, KUBESCRIBE_SERVER: second.url, KUBESCRIBE_TOKEN: token } });
+    assert.equal(shown.code, 0, shown.err);
+    assert.match(shown.out, new RegExp(`^retry\\s+retry 1 of 1 is run ${retry.run_id}$`, 'm'));
+    assert.match(shown.out, /retry_scheduled .*"due_at"/);
+    assert.match(shown.out, new RegExp(`retry_created .*"run_id":"${retry.run_id}"`));
   });
 
   test('two replicas on one PostgreSQL: each failure is retried once, up to the limit', { skip: ENGINE !== 'postgres' && 'two servers need PostgreSQL', timeout: 120_000 }, async () => {
