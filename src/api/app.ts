@@ -7,6 +7,7 @@ import type { Db } from '../runlog/db.ts';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../runlog/connectivity.ts';
 import { LockTimeoutError } from '../runlog/sql/lock-wait.ts';
 import { registerAuth } from './auth.ts';
+import type { RunnerAuthenticator } from './runner-auth.ts';
 import type { LogStreamOptions } from './log-stream.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
 import { ApiError, errorBody } from './errors.ts';
@@ -29,6 +30,11 @@ export interface ApiDeps {
   logStream?: LogStreamOptions;
   /** Per-token rate limit (src/api/rate-limit.ts); unset: none. */
   rateLimit?: RateLimitOptions;
+  /**
+   * Credentials the runner endpoints accept besides admin API tokens and run tokens (ksr_), asked in
+   * order (a Kubernetes ServiceAccount token checked with TokenReview). See src/api/runner-auth.ts.
+   */
+  runnerAuthenticators?: RunnerAuthenticator[];
 }
 
 /** Route plugins, one file per route group; each receives the same deps. */
@@ -42,7 +48,7 @@ export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): P
     // Unknown fields are an error, not silently dropped: Fastify's default Ajv strips them. Nothing is
     // coerced: bodies keep their JSON types, and request-guards.ts reads query numbers strictly.
     ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true, discriminator: true },
       onCreate: addStrictFormats,
     },
     frameworkErrors,
@@ -118,7 +124,7 @@ export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): P
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
-  registerAuth(app, deps.db);
+  registerAuth(app, deps.db, deps.runnerAuthenticators);
   // After auth (its per-route hook runs once auth's has accepted the token), before the routes it applies to.
   if (deps.rateLimit) await registerRateLimit(app, deps.rateLimit);
   await app.register(async (scoped) => healthRoutes(scoped, deps));
@@ -128,7 +134,8 @@ export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): P
 
 function fieldOf(context: string, instancePath: string, params: Record<string, unknown>): string {
   const base = instancePath.replace(/^\//, '').replaceAll('/', '.');
-  const extra = params.missingProperty ?? params.additionalProperty;
+  // A discriminated union (the runner's records) names its tag: `body.records.3.op`.
+  const extra = params.missingProperty ?? params.additionalProperty ?? params.tag;
   const path = [base, extra].filter((part) => part !== undefined && part !== '').join('.');
   return `${context}${path ? `.${path}` : ''}`;
 }
@@ -137,5 +144,6 @@ function reasonOf(keyword: string, message: string, params: Record<string, unkno
   if (keyword === 'additionalProperties') return 'is not a known field';
   if (keyword === 'required') return 'is required';
   if (keyword === 'enum') return `must be one of ${JSON.stringify(params.allowedValues)}`;
+  if (keyword === 'discriminator') return params.tagValue === undefined ? 'is required' : `${JSON.stringify(params.tagValue)} is not a known kind`;
   return message;
 }

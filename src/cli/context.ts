@@ -29,7 +29,7 @@ export async function loadCliConfig(ctx: CliContext, file: string | undefined): 
 export async function openCliRunLog(ctx: CliContext): Promise<Db> {
   // Loaded here, not at the top: the database drivers are most of a command's start-up time, and
   // commands that talk to the API never need them.
-  const [{ openRunLogDb }, { flushSpools, spoolDirectory }] = await Promise.all([import('../runlog/open-runlog.ts'), import('../runner/recorder.ts')]);
+  const [{ openRunLogDb }, { flushSpools, spoolDirectory }] = await Promise.all([import('../runlog/open-runlog.ts'), import('../runner/runlog-sink.ts')]);
   const db = await openRunLogDb(ctx.env);
   await flushSpools(db, spoolDirectory(ctx.env.home), (line) => ctx.stderr.write(`${line}\n`));
   return db;

@@ -152,7 +152,7 @@ async function reportError(ctx: CliContext, error: unknown): Promise<number> {
   const [{ ConfigError }, { RunLogTooNewError }, { RunLogBusyError }, { isUnreachable }, { redactUrl }] = await Promise.all([
     import('../config/job-definition.ts'),
     import('../runlog/migrate.ts'),
-    import('../runlog/pglite-engine.ts'),
+    import('../runlog/pglite-lock.ts'),
     import('../runlog/connectivity.ts'),
     import('../runlog/db.ts'),
   ]);

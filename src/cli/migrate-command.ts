@@ -3,6 +3,7 @@ import { migrate } from '../runlog/migrate.ts';
 import { openRunLogDb } from '../runlog/open-runlog.ts';
 import { syncJobs } from '../runlog/sync-jobs.ts';
 import { loadCliConfig, openCliRunLog, type CliContext } from './context.ts';
+import { chooseRunnerSink } from './runner-sink.ts';
 
 /** `kubescribe migrate`: creates or upgrades the schema and records the config's job definitions. */
 export async function migrateCommand(ctx: CliContext, options: { config?: string }): Promise<number> {
@@ -25,9 +26,26 @@ export async function migrateCommand(ctx: CliContext, options: { config?: string
   return 0;
 }
 
-/** `kubescribe flush`: opening the RunLog writes what runners spooled on disk. */
+/**
+ * `kubescribe flush`: writes what runners spooled on disk. Through the running `kubescribe dev` for
+ * this RunLog (or KUBESCRIBE_API_URL) when there is one, which holds the embedded RunLog; else by
+ * opening the RunLog, which flushes the spools first.
+ */
 export async function flushCommand(ctx: CliContext): Promise<number> {
-  const db = await openCliRunLog(ctx);
-  await db.close();
-  return 0;
+  const choice = chooseRunnerSink(ctx.env);
+  if (choice.kind === 'direct') {
+    const db = await openCliRunLog(ctx);
+    await db.close();
+    return 0;
+  }
+  const [{ ApiSink }, { flushSpoolsTo, spoolDirectory }] = await Promise.all([import('../runner/api-sink.ts'), import('../runner/recorder.ts')]);
+  const sink = new ApiSink({ url: choice.url, credential: choice.credential });
+  try {
+    await flushSpoolsTo(sink, spoolDirectory(ctx.env.home), (line) => ctx.stderr.write(`${line}\n`));
+    return 0;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    ctx.stderr.write(`kubescribe: flush: ${sink.description} is unreachable (${reason}); the spooled records stay on disk, run kubescribe flush again later\n`);
+    return 1;
+  }
 }

@@ -1,9 +1,10 @@
 // `kubescribe run`: the runner, the entrypoint of every job's process. Loaded only by that command.
-import { openRunLogDb } from '../runlog/open-runlog.ts';
 import type { Trigger } from '../runlog/types.ts';
 import { podRunOptions } from '../runner/pod-context.ts';
+import type { RecordSink } from '../runner/record-sink.ts';
 import { runCommand } from '../runner/runner.ts';
 import { loadCliConfig, type CliContext } from './context.ts';
+import { chooseRunnerSink } from './runner-sink.ts';
 
 /** The options of `kubescribe run` as commander parses them. */
 export interface RunOptions {
@@ -25,6 +26,17 @@ export interface RunOptions {
 export async function runJobCommand(ctx: CliContext, command: string[], options: RunOptions): Promise<number> {
   const config = await loadCliConfig(ctx, options.config);
   const trigger = options.trigger ?? ctx.env.trigger ?? 'manual';
+  const choice = chooseRunnerSink(ctx.env);
+  let sink: RecordSink;
+  if (choice.kind === 'api') {
+    const { ApiSink } = await import('../runner/api-sink.ts');
+    sink = new ApiSink({ url: choice.url, credential: choice.credential });
+  } else {
+    // Loaded only on this path: the database engines are most of the runner's start-up cost.
+    const [{ openRunLogDb }, { RunLogSink }] = await Promise.all([import('../runlog/open-runlog.ts'), import('../runner/runlog-sink.ts')]);
+    // Threaded: the runner's event loop must stay free to read the child's pipes in order.
+    sink = new RunLogSink({ open: () => openRunLogDb(ctx.env, { threaded: true }) });
+  }
   return runCommand({
     command,
     job: options.job ?? ctx.env.job,
@@ -34,8 +46,7 @@ export async function runJobCommand(ctx: CliContext, command: string[], options:
     triggeredBy: options.triggeredBy ?? ctx.env.triggeredBy ?? ctx.env.user,
     config,
     home: ctx.env.home,
-    // Threaded: the runner's event loop must stay free to read the child's pipes in order.
-    openDb: () => openRunLogDb(ctx.env, { threaded: true }),
+    sink,
     timeoutMs: options.timeout,
     graceMs: options.grace,
     heartbeatMs: options.heartbeat,

@@ -11,6 +11,7 @@ import { formatDuration } from '../config/durations.ts';
 import { defaultKubernetesSettings } from '../config/kubernetes-config.ts';
 import { createToken, findLiveToken, listTokens } from '../runlog/sql/tokens.ts';
 import type { Db } from '../runlog/db.ts';
+import { runLogIdentity } from '../runlog/runlog-identity.ts';
 
 export interface ServerCommandOptions {
   config?: string;
@@ -73,7 +74,7 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
   if (mode === 'dev') {
     const tokenFile = await ensureLocalToken(server.db, ctx.env.home);
     localToken = readLocalToken(ctx.env.home);
-    writeServerFile(ctx.env.home, { url: server.url, pid: process.pid });
+    writeServerFile(ctx.env.home, { url: server.url, pid: process.pid, runlog: runLogIdentity(ctx.env) });
     banner.push(`KubeScribe dev server on ${server.url} (RunLog: ${server.db.location}, executor: ${executor}, ${config.jobs.size} jobs from ${config.file ?? 'no config file'})`);
     banner.push(`  API docs:    ${server.url}/docs`);
     const shown = relative(process.cwd(), tokenFile);

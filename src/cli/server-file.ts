@@ -10,6 +10,8 @@ import { UsageError } from './errors.ts';
 export interface ServerFile {
   url: string;
   pid: number;
+  /** The RunLog it serves (src/runlog/runlog-identity.ts); absent in files of older versions. */
+  runlog?: string;
 }
 
 /** Where a client command sends its requests, and with which token. */
@@ -51,7 +53,7 @@ function readOptional(path: string): string | null {
 /** Records the running dev server (`kubescribe dev` calls this once it listens). */
 export function writeServerFile(home: string, server: ServerFile): void {
   mkdirSync(home, { recursive: true });
-  writePrivate(serverFilePath(home), JSON.stringify({ url: server.url, pid: server.pid }) + '\n');
+  writePrivate(serverFilePath(home), JSON.stringify({ url: server.url, pid: server.pid, ...(server.runlog ? { runlog: server.runlog } : {}) }) + '\n');
 }
 
 /** Removes the server file if it still names `pid` (a newer server's file is left alone). */
@@ -79,12 +81,18 @@ export function readLocalServer(home: string): { url: string; token: string | nu
   return { url: server.url, token: readLocalToken(home) };
 }
 
+/** The running local server's file (its process alive), or null. */
+export function readLiveServerFile(home: string): ServerFile | null {
+  const server = parseServerFile(readOptional(serverFilePath(home)));
+  return server && processExists(server.pid) ? server : null;
+}
+
 function parseServerFile(text: string | null): ServerFile | null {
   if (!text) return null;
   try {
     const value = JSON.parse(text) as Partial<ServerFile>;
     if (typeof value.url !== 'string' || !Number.isSafeInteger(value.pid) || (value.pid as number) <= 0) return null;
-    return { url: value.url, pid: value.pid as number };
+    return { url: value.url, pid: value.pid as number, ...(typeof value.runlog === 'string' ? { runlog: value.runlog } : {}) };
   } catch {
     // A file cut short by a crash means no usable server, not a broken CLI.
     return null;

@@ -19,8 +19,14 @@ export interface Environment {
   user: string;
   /** KUBESCRIBE_SERVER: the API that client commands (trigger, runs, logs...) talk to. */
   server: string | null;
-  /** KUBESCRIBE_TOKEN: the API token client commands send. */
+  /** KUBESCRIBE_TOKEN: the API token client commands send (and a runner's credential with KUBESCRIBE_API_URL). */
   token: string | null;
+  /** KUBESCRIBE_API_URL: the API a runner records through instead of the RunLog (docs/runner.md, "Where records go"). */
+  apiUrl: string | null;
+  /** KUBESCRIBE_TOKEN_FILE: a file holding the runner's credential, read again when refused (a projected ServiceAccount token). */
+  tokenFile: string | null;
+  /** KUBESCRIBE_RUNLOG: `direct` or `api` forces where a runner records; null: chosen (docs/runner.md). */
+  runlogMode: string | null;
   /** Where a runner in a Kubernetes pod runs (downward API env of the job pods), or null outside one. */
   pod: { namespace: string | null; name: string; node: string | null; k8sJob: string | null } | null;
   /**
@@ -49,6 +55,9 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd: strin
     user: blank(env.USER) ?? blank(env.LOGNAME) ?? safeUsername(),
     server: blank(env.KUBESCRIBE_SERVER),
     token: blank(env.KUBESCRIBE_TOKEN),
+    apiUrl: blank(env.KUBESCRIBE_API_URL),
+    tokenFile: blank(env.KUBESCRIBE_TOKEN_FILE) === null ? null : resolve(cwd, blank(env.KUBESCRIBE_TOKEN_FILE)!),
+    runlogMode: blank(env.KUBESCRIBE_RUNLOG),
     pod: blank(env.KUBESCRIBE_POD_NAME)
       ? { namespace: blank(env.KUBESCRIBE_NAMESPACE), name: blank(env.KUBESCRIBE_POD_NAME)!, node: blank(env.KUBESCRIBE_NODE_NAME), k8sJob: blank(env.KUBESCRIBE_K8S_JOB) }
       : null,

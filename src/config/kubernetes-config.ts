@@ -40,8 +40,16 @@ export interface KubernetesSettings {
   ttl_seconds_after_finished: number | null;
   successful_jobs_history_limit: number;
   failed_jobs_history_limit: number;
-  /** Where DATABASE_URL comes from in every pod. */
+  /** Where DATABASE_URL comes from in the API and migration pods (and job pods with `runner_runlog: direct`). */
   database_secret: SecretKeySettings;
+  /**
+   * How the runner in a job pod records its run: `api` (default) through the KubeScribe API with the
+   * pod's projected ServiceAccount token, so job pods hold no database credentials; `direct` straight in
+   * the RunLog with DATABASE_URL, for clusters where job pods cannot reach the API.
+   */
+  runner_runlog: RunnerRunlog;
+  /** The API URL job pods record through; null: the Service `kubescribe render` creates (`http://kubescribe-api.<namespace>.svc`). */
+  api_url: string | null;
   /** Secrets loaded whole into the API pods' environment (SMTP_URL..., SLACK_WEBHOOK_URL), optional. */
   smtp_secret: string;
   slack_secret: string;
@@ -53,6 +61,10 @@ export interface KubernetesSettings {
   start_timeout_seconds: number;
   api: ApiDeploymentSettings;
 }
+
+/** Where a job pod's runner writes its run: through the API (no database credentials in the pod) or straight in the RunLog. */
+export type RunnerRunlog = 'api' | 'direct';
+export const RUNNER_RUNLOGS: readonly RunnerRunlog[] = ['api', 'direct'];
 
 export const DEFAULT_KUBERNETES_IMAGE = 'kubescribe:0.1.0';
 
@@ -72,6 +84,8 @@ export function defaultKubernetesSettings(): KubernetesSettings {
     successful_jobs_history_limit: 3,
     failed_jobs_history_limit: 1,
     database_secret: { name: 'kubescribe-database', key: 'DATABASE_URL' },
+    runner_runlog: 'api',
+    api_url: null,
     smtp_secret: 'kubescribe-smtp',
     slack_secret: 'kubescribe-slack',
     config_map: 'kubescribe-config',
@@ -84,7 +98,7 @@ export function defaultKubernetesSettings(): KubernetesSettings {
 export const KUBERNETES_KEYS = [
   'namespace', 'image', 'image_pull_policy', 'service_account', 'image_pull_secrets', 'resources', 'node_selector',
   'tolerations', 'ttl_after_finished', 'successful_jobs_history_limit', 'failed_jobs_history_limit', 'database_secret',
-  'smtp_secret', 'slack_secret', 'config_map', 'apply_on_start', 'start_timeout', 'api',
+  'smtp_secret', 'slack_secret', 'config_map', 'apply_on_start', 'start_timeout', 'api', 'runner_runlog', 'api_url',
 ];
 const API_KEYS = ['image', 'replicas', 'port', 'resources'];
 const RESOURCE_KEYS = ['requests', 'limits'];
@@ -238,6 +252,21 @@ function readApi(r: Reader, e: Entry, api: ApiDeploymentSettings): ApiDeployment
   return out;
 }
 
+/** Why `text` cannot be the API URL job pods use, or null: http(s), a host, no credentials, query or fragment. */
+export function apiUrlProblem(text: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `expected an http:// or https:// URL such as "http://kubescribe-api.batch.svc", got ${JSON.stringify(text)}`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `expected an http:// or https:// URL, got ${JSON.stringify(text)}`;
+  // It ends up in every job pod's env, readable by the job: a password there would be one for every job.
+  if (url.username || url.password) return 'must not hold credentials: job pods authenticate with their ServiceAccount token';
+  if (url.search || url.hash) return 'must not have a query or fragment: the runner appends its own paths';
+  return null;
+}
+
 /** Parses the top-level `kubernetes:` section; problems go to the reader with their lines. */
 export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
   const s = defaultKubernetesSettings();
@@ -278,6 +307,14 @@ export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
       case 'apply_on_start': s.apply_on_start = boolean(r, entry) ?? s.apply_on_start; break;
       case 'start_timeout': s.start_timeout_seconds = seconds(r, entry, false) ?? s.start_timeout_seconds; break;
       case 'api': s.api = readApi(r, entry, s.api); break;
+      case 'runner_runlog': s.runner_runlog = r.oneOf(entry, RUNNER_RUNLOGS) ?? s.runner_runlog; break;
+      case 'api_url': {
+        const value = r.string(entry);
+        const problem = value === undefined ? null : apiUrlProblem(value);
+        if (problem) r.report(entry.line, entry.path, problem);
+        else if (value !== undefined) s.api_url = value.replace(/\/+$/, '');
+        break;
+      }
     }
   }
   return s;

@@ -12,7 +12,8 @@ import { listAdoptedLiveRuns, listQueuedRuns } from '../runlog/sql/executor-runs
 import { getRun, insertEvent, touchHeartbeat, transitionRun } from '../runlog/sql/runs.ts';
 import { LIVE_STATUSES, STARTED_STATUSES, type RunRecord } from '../runlog/types.ts';
 import { runEvent } from '../runlog/run-event.ts';
-import { flushSpools, spoolDirectory, spoolFileOf } from '../runner/recorder.ts';
+import { spoolDirectory, spoolFileOf } from '../runner/recorder.ts';
+import { flushSpools } from '../runner/runlog-sink.ts';
 import { runCommand } from '../runner/runner.ts';
 import { processGroupAlive, signalProcessGroup } from '../util/process-group.ts';
 import { executorActor } from './actor.ts';

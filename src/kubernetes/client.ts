@@ -3,6 +3,7 @@
 // Status reason, the verb and resource (for 403: the RBAC rule that is missing) and the invalid fields.
 import {
   ApiException,
+  AuthenticationV1Api,
   BatchV1Api,
   CoreV1Api,
   KubeConfig,
@@ -16,12 +17,13 @@ import {
   type V1CronJob,
   type V1Job,
   type V1Pod,
+  type V1TokenReview,
 } from '@kubernetes/client-node';
 
-export type KubeResource = 'jobs' | 'cronjobs' | 'pods';
+export type KubeResource = 'jobs' | 'cronjobs' | 'pods' | 'tokenreviews';
 export type KubeVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 
-const GROUPS: Record<KubeResource, string> = { jobs: 'batch', cronjobs: 'batch', pods: '' };
+const GROUPS: Record<KubeResource, string> = { jobs: 'batch', cronjobs: 'batch', pods: '', tokenreviews: 'authentication.k8s.io' };
 const PATHS: Record<'jobs' | 'pods', (namespace: string) => string> = {
   jobs: (namespace) => `/apis/batch/v1/namespaces/${namespace}/jobs`,
   pods: (namespace) => `/api/v1/namespaces/${namespace}/pods`,
@@ -81,6 +83,7 @@ export class KubeClient {
   readonly kubeConfig: KubeConfig;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
+  private readonly authentication: AuthenticationV1Api;
   private readonly versionApi: VersionApi;
   private readonly timeoutMs: number;
 
@@ -89,6 +92,7 @@ export class KubeClient {
     this.kubeConfig = kubeConfig;
     this.batch = kubeConfig.makeApiClient(BatchV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.authentication = kubeConfig.makeApiClient(AuthenticationV1Api);
     this.versionApi = kubeConfig.makeApiClient(VersionApi);
     this.timeoutMs = options.requestTimeoutMs ?? 10_000;
   }
@@ -128,6 +132,37 @@ export class KubeClient {
       if (error instanceof KubeApiError && error.code === 404) return false;
       throw error;
     }
+  }
+
+  /** The Pod, or null when there is none. */
+  async getPod(name: string): Promise<V1Pod | null> {
+    try {
+      return await this.call('get', 'pods', name, (options) => this.core.readNamespacedPod({ name, namespace: this.namespace }, options));
+    } catch (error) {
+      if (error instanceof KubeApiError && error.code === 404) return null;
+      throw error;
+    }
+  }
+
+  /** The CronJob, or null when there is none. */
+  async getCronJob(name: string): Promise<V1CronJob | null> {
+    try {
+      return await this.call('get', 'cronjobs', name, (options) => this.batch.readNamespacedCronJob({ name, namespace: this.namespace }, options));
+    } catch (error) {
+      if (error instanceof KubeApiError && error.code === 404) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Asks the API server who a bearer token belongs to (TokenReview, cluster-scoped), for these audiences.
+   * Strict field validation: a field this client misspelt is an error rather than silently dropped.
+   */
+  reviewToken(token: string, audiences: string[]): Promise<V1TokenReview> {
+    return this.call('create', 'tokenreviews', null, (options) => this.authentication.createTokenReview({
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } },
+      fieldValidation: 'Strict',
+    }, options));
   }
 
   async listJobs(labelSelector: string): Promise<{ items: V1Job[]; resourceVersion: string }> {
@@ -232,7 +267,10 @@ function toKubeApiError(
   const serverMessage = status?.message ?? error.message;
   const causes = (status?.details?.causes ?? []).map((cause) => ({ field: cause.field ?? '', message: cause.message ?? '' }));
   let message: string;
-  if (code === 403) {
+  if (code === 403 && resource === 'tokenreviews') {
+    message = `Kubernetes denied "create" on "tokenreviews" (API group "authentication.k8s.io"): the API's service account needs ` +
+      `the cluster-scoped grant \`kubescribe render\` prints (ClusterRole kubescribe-tokenreview-${namespace}) to check job pods' tokens (${serverMessage})`;
+  } else if (code === 403) {
     message = `Kubernetes denied "${verb}" on "${resource}"${group ? ` (API group "${group}")` : ''} in namespace ${namespace}: ` +
       `the service account's Role must grant verb "${verb}" on resource "${resource}" (${serverMessage})`;
   } else if (code === 422) {

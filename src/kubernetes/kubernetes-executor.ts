@@ -100,7 +100,8 @@ export class KubernetesExecutor implements Executor {
   /**
    * The Job a dry run shows: as dispatch() would create it, but for a placeholder run id (the nil
    * UUID: a dry run has no run), and with every value of the job's own `env` shown as "***" — they may
-   * be secrets. What KubeScribe adds is shown as is; DATABASE_URL is a Secret reference, never a value.
+   * be secrets. What KubeScribe adds is shown as is: the API URL and token path (or, with
+   * `runner_runlog: direct`, DATABASE_URL as a Secret reference, never a value).
    */
   async plan(request: PlanRequest): Promise<ExecutorPlan> {
     const definition = this.options.config.jobs.get(request.job);

@@ -4,13 +4,13 @@
 // None of these objects carries `app.kubernetes.io/managed-by: kubescribe`: that label marks the Jobs and
 // CronJobs the executor owns and watches, and the API's own pods must never look like a run.
 import type {
-  V1ConfigMap, V1Container, V1Deployment, V1EnvVar, V1EnvFromSource, V1Job, V1ObjectMeta, V1PodSecurityContext,
+  V1ClusterRole, V1ClusterRoleBinding, V1ConfigMap, V1Container, V1Deployment, V1EnvVar, V1EnvFromSource, V1Job, V1ObjectMeta, V1PodSecurityContext,
   V1PodSpec, V1Role, V1RoleBinding, V1SecurityContext, V1Service, V1ServiceAccount,
 } from '@kubernetes/client-node';
 import type { KubernetesSettings, ResourceSettings } from '../config/kubernetes-config.ts';
-import { CONFIG_DIR, CONFIG_PATH, contentHash, POD_ENV } from './manifests.ts';
+import { API_NAME, CONFIG_DIR, CONFIG_PATH, contentHash, POD_ENV } from './manifests.ts';
 
-export const API_NAME = 'kubescribe-api';
+export { API_NAME };
 export const API_SERVICE_ACCOUNT = 'kubescribe';
 export const CONFIG_HASH_ANNOTATION = 'kubescribe.io/config-hash';
 // A fixed, non-zero uid that the Dockerfile's USER also names, so `runAsNonRoot` can be verified by the kubelet.
@@ -25,6 +25,15 @@ const PART_OF = { 'app.kubernetes.io/name': 'kubescribe', 'app.kubernetes.io/par
 export const API_RULES = [
   { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'], verbs: ['create', 'get', 'list', 'watch', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get', 'list', 'watch'] },
+];
+
+/**
+ * What the API needs to check a job pod's token (`runner_runlog: api`): TokenReview, which Kubernetes
+ * only grants cluster-wide. Its own ClusterRole rather than `system:auth-delegator`, which also grants
+ * SubjectAccessReviews the API never makes. Reading the pod and its Job and CronJob is in API_RULES.
+ */
+export const TOKEN_REVIEW_RULES = [
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
 ];
 
 function meta(name: string, namespace: string, component: string, extra: Partial<V1ObjectMeta> = {}): V1ObjectMeta {
@@ -96,6 +105,23 @@ export function rbacManifests(settings: KubernetesSettings): [V1Role, V1RoleBind
     {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta('kubescribe-executor', settings.namespace, 'api'),
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kubescribe-executor' },
+      subjects: [{ kind: 'ServiceAccount', name: API_SERVICE_ACCOUNT, namespace: settings.namespace }],
+    },
+  ];
+}
+
+/**
+ * The ClusterRole and ClusterRoleBinding of TOKEN_REVIEW_RULES for the API's ServiceAccount; named after
+ * the namespace, since cluster-scoped names are shared by every install in the cluster.
+ */
+export function tokenReviewRbacManifests(settings: KubernetesSettings): [V1ClusterRole, V1ClusterRoleBinding] {
+  const name = `kubescribe-tokenreview-${settings.namespace}`;
+  const metadata = (): V1ObjectMeta => ({ name, labels: { ...PART_OF, 'app.kubernetes.io/component': 'api' } });
+  return [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: metadata(), rules: TOKEN_REVIEW_RULES },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: metadata(),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
       subjects: [{ kind: 'ServiceAccount', name: API_SERVICE_ACCOUNT, namespace: settings.namespace }],
     },
   ];

@@ -5,6 +5,7 @@ import { defaultKubernetesSettings, type KubernetesSettings } from '../config/ku
 import { cronJobManifest } from './manifests.ts';
 import {
   apiDeploymentManifest, apiServiceManifest, configMapManifest, migrationJobManifest, rbacManifests, serviceAccountManifests,
+  tokenReviewRbacManifests,
 } from './manifests-install.ts';
 
 /** A Kubernetes object as printed: plain JSON data. */
@@ -43,6 +44,8 @@ export function renderManifests(config: KubescribeConfig, configText: string): M
   const objects: unknown[] = [
     ...serviceAccountManifests(settings, { runnerAccount }),
     ...rbacManifests(settings),
+    // Job pods record through the API, which checks their tokens with TokenReview (cluster-scoped RBAC).
+    ...(settings.runner_runlog === 'api' ? tokenReviewRbacManifests(settings) : []),
     configMapManifest(settings, configText),
     apiServiceManifest(settings),
     apiDeploymentManifest(settings, configText),

@@ -27,6 +27,26 @@ export const JOB_CONTAINER = 'job';
 /** Where the config ConfigMap is mounted in every KubeScribe pod. */
 export const CONFIG_DIR = '/etc/kubescribe';
 export const CONFIG_PATH = `${CONFIG_DIR}/kubescribe.yaml`;
+/** The API's Deployment and Service (rendered by manifests-install.ts); job pods reach the API through it. */
+export const API_NAME = 'kubescribe-api';
+
+/**
+ * How a job pod proves which run it is (`runner_runlog: api`): a projected ServiceAccount token for this
+ * audience only, which the API checks with TokenReview and maps to the pod's Job and run
+ * (src/kubernetes/token-review.ts). The kubelet rewrites the file at 80 % of the token's life (after
+ * ~48 min for 3600 s; Kubernetes accepts 600 s at least), so the runner re-reads it on a 401. A stolen
+ * token is bound to its pod: it stops working when the pod is deleted, and the API refuses it once the pod has ended.
+ */
+export const RUNNER_TOKEN_AUDIENCE = 'kubescribe';
+export const RUNNER_TOKEN_DIR = '/var/run/secrets/kubescribe';
+export const RUNNER_TOKEN_PATH = `${RUNNER_TOKEN_DIR}/token`;
+export const RUNNER_TOKEN_EXPIRATION_S = 3600;
+const TOKEN_VOLUME = 'kubescribe-token';
+
+/** The URL job pods record through: `kubernetes.api_url`, else the in-cluster Service `kubescribe render` creates (port 80). */
+export function runnerApiUrl(settings: KubernetesSettings): string {
+  return settings.api_url ?? `http://${API_NAME}.${settings.namespace}.svc`;
+}
 
 /**
  * What a job pod learns about itself through the downward API, so the runner can record where it ran
@@ -104,7 +124,20 @@ function runnerEnv(definition: JobDefinition, settings: KubernetesSettings, revi
     { name: 'KUBESCRIBE_CONFIG', value: CONFIG_PATH },
     // The image's working directory may be read-only; the runner's offline buffer only has to outlive the pod's runner.
     { name: 'KUBESCRIBE_HOME', value: '/tmp/kubescribe' },
-    { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: settings.database_secret.name, key: settings.database_secret.key } } },
+    // `api`: the runner records through the API with the pod's own token, which can touch this run only;
+    // the RunLog's credentials (every team's runs) stay out of the pod. `direct` is the explicit opt-out.
+    // KUBESCRIBE_RUNLOG says it outright, so the runner never falls back to another sink (an embedded
+    // RunLog in the pod's /tmp would vanish with the pod).
+    ...(settings.runner_runlog === 'direct'
+      ? [
+          { name: 'KUBESCRIBE_RUNLOG', value: 'direct' },
+          { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: settings.database_secret.name, key: settings.database_secret.key } } },
+        ]
+      : [
+          { name: 'KUBESCRIBE_RUNLOG', value: 'api' },
+          { name: 'KUBESCRIBE_API_URL', value: runnerApiUrl(settings) },
+          { name: 'KUBESCRIBE_TOKEN_FILE', value: RUNNER_TOKEN_PATH },
+        ]),
     { name: POD_ENV.namespace, valueFrom: field('metadata.namespace') },
     { name: POD_ENV.pod, valueFrom: field('metadata.name') },
     { name: POD_ENV.node, valueFrom: field('spec.nodeName') },
@@ -125,7 +158,10 @@ function podTemplate(input: {
     image: definition.image ?? settings.image,
     command: runnerCommand(definition),
     env: runnerEnv(definition, settings, input.revision, input.env),
-    volumeMounts: [{ name: 'kubescribe-config', mountPath: CONFIG_DIR, readOnly: true }],
+    volumeMounts: [
+      { name: 'kubescribe-config', mountPath: CONFIG_DIR, readOnly: true },
+      ...(settings.runner_runlog === 'api' ? [{ name: TOKEN_VOLUME, mountPath: RUNNER_TOKEN_DIR, readOnly: true }] : []),
+    ],
   };
   if (settings.image_pull_policy) container.imagePullPolicy = settings.image_pull_policy;
   const resources = resourceRequirements(definition.resources ?? settings.resources);
@@ -136,7 +172,17 @@ function podTemplate(input: {
     terminationGracePeriodSeconds: seconds(definition.grace_period_ms) + TERMINATION_MARGIN_S,
     containers: [container],
     // Optional: a pod without the ConfigMap still runs, the runner then knows only what its env says.
-    volumes: [{ name: 'kubescribe-config', configMap: { name: settings.config_map, optional: true } }],
+    volumes: [
+      { name: 'kubescribe-config', configMap: { name: settings.config_map, optional: true } },
+      // Projected even when the service account has automountServiceAccountToken: false (the rendered
+      // runner account): that setting governs the API-audience token only. This one is good for KubeScribe only.
+      ...(settings.runner_runlog === 'api'
+        ? [{
+            name: TOKEN_VOLUME,
+            projected: { sources: [{ serviceAccountToken: { audience: RUNNER_TOKEN_AUDIENCE, expirationSeconds: RUNNER_TOKEN_EXPIRATION_S, path: 'token' } }] },
+          }]
+        : []),
+    ],
   };
   if (settings.image_pull_secrets.length > 0) spec.imagePullSecrets = settings.image_pull_secrets.map((name) => ({ name }));
   if (Object.keys(settings.node_selector).length > 0) spec.nodeSelector = { ...settings.node_selector };

@@ -1,4 +1,4 @@
-import { RunLogBusyError } from './pglite-engine.ts';
+import { RunLogBusyError } from './pglite-lock.ts';
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',

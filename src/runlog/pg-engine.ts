@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type { CustomTypesConfig, Pool, PoolClient } from 'pg';
+import pg from './pg-driver.ts';
 import type { Db, Queryable, Row } from './db.ts';
 import { redactUrl } from './db.ts';
 import { isUnreachable } from './connectivity.ts';
@@ -12,7 +13,7 @@ const types = {
     if (oid === pg.types.builtins.NUMERIC) return (value: string) => Number(value);
     return pg.types.getTypeParser(oid, format as 'text');
   },
-} as pg.CustomTypesConfig;
+} as CustomTypesConfig;
 
 export interface PgEngineOptions {
   url: string;
@@ -58,7 +59,7 @@ export async function openPgEngine(options: PgEngineOptions): Promise<Db> {
       if ((error as { code?: string }).code !== '23505') throw error;
     });
   }
-  const run = async <T extends Row>(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) =>
+  const run = async <T extends Row>(client: Pool | PoolClient, sql: string, params?: readonly unknown[]) =>
     (await client.query(sql, params as unknown[])).rows as T[];
   return {
     engine: 'postgres',

@@ -1,4 +1,8 @@
-import { types, type PGliteOptions } from '@electric-sql/pglite';
+import type { PGliteOptions } from '@electric-sql/pglite';
+
+// PostgreSQL's numeric type oid (pg_type), written out: importing PGlite's `types` for it would load
+// the whole PGlite module (~100 ms) wherever these options are merely referenced.
+const NUMERIC_OID = 1700;
 
 /**
  * PGlite's default shared_buffers (128 MB) is sized for a server; the embedded RunLog of one machine
@@ -7,5 +11,5 @@ import { types, type PGliteOptions } from '@electric-sql/pglite';
 export const PGLITE_OPTIONS: PGliteOptions = {
   postgresqlconf: ['shared_buffers = 16MB'],
   // pg (with our int8/numeric parsers) returns numbers for avg(), sum(bigint) and numeric columns; so must PGlite.
-  parsers: { [types.NUMERIC]: (value: string) => Number(value) },
+  parsers: { [NUMERIC_OID]: (value: string) => Number(value) },
 };

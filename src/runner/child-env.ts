@@ -26,7 +26,8 @@ const BASE_PREFIXES = ['LC_'];
 /**
  * Never passed on from the runner's environment, in either mode: the RunLog's connection (DATABASE_URL,
  * and every libpq/node-postgres PG* variable, which can carry the password), the alert channels
- * (SMTP_URL, SLACK_WEBHOOK_URL, NOTIFY_*), and KubeScribe's own settings (KUBESCRIBE_*, the API token
+ * (SMTP_URL, SLACK_WEBHOOK_URL, NOTIFY_*), and KubeScribe's own settings (KUBESCRIBE_*: the runner's API
+ * credential KUBESCRIBE_TOKEN and the path KUBESCRIBE_TOKEN_FILE, KUBESCRIBE_API_URL, the API token
  * among them); the protocol variables are set afresh afterwards.
  */
 const DENIED_NAMES = new Set(['DATABASE_URL', 'SMTP_URL', 'SLACK_WEBHOOK_URL']);

@@ -8,6 +8,8 @@ interface Chunk {
   stream: Stream;
   at: string;
   text: string;
+  /** A tail chunk's bytes, decoded into `text` only when it is handed out (null once decoded, and for head chunks). */
+  raw: Buffer[] | null;
   bytes: number;
   tail: boolean;
   emitted: boolean;
@@ -28,6 +30,12 @@ const MAX_CHUNK_BYTES = 64 * 1024;
  * of the cap is kept as written, the last half as a sliding window, and a marker chunk between them
  * says how many bytes were dropped. Tail chunks are written as they come (so a live log stays live
  * and a killed runner loses nothing below the cap) and deleted from the middle as newer ones arrive.
+ *
+ * Past the head, bytes are kept as they were read and decoded only when a chunk is handed out: output
+ * the window drops before a flush is never turned into text, so beyond the cap a byte costs its
+ * counting and little else (50 MB into a 10 MB cap: 40 MB never decoded nor concatenated). Each
+ * stream's decoder still sees its bytes in order, a dropped chunk's unfinished UTF-8 sequence
+ * included, so the stored text is what eager decoding stored.
  */
 export class LogCapture {
   private seq = 0;
@@ -64,9 +72,9 @@ export class LogCapture {
   }
 
   /** Takes bytes the child wrote on one stream. */
-  push(stream: Stream, data: Buffer, at: Date = new Date()): void {
+  push(stream: Stream, data: Buffer, at?: Date): void {
     this.totalBytes += data.length;
-    const iso = at.toISOString();
+    const iso = (at ?? new Date()).toISOString();
     if (this.markerSeq === null && this.headBytes + data.length > this.headLimit) {
       const room = this.headLimit - this.headBytes;
       if (room > 0) this.append(stream, data.subarray(0, room), iso, false);
@@ -82,6 +90,8 @@ export class LogCapture {
 
   /** Flushes the UTF-8 decoders: call once when the child's streams have ended. */
   end(at: Date = new Date()): void {
+    // The decoders' last words come after every byte before them.
+    for (const chunk of this.pending) if (!chunk.dropped) this.decode(chunk);
     for (const stream of ['stdout', 'stderr'] as const) {
       const rest = this.decoders[stream].end();
       if (rest) this.appendText(stream, rest, 0, at.toISOString(), this.markerSeq !== null);
@@ -93,6 +103,7 @@ export class LogCapture {
     const rows = this.pending
       .filter((chunk) => !chunk.dropped)
       .map((chunk) => {
+        this.decode(chunk);
         chunk.emitted = true;
         // PostgreSQL text cannot hold NUL; everything else a decoder produces is storable.
         return { seq: chunk.seq, stream: chunk.stream, at: chunk.at, text: chunk.text.replaceAll('\u0000', '\uFFFD') };
@@ -118,18 +129,42 @@ export class LogCapture {
   }
 
   private append(stream: Stream, data: Buffer, at: string, tail: boolean): void {
-    this.appendText(stream, this.decoders[stream].write(data), data.length, at, tail);
+    if (tail) this.appendChunk(stream, at, true, data.length).raw!.push(data);
+    else this.appendText(stream, this.decoders[stream].write(data), data.length, at, false);
   }
 
   private appendText(stream: Stream, text: string, bytes: number, at: string, tail: boolean): void {
+    const chunk = this.appendChunk(stream, at, tail, bytes);
+    if (chunk.raw) {
+      // Text after raw bytes (the decoder's last word at the end): decode what came before it first.
+      this.decode(chunk);
+    }
+    chunk.text += text;
+  }
+
+  /** Decodes a tail chunk's bytes in the stream's order: every earlier chunk of its stream is decoded or dropped. */
+  private decode(chunk: Chunk): void {
+    if (!chunk.raw) return;
+    const decoder = this.decoders[chunk.stream];
+    for (const part of chunk.raw) chunk.text += decoder.write(part);
+    chunk.raw = null;
+  }
+
+  /** The chunk `bytes` more of `stream` go into, counted in; older tail chunks the window no longer holds are dropped. */
+  private appendChunk(stream: Stream, at: string, tail: boolean, bytes: number): Chunk {
     let last = this.pending.at(-1);
     if (!last || last.stream !== stream || last.tail !== tail || last.bytes >= this.chunkLimit || last.dropped) {
-      last = { seq: ++this.seq, stream, at, text: '', bytes: 0, tail, emitted: false, dropped: false };
+      last = { seq: ++this.seq, stream, at, text: '', raw: tail ? [] : null, bytes: 0, tail, emitted: false, dropped: false };
       this.pending.push(last);
       if (tail) this.tailChunks.push(last);
     }
-    last.text += text;
     last.bytes += bytes;
+    this.account(last, bytes);
+    return last;
+  }
+
+  private account(last: Chunk, bytes: number): void {
+    const { tail } = last;
     if (!tail) {
       this.headBytes += bytes;
       return;
@@ -137,6 +172,7 @@ export class LogCapture {
     this.tailBytes += bytes;
     while (this.tailBytes > this.tailLimit && this.tailChunks.length > 1) {
       const oldest = this.tailChunks.shift()!;
+      if (oldest.raw) this.skip(oldest);
       oldest.dropped = true;
       this.tailBytes -= oldest.bytes;
       this.droppedBytes += oldest.bytes;
@@ -148,6 +184,35 @@ export class LogCapture {
     }
     if (this.pending.length > 64) this.pending = this.pending.filter((chunk) => !chunk.dropped);
   }
+
+  /**
+   * Drops an undecoded chunk's text but carries its stream's decoder past it: what matters of its
+   * bytes is an unfinished UTF-8 sequence at its end (at most 3 bytes), which the next chunk completes.
+   */
+  private skip(chunk: Chunk): void {
+    const decoder = this.decoders[chunk.stream];
+    if (chunk.bytes < 3) {
+      for (const part of chunk.raw!) decoder.write(part);
+    } else {
+      // A fresh decoder fed the last 3 bytes holds exactly the sequence they leave unfinished (a
+      // continuation byte with its lead further back ends nothing unfinished, and is dropped anyway).
+      decoder.end();
+      decoder.write(lastBytes(chunk.raw!, 3));
+    }
+    chunk.raw = null;
+  }
+}
+
+/** The last `n` bytes of the concatenation of `parts`. */
+function lastBytes(parts: Buffer[], n: number): Buffer {
+  const tail: Buffer[] = [];
+  let have = 0;
+  for (let i = parts.length - 1; i >= 0 && have < n; i--) {
+    tail.unshift(parts[i]!);
+    have += parts[i]!.length;
+  }
+  const joined = tail.length === 1 ? tail[0]! : Buffer.concat(tail);
+  return joined.subarray(Math.max(0, joined.length - n));
 }
 
 /** Formats a byte count for people: 10 MB, 512 KB. */

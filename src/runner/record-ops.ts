@@ -1,4 +1,4 @@
-import type { Db } from '../runlog/db.ts';
+import type { Db, Queryable } from '../runlog/db.ts';
 import { ensureUndeclaredJob, syncJobDefinition, type JobSync } from '../runlog/sql/jobs.ts';
 import { recordStartedSlot } from '../runlog/sql/schedule-slots.ts';
 import { deleteLogChunks, insertLogChunks, upsertLogChunk, type LogRow } from '../runlog/sql/run-logs.ts';
@@ -32,15 +32,61 @@ export type RecordOp =
   | { op: 'log_totals'; run_id: string; bytes: number; dropped: number }
   | { op: 'link_slot'; job: string; scheduled_for: string; run_id: string };
 
+/** Every record but a job sync: what can run inside a caller's transaction. */
+export type RunOp = Exclude<RecordOp, { op: 'sync_job' }>;
+
 // Timestamps travel as ISO strings through the offline buffer; turn them back into Dates.
 const revive = (value: unknown): Date => (value instanceof Date ? value : new Date(String(value)));
 
+/**
+ * Applies a batch of records to the RunLog in order, in one transaction (a job sync, which takes its
+ * own, runs between). Consecutive log chunks of one run go in one insert: a child writing fast sends
+ * hundreds of small chunk groups, and a statement (and a commit) each was what capped the runner at
+ * 5% of a child's output rate on PostgreSQL.
+ */
+export async function applyOps(db: Db, ops: readonly RecordOp[]): Promise<void> {
+  let start = 0;
+  while (start < ops.length) {
+    const op = ops[start]!;
+    if (op.op === 'sync_job') {
+      await syncJobDefinition(db, op.job);
+      start++;
+      continue;
+    }
+    let end = start;
+    while (end < ops.length && ops[end]!.op !== 'sync_job') end++;
+    const segment = coalesceLogs(ops.slice(start, end) as RunOp[]);
+    if (segment.length === 1) await applyOpIn(db, segment[0]!);
+    else await db.transaction(async (tx) => {
+      for (const each of segment) await applyOpIn(tx, each);
+    });
+    start = end;
+  }
+}
+
+/** Merges runs of consecutive `logs` ops of one run into one op (order kept). */
+function coalesceLogs(ops: readonly RunOp[]): RunOp[] {
+  const out: RunOp[] = [];
+  for (const op of ops) {
+    const last = out[out.length - 1];
+    if (op.op === 'logs' && last?.op === 'logs' && last.run_id === op.run_id) {
+      out[out.length - 1] = { ...last, rows: [...last.rows, ...op.rows] };
+    } else {
+      out.push(op);
+    }
+  }
+  return out;
+}
+
 /** Applies one record to the RunLog. */
 export async function applyOp(db: Db, op: RecordOp): Promise<void> {
+  if (op.op === 'sync_job') await syncJobDefinition(db, op.job);
+  else await applyOpIn(db, op);
+}
+
+/** Applies one record other than a job sync, also inside a transaction. */
+export async function applyOpIn(db: Queryable, op: RunOp): Promise<void> {
   switch (op.op) {
-    case 'sync_job':
-      await syncJobDefinition(db, op.job);
-      return;
     case 'ensure_job':
       await ensureUndeclaredJob(db, op.name);
       return;

@@ -3,11 +3,11 @@
 import { hostname } from 'node:os';
 import { jobDefinitionHash, type JobDefinition, type KubescribeConfig } from '../config/job-definition.ts';
 import { runEvent } from '../runlog/run-event.ts';
-import { getRun, transitionRun, type EventInput, type RunPatch } from '../runlog/sql/runs.ts';
+import type { EventInput, RunPatch } from '../runlog/sql/runs.ts';
 import { jobSyncOf } from '../runlog/sync-jobs.ts';
 import { isTerminal, type RunStatus, type Trigger } from '../runlog/types.ts';
 import { InvalidParamsError } from './params.ts';
-import { flushSpools, spoolDirectory, type Recorder } from './recorder.ts';
+import { flushSpoolsTo, spoolDirectory, type Recorder } from './recorder.ts';
 
 /** Exit code for usage, config and params errors, as most CLIs do. */
 export const USAGE_EXIT_CODE = 2;
@@ -58,7 +58,7 @@ export async function startRunRecord(start: RunStart): Promise<StartedRun | { ex
   };
 
   // Records that earlier runners could not deliver go first, so history stays in order.
-  await recorder.read((db) => flushSpools(db, spoolDirectory(start.home), start.note));
+  await recorder.read((sink) => flushSpoolsTo(sink, spoolDirectory(start.home), start.note));
 
   if (start.definition) {
     recorder.record({ op: 'sync_job', job: jobSyncOf(start.definition, start.config.file) });
@@ -69,7 +69,7 @@ export async function startRunRecord(start: RunStart): Promise<StartedRun | { ex
   let rawParams: Record<string, unknown> = start.cliParams;
   let adopted = false;
   if (start.adopt) {
-    const existing = await recorder.read((db) => getRun(db, runId));
+    const existing = await recorder.read((sink) => sink.getRun(runId));
     if (existing) {
       if (isTerminal(existing.status)) {
         return refuse(`kubescribe: run ${runId} already finished (${existing.status}); a run is never started twice`);
@@ -102,7 +102,7 @@ export async function startRunRecord(start: RunStart): Promise<StartedRun | { ex
     // have moved the run since we read it. Offline, the record is buffered and we go ahead.
     const patch: RunPatch = { executor_ref: executorRef(null, start.executorRef), params };
     const adoptEvent = start.event('adopted', { host: hostname() });
-    const won = await recorder.read((db) => transitionRun(db, runId, ['queued'], 'starting', patch, adoptEvent));
+    const won = await recorder.read((sink) => sink.adopt(runId, patch, adoptEvent));
     if (won === null) {
       recordTransition(recorder, runId, ['queued'], 'starting', patch, adoptEvent);
     } else if (!won.changed) {

@@ -13,6 +13,7 @@ import { formatBytes } from './log-capture.ts';
 import { classifyOutcome } from './outcome.ts';
 import { readOutputFile } from './output-file.ts';
 import { createProtocolFiles } from './protocol-files.ts';
+import type { RecordSink } from './record-sink.ts';
 import { Recorder, spoolFileOf } from './recorder.ts';
 import { closeRunRecord, executorRef, recordTransition, startRunRecord, USAGE_EXIT_CODE } from './run-record.ts';
 import { superviseChild } from './supervisor.ts';
@@ -30,7 +31,10 @@ export interface RunnerInput {
   config: KubescribeConfig;
   /** KubeScribe's local directory (offline buffer). */
   home: string;
-  openDb: () => Promise<Db>;
+  /** Where records go (runlog-sink.ts, api-sink.ts); else a RunLog sink over `openDb`. */
+  sink?: RecordSink;
+  /** Opens the RunLog (a RunLog sink, when no `sink` is given). */
+  openDb?: () => Promise<Db>;
   timeoutMs?: number;
   graceMs?: number;
   heartbeatMs?: number;
@@ -97,6 +101,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
 
   const runId = input.runId ?? uuidv7();
   const recorder = new Recorder({
+    sink: input.sink,
     open: input.openDb,
     spoolFile: spoolFileOf(input.home, runId),
     say: warn,

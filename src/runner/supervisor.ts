@@ -2,6 +2,7 @@
 // while storing it, keeps the heartbeat, and stops it on a timeout, a signal or a cancel (SIGTERM,
 // then SIGKILL after the grace period). What the run is recorded as is decided afterwards (outcome.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { signalProcessGroup } from '../util/process-group.ts';
 import { TailBuffer } from './error-summary.ts';
 import { LogCapture } from './log-capture.ts';
@@ -12,6 +13,8 @@ import type { Recorder } from './recorder.ts';
 const LOG_FLUSH_MS = 250;
 const LOG_FLUSH_CHUNKS = 16;
 const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+// Output queued for our own stdout or stderr (a slow terminal or log collector) before reading stops.
+const MAX_PASSTHROUGH_BACKLOG_BYTES = 4 * 1024 * 1024;
 // How long a command runs before its orphan watchdog starts (docs/runner.md, "When the runner is killed").
 const WATCHDOG_DELAY_MS = 50;
 const RUNNER_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -124,7 +127,17 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
   const heartbeat = setInterval(() => {
     recorder.record({ op: 'heartbeat', run_id: runId, at: new Date().toISOString() });
   }, options.heartbeatMs);
-  const logTimer = setInterval(flushLogs, LOG_FLUSH_MS);
+  // Past the head, a flush hands the RunLog the tail window's newest chunks, which later output deletes
+  // again. While the RunLog is still writing earlier log chunks, the timer's flush waits and the
+  // window slides in memory instead, where dropping a chunk costs nothing: the command is never held
+  // up for output the cap will not keep, and memory stays bounded by the cap (the head, plus at most
+  // one tail window queued and one in the capture). 50 MB into a 10 MB cap: the RunLog's 8 MB backlog
+  // held the command for 0.4 s on PostgreSQL and 1.5 s on PGlite of its 0.5 s and 1.7 s of writing.
+  const flushOnTimer = () => {
+    if (capture.capped && !recorder.isOffline && recorder.backlogBytes > 0) return;
+    flushLogs();
+  };
+  const logTimer = setInterval(flushOnTimer, LOG_FLUSH_MS);
   const { timeoutMs } = options;
   const timeoutTimer = timeoutMs
     ? setTimeout(() => {
@@ -134,20 +147,34 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
       }, timeoutMs)
     : null;
 
+  // Reading stops for both of the command's pipes at once, never for one. Their relative order is the
+  // order in which we read them: a pipe left unread while the other is read gets its lines stored
+  // after the other's later ones (a stderr line written before the last stdout line was stored after
+  // it whenever a slow reader of our stderr made us pause that pipe alone). Each reason to hold
+  // (a pass-through target that fell behind, the RunLog's backlog) is released on its own.
+  const pipes: NodeJS.ReadableStream[] = [];
+  const holds = new Set<string>();
+  const hold = (reason: string) => {
+    if (holds.size === 0) for (const pipe of pipes) pipe.pause();
+    holds.add(reason);
+  };
+  const release = (reason: string) => {
+    if (!holds.delete(reason) || holds.size > 0) return;
+    for (const pipe of pipes) pipe.resume();
+  };
+
   // When the RunLog falls behind a fast writer, read the child more slowly rather than queue without
-  // bound. Only while the RunLog answers: while it is unreachable the job must not be held back.
-  const paused = new Set<NodeJS.ReadableStream>();
+  // bound. Only while the RunLog answers: while it is unreachable the job must not be held back. And
+  // only below the cap: past it, what is queued is bounded by the cap (the timer's flush waits).
   let throttleTimer: NodeJS.Timeout | null = null;
-  const throttle = (from: NodeJS.ReadableStream) => {
-    if (recorder.isOffline || recorder.backlogBytes < MAX_BACKLOG_BYTES) return;
-    from.pause();
-    paused.add(from);
-    throttleTimer ??= setInterval(() => {
-      if (!recorder.isOffline && recorder.backlogBytes > MAX_BACKLOG_BYTES / 4) return;
-      for (const stream of paused) stream.resume();
-      paused.clear();
+  const throttle = () => {
+    if (throttleTimer || capture.capped || recorder.isOffline || recorder.backlogBytes < MAX_BACKLOG_BYTES) return;
+    hold('runlog');
+    throttleTimer = setInterval(() => {
+      if (!capture.capped && !recorder.isOffline && recorder.backlogBytes > MAX_BACKLOG_BYTES / 4) return;
       clearInterval(throttleTimer!);
       throttleTimer = null;
+      release('runlog');
     }, 20);
   };
 
@@ -211,18 +238,20 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
       if (cancel) terminate(cancel.signal);
     });
     const pipe = (from: NodeJS.ReadableStream, to: NodeJS.WritableStream, stream: 'stdout' | 'stderr') => {
+      pipes.push(from);
       from.on('data', (data: Buffer) => {
         capture.push(stream, data);
         if (stream === 'stderr') stderrTail.push(data.toString('utf8'));
         // Past the head, only the timer flushes: a tail chunk that will be pushed out of the window
         // within 250 ms is never written at all (this is what makes a capped 50 MB log cheap).
         if (!capture.capped && capture.pendingChunks >= LOG_FLUSH_CHUNKS) flushLogs();
-        // Respect the terminal's pace so a fast writer cannot balloon our memory.
-        if (!to.write(data)) {
-          from.pause();
-          to.once('drain', () => from.resume());
+        // Respect the terminal's pace so a fast writer cannot balloon our memory, but only past a
+        // backlog worth holding both pipes for: a reader that lags a little costs no order.
+        if (!to.write(data) && !holds.has(stream) && queuedBytes(to) > MAX_PASSTHROUGH_BACKLOG_BYTES) {
+          hold(stream);
+          to.once('drain', () => release(stream));
         }
-        throttle(from);
+        throttle();
       });
     };
     pipe(proc.stdout!, options.stdout, 'stdout');
@@ -245,4 +274,10 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
     logBytes: capture.totalBytes,
     droppedLogBytes: capture.droppedBytes,
   };
+}
+
+/** Bytes queued in a pass-through target; a stream that does not say counts as full once write() says so. */
+function queuedBytes(to: NodeJS.WritableStream): number {
+  const length = (to as Partial<Writable>).writableLength;
+  return typeof length === 'number' ? length : Number.POSITIVE_INFINITY;
 }

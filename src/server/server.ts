@@ -5,10 +5,16 @@ import { jobsRoutes } from '../api/routes/jobs.ts';
 import { runsReadRoutes } from '../api/routes/runs-read.ts';
 import { runsWriteRoutes } from '../api/routes/runs-write.ts';
 import { tokensRoutes } from '../api/routes/tokens.ts';
+import { runnerRoutes } from '../api/routes/runner.ts';
+import { spoolDirectory } from '../runner/recorder.ts';
+import { flushSpools } from '../runner/runlog-sink.ts';
+import { PeriodicLoop } from '../util/periodic-loop.ts';
+import type { RunnerAuthenticator } from '../api/runner-auth.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import type { Environment } from '../config/environment.ts';
 import { LocalExecutor } from '../executors/local-executor.ts';
 import { createKubernetesExecutor } from '../kubernetes/kubernetes-executor.ts';
+import { kubernetesRunnerAuthenticators } from '../kubernetes/token-review.ts';
 import { RecordingExecutor, type Executor } from '../executors/executor.ts';
 import type { Db } from '../runlog/db.ts';
 import { openRunLogDb } from '../runlog/open-runlog.ts';
@@ -22,6 +28,9 @@ import { Notifier } from '../notify/notifier.ts';
 import { applyTimeouts, capConnectionsPerClient } from './http-guards.ts';
 import { logServerEvents, ServerEvents } from './server-events.ts';
 import { serverSettings, type ServerSettings } from './server-settings.ts';
+
+// Spools left by runners are flushed this often: a runner that exits during an outage leaves one.
+const SPOOL_FLUSH_MS = 5_000;
 
 export interface ServerOptions {
   env: Environment;
@@ -38,6 +47,10 @@ export interface ServerOptions {
   shutdownGraceMs?: number;
   /** Tokens the rate limit does not count (the local admin token of `kubescribe dev`). */
   rateLimitExempt?: () => Iterable<string>;
+  /** How often the server flushes spools runners left in its home (default 5 s). */
+  spoolFlushMs?: number;
+  /** Runner credentials the runner endpoints accept besides admin tokens and run tokens (src/api/runner-auth.ts). */
+  runnerAuthenticators?: RunnerAuthenticator[];
 }
 
 export interface RunningServer {
@@ -99,8 +112,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // A quiet follower's keep-alive must come well within the idle timeout that would close it.
       logStream: { keepAliveMs: Math.min(15_000, Math.floor(settings.idleTimeoutMs / 3)) },
       rateLimit: settings.rateLimit ? { ...settings.rateLimit, exemptTokens: options.rateLimitExempt } : undefined,
+      // The caller's, then (executor: kubernetes) job pods' projected ServiceAccount tokens, checked with TokenReview.
+      runnerAuthenticators: [
+        ...(options.runnerAuthenticators ?? []),
+        ...(kubernetes ? kubernetesRunnerAuthenticators(options.config, events.reporter('kubernetes')) : []),
+      ],
     };
-    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes]);
+    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes]);
     started.push(() => app.close());
     logServerEvents(events, app.log);
     started.push(() => executor.stop({ drain: false }));
@@ -157,6 +175,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `job ${job} notifies channel "${channel}", which is not configured: its alerts will be recorded as failed `
         + `(set ${channel === 'slack' ? 'SLACK_WEBHOOK_URL' : 'SMTP_URL and NOTIFY_EMAIL_TO'}, or define it under notify.channels)`);
     void notifier.start();
+    // Spools that runners left in this server's home when they exited while the API (or the RunLog)
+    // was away: written now and every few seconds, without waiting for a later command. A spool
+    // whose writer still runs is its writer's (recorder.ts).
+    const spoolDir = spoolDirectory(options.env.home);
+    const spools = new PeriodicLoop({
+      pass: () => flushSpools(db, spoolDir, (line) => app.log.info(line.replace(/^kubescribe: /, ''))),
+      intervalMs: options.spoolFlushMs ?? SPOOL_FLUSH_MS,
+      onError: (error) => app.log.warn({ err: { message: error.message } }, 'flushing runner spools failed; retrying'),
+      unref: true,
+    });
+    await spools.start();
     let closing: Promise<void> | null = null;
     return {
       url,
@@ -204,6 +233,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           }
           await http;
           await runs;
+          await spools.stop();
           // What is still pending stays in the outbox for the next start or another replica.
           await notifier.stop();
           await db.close();

@@ -39,6 +39,12 @@ const deadServer: Executor = {
 const waitFor = <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000) =>
   pollUntil(probe, timeoutMs, what) as Promise<T>;
 
+// The same script as the standalone runner's order test (test/runner/runner.test.ts): bursts of 100 KB
+// on stderr and lines on stdout, 100 ms apart (20 ms holds on a quiet machine; at load 9 on two cores
+// a process waits 40-60 ms for a CPU now and then, and two pipes carry no common clock).
+const ORDER_ROUNDS = 4;
+const ALTERNATING = Array.from({ length: ORDER_ROUNDS }, (_, i) => ['err-bytes:100000', 'sleep:0.1', `out:line ${i}`, 'sleep:0.1']).flat();
+
 function configFor(scratch: string): KubescribeConfig {
   const emit = (...actions: string[]) => JSON.stringify(['python3', 'test/fixtures/emit.py', ...actions]);
   return parseConfig(`
@@ -52,6 +58,8 @@ jobs:
     command: ${emit('out:ready', 'sleep:1', 'out:done')}
   slow:
     command: ${emit(`trap:${join(scratch, 'slow.trap')}`, 'out:ready', 'sleep:30')}
+  alternating:
+    command: ${emit(...ALTERNATING)}
 `, join(scratch, 'kubescribe.yaml'));
 }
 
@@ -90,6 +98,23 @@ for (const engine of ENGINES) {
       await db.close();
       await runlog.cleanup();
       rmSync(scratch, { recursive: true, force: true });
+    });
+
+    test('a run it starts stores stdout and stderr in the order they were written', async () => {
+      const executor = newExecutor();
+      await executor.start();
+      const runId = await trigger(executor, 'alternating');
+      assert.equal((await ended(runId)).status, 'succeeded');
+      const stretches = (await readLogChunks(db, runId)).reduce<Array<{ stream: string; text: string }>>((list, chunk) => {
+        const last = list.at(-1);
+        if (last?.stream === chunk.stream) last.text += chunk.text;
+        else list.push({ stream: chunk.stream, text: chunk.text });
+        return list;
+      }, []);
+      assert.deepEqual(
+        stretches.map((stretch) => (stretch.stream === 'stdout' ? `stdout:${stretch.text.trim()}` : `stderr:${stretch.text.length}`)),
+        Array.from({ length: ORDER_ROUNDS }, (_, i) => ['stderr:100000', `stdout:line ${i}`]).flat(),
+      );
     });
 
     test('runs beyond max_concurrent_runs wait as queued and start one after another, in order', async () => {

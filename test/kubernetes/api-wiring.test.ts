@@ -55,7 +55,7 @@ jobs:
 `;
 
 // The runner's own variables, which carry no secret; every other value must be masked or a reference.
-const RUNNER_VALUES = new Set(['KUBESCRIBE_JOB', 'KUBESCRIBE_RUN_ID', 'KUBESCRIBE_PARAMS', 'KUBESCRIBE_JOB_REVISION', 'KUBESCRIBE_CONFIG', 'KUBESCRIBE_HOME']);
+const RUNNER_VALUES = new Set(['KUBESCRIBE_JOB', 'KUBESCRIBE_RUN_ID', 'KUBESCRIBE_PARAMS', 'KUBESCRIBE_JOB_REVISION', 'KUBESCRIBE_CONFIG', 'KUBESCRIBE_HOME', 'KUBESCRIBE_API_URL', 'KUBESCRIBE_TOKEN_FILE', 'KUBESCRIBE_RUNLOG']);
 
 interface Api { url: string; app: FastifyInstance; doc: OpenApiDocument; call(method: string, path: string, body?: unknown): Promise<Response> }
 
@@ -99,7 +99,7 @@ for (const engine of ENGINES) {
       await h.close();
     });
 
-    test('?dry_run=true answers the Job a trigger would create, valid, with Secret references and no env value, creating nothing', async () => {
+    test('?dry_run=true answers the Job a trigger would create, valid, with no database credentials and no env value, creating nothing', async () => {
       const before = { runs: await count(h, 'runs'), events: await count(h, 'run_events'), revisions: await count(h, 'job_revisions') };
       const creates = h.api.count('create', 'jobs');
       const response = await api.call('POST', '/runs/trigger?dry_run=true', { job: 'report', params: { limit: 5 } });
@@ -123,13 +123,15 @@ for (const engine of ENGINES) {
       assert.deepEqual(container.command.slice(0, 2), ['kubescribe', 'run']);
       assert.deepEqual(container.command.slice(-3), ['--', 'python3', 'report.py']);
 
-      // No value of the job's env, anywhere; DATABASE_URL only as a reference to its Secret.
+      // No value of the job's env, anywhere; no database credentials at all (runner_runlog: api).
       assert.ok(!text.includes(SECRET), 'the secret value is not in the answer');
       assert.ok(!text.includes('eu-west-1'), 'no env value is in the answer');
       const env = container.env as KubeObject[];
       assert.equal(env.find((e) => e.name === 'API_TOKEN')?.value, '***');
       assert.equal(env.find((e) => e.name === 'REGION')?.value, '***');
-      assert.deepEqual(env.find((e) => e.name === 'DATABASE_URL'), { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'ops-db', key: 'url' } } });
+      assert.equal(env.find((e) => e.name === 'DATABASE_URL'), undefined);
+      assert.equal(env.find((e) => e.name === 'KUBESCRIBE_API_URL')?.value, `http://kubescribe-api.${NAMESPACE}.svc`);
+      assert.equal(env.find((e) => e.name === 'KUBESCRIBE_TOKEN_FILE')?.value, '/var/run/secrets/kubescribe/token');
       assert.equal(env.find((e) => e.name === 'KUBESCRIBE_PARAMS')?.value, JSON.stringify({ limit: 5 }));
       for (const entry of env) {
         if (entry.valueFrom) assert.equal(entry.value, undefined, entry.name);
@@ -325,7 +327,8 @@ for (const engine of ENGINES) {
         assert.equal(manifest.kind, 'Job');
         assert.equal(manifest.metadata.labels['kubescribe.io/job'], 'report');
         const jobEnv = manifest.spec.template.spec.containers[0]!.env;
-        assert.ok(jobEnv.some((entry) => entry.name === 'DATABASE_URL' && entry.valueFrom), 'DATABASE_URL only as a Secret reference');
+        assert.ok(!jobEnv.some((entry) => entry.name === 'DATABASE_URL'), 'no database credentials in a job pod');
+        assert.ok(jobEnv.some((entry) => entry.name === 'KUBESCRIBE_TOKEN_FILE'), 'the pod\'s projected token instead');
         assert.doesNotMatch(dry.out, new RegExp(SECRET), 'no env value is printed');
         server.kill('SIGTERM');
         const code = await new Promise<number | null>((resolve) => server!.once('exit', (exitCode) => resolve(exitCode)));

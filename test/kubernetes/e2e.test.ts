@@ -21,6 +21,8 @@ executor: kubernetes
 kubernetes:
   namespace: ${NAMESPACE}
   image: ghcr.io/example/kubescribe:0.1.0
+  # These pods' runners write straight in the RunLog (DATABASE_URL stands in for the Secret below).
+  runner_runlog: direct
 jobs:
   hello:
     command: ${emit('out:hello from the pod', 'env:KUBESCRIBE_JOB', 'metric:rows=3')}

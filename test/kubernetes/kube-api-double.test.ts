@@ -247,3 +247,142 @@ describe('Kubernetes API double', () => {
     assert.match(version.body.gitVersion, /^v1\.\d+/);
   });
 });
+
+describe('Kubernetes API double: ServiceAccount tokens and TokenReview', () => {
+  let api: KubeApiDouble;
+  const reviewPath = '/apis/authentication.k8s.io/v1/tokenreviews';
+  const post = async (body: unknown, path = reviewPath) => {
+    const response = await fetch(`${api.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: response.status, warning: response.headers.get('warning'), body: (await response.json()) as KubeObject };
+  };
+  const review = (token: string, audiences?: string[], extra: Record<string, unknown> = {}) =>
+    post({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, ...(audiences ? { audiences } : {}), ...extra } });
+  const makePod = (name: string, serviceAccountName = 'kubescribe-runner') => api.createObject('pods', NS, {
+    metadata: { name, labels: {} },
+    spec: { serviceAccountName, restartPolicy: 'Never', containers: [{ name: 'job', image: 'x' }] },
+    status: { phase: 'Running' },
+  });
+
+  before(async () => {
+    api = await startKubeApiDouble({
+      stepMs: 10,
+      scenario: () => ({ kind: 'process' }),
+    });
+  });
+  after(async () => {
+    await api.close();
+  });
+
+  test('a pod-bound token for its audience: 201, authenticated as the ServiceAccount, with the pod\'s name and uid', async () => {
+    const pod = makePod('bound');
+    const token = api.issueToken({ namespace: NS, pod: 'bound', audiences: ['kubescribe'], expirationSeconds: 3600 });
+    assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'JWT-shaped');
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));
+    assert.deepEqual(payload.aud, ['kubescribe']);
+    assert.ok(payload.exp > Date.now() / 1000 + 3500);
+    const answer = await review(token, ['kubescribe']);
+    assert.equal(answer.status, 201);
+    assert.equal(answer.body.kind, 'TokenReview');
+    assert.equal(answer.body.status.authenticated, true);
+    assert.deepEqual(answer.body.status.audiences, ['kubescribe']);
+    const user = answer.body.status.user;
+    assert.equal(user.username, `system:serviceaccount:${NS}:kubescribe-runner`);
+    assert.deepEqual(user.groups, ['system:serviceaccounts', `system:serviceaccounts:${NS}`, 'system:authenticated']);
+    assert.deepEqual(user.extra['authentication.kubernetes.io/pod-name'], ['bound']);
+    assert.deepEqual(user.extra['authentication.kubernetes.io/pod-uid'], [pod.metadata.uid]);
+  });
+
+  test('unknown, altered, expired, other-audience and unbound-pod tokens are authenticated: false with the reason', async () => {
+    makePod('gone');
+    makePod('replaced');
+    const good = api.issueToken({ namespace: NS, pod: 'bound', audiences: ['kubescribe'] });
+    const [header, payload, signature] = good.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    claims['kubernetes.io'].pod.name = 'other';
+    const altered = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`;
+    const expired = api.issueToken({ namespace: NS, pod: 'bound', audiences: ['kubescribe'], expiresAt: new Date(Date.now() - 1000) });
+    const apiAudience = api.issueToken({ namespace: NS, pod: 'bound' });
+    const gone = api.issueToken({ namespace: NS, pod: 'gone', audiences: ['kubescribe'] });
+    const replaced = api.issueToken({ namespace: NS, pod: 'replaced', audiences: ['kubescribe'] });
+    api.removeObject('pods', NS, 'gone');
+    api.removeObject('pods', NS, 'replaced');
+    makePod('replaced');
+    const cases: [string, string, string[] | undefined, RegExp][] = [
+      ['unknown', 'aaa.bbb.ccc', ['kubescribe'], /invalid bearer token/],
+      ['altered', altered, ['kubescribe'], /invalid bearer token/],
+      ['expired', expired, ['kubescribe'], /expired/],
+      ['for the API server', apiAudience, ['kubescribe'], /token audiences \["https:\/\/kubernetes\.default\.svc\.cluster\.local"\] is invalid for the target audiences \["kubescribe"\]/],
+      ['reviewed without audiences', good, undefined, /is invalid for the target audiences/],
+      ['pod deleted', gone, ['kubescribe'], /pods "gone" not found/],
+      ['pod replaced', replaced, ['kubescribe'], /does not match claim/],
+    ];
+    for (const [what, token, audiences, error] of cases) {
+      const answer = await review(token, audiences);
+      assert.equal(answer.status, 201, what);
+      assert.equal(answer.body.status.authenticated, undefined, what);
+      assert.deepEqual(answer.body.status.user, {}, what);
+      assert.match(answer.body.status.error, error, what);
+    }
+    assert.equal((await review(good, ['kubescribe', 'other'])).body.status.authenticated, true);
+  });
+
+  test('strict like the real one: kind, empty token, unknown fields, the namespaced path, other methods, RBAC and faults', async () => {
+    const reviews = api.count('create', 'tokenreviews');
+    const wrongKind = await post({ apiVersion: 'authentication.k8s.io/v1', kind: 'SubjectAccessReview', spec: { token: 'x' } });
+    assert.equal(wrongKind.status, 400);
+    assert.equal(wrongKind.body.reason, 'BadRequest');
+    const empty = await review('');
+    assert.equal(empty.status, 400);
+    assert.match(empty.body.message, /token is required/);
+    const token = api.issueToken({ namespace: NS, pod: 'bound', audiences: ['kubescribe'] });
+    const warned = await review(token, ['kubescribe'], { tokn: 'typo' });
+    assert.equal(warned.status, 201);
+    assert.match(warned.warning ?? '', /unknown field \\"spec\.tokn\\"/);
+    const strict = await post({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, tokn: 'typo' } }, `${reviewPath}?fieldValidation=Strict`);
+    assert.equal(strict.status, 400);
+    assert.match(strict.body.message, /strict decoding error: unknown field "spec\.tokn"/);
+    const namespaced = await post({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } }, `/apis/authentication.k8s.io/v1/namespaces/${NS}/tokenreviews`);
+    assert.equal(namespaced.status, 404);
+    const get = await fetch(`${api.url}${reviewPath}`);
+    assert.equal(get.status, 405);
+    assert.equal(((await get.json()) as KubeObject).reason, 'MethodNotAllowed');
+    api.deny('create', 'tokenreviews');
+    const denied = await review(token, ['kubescribe']);
+    assert.equal(denied.status, 403);
+    assert.match(denied.body.message, /cannot create resource "tokenreviews" in API group "authentication\.k8s\.io" at the cluster scope/);
+    api.allow('create', 'tokenreviews');
+    api.inject({ verb: 'create', resource: 'tokenreviews', kind: 'status', code: 503 });
+    assert.equal((await review(token, ['kubescribe'])).status, 503);
+    assert.equal((await review(token, ['kubescribe'])).status, 201);
+    // The namespaced path is no TokenReview; the 405 is a list: 7 creates, denied and faulted ones included.
+    assert.equal(api.count('create', 'tokenreviews') - reviews, 7);
+  });
+
+  test('a process pod gets the token its projected volume asks for, at the path its env names', async () => {
+    const created = await post({
+      apiVersion: 'batch/v1', kind: 'Job',
+      metadata: { name: 'projected' },
+      spec: {
+        backoffLimit: 0,
+        template: {
+          spec: {
+            restartPolicy: 'Never',
+            serviceAccountName: 'kubescribe-runner',
+            containers: [{
+              name: 'job', image: 'x', command: ['sh', '-c', 'cat "$TOKEN_FILE"'],
+              env: [{ name: 'TOKEN_FILE', value: '/var/run/secrets/kubescribe/token' }],
+              volumeMounts: [{ name: 'kubescribe-token', mountPath: '/var/run/secrets/kubescribe', readOnly: true }],
+            }],
+            volumes: [{ name: 'kubescribe-token', projected: { sources: [{ serviceAccountToken: { audience: 'kubescribe', expirationSeconds: 3600, path: 'token' } }] } }],
+          },
+        },
+      },
+    }, JOBS);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const pod = await waitFor(() => api.list('pods', NS).find((p) => p.metadata.labels['job-name'] === 'projected' && p.status.phase === 'Succeeded'), 10_000, 'the pod to succeed');
+    const token = api.kubelet.logOf(pod.metadata.name).trim();
+    const answer = await review(token, ['kubescribe']);
+    assert.equal(answer.body.status.authenticated, true, api.kubelet.logOf(pod.metadata.name));
+    assert.deepEqual(answer.body.status.user.extra['authentication.kubernetes.io/pod-uid'], [pod.metadata.uid]);
+  });
+});

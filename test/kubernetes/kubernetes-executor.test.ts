@@ -11,6 +11,7 @@ import { setJobSuspended } from '../../src/runlog/sql/jobs.ts';
 import { cancelRun } from '../../src/runs/cancel-run.ts';
 import { waitFor } from '../support/cli.ts';
 import type { KubeObject } from '../support/kube-api-double.ts';
+import { podCredentialProblems } from '../support/pod-credentials.ts';
 import { createHarness, NAMESPACE, type Harness } from './harness.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 
@@ -49,6 +50,9 @@ for (const engine of ENGINES) {
       const env = job.spec.template.spec.containers[0].env as KubeObject[];
       assert.equal(env.find((e) => e.name === 'KUBESCRIBE_RUN_ID')?.value, runId);
       assert.equal(job.spec.backoffLimit, 0);
+      // runner_runlog: api (the default): the pod records through the API with its own token, and holds no other credential.
+      assert.deepEqual(podCredentialProblems(job.spec.template.spec), []);
+      assert.ok(env.some((e) => e.name === 'KUBESCRIBE_TOKEN_FILE'));
       const run = await h.run(runId);
       assert.equal(run.status, 'queued');
       assert.deepEqual(run.executor_ref, { namespace: NAMESPACE, job: job.metadata.name });

@@ -41,6 +41,8 @@ kubernetes:
   apply_on_start: false
   start_timeout: 15m
   api: {image: registry.example.com/kubescribe-api:1.2.3, replicas: 3, port: 9090, resources: {requests: {cpu: 1}}}
+  runner_runlog: direct
+  api_url: https://kubescribe.example.com/
 jobs:
   report:
     command: python3 script.py
@@ -74,6 +76,8 @@ describe('kubernetes config', () => {
       apply_on_start: false,
       start_timeout_seconds: 900,
       api: { image: 'registry.example.com/kubescribe-api:1.2.3', replicas: 3, port: 9090, resources: { requests: { cpu: '1' }, limits: {} } },
+      runner_runlog: 'direct',
+      api_url: 'https://kubescribe.example.com',
     });
     assert.deepEqual(config.jobs.get('report')?.resources, { requests: { memory: '4Gi' }, limits: {} });
   });

@@ -7,9 +7,10 @@ import { parseConfig, type JobDefinition } from '../../src/config/job-config.ts'
 import { defaultKubernetesSettings, type KubernetesSettings } from '../../src/config/kubernetes-config.ts';
 import {
   cronJobManifest, DEFINITION_HASH_ANNOTATION, JOB_LABEL, ManifestError, MANAGED_BY, MANAGED_BY_LABEL, POD_ENV, REVISION_ANNOTATION,
-  RUN_ID_LABEL, runJobManifest, runJobName, scheduledTimeFromJobName,
+  RUN_ID_LABEL, RUNNER_TOKEN_AUDIENCE, RUNNER_TOKEN_PATH, runJobManifest, runJobName, scheduledTimeFromJobName,
 } from '../../src/kubernetes/manifests.ts';
 import { validateManifest } from '../../src/kubernetes/validate.ts';
+import { podCredentialProblems } from '../support/pod-credentials.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 
 const CONFIG = `
@@ -107,8 +108,10 @@ describe('runJobManifest', () => {
     assert.equal(env(list, 'REPORT_DIR')?.value, 'out');
     // The job's env cannot override the runner's own variables.
     assert.equal(list.filter((e) => e.name === 'KUBESCRIBE_JOB').length, 1);
-    assert.deepEqual(env(list, 'DATABASE_URL'), { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'kubescribe-database', key: 'DATABASE_URL' } } });
-    assert.equal(env(list, 'DATABASE_URL')?.value, undefined);
+    // runner_runlog: api (the default): the runner records through the API with the pod's projected token.
+    assert.equal(env(list, 'DATABASE_URL'), undefined);
+    assert.equal(env(list, 'KUBESCRIBE_API_URL')?.value, 'http://kubescribe-api.batch.svc');
+    assert.equal(env(list, 'KUBESCRIBE_TOKEN_FILE')?.value, RUNNER_TOKEN_PATH);
     assert.deepEqual(env(list, POD_ENV.pod)?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
     assert.deepEqual(env(list, POD_ENV.namespace)?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } });
     assert.deepEqual(env(list, POD_ENV.k8sJob)?.valueFrom, { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } });
@@ -125,6 +128,67 @@ describe('runJobManifest', () => {
     const own = runJobManifest({ definition: custom, settings, runId: RUN, params: {} }).spec?.template.spec?.containers[0];
     assert.equal(own?.image, 'registry.example.com/etl:7');
     assert.deepEqual(own?.resources, { requests: { memory: '4Gi' } });
+  });
+});
+
+describe('how a job pod records its run (runner_runlog)', () => {
+  const withSettings = (yaml: string) => parseConfig(`${CONFIG.replace('  ttl_after_finished: 1h\n', `  ttl_after_finished: 1h\n${yaml}`)}`, 'kubescribe.yaml');
+  const podOf = (job: V1Job) => job.spec!.template.spec!;
+  const pods = (cfg: ReturnType<typeof parseConfig>) => [
+    podOf(runJobManifest({ definition: cfg.jobs.get('report')!, settings: cfg.kubernetes!, runId: RUN, params: {} })),
+    podOf(runJobManifest({ definition: cfg.jobs.get('custom')!, settings: cfg.kubernetes!, runId: RUN, params: {} })),
+    cronJobManifest(cfg.jobs.get('report')!, cfg.kubernetes!, 1).spec!.jobTemplate.spec!.template.spec!,
+  ];
+
+  it('api (the default): the API URL and a projected token for audience kubescribe, and no database credentials', () => {
+    for (const pod of pods(config)) {
+      const container = pod.containers[0]!;
+      const list = container.env ?? [];
+      assert.equal(env(list, 'DATABASE_URL'), undefined);
+      assert.ok(!list.some((e) => e.valueFrom?.secretKeyRef), 'no Secret at all in a job pod\'s env');
+      assert.deepEqual(podCredentialProblems(pod), []);
+      assert.equal(env(list, 'KUBESCRIBE_API_URL')?.value, 'http://kubescribe-api.batch.svc');
+      assert.equal(env(list, 'KUBESCRIBE_TOKEN_FILE')?.value, RUNNER_TOKEN_PATH);
+      assert.equal(env(list, 'KUBESCRIBE_RUNLOG')?.value, 'api');
+      assert.deepEqual(pod.volumes?.find((v) => v.name === 'kubescribe-token'), {
+        name: 'kubescribe-token',
+        projected: { sources: [{ serviceAccountToken: { audience: RUNNER_TOKEN_AUDIENCE, expirationSeconds: 3600, path: 'token' } }] },
+      });
+      assert.deepEqual(container.volumeMounts?.find((m) => m.name === 'kubescribe-token'), { name: 'kubescribe-token', mountPath: '/var/run/secrets/kubescribe', readOnly: true });
+      assert.equal(RUNNER_TOKEN_PATH, '/var/run/secrets/kubescribe/token');
+    }
+  });
+
+  it('api_url replaces the in-cluster Service URL', () => {
+    for (const pod of pods(withSettings('  api_url: https://kubescribe.example.com\n'))) {
+      assert.equal(env(pod.containers[0]!.env!, 'KUBESCRIBE_API_URL')?.value, 'https://kubescribe.example.com');
+    }
+  });
+
+  it('direct: DATABASE_URL from its Secret as before, and no token nor API URL', () => {
+    const direct = withSettings('  runner_runlog: direct\n');
+    for (const pod of pods(direct)) {
+      const list = pod.containers[0]!.env!;
+      assert.deepEqual(env(list, 'DATABASE_URL'), { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'kubescribe-database', key: 'DATABASE_URL' } } });
+      assert.equal(env(list, 'KUBESCRIBE_API_URL'), undefined);
+      assert.equal(env(list, 'KUBESCRIBE_TOKEN_FILE'), undefined);
+      assert.equal(env(list, 'KUBESCRIBE_RUNLOG')?.value, 'direct');
+      assert.equal(pod.volumes?.some((v) => v.projected), false);
+      assert.deepEqual(podCredentialProblems(pod), ['job: env DATABASE_URL', 'job: env DATABASE_URL from Secret kubescribe-database'], 'the checker sees it');
+    }
+    const job = runJobManifest({ definition: direct.jobs.get('report')!, settings: direct.kubernetes!, runId: RUN, params: {} });
+    assert.deepEqual(validateManifest(job), []);
+  });
+
+  it('refuses an api_url with credentials, a query or another scheme, and an unknown runner_runlog, with the line', () => {
+    for (const [yaml, message] of [
+      ['  api_url: http://user:pw@api.example.com\n', /must not hold credentials/],
+      ['  api_url: http://api.example.com/?x=1\n', /query or fragment/],
+      ['  api_url: ftp://api.example.com\n', /http:\/\/ or https:\/\//],
+      ['  runner_runlog: database\n', /api.*direct|direct.*api/],
+    ] as const) {
+      assert.throws(() => withSettings(yaml), (error: Error) => message.test(error.message) && /kubescribe\.yaml:\d+/.test(error.message), yaml);
+    }
   });
 });
 

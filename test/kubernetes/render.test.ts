@@ -12,6 +12,7 @@ import { main } from '../../src/cli/main.ts';
 import { readEnvironment } from '../../src/config/environment.ts';
 import { API_RULES } from '../../src/kubernetes/manifests-install.ts';
 import { validateManifest } from '../../src/kubernetes/validate.ts';
+import { podCredentialProblems } from '../support/pod-credentials.ts';
 
 const TSX = import.meta.resolve('tsx');
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).href;
@@ -96,6 +97,8 @@ describe('kubescribe render', () => {
       'ServiceAccount/kubescribe-runner',
       'Role/kubescribe-executor',
       'RoleBinding/kubescribe-executor',
+      'ClusterRole/kubescribe-tokenreview-kubescribe',
+      'ClusterRoleBinding/kubescribe-tokenreview-kubescribe',
       'ConfigMap/kubescribe-config',
       'Service/kubescribe-api',
       'Deployment/kubescribe-api',
@@ -104,19 +107,26 @@ describe('kubescribe render', () => {
     ]);
     for (const obj of objects) {
       assert.deepEqual(validateManifest(obj), [], `${obj.kind} ${obj.metadata.name}`);
-      assert.equal(obj.metadata.namespace, 'kubescribe', `${obj.kind} ${obj.metadata.name}`);
+      // Cluster-scoped objects have no namespace (the API server rejects one); their names carry it.
+      const clusterScoped = obj.kind === 'ClusterRole' || obj.kind === 'ClusterRoleBinding';
+      assert.equal(obj.metadata.namespace, clusterScoped ? undefined : 'kubescribe', `${obj.kind} ${obj.metadata.name}`);
     }
     assert.equal(example.err, '', 'the example declares executor: kubernetes, so render has nothing to note');
   });
 
-  it('grants the API least privilege in its namespace only', () => {
+  it('grants the API least privilege: its namespace, plus TokenReview (cluster-scoped) to check job pods\' tokens', () => {
     const role = find(objects, 'Role');
     assert.deepEqual(role.rules, API_RULES);
     assert.deepEqual(role.rules, [
       { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'], verbs: ['create', 'get', 'list', 'watch', 'patch', 'delete'] },
       { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get', 'list', 'watch'] },
     ]);
-    assert.equal(objects.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'), false);
+    // TokenReview is only ever granted cluster-wide; nothing else is.
+    const clusterRole = find(objects, 'ClusterRole');
+    assert.deepEqual(clusterRole.rules, [{ apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] }]);
+    const clusterBinding = find(objects, 'ClusterRoleBinding');
+    assert.deepEqual(clusterBinding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole.metadata.name });
+    assert.deepEqual(clusterBinding.subjects, [{ kind: 'ServiceAccount', name: 'kubescribe', namespace: 'kubescribe' }]);
     const binding = find(objects, 'RoleBinding');
     assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kubescribe-executor' });
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'kubescribe', namespace: 'kubescribe' }]);
@@ -177,9 +187,14 @@ describe('kubescribe render', () => {
       { secretRef: { name: 'kubescribe-smtp', optional: true } },
       { secretRef: { name: 'kubescribe-slack', optional: true } },
     ]);
+    // Job pods hold no database credentials: their runner records through the API with the pod's projected token.
     for (const cron of objects.filter((o) => o.kind === 'CronJob')) {
-      const env = (cron as Record<string, any>).spec.jobTemplate.spec.template.spec.containers[0].env;
-      assert.deepEqual(env.find((e: { name: string }) => e.name === 'DATABASE_URL').valueFrom.secretKeyRef, { name: 'kubescribe-database', key: 'DATABASE_URL' });
+      const pod = (cron as Record<string, any>).spec.jobTemplate.spec.template.spec;
+      const env = pod.containers[0].env as { name: string; value?: string }[];
+      assert.equal(env.find((e) => e.name === 'DATABASE_URL'), undefined);
+      assert.equal(env.find((e) => e.name === 'KUBESCRIBE_API_URL')?.value, 'http://kubescribe-api.kubescribe.svc');
+      assert.ok(pod.volumes.some((v: any) => v.projected?.sources?.[0]?.serviceAccountToken?.audience === 'kubescribe'));
+      assert.deepEqual(podCredentialProblems(pod), [], `CronJob ${cron.metadata.name}`);
     }
     assert.equal(objects.some((o) => o.kind === 'Secret'), false);
     assert.match(example.out, /^# .*kubectl -n kubescribe create secret generic kubescribe-database/m);
@@ -190,10 +205,13 @@ describe('kubescribe render', () => {
     assert.equal(result.code, 0, result.err);
     const rendered = objectsOf(result.out);
     for (const obj of rendered) {
-      assert.equal(obj.metadata.namespace, 'data-jobs', `${obj.kind} ${obj.metadata.name}`);
+      const clusterScoped = obj.kind === 'ClusterRole' || obj.kind === 'ClusterRoleBinding';
+      assert.equal(obj.metadata.namespace, clusterScoped ? undefined : 'data-jobs', `${obj.kind} ${obj.metadata.name}`);
+      if (clusterScoped) assert.equal(obj.metadata.name, 'kubescribe-tokenreview-data-jobs');
       assert.deepEqual(validateManifest(obj), []);
     }
     assert.equal(find(rendered, 'RoleBinding').subjects[0].namespace, 'data-jobs');
+    assert.equal(find(rendered, 'ClusterRoleBinding').subjects[0].namespace, 'data-jobs');
     const text: string = find(rendered, 'ConfigMap').data['kubescribe.yaml'];
     assert.match(text, /^ {2}namespace: data-jobs$/m);
     // Only that line changed: the user's comments and layout are kept.

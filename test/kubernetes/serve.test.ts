@@ -78,6 +78,20 @@ for (const engine of ENGINES) {
       const job = await waitFor(() => api.list('jobs', NS).find((j) => j.metadata.labels['kubescribe.io/run-id'] === runId), 30_000, 'the Job');
       assert.match(job.metadata.name, /^hello-/);
 
+      // The runner endpoints take the Job's pod's ServiceAccount token (checked through the same kubeconfig with TokenReview).
+      const pod = await waitFor(() => api.list('pods', NS).find((p) => p.metadata.labels['job-name'] === job.metadata.name && p.status.phase === 'Running'), 30_000, 'the pod');
+      const podToken = api.issueToken({ namespace: NS, pod: pod.metadata.name, audiences: ['kubescribe'] });
+      const own = await fetch(`${url}/runner/runs/${runId}`, { headers: { authorization: `Bearer ${podToken}` } });
+      assert.equal(own.status, 200, await own.clone().text());
+      assert.equal(((await own.json()) as { status: string }).status, 'queued');
+      const second = await fetch(`${url}/runs/trigger`, {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ job: 'hello' }),
+      });
+      const secondId = ((await second.json()) as { run_id: string }).run_id;
+      const other = await fetch(`${url}/runner/runs/${secondId}`, { headers: { authorization: `Bearer ${podToken}` } });
+      assert.equal(other.status, 403, await other.text());
+      assert.ok(api.count('create', 'tokenreviews') >= 1);
+
       server.kill('SIGTERM');
       const code = await new Promise<number | null>((resolve) => server!.once('exit', (exitCode) => resolve(exitCode)));
       assert.equal(code, 0, stderr);

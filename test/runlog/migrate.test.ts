@@ -14,7 +14,7 @@ import { ENGINES, type Engine } from '../support/runlog-engines.ts';
 import { unclosable } from './shared-runlog.ts';
 
 const TABLES = ['api_tokens', 'job_events', 'job_revisions', 'jobs', 'kubescribe_migrations', 'notification_attempts', 'notification_deliveries',
-  'notification_events', 'run_events', 'run_logs', 'run_retries', 'runs', 'schedule_slots'];
+  'notification_events', 'run_events', 'run_logs', 'run_retries', 'runner_credentials', 'runs', 'schedule_slots'];
 // Every migration this build ships, so the tests follow new migrations without edits.
 const SHIPPED = loadMigrations();
 const LATEST = SHIPPED.length;

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENGINES, createTestRunLog, type TestRunLog } from '../support/runlog-engines.ts';
-import { REPO_ROOT, runCli } from '../support/cli.ts';
+import { BIN, REPO_ROOT, runCli, shellWord } from '../support/cli.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { getRun, insertRun } from '../../src/runlog/sql/runs.ts';
 import { readLogChunks, readRunEvents } from '../../src/runlog/sql/run-logs.ts';
@@ -244,6 +244,35 @@ for (const engine of ENGINES) {
       const chunks = await t.withDb((db) => readLogChunks(db, runId));
       const lines = chunks.flatMap((chunk) => chunk.text.trim().split('\n').map((line) => `${chunk.stream}:${line}`));
       assert.deepEqual(lines, Array.from({ length: 12 }, (_, i) => `${i % 2 ? 'stderr' : 'stdout'}:line ${i}`));
+    });
+
+    test('stdout and stderr keep their order while a slow reader holds up our own stderr', async () => {
+      // A pod's log pipe or a terminal that lags: the runner's stderr is a pipe nobody reads until
+      // the command is done (or 3 s have passed). Passing 100 KB bursts through fills it, and a runner
+      // that stopped reading the command's stderr alone stored the stdout lines written after a
+      // burst before the burst's end, however far apart they were (100 ms here: see the local
+      // executor's test of the same script, which keeps its order as well).
+      const runId = uuidv7();
+      const done = join(scratch, `${runId}.done`);
+      const rounds = 4;
+      const actions = Array.from({ length: rounds }, (_, i) => ['err-bytes:100000', 'sleep:0.1', `out:line ${i}`, 'sleep:0.1']).flat();
+      const runner = [process.execPath, BIN, 'run', '-q', '--run-id', runId, '--', ...emit(...actions, `touch:${done}`)].map(shellWord).join(' ');
+      const slowReader = `{ i=0; while [ ! -e ${shellWord(done)} ] && [ $i -lt 60 ]; do sleep 0.05; i=$((i+1)); done; cat >/dev/null; }`;
+      const result = await runCli([], { shell: `${runner} 2>&1 >/dev/null | ${slowReader}`, env: t.env });
+      assert.equal(result.code, 0, result.err);
+      assert.equal((await record(runId)).status, 'succeeded');
+      const chunks = await t.withDb((db) => readLogChunks(db, runId));
+      // Consecutive chunks of one stream are one stretch of output: the stretches must alternate as written.
+      const stretches = chunks.reduce<Array<{ stream: string; text: string }>>((list, chunk) => {
+        const last = list.at(-1);
+        if (last?.stream === chunk.stream) last.text += chunk.text;
+        else list.push({ stream: chunk.stream, text: chunk.text });
+        return list;
+      }, []);
+      assert.deepEqual(
+        stretches.map((stretch) => (stretch.stream === 'stdout' ? `stdout:${stretch.text.trim()}` : `stderr:${stretch.text.length}`)),
+        Array.from({ length: rounds }, (_, i) => ['stderr:100000', `stdout:line ${i}`]).flat(),
+      );
     });
 
     test('malformed KUBESCRIBE_OUTPUT lines become warning events and never fail the run', async () => {

@@ -21,12 +21,20 @@ export interface CliOptions {
   /** Called once the process has started, e.g. to send it a signal. */
   onSpawn?: (child: ChildProcess) => void;
   timeoutMs?: number;
+  /** Run this `sh -c` command line instead of `kubescribe <args>` (a pipeline around the runner). */
+  shell?: string;
+}
+
+/** Quotes a word for `sh`. */
+export function shellWord(word: string): string {
+  return /^[\w./:=@%+-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** Runs `kubescribe <args>` and collects its output and exit status. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const [file, argv] = options.shell === undefined ? [process.execPath, [BIN, ...args]] : ['/bin/sh', ['-c', options.shell]];
+    const child = spawn(file, argv, {
       cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,10 +1,15 @@
 // The simulated control plane behind the Kubernetes API double: a Job controller (one pod per Job,
 // backoffLimit 0 semantics, activeDeadlineSeconds, deletion propagation), a CronJob controller that
 // fires on request, and a kubelet that moves pods through Pending → Running → Succeeded/Failed
-// following a scenario chosen per Job, or runs a real process as the pod.
+// following a scenario chosen per Job, or runs a real process as the pod. A process pod gets the
+// ServiceAccount tokens its projected volumes ask for, written under a temporary directory that stands
+// in for the mount path: env values naming a path under the mount are rewritten to it (the one
+// difference from a real kubelet, which mounts them where the pod spec says).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as osConstants } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeApiDouble, KubeObject, Resource } from './kube-api-double.ts';
 
@@ -39,6 +44,11 @@ export interface KubeletOptions {
   stepMs?: number;
   /** Upper bound on a process pod's termination grace period, to keep tests fast (default 5 s). */
   maxGraceMs?: number;
+  /**
+   * Lifetime of the ServiceAccount tokens projected into process pods, instead of the volume's
+   * expirationSeconds (Kubernetes' minimum is 600 s): lets a test see tokens expire and rotate.
+   */
+  tokenLifetimeSeconds?: number;
   /** Secret values for env `valueFrom.secretKeyRef` of process pods: secret name → key → value. */
   secrets?: Record<string, Record<string, string>>;
 }
@@ -50,6 +60,8 @@ interface PodState {
   timers: NodeJS.Timeout[];
   process: ChildProcess | null;
   log: string;
+  /** Where the pod's projected volumes are written, when it has any. */
+  volumesDir: string | null;
   deleting: boolean;
   finished: boolean;
 }
@@ -75,6 +87,7 @@ export class Kubelet {
     for (const pod of this.pods.values()) {
       for (const timer of pod.timers) clearTimeout(timer);
       pod.process?.kill('SIGKILL');
+      if (pod.volumesDir) rmSync(pod.volumesDir, { recursive: true, force: true });
     }
     for (const timer of this.jobTimers.values()) clearTimeout(timer);
   }
@@ -119,7 +132,7 @@ export class Kubelet {
     const namespace: string = job.metadata.namespace;
     const scenario = this.options.scenario?.(job) ?? { kind: 'succeed' };
     const podName = `${job.metadata.name}-${randomBytes(3).toString('hex').slice(0, 5)}`;
-    const state: PodState = { namespace, name: podName, job: job.metadata.name, timers: [], process: null, log: '', deleting: false, finished: false };
+    const state: PodState = { namespace, name: podName, job: job.metadata.name, timers: [], process: null, log: '', volumesDir: null, deleting: false, finished: false };
     this.pods.set(`${namespace}/${podName}`, state);
     const template = job.spec.template;
     const uid = job.metadata.uid;
@@ -220,7 +233,39 @@ export class Kubelet {
 
   private removePod(namespace: string, name: string): void {
     this.api.removeObject('pods', namespace, name);
+    const state = this.pods.get(`${namespace}/${name}`);
+    if (state?.volumesDir) rmSync(state.volumesDir, { recursive: true, force: true });
     this.pods.delete(`${namespace}/${name}`);
+  }
+
+  /**
+   * Writes (again: the kubelet refreshes them before they expire) the ServiceAccount tokens of a pod's
+   * projected volumes; returns mount path → directory standing in for it.
+   */
+  projectTokens(namespace: string, name: string): Map<string, string> {
+    const state = this.pods.get(`${namespace}/${name}`);
+    const pod = this.api.get('pods', namespace, name);
+    if (!state || !pod) throw new Error(`no pod ${namespace}/${name}`);
+    const mounts = new Map<string, string>();
+    for (const volume of (pod.spec.volumes ?? []) as KubeObject[]) {
+      const sources = ((volume.projected?.sources ?? []) as KubeObject[]).filter((source) => source.serviceAccountToken);
+      if (sources.length === 0) continue;
+      state.volumesDir ??= mkdtempSync(join(tmpdir(), 'ks-pod-volumes-'));
+      const dir = join(state.volumesDir, volume.name);
+      for (const { serviceAccountToken: request } of sources) {
+        const token = this.api.issueToken({
+          namespace, pod: name, audiences: request.audience ? [request.audience] : undefined,
+          expirationSeconds: this.options.tokenLifetimeSeconds ?? request.expirationSeconds ?? 3600,
+        });
+        const file = join(dir, request.path);
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, token, { mode: 0o600 });
+      }
+      for (const container of pod.spec.containers as KubeObject[]) {
+        for (const mount of (container.volumeMounts ?? []) as KubeObject[]) if (mount.name === volume.name) mounts.set(mount.mountPath, dir);
+      }
+    }
+    return mounts;
   }
 
   // A pod deleted under a live Job counts as a failure; with backoffLimit 0 the Job fails.
@@ -375,9 +420,26 @@ export class Kubelet {
     if (argv.length === 0) throw new Error(`pod ${state.name}: the double needs an explicit command (it has no image entrypoints)`);
     const [program, ...rest] = argv[0] === 'kubescribe' ? [process.execPath, BIN, ...argv.slice(1)] : argv;
     const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOSTNAME: state.name };
+    const mounts = this.projectTokens(state.namespace, state.name);
+    // The kubelet writes a fresh token when 80 % of the old one's life has passed.
+    const lifetimes = ((pod.spec.volumes ?? []) as KubeObject[]).flatMap((v) => ((v.projected?.sources ?? []) as KubeObject[]))
+      .filter((source) => source.serviceAccountToken).map((source) => this.options.tokenLifetimeSeconds ?? source.serviceAccountToken.expirationSeconds ?? 3600);
+    if (lifetimes.length > 0) {
+      const refresh = setInterval(() => {
+        if (state.deleting || state.finished || this.stopped) clearInterval(refresh);
+        else this.projectTokens(state.namespace, state.name);
+      }, Math.min(...lifetimes) * 800);
+      state.timers.push(refresh);
+    }
+    const local = (value: string) => {
+      for (const [mountPath, dir] of mounts) {
+        if (value === mountPath || value.startsWith(`${mountPath}/`)) return `${dir}${value.slice(mountPath.length)}`;
+      }
+      return value;
+    };
     for (const item of (container.env ?? []) as KubeObject[]) {
       const value = item.value ?? this.valueFrom(pod, item.valueFrom);
-      if (value !== undefined) env[item.name] = value;
+      if (value !== undefined) env[item.name] = local(value);
     }
     Object.assign(env, scenario.env ?? {});
     this.markRunning(state);

@@ -1,5 +1,5 @@
-// A strict Kubernetes API server double for tests: real HTTP on loopback, the real paths of the three
-// resources KubeScribe uses (batch/v1 Jobs and CronJobs, v1 Pods), a global resourceVersion, watch
+// A strict Kubernetes API server double for tests: real HTTP on loopback, the real paths of the
+// resources KubeScribe uses (batch/v1 Jobs and CronJobs, v1 Pods, and TokenReview: see kube-api-double-tokens.ts), a global resourceVersion, watch
 // streams with replay and 410 Gone, label selectors, Status objects with the codes and reasons a real
 // API server sends, RBAC denials, injectable faults, and every created or replaced Job and CronJob
 // validated against the official schemas. The simulated Job controller and kubelet live in
@@ -9,11 +9,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { validateManifest } from '../../src/kubernetes/validate.ts';
 import { Kubelet, type KubeletOptions } from './kube-api-double-kubelet.ts';
+import { TokenAuthority, type IssueTokenOptions } from './kube-api-double-tokens.ts';
 
 // Kubernetes objects are open-ended JSON; the double reads and writes them as such.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type KubeObject = Record<string, any>;
 export type Resource = 'jobs' | 'cronjobs' | 'pods';
+/** What requests, faults and RBAC denials can name: the stored resources and the create-only TokenReview. */
+export type ApiResource = Resource | 'tokenreviews';
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -23,11 +26,12 @@ const RESOURCES: Record<Resource, ResourceInfo> = {
   cronjobs: { group: 'batch', apiVersion: 'batch/v1', kind: 'CronJob', validated: true },
   pods: { group: '', apiVersion: 'v1', kind: 'Pod', validated: false },
 };
+const GROUPS: Record<ApiResource, string> = { jobs: 'batch', cronjobs: 'batch', pods: '', tokenreviews: 'authentication.k8s.io' };
 
 /** A fault injected into the next matching requests. */
 export interface Fault {
   verb: Verb;
-  resource: Resource;
+  resource: ApiResource;
   /** `status`: answer with this HTTP code (a Status object); `hang`: never answer; `hang-after`: apply the request, then never answer. */
   kind: 'status' | 'hang' | 'hang-after';
   code?: number;
@@ -41,7 +45,7 @@ export interface RecordedRequest {
   path: string;
   query: URLSearchParams;
   verb: Verb | null;
-  resource: Resource | null;
+  resource: ApiResource | null;
   contentType: string | null;
   body: unknown;
   status: number;
@@ -55,6 +59,8 @@ export interface KubeApiDoubleOptions extends KubeletOptions {
   user?: string;
   /** Awaited before a create is stored: lets a test look at the world at that moment. */
   beforeCreate?: (resource: Resource, obj: KubeObject) => Promise<void> | void;
+  /** Awaited after a TokenReview was decided, before it is answered: lets a test change the world in between. */
+  afterTokenReview?: (review: KubeObject) => Promise<void> | void;
 }
 
 /** Starts the double on 127.0.0.1:<free port>. */
@@ -71,6 +77,8 @@ export class KubeApiDouble {
   /** Deletes received, with the propagation policy each one used. */
   readonly deletions: { resource: Resource; name: string; propagationPolicy: string }[] = [];
   readonly kubelet: Kubelet;
+  /** Issues the ServiceAccount tokens the TokenReview API checks. */
+  readonly tokens: TokenAuthority;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly store = new Map<string, KubeObject>();
@@ -83,10 +91,13 @@ export class KubeApiDouble {
   private compactedRv = 0;
   private readonly user: string;
   private readonly beforeCreate: KubeApiDoubleOptions['beforeCreate'];
+  private readonly afterTokenReview: KubeApiDoubleOptions['afterTokenReview'];
 
   constructor(options: KubeApiDoubleOptions) {
     this.user = options.user ?? 'system:serviceaccount:default:kubescribe';
     this.beforeCreate = options.beforeCreate;
+    this.afterTokenReview = options.afterTokenReview;
+    this.tokens = new TokenAuthority((namespace, name) => this.get('pods', namespace, name));
     this.kubelet = new Kubelet(this, options);
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.on('connection', (socket) => {
@@ -115,11 +126,11 @@ export class KubeApiDouble {
   }
 
   /** Denies a verb on a resource, as a Role without it would (403 Forbidden). */
-  deny(verb: Verb, resource: Resource): void {
+  deny(verb: Verb, resource: ApiResource): void {
     this.denied.add(`${verb} ${resource}`);
   }
 
-  allow(verb: Verb, resource: Resource): void {
+  allow(verb: Verb, resource: ApiResource): void {
     this.denied.delete(`${verb} ${resource}`);
   }
 
@@ -129,6 +140,11 @@ export class KubeApiDouble {
       watcher.res.socket?.destroy();
       this.endWatch(watcher);
     }
+  }
+
+  /** A ServiceAccount token, as TokenRequest issues it (bound to a pod, for an audience, expiring). */
+  issueToken(options: IssueTokenOptions): string {
+    return this.tokens.issue(options);
   }
 
   /** Forgets the change history: a watch from any earlier resourceVersion now gets 410 Gone. */
@@ -162,7 +178,7 @@ export class KubeApiDouble {
   }
 
   /** How many requests of a verb on a resource were received (faulted ones included). */
-  count(verb: Verb, resource: Resource): number {
+  count(verb: Verb, resource: ApiResource): number {
     return this.requests.filter((request) => request.verb === verb && request.resource === resource).length;
   }
 
@@ -269,10 +285,11 @@ export class KubeApiDouble {
       }
     }
     if (this.denied.has(`${verb} ${resource}`)) {
-      const group = RESOURCES[resource].group;
+      const group = GROUPS[resource];
       const what = `${resource}${group ? `.${group}` : ''}${name ? ` "${name}"` : ''}`;
+      const scope = namespace ? `in the namespace "${namespace}"` : 'at the cluster scope';
       reply(403, status(403, 'Forbidden',
-        `${what} is forbidden: User "${this.user}" cannot ${verb} resource "${resource}" in API group "${group}" in the namespace "${namespace}"`,
+        `${what} is forbidden: User "${this.user}" cannot ${verb} resource "${resource}" in API group "${group}" ${scope}`,
         { name, group, kind: resource }));
       return;
     }
@@ -284,13 +301,30 @@ export class KubeApiDouble {
       return;
     }
     if (fault?.kind === 'hang') return;
+    if (resource === 'tokenreviews') {
+      // Create-only, as on a real API server: any other method on the collection is 405.
+      if (verb !== 'create') {
+        reply(405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+        return;
+      }
+      if (!body) {
+        reply(400, status(400, 'BadRequest', 'a request body is required'));
+        return;
+      }
+      const review = this.tokens.review(body, url.searchParams);
+      if (review.code === 201) await this.afterTokenReview?.(review.body);
+      if (review.warning) res.setHeader('Warning', review.warning);
+      if (fault?.kind === 'hang-after') recorded.status = review.code;
+      else reply(review.code, review.body);
+      return;
+    }
     if (verb === 'create' && body) await this.beforeCreate?.(resource, body);
     const respond = fault?.kind === 'hang-after' ? (code: number) => (recorded.status = code) : reply;
     const answer = this.serve(verb, resource, namespace, name, sub, url.searchParams, body, contentType, res, recorded);
     if (answer) respond(answer.code, answer.body);
   }
 
-  private takeFault(verb: Verb, resource: Resource): Fault | null {
+  private takeFault(verb: Verb, resource: ApiResource): Fault | null {
     const fault = this.faults.find((f) => f.verb === verb && f.resource === resource);
     if (!fault) return null;
     fault.times! -= 1;
@@ -496,9 +530,16 @@ export class KubeApiDouble {
 
 const key = (resource: Resource, namespace: string, name: string) => `${resource}/${namespace}/${name}`;
 
-interface Route { verb: Verb; resource: Resource; namespace: string; name: string | null; sub: string | null }
+interface Route { verb: Verb; resource: ApiResource; namespace: string; name: string | null; sub: string | null }
 
 function parsePath(method: string, url: URL): Route | null {
+  // TokenReview is cluster-scoped: under a namespace its path does not exist (404), as on a real server.
+  const review = url.pathname.match(/^\/apis\/authentication\.k8s\.io\/v1\/tokenreviews(?:\/([^/]+))?$/);
+  if (review) {
+    const name = review[1] ? decodeURIComponent(review[1]) : null;
+    const verb: Verb = method === 'POST' && !name ? 'create' : method === 'GET' ? (name ? 'get' : 'list') : method === 'DELETE' ? 'delete' : 'update';
+    return { verb, resource: 'tokenreviews', namespace: '', name, sub: null };
+  }
   const match = url.pathname.match(/^\/(?:apis\/batch\/v1\/namespaces\/([^/]+)\/(jobs|cronjobs)|api\/v1\/namespaces\/([^/]+)\/(pods))(?:\/([^/]+))?(?:\/(log))?$/);
   if (!match) return null;
   const namespace = decodeURIComponent(match[1] ?? match[3]!);

@@ -43,11 +43,12 @@ export interface TokenRow {
 
 // A recognisable prefix lets secret scanners find leaked tokens; 32 random bytes make guessing hopeless.
 const PREFIX = 'ksk_';
-const TOKEN_ANYWHERE = /ksk_[A-Za-z0-9_-]+/g;
+// API tokens (ksk_) and run tokens (ksr_, runner-credentials.ts).
+const TOKEN_ANYWHERE = /(ksk|ksr)_[A-Za-z0-9_-]+/g;
 
-/** The text with every API token in it (recognised by its prefix) replaced by `ksk_***`: for logs. */
+/** The text with every API or run token in it (recognised by its prefix) replaced by `ksk_***` / `ksr_***`: for logs. */
 export function redactApiTokens(text: string): string {
-  return text.replace(TOKEN_ANYWHERE, `${PREFIX}***`);
+  return text.replace(TOKEN_ANYWHERE, '$1_***');
 }
 
 /** SHA-256 hex of a token: all the RunLog ever stores. */

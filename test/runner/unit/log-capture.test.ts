@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { StringDecoder } from 'node:string_decoder';
 import { formatBytes, LogCapture, type LogFlush } from '../../../src/runner/log-capture.ts';
 import type { LogRow } from '../../../src/runlog/sql/run-logs.ts';
 
@@ -202,6 +203,48 @@ describe('LogCapture', () => {
     assert.equal(byStream('stderr'), '🚀 launched\n');
     assert.ok(rows.every((r) => !r.text.includes('\uFFFD')));
     assert.equal(capture.totalBytes, Buffer.byteLength('price € 5\n🚀 launched\n'));
+  });
+
+  it('past the cap stores the same text as decoding every byte as it came, multi-byte characters split anywhere', () => {
+    // Tail chunks are decoded only when handed out; one the window drops first is never decoded, yet
+    // the next one must start where an eager decoder of the whole stream would have.
+    let seed = 11;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const alphabet = ['a', '\n', 'é', '€', '𝄞', '中'];
+    for (let round = 0; round < 200; round++) {
+      const cap = 200 + random(2000);
+      const capture = new LogCapture(cap);
+      const store = new Store();
+      let text = '';
+      while (Buffer.byteLength(text) < cap * 4) text += alphabet[random(alphabet.length)];
+      const bytes = Buffer.from(text);
+      // Some rounds flush often (tail chunks decoded before they drop), some seldom (most never are).
+      const flushEvery = round % 2 ? 3 : 60;
+      for (let offset = 0; offset < bytes.length; ) {
+        const size = 1 + random(97);
+        capture.push('stdout', bytes.subarray(offset, offset + size));
+        offset += size;
+        if (random(flushEvery) === 0) store.apply(capture.flush());
+      }
+      capture.end();
+      store.apply(capture.flush());
+      const rows = store.ordered();
+      const marker = rows.findIndex((row) => row.stream === 'system');
+      assert.ok(marker > 0, `round ${round}: capped`);
+      const head = rows.slice(0, marker).map((row) => row.text).join('');
+      const tail = rows.slice(marker + 1).map((row) => row.text).join('');
+      const tailBytes = bytes.length - capture.droppedBytes - Math.floor(cap / 2);
+      // What a decoder fed every byte writes for the head's bytes, and for the bytes the tail keeps.
+      const eager = new StringDecoder('utf8');
+      const headText = eager.write(bytes.subarray(0, Math.floor(cap / 2)));
+      eager.write(bytes.subarray(Math.floor(cap / 2), bytes.length - tailBytes));
+      const tailText = eager.write(bytes.subarray(bytes.length - tailBytes)) + eager.end();
+      assert.equal(head, headText, `round ${round}: head`);
+      assert.equal(tail, tailText, `round ${round}: tail`);
+    }
   });
 
   it('replaces an incomplete character at the end of output with U+FFFD', () => {

@@ -7,7 +7,8 @@ import { readLogChunks, readRunEvents } from '../../../src/runlog/sql/run-logs.t
 import { getRun } from '../../../src/runlog/sql/runs.ts';
 import { uuidv7 } from '../../../src/runlog/uuidv7.ts';
 import type { RecordOp } from '../../../src/runner/record-ops.ts';
-import { flushSpools, Recorder } from '../../../src/runner/recorder.ts';
+import { Recorder } from '../../../src/runner/recorder.ts';
+import { flushSpools } from '../../../src/runner/runlog-sink.ts';
 import { ENGINES } from '../../support/runlog-engines.ts';
 import { count, openSharedRunLog, unclosable, type SharedRunLog } from '../../runlog/shared-runlog.ts';
 
@@ -114,7 +115,8 @@ for (const engine of ENGINES) {
       for (const op of runRecords(runId, 'rec-online')) recorder.record(op);
       assert.equal(await recorder.drain(10_000), true);
       await assertRecorded(db, runId);
-      assert.equal(await recorder.read((d) => count(d, 'runs WHERE run_id = $1', [runId])), 1);
+      assert.equal((await recorder.read((sink) => sink.getRun(runId)))?.status, 'failed');
+      assert.equal(await count(db, 'runs WHERE run_id = $1', [runId]), 1);
       assert.equal(await recorder.close(1000), null);
       assert.equal(opens, 1);
       assert.deepEqual(said, []);
