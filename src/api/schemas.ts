@@ -3,6 +3,7 @@
 import { Type, type Static, type TSchema, type TUnsafe } from 'typebox';
 import { RUN_STATUSES, TRIGGERS, type RunRecord, type RunStatus, type Trigger } from '../runlog/types.ts';
 import type { RunNotification } from '../runlog/sql/notification-deliveries.ts';
+import type { RunRetry } from '../runlog/sql/run-retries.ts';
 import { runDurationMs } from '../runlog/run-duration.ts';
 import { isoOrNull } from '../util/iso.ts';
 
@@ -185,11 +186,43 @@ export const RunNotificationSchema = Type.Object(
   { title: 'RunNotification' },
 );
 
-/** `GET /runs/{run_id}`: the run and its notifications. */
+/** What was decided about retrying a run that ended failed, timed_out or lost (docs/runner.md#retries). */
+export const RunRetrySchema = Type.Object(
+  {
+    state: StringEnum(['pending', 'scheduled', 'created', 'skipped'] as const, {
+      description: 'pending: not decided yet (within a second or so of the run\'s end); scheduled: the retry is created at due_at; created: it is run retry_run_id; skipped: never retried, see reason.',
+    }),
+    attempt: Nullable(Type.Integer({ minimum: 2 }), { description: 'The attempt the retry is (this run\'s attempt + 1).' }),
+    limit: Nullable(Type.Integer({ minimum: 0 }), { description: 'The job\'s retries.limit when it was decided.' }),
+    due_at: Nullable(DateTime, { description: 'When the retry is (or was) created: the run\'s end + retries.backoff × 2^(attempt−2).' }),
+    retry_run_id: Nullable(Type.String({ format: 'uuid' }), { description: 'The retry, once it exists.' }),
+    reason: Nullable(Type.String({ description: 'Why it is not retried (skipped only).' })),
+  },
+  { title: 'RunRetry' },
+);
+
+/** `GET /runs/{run_id}`: the run, its notifications and its automatic retry. */
 export const RunDetailSchema = Type.Object(
-  { ...RunSchema.properties, notifications: Type.Array(RunNotificationSchema, { description: 'Notifications about this run, oldest first.' }) },
+  {
+    ...RunSchema.properties,
+    notifications: Type.Array(RunNotificationSchema, { description: 'Notifications about this run, oldest first.' }),
+    retry: Nullable(RunRetrySchema, { description: 'Its automatic retry; null for a run that did not end failed, timed_out or lost.' }),
+  },
   { title: 'RunDetail' },
 );
+
+/** The API view of a run's retry decision (ISO times). */
+export function retryView(retry: RunRetry | null): Static<typeof RunRetrySchema> | null {
+  if (!retry) return null;
+  return {
+    state: retry.state,
+    attempt: retry.attempt,
+    limit: retry.retry_limit,
+    due_at: isoOrNull(retry.due_at),
+    retry_run_id: retry.retry_run_id,
+    reason: retry.reason,
+  };
+}
 
 /** The API view of one notification delivery (ISO times). */
 export function notificationView(n: RunNotification): Static<typeof RunNotificationSchema> {

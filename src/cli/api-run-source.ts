@@ -2,7 +2,7 @@
 import type { RunEvent, RunRecord } from '../runlog/types.ts';
 import { ApiClientError, followLogs, readLogs, type ApiClient } from './api-client.ts';
 import { UsageError } from './errors.ts';
-import type { RenderableNotification } from './render-run.ts';
+import type { RenderableNotification, RenderableRetry } from './render-run.ts';
 import type { RunSource, SourceRun } from './run-source.ts';
 
 /** A run as the API returns it: the RunLog's fields with dates as ISO strings, plus its duration. */
@@ -38,9 +38,9 @@ export function apiRunSource(client: ApiClient): RunSource {
       return runs;
     },
     async showRun(runId) {
-      const run = await client.get<ApiRun & { notifications?: RenderableNotification[] }>(runPath(runId));
+      const run = await client.get<ApiRun & { notifications?: RenderableNotification[]; retry?: RenderableRetry | null }>(runPath(runId));
       const { events } = await client.get<{ events: ApiEvent[] }>(runPath(runId, '/events'));
-      return { run: run as SourceRun & { notifications?: RenderableNotification[] }, events };
+      return { run: run as SourceRun & { notifications?: RenderableNotification[]; retry?: RenderableRetry | null }, events };
     },
     async readLog(runId, onChunk) {
       await readLogs(client, runId, 0, onChunk);

@@ -17,8 +17,36 @@ export interface RenderableNotification {
   attempts: { attempt: number; finished_at: Date | string; ok: boolean; error: string | null }[];
 }
 
+/** A run's automatic retry (the API's RunRetry), from either source. */
+export interface RenderableRetry {
+  state: 'pending' | 'scheduled' | 'created' | 'skipped';
+  attempt: number | null;
+  limit: number | null;
+  due_at: Date | string | null;
+  retry_run_id: string | null;
+  reason: string | null;
+}
+
+/**
+ * What became of a failing run's retry, for people: "retry 1 of 2 scheduled at 2026-12-04 12:03:05 UTC",
+ * "retry 1 of 2 is run <id>", "not retried: <reason>", or "retry not decided yet".
+ */
+export function describeRetry(retry: RenderableRetry): string {
+  const which = `retry ${(retry.attempt ?? 2) - 1} of ${retry.limit ?? '?'}`;
+  switch (retry.state) {
+    case 'scheduled':
+      return `${which} scheduled at ${when(retry.due_at)}`;
+    case 'created':
+      return `${which} is run ${retry.retry_run_id}`;
+    case 'skipped':
+      return `not retried: ${retry.reason ?? 'no reason recorded'}`;
+    default:
+      return 'retry not decided yet';
+  }
+}
+
 /** `kubescribe runs show` layout, the same whether the run came from the RunLog or the API. */
-export function renderRun(run: RenderableRun & { notifications?: RenderableNotification[] }, events: RenderableEvent[], duration: string): string {
+export function renderRun(run: RenderableRun & { notifications?: RenderableNotification[]; retry?: RenderableRetry | null }, events: RenderableEvent[], duration: string): string {
   const fields: [string, string][] = [
     ['run', `${run.job}#${run.run_number}`],
     ['run_id', run.run_id],
@@ -41,6 +69,7 @@ export function renderRun(run: RenderableRun & { notifications?: RenderableNotif
     ['log', `${run.log_bytes} bytes${run.log_dropped_bytes ? `, ${run.log_dropped_bytes} dropped by the cap` : ''}`],
   ];
   if (run.error_type) fields.push(['error', `${run.error_type}: ${run.error_message ?? ''}`]);
+  if (run.retry) fields.push(['retry', describeRetry(run.retry)]);
   const width = Math.max(...fields.map(([name]) => name.length));
   let out = fields.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n') + '\n';
   if (run.error_tail) out += `\n${run.error_tail.replace(/\n?$/, '\n')}`;

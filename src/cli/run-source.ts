@@ -6,7 +6,7 @@ import type { ServerFlags } from './api-target.ts';
 import type { CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
 import { InvalidRunRefError, parseRunRef } from '../runlog/run-ref.ts';
-import type { RenderableEvent, RenderableNotification, RenderableRun } from './render-run.ts';
+import type { RenderableEvent, RenderableNotification, RenderableRetry, RenderableRun } from './render-run.ts';
 import { resolveServer } from './server-file.ts';
 
 /** A run from either source; the API adds its duration. */
@@ -40,8 +40,8 @@ export interface RunSource {
   resolveRunRef(ref: string): Promise<string>;
   /** Runs newest first matching `filter`. */
   listRuns(filter: RunListFilter): Promise<SourceRun[]>;
-  /** One run with its notification deliveries and events; a UsageError when there is none. */
-  showRun(runId: string): Promise<{ run: SourceRun & { notifications?: RenderableNotification[] }; events: RenderableEvent[] }>;
+  /** One run with its notification deliveries, its automatic retry and events; a UsageError when there is none. */
+  showRun(runId: string): Promise<{ run: SourceRun & { notifications?: RenderableNotification[]; retry?: RenderableRetry | null }; events: RenderableEvent[] }>;
   /** Calls `onChunk` for every stored chunk of the run's log, in order. */
   readLog(runId: string, onChunk: (chunk: SourceLogChunk) => Promise<void>): Promise<void>;
   /** Like readLog, then goes on until the run ends. */

@@ -5,6 +5,7 @@ import { setJobSuspended, syncJobDefinition } from '../runlog/sql/jobs.ts';
 import { listRunNotifications } from '../runlog/sql/notification-deliveries.ts';
 import { readLogChunks, readRunEvents } from '../runlog/sql/run-logs.ts';
 import { listRuns } from '../runlog/sql/run-queries.ts';
+import { getRunRetry } from '../runlog/sql/run-retries.ts';
 import { getRun } from '../runlog/sql/runs.ts';
 import { AmbiguousRunRefError, InvalidRunRefError, resolveRunRef, RunRefNotFoundError } from '../runlog/run-ref.ts';
 import { jobSyncOf } from '../runlog/sync-jobs.ts';
@@ -34,7 +35,16 @@ export function runLogRunSource(db: Db, ctx: CliContext): RunSource {
     async showRun(runId) {
       const run = await getRun(db, runId);
       if (!run) throw new UsageError(`no run ${runId} in the RunLog`);
-      return { run: { ...run, notifications: await listRunNotifications(db, runId) }, events: await readRunEvents(db, runId) };
+      const retry = await getRunRetry(db, runId);
+      return {
+        run: {
+          ...run,
+          notifications: await listRunNotifications(db, runId),
+          // The API's shape (RunRetry), so that both sources render alike.
+          retry: retry && { state: retry.state, attempt: retry.attempt, limit: retry.retry_limit, due_at: retry.due_at, retry_run_id: retry.retry_run_id, reason: retry.reason },
+        },
+        events: await readRunEvents(db, runId),
+      };
     },
     async readLog(runId, onChunk) {
       if (!(await getRun(db, runId))) throw new UsageError(`no run ${runId} in the RunLog`);

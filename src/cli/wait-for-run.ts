@@ -2,11 +2,12 @@
 // stderr and the log on stdout, and exit as the run did.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../config/durations.ts';
-import { TERMINAL_STATUSES } from '../runlog/types.ts';
+import { FAILING_STATUSES, TERMINAL_STATUSES } from '../runlog/types.ts';
 import { followLogs, type ApiClient } from './api-client.ts';
 import { runPath, type ApiRun } from './api-run-source.ts';
 import type { CliContext } from './context.ts';
 import { json, runDuration } from './format.ts';
+import { describeRetry, type RenderableRetry } from './render-run.ts';
 import { writeChunk } from './logs-command.ts';
 import { StatusLine } from './status-line.ts';
 
@@ -19,6 +20,34 @@ export function exitCodeOf(run: Pick<ApiRun, 'status' | 'exit_code'>): number {
 }
 
 const POLL_MS = 500;
+// How long a failing run's retry decision is waited for: the server's retrier looks every second, so
+// this is several of its passes; a server without one (`--executor none`) leaves it undecided.
+const RETRY_DECISION_WAIT_MS = 3000;
+
+type WaitedRun = ApiRun & { retry?: RenderableRetry | null };
+
+/**
+ * The ended run once the server has decided about its retry (a failing run), or after
+ * RETRY_DECISION_WAIT_MS with the decision still pending: `--wait` then says what comes next.
+ */
+async function withRetryDecision(client: ApiClient, run: WaitedRun): Promise<WaitedRun> {
+  if (!FAILING_STATUSES.includes(run.status)) return run;
+  const deadline = Date.now() + RETRY_DECISION_WAIT_MS;
+  while ((!run.retry || run.retry.state === 'pending') && Date.now() < deadline) {
+    await sleep(POLL_MS / 2);
+    run = await client.get<WaitedRun>(runPath(run.run_id));
+  }
+  return run;
+}
+
+function retryText(run: WaitedRun): string {
+  if (!FAILING_STATUSES.includes(run.status) || !run.retry) return '';
+  // A job without retries: nothing is coming, and the status says it all.
+  if (run.retry.state === 'skipped' && run.retry.limit === null) return '';
+  // Undecided after the wait: a server without a retrier (`--executor none`); nothing to promise.
+  if (run.retry.state === 'pending') return '';
+  return `; ${describeRetry(run.retry)}`;
+}
 // The live line ticks by the second; milliseconds would only flicker.
 const wholeSeconds = (run: ApiRun) => formatDuration(Math.floor((Date.now() - new Date(run.started_at!).getTime()) / 1000) * 1000);
 const isTty = (stream: NodeJS.WritableStream) => Boolean((stream as NodeJS.WriteStream).isTTY);
@@ -43,6 +72,7 @@ export async function waitForRun(ctx: CliContext, client: ApiClient, runId: stri
       await sleep(POLL_MS);
       run = await client.get<ApiRun>(runPath(runId));
     }
+    run = await withRetryDecision(client, run);
     ctx.stdout.write(json(run));
     return exitCodeOf(run);
   }
@@ -76,7 +106,7 @@ export async function waitForRun(ctx: CliContext, client: ApiClient, runId: stri
     await poller;
     process.removeListener('SIGINT', onInterrupt);
   }
-  run = await client.get<ApiRun>(runPath(runId));
-  line.finish(statusText(run, true));
-  return exitCodeOf(run);
+  const ended = await withRetryDecision(client, await client.get<WaitedRun>(runPath(runId)));
+  line.finish(statusText(ended, true) + retryText(ended));
+  return exitCodeOf(ended);
 }

@@ -5,18 +5,16 @@ import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { formatDuration } from '../config/durations.ts';
 import type { KubescribeConfig } from '../config/job-definition.ts';
+import { lostAfterMs } from '../config/lost-after.ts';
 import { borrowedDb, type Db } from '../runlog/db.ts';
 import { isUnreachable } from '../runlog/connectivity.ts';
 import { listAdoptedLiveRuns, listQueuedRuns } from '../runlog/sql/executor-runs.ts';
-import { getRun, insertEvent, touchHeartbeat, transitionRun, type EventInput } from '../runlog/sql/runs.ts';
-import { FAILING_STATUSES, LIVE_STATUSES, STARTED_STATUSES, type RunRecord, type RunStatus } from '../runlog/types.ts';
-import { uuidv7 } from '../runlog/uuidv7.ts';
+import { getRun, insertEvent, touchHeartbeat, transitionRun } from '../runlog/sql/runs.ts';
+import { LIVE_STATUSES, STARTED_STATUSES, type RunRecord } from '../runlog/types.ts';
 import { runEvent } from '../runlog/run-event.ts';
 import { spoolDirectory, spoolFileOf } from '../runner/recorder.ts';
 import { flushSpools } from '../runner/runlog-sink.ts';
 import { runCommand } from '../runner/runner.ts';
-import { ConcurrencyConflictError, IdempotencyConflictError, JobNotFoundError } from '../runs/errors.ts';
-import { InvalidParamsError, triggerRun } from '../runs/trigger-run.ts';
 import { processGroupAlive, signalProcessGroup } from '../util/process-group.ts';
 import { executorActor } from './actor.ts';
 import type { Executor } from './executor.ts';
@@ -48,12 +46,8 @@ export interface LocalExecutorOptions {
 
 // The executor's own steps (re-adopting, marking lost); the runner it starts credits its steps the same way.
 const ACTOR = executorActor('local');
-const RETRY_ACTOR = 'retry-policy';
 const SHUTDOWN_ACTOR = 'server-shutdown';
-const RETRYABLE = FAILING_STATUSES;
 const ORPHAN_ENDED = 'the process ended while no runner supervised it; exit code unknown';
-// setTimeout fires at once for delays that do not fit in 32 bits; a longer backoff waits this long.
-const MAX_DELAY_MS = 2 ** 31 - 1;
 
 interface Supervised { controller: AbortController; done: Promise<void>; pid: number | null }
 
@@ -77,7 +71,7 @@ export class LocalExecutor implements Executor {
   private pending: string[] = [];
   private readonly supervised = new Map<string, Supervised>();
   private readonly orphans = new Map<string, Orphan>();
-  // Automatic retries already written as queued runs, whose dispatch waits for the backoff.
+  // Runs whose start failed on an unreachable RunLog, dispatched again after REDISPATCH_AFTER_MS.
   private readonly delayed = new Map<string, NodeJS.Timeout>();
   private readonly sharedDb: Db;
   private readonly max: number;
@@ -268,45 +262,6 @@ export class LocalExecutor implements Executor {
         error_message: `the runner failed: ${describe(error)}`,
       }, runEvent('lost', ACTOR, { reason: 'runner error' }));
     }
-    const ended = await getRun(db, runId);
-    if (ended) await this.retryIfDue(ended);
-  }
-
-  /** Attempt n+1 of a run that ended failed, timed_out or lost, while the job's retry limit allows. */
-  private async retryIfDue(run: RunRecord): Promise<void> {
-    if (!RETRYABLE.includes(run.status)) return;
-    const definition = this.options.config.jobs.get(run.job);
-    if (!definition || run.attempt > definition.retries.limit) return;
-    const delayMs = Math.min(definition.retries.backoff_ms * 2 ** (run.attempt - 1), MAX_DELAY_MS);
-    // Written now, dispatched after the backoff: a server stopping in between leaves a queued run
-    // (started by the next start()), never a forgotten retry.
-    const executor: Executor = {
-      name: this.name,
-      dispatch: async (runId) => this.dispatchAfter(runId, delayMs),
-      cancel: (runId, actor) => this.cancel(runId, actor),
-      start: async () => {},
-      stop: async () => {},
-    };
-    try {
-      await triggerRun({ db: this.options.db, config: this.options.config, executor }, {
-        job: run.job,
-        params: run.params,
-        trigger: 'retry',
-        triggered_by: RETRY_ACTOR,
-        retry_of: run.run_id,
-        attempt: run.attempt + 1,
-        // One retry per failed run, even if two processes see the failure.
-        idempotency_key: `retry:${run.run_id}`,
-        reason: `automatic retry ${run.attempt} of ${definition.retries.limit} after run ${run.run_id} ${run.status}; dispatched after ${formatDuration(delayMs)}`,
-        // A retry continues the old run: it never replaces a newer run, and waits for none.
-        concurrency_policy: definition.concurrency_policy === 'Allow' ? 'Allow' : 'Forbid',
-      });
-    } catch (error) {
-      const expected = error instanceof ConcurrencyConflictError || error instanceof InvalidParamsError ||
-        error instanceof JobNotFoundError || error instanceof IdempotencyConflictError;
-      if (!expected) throw error;
-      await insertEvent(this.options.db, run.run_id, runEvent('retry_skipped', RETRY_ACTOR, { reason: (error as Error).message }));
-    }
   }
 
   private dispatchAfter(runId: string, delayMs: number): void {
@@ -325,8 +280,8 @@ export class LocalExecutor implements Executor {
   private async reconcile(): Promise<void> {
     const { db, config } = this.options;
     const host = hostname();
-    // A silent heartbeat for this long means its runner is gone (a live one writes every heartbeat).
-    const staleMs = Math.max(3 * config.runlog.heartbeat_ms, 30_000);
+    // A silent heartbeat for runlog.lost_after means its runner is gone: the reaper's threshold, one definition.
+    const staleMs = lostAfterMs(config.runlog);
     for (const run of await listAdoptedLiveRuns(db, this.name)) {
       // A run whose runner ended during an outage has its final records in the spool: the sweep writes them.
       if (this.supervises(run.run_id)) continue;
@@ -414,14 +369,12 @@ export class LocalExecutor implements Executor {
   }
 
   private async markLost(run: RunRecord, message: string): Promise<void> {
-    const moved = await transitionRun(this.options.db, run.run_id, STARTED_STATUSES, 'lost', {
+    // A failing end: the server's retrier decides whether it is retried (src/runs/retrier.ts).
+    await transitionRun(this.options.db, run.run_id, STARTED_STATUSES, 'lost', {
       finished_at: new Date(),
       error_type: 'Lost',
       error_message: message,
     }, runEvent('lost', ACTOR, { executor_ref: run.executor_ref }));
-    if (!moved.changed) return;
-    const ended = await getRun(this.options.db, run.run_id);
-    if (ended) await this.retryIfDue(ended);
   }
 
   /** The runner writes its own messages as strings and passes the job's output through as Buffers. */

@@ -2,7 +2,7 @@
 // would stay `running` forever, as nothing else will ever record its end. Each pass, under a
 // per-schema advisory lock so that one replica does it, the reaper marks such runs `lost` through
 // the same compare-and-set transition every writer uses, so a run that ended meanwhile is left alone.
-import type { RunLogSettings } from '../config/job-definition.ts';
+import { lostAfterMs } from '../config/lost-after.ts';
 import type { Db } from '../runlog/db.ts';
 import { withAdvisoryXactLock } from '../runlog/sql/advisory-lock.ts';
 import { transitionRun } from '../runlog/sql/runs.ts';
@@ -20,16 +20,8 @@ const BATCH = 100;
 // often than every 250 ms nor, for long thresholds, less often than every 30 s.
 const MIN_INTERVAL_MS = 250;
 const MAX_INTERVAL_MS = 30_000;
-// The default threshold. Six heartbeats: the runner queues its heartbeats behind its log writes and
-// retries them while the RunLog is unreachable, so a few late ones are normal; and at least 60 s,
-// which covers a managed PostgreSQL failover (typically 30-60 s) during which no heartbeat lands.
-const DEFAULT_LOST_AFTER_HEARTBEATS = 6;
-const MIN_DEFAULT_LOST_AFTER_MS = 60_000;
-
-/** How long a live run's heartbeat may be silent before it is `lost`: `runlog.lost_after`, else 6 heartbeats (at least 60 s). */
-export function lostAfterMs(runlog: RunLogSettings): number {
-  return runlog.lost_after_ms ?? Math.max(DEFAULT_LOST_AFTER_HEARTBEATS * runlog.heartbeat_ms, MIN_DEFAULT_LOST_AFTER_MS);
-}
+/** The threshold, defined once for the reaper and the executors (src/config/lost-after.ts). */
+export { lostAfterMs };
 
 /** What the reaper reports; `onEvent` receives each one. */
 export type ReaperEvent =

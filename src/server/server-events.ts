@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { KubeLogEntry } from '../kubernetes/kubernetes-executor.ts';
 import type { NotifierEvent } from '../notify/notifier.ts';
 import type { ReaperEvent } from '../runs/reaper.ts';
+import type { RetrierEvent } from '../runs/retrier.ts';
 import type { SchedulerEvent } from '../scheduler/scheduler.ts';
 import { guardListener } from '../util/periodic-loop.ts';
 
@@ -12,6 +13,7 @@ import { guardListener } from '../util/periodic-loop.ts';
 export interface ServerEventMap {
   scheduler: SchedulerEvent;
   reaper: ReaperEvent;
+  retrier: RetrierEvent;
   notifier: NotifierEvent;
   kubernetes: KubeLogEntry;
 }
@@ -54,6 +56,15 @@ export function logLine<K extends ServerEventSource>(source: K, event: ServerEve
     return { level: 'error', fields: { err: e.error }, message: `${source} pass failed` };
   }
   if (source === 'reaper') return { level: 'warn', fields: { reaper: e }, message: (e as Extract<ReaperEvent, { type: 'run_lost' }>).message };
+  if (source === 'retrier') {
+    const r = e as Exclude<RetrierEvent, { type: 'pass_failed' }>;
+    const message = r.type === 'retry_scheduled'
+      ? `run ${r.runId} of job ${r.job}: retry ${r.attempt - 1} of ${r.limit} scheduled at ${r.dueAt.toISOString()}`
+      : r.type === 'retry_created'
+        ? `run ${r.runId} of job ${r.job}: retry created as run ${r.retryRunId} (attempt ${r.attempt})`
+        : `run ${r.runId} of job ${r.job}: not retried: ${r.reason}`;
+    return { level: 'info', fields: { retrier: r }, message };
+  }
   if (source === 'notifier') {
     const n = e as NotifierEvent;
     if (n.type === 'attempt' && !n.outcome.ok) return { level: 'warn', fields: { notification: n.outcome }, message: 'notification attempt failed' };

@@ -19,7 +19,9 @@ import { RecordingExecutor, type Executor } from '../executors/executor.ts';
 import type { Db } from '../runlog/db.ts';
 import { openRunLogDb } from '../runlog/open-runlog.ts';
 import { syncJobs } from '../runlog/sync-jobs.ts';
-import { Reaper, lostAfterMs } from '../runs/reaper.ts';
+import { lostAfterMs } from '../config/lost-after.ts';
+import { Reaper } from '../runs/reaper.ts';
+import { Retrier } from '../runs/retrier.ts';
 import { triggerRun } from '../runs/trigger-run.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { Notifier } from '../notify/notifier.ts';
@@ -63,7 +65,7 @@ export interface RunningServer {
   settings: ServerSettings;
   /** Each declared job's revision in the RunLog, as synced at start. */
   revisions: { name: string; revision: number }[];
-  /** What the scheduler, reaper, notifier and Kubernetes executor report (also written to the log). */
+  /** What the scheduler, reaper, retrier, notifier and Kubernetes executor report (also written to the log). */
   events: ServerEvents;
   /**
    * Stops the server; the first call wins. With drain (the default), live runs and requests get the
@@ -150,6 +152,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
     started.push(() => reaper.stop());
     await reaper.start();
+    // Automatic retries of every executor's runs, decided from their terminal transitions (docs/runner.md#retries).
+    const retrier = executor.name === 'none' ? null : new Retrier({
+      db, config: options.config, executor, onEvent: events.reporter('retrier'),
+    });
+    if (retrier) started.push(() => retrier.stop());
+    await retrier?.start();
     applyTimeouts(app.server, settings);
     capConnectionsPerClient(app.server, settings.maxConnectionsPerClient);
     const url = await app.listen({ host: options.host, port: options.port });
@@ -193,6 +201,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         deps.config = config;
         if (executor instanceof LocalExecutor) executor.setConfig(config);
         scheduler?.setConfig(config);
+        retrier?.setConfig(config);
         notifier.setConfig(config);
         return synced;
       },
@@ -205,6 +214,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         closing ??= (async () => {
           await scheduler?.stop();
           await reaper.stop();
+          await retrier?.stop();
           // No new connections from here; idle ones close, log streams end (preClose), and requests in
           // flight and live runs get the grace to finish, side by side.
           const http = app.close();

@@ -19,6 +19,8 @@ import { listRuns } from '../../src/runlog/sql/run-queries.ts';
 import type { RunRecord, RunStatus } from '../../src/runlog/types.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { triggerRun } from '../../src/runs/trigger-run.ts';
+import { Retrier } from '../../src/runs/retrier.ts';
+import { getRunRetry } from '../../src/runlog/sql/run-retries.ts';
 import { REPO_ROOT, waitFor as pollUntil } from '../support/cli.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 import { spoolFileOf } from '../../src/runner/recorder.ts';
@@ -145,26 +147,34 @@ for (const engine of ENGINES) {
       await executor.stop({ drain: true });
     });
 
-    test('a failed run is retried by the job policy: attempt 2 is a new run with trigger retry, after the backoff', async () => {
+    test('a failed run is retried by the job policy (the server\'s retrier): attempt 2 is a new run with trigger retry, after the backoff', async () => {
       const executor = newExecutor();
       await executor.start();
-      const first = await ended(await trigger(executor, 'flaky'));
-      assert.equal(first.status, 'failed');
-      const retry = await waitFor('the retry', async () => (await listRuns(db, { job: 'flaky' })).find((r) => r.retry_of === first.run_id));
-      const second = await ended(retry.run_id);
-      assert.equal(second.trigger, 'retry');
-      assert.equal(second.attempt, 2);
-      assert.equal(second.triggered_by, 'retry-policy');
-      assert.equal(second.status, 'failed');
-      // Written at once, started after the 400 ms backoff.
-      assert.ok(second.created_at.getTime() - first.finished_at!.getTime() < 2000);
-      assert.ok(second.started_at!.getTime() - first.finished_at!.getTime() >= 390, 'the retry waited for the backoff');
-      const created = (await readRunEvents(db, second.run_id)).find((e) => e.type === 'created')!;
-      assert.match(String(created.detail.reason), /automatic retry 1 of 1/);
-      // The limit is 1: attempt 2 failing ends the series. A retry is written as soon as its run ends,
-      // inside the supervision that a draining stop waits for: after it, a third run would be there.
-      await executor.stop({ drain: true });
-      assert.equal((await listRuns(db, { job: 'flaky' })).length, 2);
+      const retrier = new Retrier({ db, config, executor, pollMs: 50 });
+      await retrier.start();
+      try {
+        const first = await ended(await trigger(executor, 'flaky'));
+        assert.equal(first.status, 'failed');
+        const retry = await waitFor('the retry', async () => (await listRuns(db, { job: 'flaky' })).find((r) => r.retry_of === first.run_id));
+        const second = await ended(retry.run_id);
+        assert.equal(second.trigger, 'retry');
+        assert.equal(second.attempt, 2);
+        assert.equal(second.triggered_by, 'retry-policy');
+        assert.equal(second.status, 'failed');
+        // Decided at once (retry_scheduled with its due time), created when due, after the 400 ms backoff.
+        const scheduled = (await readRunEvents(db, first.run_id)).find((e) => e.type === 'retry_scheduled')!;
+        assert.equal(new Date(String(scheduled.detail.due_at)).getTime(), first.finished_at!.getTime() + 400);
+        assert.ok(second.created_at.getTime() - first.finished_at!.getTime() >= 390, 'the retry waited for the backoff');
+        const created = (await readRunEvents(db, second.run_id)).find((e) => e.type === 'created')!;
+        assert.match(String(created.detail.reason), /automatic retry 1 of 1/);
+        // The limit is 1: attempt 2 failing ends the series.
+        await waitFor('the last attempt decided', async () => (await getRunRetry(db, second.run_id))?.state === 'skipped');
+        assert.match((await getRunRetry(db, second.run_id))!.reason!, /retries exhausted/);
+        await executor.stop({ drain: true });
+        assert.equal((await listRuns(db, { job: 'flaky' })).length, 2);
+      } finally {
+        await retrier.stop();
+      }
     });
 
     test('stop with drain waits for a running run; stop without drain cancels it, and queued runs wait for the next start', async () => {

@@ -6,7 +6,8 @@ import { Type } from 'typebox';
 import type { ApiDeps } from '../app.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { NotFoundError } from '../errors.ts';
-import { DateTime, errorResponses, JsonObject, notificationView, Nullable, RunDetailSchema, RunIdParams, RunSchema, runView, StringEnum } from '../schemas.ts';
+import { DateTime, errorResponses, JsonObject, notificationView, Nullable, retryView, RunDetailSchema, RunIdParams, RunSchema, runView, StringEnum } from '../schemas.ts';
+import { getRunRetry } from '../../runlog/sql/run-retries.ts';
 import { listRunNotifications } from '../../runlog/sql/notification-deliveries.ts';
 import { readRunEvents } from '../../runlog/sql/run-logs.ts';
 import { getRun } from '../../runlog/sql/runs.ts';
@@ -105,7 +106,11 @@ export async function runsReadRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     async (request) => {
       const run = await getRun(deps.db, request.params.run_id);
       if (!run) throw new NotFoundError('run', request.params.run_id);
-      return { ...runView(run), notifications: (await listRunNotifications(deps.db, run.run_id)).map(notificationView) };
+      return {
+        ...runView(run),
+        notifications: (await listRunNotifications(deps.db, run.run_id)).map(notificationView),
+        retry: retryView(await getRunRetry(deps.db, run.run_id)),
+      };
     },
   );
 
