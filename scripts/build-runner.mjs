@@ -45,6 +45,9 @@ export async function buildRunner({ outDir = out, executable = !bundleOnly } = {
     platform: 'node',
     format: 'cjs',
     target: 'node20',
+    // A SEA's main script cannot import() (Node 20: "A dynamic import callback was not specified"),
+    // and esbuild keeps import() of Node's built-ins (the API client's `import('node:https')`): as require().
+    supported: { 'dynamic-import': false },
     minify: true,
     keepNames: true,
     legalComments: 'none',
