@@ -42,6 +42,17 @@ export function runnerExecutable(): string {
   const exe = join(dir, 'kubescribe');
   if (existsSync(exe)) return exe;
   // Built beside, then renamed: two test files building at once never see a half-written file.
+  // Executables of older sources (~100-130 MB each) go once they are an hour old: another checkout
+  // sharing this temporary directory may be using a newer one of its own.
+  for (const name of readdirSync(tmpdir())) {
+    const path = join(tmpdir(), name);
+    if (!/^kubescribe-runner-[0-9a-f]{16}(\.\d+\.tmp)?$/.test(name) || path === dir) continue;
+    try {
+      if (Date.now() - statSync(path).mtimeMs > 3_600_000) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Gone already.
+    }
+  }
   const building = `${dir}.${process.pid}.tmp`;
   rmSync(building, { recursive: true, force: true });
   mkdirSync(building, { recursive: true });
