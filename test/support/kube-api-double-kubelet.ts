@@ -446,7 +446,7 @@ export class Kubelet {
     for (const [mountPath, dir] of this.mountEmptyDirs(state, pod)) mounts.set(mountPath, dir);
     void this.runInitContainers(state, pod, mounts).then((failed) => {
       if (state.deleting || this.stopped) return;
-      if (failed) this.terminate(state, failed.exitCode, 'Init:Error');
+      if (failed) this.initFailed(state, failed.name, failed.image, failed.exitCode);
       else this.startContainer(state, pod, mounts, scenario);
     });
   }
@@ -476,7 +476,7 @@ export class Kubelet {
   }
 
   /** Runs the init containers in order; the first that fails ends the pod (restartPolicy Never). */
-  private async runInitContainers(state: PodState, pod: KubeObject, mounts: Map<string, string>): Promise<{ exitCode: number } | null> {
+  private async runInitContainers(state: PodState, pod: KubeObject, mounts: Map<string, string>): Promise<{ name: string; image: string; exitCode: number } | null> {
     for (const init of (pod.spec.initContainers ?? []) as KubeObject[]) {
       const argv = [...(init.command ?? []), ...(init.args ?? [])].map((word: string) => this.hostPath(word, mounts));
       if (argv.length === 0) throw new Error(`pod ${state.name}: init container ${init.name} needs an explicit command`);
@@ -490,9 +490,26 @@ export class Kubelet {
         });
         proc.once('exit', (code) => resolve(code ?? 1));
       });
-      if (exitCode !== 0) return { exitCode };
+      if (exitCode !== 0) return { name: init.name, image: init.image, exitCode };
     }
     return null;
+  }
+
+  /** An init container failed (restartPolicy Never): the pod fails without its containers ever running. */
+  private initFailed(state: PodState, name: string, image: string, exitCode: number): void {
+    state.finished = true;
+    const at = now();
+    this.api.modify('pods', state.namespace, state.name, (obj) => {
+      obj.status.phase = 'Failed';
+      obj.status.initContainerStatuses = [{
+        name, image, imageID: imageDigestOf(image), ready: false, restartCount: 0, started: false,
+        state: { terminated: { exitCode, reason: 'Error', startedAt: at, finishedAt: at } },
+      }];
+      obj.status.containerStatuses = (obj.spec.containers as KubeObject[]).map((c) => ({
+        name: c.name, image: c.image, imageID: '', ready: false, restartCount: 0, started: false, state: { waiting: { reason: 'PodInitializing' } },
+      }));
+    });
+    this.failJob(state.namespace, state.job, 'BackoffLimitExceeded', 'Job has reached the specified backoff limit');
   }
 
   private startContainer(state: PodState, pod: KubeObject, mounts: Map<string, string>, scenario: Extract<PodScenario, { kind: 'process' }>): void {
