@@ -7,7 +7,7 @@
 // with `runner_runlog: direct` (PostgreSQL), straight into the RunLog with the bundled pg driver.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { runnerRoutes } from '../../src/api/routes/runner.ts';
 import { runJobName } from '../../src/kubernetes/manifests.ts';
 import { RUNNER_IMAGE_PATH, RUNNER_INIT_CONTAINER, RUNNER_PATH } from '../../src/kubernetes/runner-injection.ts';
 import { podTokenAuthenticator } from '../../src/kubernetes/token-review.ts';
+import { WATCHDOG_ARG } from '../../src/runner/orphan-watchdog.ts';
 import { readLogChunks } from '../../src/runlog/sql/run-logs.ts';
 import { waitFor } from '../support/cli.ts';
 import type { KubeObject } from '../support/kube-api-double.ts';
@@ -149,3 +150,36 @@ for (const engine of ENGINES) {
     });
   }
 }
+
+// In an image without /bin/sh (distroless) the runner's orphan watchdog is the executable itself
+// (it cannot run `node -e`): it must still kill the job's process group when the runner dies.
+describe('the single-file runner as the orphan watchdog of an image without a shell', { skip }, () => {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const job = () => spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+
+  test('its pipe closing without "done" (the runner died) kills the job\'s group; "done" leaves it alone', async () => {
+    const exe = runnerExecutable();
+    const orphan = job();
+    const dying = spawn(exe, [WATCHDOG_ARG, String(orphan.pid), '200'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    dying.stdin!.end();
+    await waitFor(() => !alive(orphan.pid!), 10_000, 'the orphaned job to be killed');
+
+    const kept = job();
+    try {
+      const released = spawn(exe, [WATCHDOG_ARG, String(kept.pid), '200'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      const exited = new Promise<number | null>((resolve) => released.once('exit', resolve));
+      released.stdin!.end('done\n');
+      assert.equal(await exited, 0);
+      assert.equal(alive(kept.pid!), true);
+    } finally {
+      kept.kill('SIGKILL');
+    }
+  });
+});
