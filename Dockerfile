@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
-# KubeScribe in one image: the API server (`kubescribe serve`), the runner (`kubescribe run -- ...`,
-# the entrypoint of every job pod) and `kubescribe migrate`, with python3 for Python jobs such as the
-# example in examples/report. Build: docker build -t kubescribe:0.1.0 .   Kubernetes: docs/kubernetes.md.
+# KubeScribe in one image: the API server (`kubescribe serve`), the runner (`kubescribe run -- ...`),
+# `kubescribe migrate`, python3 for Python jobs such as the example in examples/report, and the
+# single-file runner at /app/dist/runner/kubescribe that the init container of every job pod copies
+# into the pod (`runner: inject`, the default), so job pods keep their own image.
+# Build: docker build -t registry.example.com/kubescribe:0.1.0 .   Kubernetes: docs/kubernetes.md.
 
 # Node 24 is the active LTS; the code also runs on Node 20 (CI runs both).
 FROM node:24-bookworm-slim AS build
@@ -12,7 +14,9 @@ RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY src ./src
-RUN node scripts/build.mjs && npm prune --omit=dev
+# The single-file runner is this stage's node binary (Node 24, glibc, this platform) with the runner
+# bundled in (scripts/build-runner.mjs); it needs esbuild and postject, so it is built before the prune.
+RUN node scripts/build.mjs && node scripts/build-runner.mjs && rm dist/runner/runner.cjs && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
 RUN apt-get update \

@@ -25,7 +25,7 @@ import {
   type RunLogSettings,
 } from './job-definition.ts';
 import { didYouMean, join, Reader, type Entry } from './yaml-reader.ts';
-import { readExecutor, readKubernetes, readResources } from './kubernetes-config.ts';
+import { readExecutor, readKubernetes, readResources, RUNNER_MODES } from './kubernetes-config.ts';
 import { checkChannelRefs, JOB_NOTIFY_OPTION_KEYS, noteChannelRef, readJobNotifyOption, readNotifySettings, type JobNotify } from './notify-config.ts';
 
 // Callers that already parse YAML get the whole config API from here.
@@ -43,7 +43,7 @@ const NOTIFY_KEYS = ['on', 'channels'];
 const JOB_KEYS = [
   'description', 'command', 'image', 'env', 'params', 'schedule', 'time_zone', 'timeout', 'grace_period', 'retries',
   'concurrency_policy', 'catch_up', 'expected_duration', 'starting_deadline', 'labels', 'tenant', 'notify',
-  'resources',
+  'resources', 'runner',
 ];
 
 function readRunLog(r: Reader, e: Entry): RunLogSettings {
@@ -206,6 +206,7 @@ function readJob(r: Reader, name: string, e: Entry): JobDefinition {
       case 'grace_period': job.grace_period_ms = r.duration(entry, { allowZero: true }) ?? job.grace_period_ms; break;
       case 'notify': job.notify = readNotify(r, entry); break;
       case 'resources': job.resources = readResources(r, entry); break;
+      case 'runner': job.runner = r.oneOf(entry, RUNNER_MODES); break;
       case 'env':
         job.env = r.stringMap(entry, (key) => ENV_NAME.test(key) ? null
           : `invalid environment variable name "${key}": use letters, digits and "_", not starting with a digit`);

@@ -1,7 +1,7 @@
 // The shape of a parsed kubescribe.yaml and the few things that need no parser: kept apart from the
 // loader so that a runner with no config file never loads yaml, ajv or croner (~70 ms of start-up).
 import { createHash } from 'node:crypto';
-import type { ExecutorKind, KubernetesSettings, ResourceSettings } from './kubernetes-config.ts';
+import type { ExecutorKind, KubernetesSettings, ResourceSettings, RunnerMode } from './kubernetes-config.ts';
 import type { JobNotify, NotifySettings } from './notify-config.ts';
 import type { ApiSettings } from './api-config.ts';
 
@@ -19,6 +19,8 @@ export interface JobDefinition {
   notify?: JobNotify;
   /** Container resources on Kubernetes; replaces `kubernetes.resources` for this job. */
   resources?: ResourceSettings;
+  /** Kubernetes: where the pod's runner comes from; replaces `kubernetes.runner` for this job. */
+  runner?: RunnerMode;
 }
 
 export interface RunLogSettings {

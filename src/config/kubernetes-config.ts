@@ -48,6 +48,12 @@ export interface KubernetesSettings {
    * the RunLog with DATABASE_URL, for clusters where job pods cannot reach the API.
    */
   runner_runlog: RunnerRunlog;
+  /**
+   * Where a job pod's runner comes from: `inject` (default) — an init container copies the single-file
+   * runner from the KubeScribe image into the pod, so the job keeps its own unchanged image; `image` —
+   * the job's image has `kubescribe` on its PATH. A job's own `runner:` replaces it.
+   */
+  runner: RunnerMode;
   /** The API URL job pods record through; null: the Service `kubescribe render` creates (`http://kubescribe-api.<namespace>.svc`). */
   api_url: string | null;
   /** Secrets loaded whole into the API pods' environment (SMTP_URL..., SLACK_WEBHOOK_URL), optional. */
@@ -65,6 +71,10 @@ export interface KubernetesSettings {
 /** Where a job pod's runner writes its run: through the API (no database credentials in the pod) or straight in the RunLog. */
 export type RunnerRunlog = 'api' | 'direct';
 export const RUNNER_RUNLOGS: readonly RunnerRunlog[] = ['api', 'direct'];
+
+/** Where a job pod's runner comes from: injected by an init container, or already in the job's image. */
+export type RunnerMode = 'inject' | 'image';
+export const RUNNER_MODES: readonly RunnerMode[] = ['inject', 'image'];
 
 export const DEFAULT_KUBERNETES_IMAGE = 'kubescribe:0.1.0';
 
@@ -85,6 +95,7 @@ export function defaultKubernetesSettings(): KubernetesSettings {
     failed_jobs_history_limit: 1,
     database_secret: { name: 'kubescribe-database', key: 'DATABASE_URL' },
     runner_runlog: 'api',
+    runner: 'inject',
     api_url: null,
     smtp_secret: 'kubescribe-smtp',
     slack_secret: 'kubescribe-slack',
@@ -99,6 +110,7 @@ export const KUBERNETES_KEYS = [
   'namespace', 'image', 'image_pull_policy', 'service_account', 'image_pull_secrets', 'resources', 'node_selector',
   'tolerations', 'ttl_after_finished', 'successful_jobs_history_limit', 'failed_jobs_history_limit', 'database_secret',
   'smtp_secret', 'slack_secret', 'config_map', 'apply_on_start', 'start_timeout', 'api', 'runner_runlog', 'api_url',
+  'runner',
 ];
 const API_KEYS = ['image', 'replicas', 'port', 'resources'];
 const RESOURCE_KEYS = ['requests', 'limits'];
@@ -308,6 +320,7 @@ export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
       case 'start_timeout': s.start_timeout_seconds = seconds(r, entry, false) ?? s.start_timeout_seconds; break;
       case 'api': s.api = readApi(r, entry, s.api); break;
       case 'runner_runlog': s.runner_runlog = r.oneOf(entry, RUNNER_RUNLOGS) ?? s.runner_runlog; break;
+      case 'runner': s.runner = r.oneOf(entry, RUNNER_MODES) ?? s.runner; break;
       case 'api_url': {
         const value = r.string(entry);
         const problem = value === undefined ? null : apiUrlProblem(value);

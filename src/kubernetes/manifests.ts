@@ -9,6 +9,7 @@ import type {
 import { formatDuration } from '../config/durations.ts';
 import { jobDefinitionHash, type JobDefinition } from '../config/job-definition.ts';
 import type { KubernetesSettings, ResourceSettings } from '../config/kubernetes-config.ts';
+import { injectRunner } from './runner-injection.ts';
 
 /** Labels and annotations KubeScribe puts on what it creates, and selects what it owns by. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -184,6 +185,8 @@ function podTemplate(input: {
         : []),
     ],
   };
+  // `runner: inject`: an init container brings the runner, the job keeps its own image (runner-injection.ts).
+  injectRunner(spec, container, definition, settings);
   if (settings.image_pull_secrets.length > 0) spec.imagePullSecrets = settings.image_pull_secrets.map((name) => ({ name }));
   if (Object.keys(settings.node_selector).length > 0) spec.nodeSelector = { ...settings.node_selector };
   if (settings.tolerations.length > 0) {

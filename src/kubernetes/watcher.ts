@@ -12,6 +12,7 @@ import { uuidv7 } from '../runlog/uuidv7.ts';
 import { KubeApiError, type KubeClient } from './client.ts';
 import type { KubeLogEntry } from './kubernetes-executor.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL, RUN_ID_LABEL } from './manifests.ts';
+import { RUNNER_IMAGE_PATH, RUNNER_INIT_CONTAINER } from './runner-injection.ts';
 import { cancelRequestedBy, findLiveRunByPod, mergeExecutorRef } from '../runlog/sql/executor-runs.ts';
 
 export const WATCHER_ACTOR = 'kubernetes-watcher';
@@ -227,6 +228,8 @@ export class Watcher {
         message: `its pod ${name} was deleted before the runner recorded an outcome; exit code unknown`,
       };
     }
+    const init = initContainerFate(pod, jobName);
+    if (init) return init;
     if (waiting?.reason && IMAGE_REASONS.has(waiting.reason)) {
       return {
         to: 'failed', from: LIVE_STATUSES, settle: false, type: 'ImagePull', deleteJob: jobName ?? undefined,
@@ -345,4 +348,32 @@ export class Watcher {
 
 function event(type: string, actor: string, detail: Record<string, unknown>): EventInput {
   return { event_id: uuidv7(), at: new Date(), type, actor, detail };
+}
+
+/**
+ * A pod stopped by an init container (`runner: inject`: the one that copies the runner), before the
+ * job's container ever ran: the KubeScribe image cannot be pulled, or the copy failed (an image
+ * without the single-file runner). The run fails at once with the reason, instead of waiting for the
+ * start timeout or ending as `lost`.
+ */
+function initContainerFate(pod: V1Pod, jobName: string | null): Fate | null {
+  for (const status of pod.status?.initContainerStatuses ?? []) {
+    const waiting = status.state?.waiting;
+    if (waiting?.reason && IMAGE_REASONS.has(waiting.reason)) {
+      return {
+        to: 'failed', from: LIVE_STATUSES, settle: false, type: 'ImagePull', deleteJob: jobName ?? undefined,
+        message: `the image ${status.image} of init container ${status.name} could not be pulled (${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}); the job never started`,
+      };
+    }
+    const terminated = status.state?.terminated;
+    if (terminated && terminated.exitCode !== 0) {
+      return {
+        to: 'failed', from: LIVE_STATUSES, settle: false, type: 'InitContainerFailed',
+        message: `init container ${status.name} (${status.image}) exited with code ${terminated.exitCode}${terminated.reason ? ` (${terminated.reason})` : ''}` +
+          `${terminated.message ? `: ${terminated.message}` : ''}; the job never started` +
+          (status.name === RUNNER_INIT_CONTAINER ? ` — does ${status.image} hold the single-file runner at ${RUNNER_IMAGE_PATH}? (kubernetes.image must be a KubeScribe image built with it)` : ''),
+      };
+    }
+  }
+  return null;
 }

@@ -1,9 +1,6 @@
-import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Db } from './db.ts';
+import { readMigrationFiles } from './migration-files.ts';
 import { withLockTimeout } from './sql/lock-wait.ts';
-
-const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 
 // One fixed key: every KubeScribe process that migrates any RunLog on this server serialises here.
 // Migrations are rare and short, so sharing the key across schemas costs nothing.
@@ -36,15 +33,12 @@ export class RunLogTooNewError extends Error {
 }
 
 /** Reads the numbered migration files (`0001_name.sql`) in order. */
-export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
-  const migrations = readdirSync(dir)
-    .filter((file) => file.endsWith('.sql'))
-    .sort()
-    .map((file) => {
-      const match = /^(\d+)_(.+)\.sql$/.exec(file);
-      if (!match) throw new Error(`migration file ${file} is not named NNNN_name.sql`);
-      return { version: Number(match[1]), name: match[2]!, sql: readFileSync(`${dir}/${file}`, 'utf8') };
-    });
+export function loadMigrations(dir?: string): Migration[] {
+  const migrations = readMigrationFiles(dir).map(({ file, sql }) => {
+    const match = /^(\d+)_(.+)\.sql$/.exec(file);
+    if (!match) throw new Error(`migration file ${file} is not named NNNN_name.sql`);
+    return { version: Number(match[1]), name: match[2]!, sql };
+  });
   migrations.forEach((migration, index) => {
     if (migration.version !== index + 1) {
       throw new Error(`migration ${migration.version}_${migration.name} is out of sequence (expected ${index + 1})`);

@@ -8,18 +8,50 @@
 // while the job runs, and `sh` starts in ~1 ms (measured with `npm run bench`: docs/benchmarks.md).
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { isSea } from 'node:sea';
 
 const SHELL = '/bin/sh';
 // $1: the job's process group id, $2: the grace period in whole seconds.
 const SHELL_SCRIPT = 'IFS= read -r line; [ "$line" = done ] && exit 0; '
   + 'kill -s TERM -- "-$1" 2>/dev/null || exit 0; sleep "$2"; kill -s KILL -- "-$1" 2>/dev/null; exit 0';
-// The same for images without a shell (distroless): slower to start (~40 ms), so only then.
+// The same for images without a shell (distroless): slower to start (~40 ms), so only then; the
+// single-file runner runs it as runWatchdog() instead (WATCHDOG_ARG).
 const NODE_SCRIPT = `const [group, graceMs] = process.argv.slice(1).map(Number); let said = '';
 process.stdin.on('data', (data) => { said += data; if (said.includes('done')) process.exit(0); });
 process.stdin.on('end', () => {
   try { process.kill(-group, 'SIGTERM'); } catch { process.exit(0); }
   setTimeout(() => { try { process.kill(-group, 'SIGKILL'); } catch {} process.exit(0); }, graceMs);
 });`;
+
+/**
+ * The first argument that makes the single-file runner (src/cli/runner-bin.ts) a watchdog: its
+ * executable runs only its bundled script, so `-e NODE_SCRIPT` cannot be passed to it.
+ */
+export const WATCHDOG_ARG = '--kubescribe-watchdog';
+
+/** NODE_SCRIPT as a function, for the single-file runner started with WATCHDOG_ARG group graceMs. */
+export function runWatchdog(group: number, graceMs: number): void {
+  let said = '';
+  process.stdin.on('data', (data) => {
+    said += String(data);
+    if (said.includes('done')) process.exit(0);
+  });
+  process.stdin.on('end', () => {
+    try {
+      process.kill(-group, 'SIGTERM');
+    } catch {
+      process.exit(0);
+    }
+    setTimeout(() => {
+      try {
+        process.kill(-group, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      process.exit(0);
+    }, graceMs);
+  });
+}
 
 /** A watchdog guarding one job's process group; `release()` once the job has ended. */
 export interface OrphanWatchdog {
@@ -35,7 +67,9 @@ export function watchProcessGroup(group: number, graceMs: number, onError: (mess
   try {
     watchdog = existsSync(SHELL)
       ? spawn(SHELL, ['-c', SHELL_SCRIPT, 'kubescribe-watchdog', String(group), String(Math.max(1, Math.ceil(graceMs / 1000)))], options())
-      : spawn(process.execPath, ['-e', NODE_SCRIPT, String(group), String(graceMs)], options());
+      : isSea()
+        ? spawn(process.execPath, [WATCHDOG_ARG, String(group), String(graceMs)], options())
+        : spawn(process.execPath, ['-e', NODE_SCRIPT, String(group), String(graceMs)], options());
   } catch (error) {
     onError((error as Error).message);
     return { release: () => {} };

@@ -120,7 +120,7 @@ for (const engine of ENGINES) {
       assert.equal(manifest.metadata.annotations[REVISION_ANNOTATION], String(revision));
       assert.equal(manifest.spec.backoffLimit, 0);
       const container = manifest.spec.template.spec.containers[0];
-      assert.deepEqual(container.command.slice(0, 2), ['kubescribe', 'run']);
+      assert.deepEqual(container.command.slice(0, 2), ['/kubescribe/kubescribe', 'run']);
       assert.deepEqual(container.command.slice(-3), ['--', 'python3', 'report.py']);
 
       // No value of the job's env, anywhere; no database credentials at all (runner_runlog: api).

@@ -43,9 +43,11 @@ kubernetes:
   api: {image: registry.example.com/kubescribe-api:1.2.3, replicas: 3, port: 9090, resources: {requests: {cpu: 1}}}
   runner_runlog: direct
   api_url: https://kubescribe.example.com/
+  runner: image
 jobs:
   report:
     command: python3 script.py
+    runner: inject
     resources:
       requests: {memory: 4Gi}
 `;
@@ -78,8 +80,10 @@ describe('kubernetes config', () => {
       api: { image: 'registry.example.com/kubescribe-api:1.2.3', replicas: 3, port: 9090, resources: { requests: { cpu: '1' }, limits: {} } },
       runner_runlog: 'direct',
       api_url: 'https://kubescribe.example.com',
+      runner: 'image',
     });
     assert.deepEqual(config.jobs.get('report')?.resources, { requests: { memory: '4Gi' }, limits: {} });
+    assert.equal(config.jobs.get('report')?.runner, 'inject');
   });
 
   it('leaves executor and kubernetes unset without the sections, and an empty section means the defaults', () => {

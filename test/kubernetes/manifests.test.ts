@@ -99,7 +99,8 @@ describe('runJobManifest', () => {
 
   it('runs the command under the runner, with the run context in its environment', () => {
     const container = job.spec?.template.spec?.containers[0];
-    assert.deepEqual(container?.command, ['kubescribe', 'run', '--timeout', '15m', '--grace', '20s', '--', 'python3', 'script.py', '--fast']);
+    // runner: inject (the default): the single-file runner the init container copied (test/kubernetes/runner-injection.test.ts).
+    assert.deepEqual(container?.command, ['/kubescribe/kubescribe', 'run', '--timeout', '15m', '--grace', '20s', '--', 'python3', 'script.py', '--fast']);
     const list = envOf(job);
     assert.equal(env(list, 'KUBESCRIBE_RUN_ID')?.value, RUN);
     assert.equal(env(list, 'KUBESCRIBE_JOB')?.value, 'report');

@@ -10,6 +10,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from '../support/cli.ts';
 import { DEFAULT_KUBERNETES_IMAGE } from '../../src/config/kubernetes-config.ts';
 import { RUN_AS_USER } from '../../src/kubernetes/manifests-install.ts';
+import { RUNNER_IMAGE_PATH } from '../../src/kubernetes/runner-injection.ts';
 import { validateManifest } from '../../src/kubernetes/validate.ts';
 
 type Obj = Record<string, unknown> & { kind: string; metadata: { name: string; namespace?: string } };
@@ -141,6 +142,10 @@ describe('Dockerfiles', () => {
         assert.ok(!ignore.some((re) => re.test(source)), `Dockerfile:${line}: COPY ${source} is excluded by .dockerignore`);
       }
     }
+    // The single-file runner the init container of every job pod copies (runner: inject), where it looks for it.
+    assert.ok(list.some((i) => i.op === 'RUN' && /node scripts\/build-runner\.mjs/.test(i.args)), 'the single-file runner is built');
+    assert.ok(RUNNER_IMAGE_PATH.startsWith('/app/dist/') && list.some((i) => i.op === 'COPY' && /--from=build \/src\/dist \.\/dist/.test(i.args)) &&
+      list.some((i) => i.op === 'WORKDIR' && i.args === '/app'), `the runner lands at ${RUNNER_IMAGE_PATH}`);
     // The build stage must see what the build script reads.
     assert.ok(copySources(list).some(({ sources }) => sources.includes('src')));
     assert.ok(copySources(list).some(({ sources }) => sources.includes('package-lock.json')));

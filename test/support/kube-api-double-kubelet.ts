@@ -4,16 +4,38 @@
 // following a scenario chosen per Job, or runs a real process as the pod. A process pod gets the
 // ServiceAccount tokens its projected volumes ask for, written under a temporary directory that stands
 // in for the mount path: env values naming a path under the mount are rewritten to it (the one
-// difference from a real kubelet, which mounts them where the pod spec says).
+// difference from a real kubelet, which mounts them where the pod spec says). An emptyDir is a real
+// temporary directory mapped the same way (in env values and in command words), and a process pod's
+// init containers really run, one after the other, before its container: so the init container that
+// copies the injected runner (`cp /app/dist/runner/kubescribe /kubescribe/kubescribe`) copies a real
+// file into the pod's emptyDir, and the job's container then runs that copy. Files of the images
+// themselves are host files named in `imageFiles`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RUNNER_IMAGE_PATH } from '../../src/kubernetes/runner-injection.ts';
 import type { KubeApiDouble, KubeObject, Resource } from './kube-api-double.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/kubescribe.js', import.meta.url));
+
+let standInRunner: string | null = null;
+/**
+ * What the KubeScribe image holds at RUNNER_IMAGE_PATH unless a test names the real single-file runner
+ * (test/support/runner-executable.ts): a script that runs the repository's CLI with this node, so every
+ * process pod goes through the init container's copy without building the executable.
+ */
+export function standInRunnerFile(): string {
+  if (standInRunner) return standInRunner;
+  const dir = mkdtempSync(join(tmpdir(), 'ks-runner-stand-in-'));
+  const file = join(dir, 'kubescribe');
+  writeFileSync(file, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`);
+  chmodSync(file, 0o755);
+  standInRunner = file;
+  return file;
+}
 
 /** What the simulated kubelet does with a Job's pod. */
 export type PodScenario =
@@ -51,6 +73,11 @@ export interface KubeletOptions {
   tokenLifetimeSeconds?: number;
   /** Secret values for env `valueFrom.secretKeyRef` of process pods: secret name → key → value. */
   secrets?: Record<string, Record<string, string>>;
+  /**
+   * Files of the images as host files, path in the image → host path, used in the command words of
+   * process pods' containers. Default: the KubeScribe image's single-file runner is standInRunnerFile().
+   */
+  imageFiles?: Record<string, string>;
 }
 
 interface PodState {
@@ -415,12 +442,82 @@ export class Kubelet {
   private startProcess(state: PodState, scenario: Extract<PodScenario, { kind: 'process' }>): void {
     const pod = this.api.get('pods', state.namespace, state.name);
     if (!pod) return;
+    const mounts = this.projectTokens(state.namespace, state.name);
+    for (const [mountPath, dir] of this.mountEmptyDirs(state, pod)) mounts.set(mountPath, dir);
+    void this.runInitContainers(state, pod, mounts).then((failed) => {
+      if (state.deleting || this.stopped) return;
+      if (failed) this.initFailed(state, failed.name, failed.image, failed.exitCode);
+      else this.startContainer(state, pod, mounts, scenario);
+    });
+  }
+
+  /** The pod's emptyDir volumes as fresh directories: mount path → directory. */
+  private mountEmptyDirs(state: PodState, pod: KubeObject): Map<string, string> {
+    const mounts = new Map<string, string>();
+    for (const volume of (pod.spec.volumes ?? []) as KubeObject[]) {
+      if (!volume.emptyDir) continue;
+      state.volumesDir ??= mkdtempSync(join(tmpdir(), 'ks-pod-volumes-'));
+      const dir = join(state.volumesDir, volume.name);
+      mkdirSync(dir, { recursive: true });
+      for (const container of [...(pod.spec.initContainers ?? []), ...pod.spec.containers] as KubeObject[]) {
+        for (const mount of (container.volumeMounts ?? []) as KubeObject[]) if (mount.name === volume.name) mounts.set(mount.mountPath, dir);
+      }
+    }
+    return mounts;
+  }
+
+  /** A command word or env value naming a path under a mount, or a file of the images, as the host path. */
+  private hostPath(value: string, mounts: Map<string, string>): string {
+    for (const [mountPath, dir] of mounts) {
+      if (value === mountPath || value.startsWith(`${mountPath}/`)) return `${dir}${value.slice(mountPath.length)}`;
+    }
+    const files = this.options.imageFiles ?? { [RUNNER_IMAGE_PATH]: standInRunnerFile() };
+    return files[value] ?? value;
+  }
+
+  /** Runs the init containers in order; the first that fails ends the pod (restartPolicy Never). */
+  private async runInitContainers(state: PodState, pod: KubeObject, mounts: Map<string, string>): Promise<{ name: string; image: string; exitCode: number } | null> {
+    for (const init of (pod.spec.initContainers ?? []) as KubeObject[]) {
+      const argv = [...(init.command ?? []), ...(init.args ?? [])].map((word: string) => this.hostPath(word, mounts));
+      if (argv.length === 0) throw new Error(`pod ${state.name}: init container ${init.name} needs an explicit command`);
+      const proc = spawn(argv[0]!, argv.slice(1), { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      proc.stdout!.on('data', (data: Buffer) => (state.log += data.toString('utf8')));
+      proc.stderr!.on('data', (data: Buffer) => (state.log += data.toString('utf8')));
+      const exitCode = await new Promise<number>((resolve) => {
+        proc.once('error', (error) => {
+          state.log += `init container ${init.name}: ${error.message}\n`;
+          resolve(127);
+        });
+        proc.once('exit', (code) => resolve(code ?? 1));
+      });
+      if (exitCode !== 0) return { name: init.name, image: init.image, exitCode };
+    }
+    return null;
+  }
+
+  /** An init container failed (restartPolicy Never): the pod fails without its containers ever running. */
+  private initFailed(state: PodState, name: string, image: string, exitCode: number): void {
+    state.finished = true;
+    const at = now();
+    this.api.modify('pods', state.namespace, state.name, (obj) => {
+      obj.status.phase = 'Failed';
+      obj.status.initContainerStatuses = [{
+        name, image, imageID: imageDigestOf(image), ready: false, restartCount: 0, started: false,
+        state: { terminated: { exitCode, reason: 'Error', startedAt: at, finishedAt: at } },
+      }];
+      obj.status.containerStatuses = (obj.spec.containers as KubeObject[]).map((c) => ({
+        name: c.name, image: c.image, imageID: '', ready: false, restartCount: 0, started: false, state: { waiting: { reason: 'PodInitializing' } },
+      }));
+    });
+    this.failJob(state.namespace, state.job, 'BackoffLimitExceeded', 'Job has reached the specified backoff limit');
+  }
+
+  private startContainer(state: PodState, pod: KubeObject, mounts: Map<string, string>, scenario: Extract<PodScenario, { kind: 'process' }>): void {
     const container: KubeObject = pod.spec.containers[0];
     const argv: string[] = [...(container.command ?? []), ...(container.args ?? [])];
     if (argv.length === 0) throw new Error(`pod ${state.name}: the double needs an explicit command (it has no image entrypoints)`);
-    const [program, ...rest] = argv[0] === 'kubescribe' ? [process.execPath, BIN, ...argv.slice(1)] : argv;
+    const [program, ...rest] = argv[0] === 'kubescribe' ? [process.execPath, BIN, ...argv.slice(1)] : [this.hostPath(argv[0]!, mounts), ...argv.slice(1)];
     const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOSTNAME: state.name };
-    const mounts = this.projectTokens(state.namespace, state.name);
     // The kubelet writes a fresh token when 80 % of the old one's life has passed.
     const lifetimes = ((pod.spec.volumes ?? []) as KubeObject[]).flatMap((v) => ((v.projected?.sources ?? []) as KubeObject[]))
       .filter((source) => source.serviceAccountToken).map((source) => this.options.tokenLifetimeSeconds ?? source.serviceAccountToken.expirationSeconds ?? 3600);
@@ -447,6 +544,11 @@ export class Kubelet {
     state.process = proc;
     proc.stdout!.on('data', (data: Buffer) => (state.log += data.toString('utf8')));
     proc.stderr!.on('data', (data: Buffer) => (state.log += data.toString('utf8')));
+    // No such program: what the kubelet reports as a container that could not start (StartError, 128).
+    proc.once('error', (error) => {
+      state.log += `${program}: ${error.message}\n`;
+      this.terminate(state, 128, 'StartError');
+    });
     proc.once('exit', (code, signal) => {
       const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
       this.terminate(state, exitCode, exitCode === 0 ? 'Completed' : 'Error');
