@@ -25,7 +25,11 @@ import {
   type RunLogSettings,
 } from './job-definition.ts';
 import { didYouMean, join, Reader, type Entry } from './yaml-reader.ts';
-import { readExecutor, readKubernetes, readResources } from './kubernetes-config.ts';
+import {
+  labelKeyProblem, labelValueProblem, readExecutor, readKubernetes, readNodeSelector, readPullPolicy, readResources, readServiceAccount,
+  readTolerations,
+} from './kubernetes-config.ts';
+import { mergePodOptions, POD_OPTION_KEYS, readEnv, readPodOption, type PodOptions } from './pod-options-config.ts';
 import { checkChannelRefs, JOB_NOTIFY_OPTION_KEYS, noteChannelRef, readJobNotifyOption, readNotifySettings, type JobNotify } from './notify-config.ts';
 
 // Callers that already parse YAML get the whole config API from here.
@@ -33,7 +37,6 @@ export * from './job-definition.ts';
 
 const DEFAULT_GRACE_PERIOD_MS = 10_000;
 const DEFAULT_BACKOFF_MS = 10_000;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CRON_NICKNAMES = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
 
 const TOP_KEYS = ['version', 'runlog', 'jobs', 'local', 'executor', 'kubernetes', 'notify', 'api'];
@@ -43,7 +46,7 @@ const NOTIFY_KEYS = ['on', 'channels'];
 const JOB_KEYS = [
   'description', 'command', 'image', 'env', 'params', 'schedule', 'time_zone', 'timeout', 'grace_period', 'retries',
   'concurrency_policy', 'catch_up', 'expected_duration', 'starting_deadline', 'labels', 'tenant', 'notify',
-  'resources',
+  'resources', 'service_account', 'image_pull_policy', 'node_selector', 'tolerations', ...POD_OPTION_KEYS,
 ];
 
 function readRunLog(r: Reader, e: Entry): RunLogSettings {
@@ -193,6 +196,7 @@ function readJob(r: Reader, name: string, e: Entry): JobDefinition {
   if (!entries.some((entry) => entry.key === 'command')) r.report(e.keyLine, join(e.path, 'command'), 'required key is missing');
   let scheduleEntry: Entry | undefined;
   let zoneEntry: Entry | undefined;
+  const pod: PodOptions = {};
   for (const entry of entries) {
     switch (entry.key) {
       case 'description': job.description = r.string(entry, false); break;
@@ -206,9 +210,18 @@ function readJob(r: Reader, name: string, e: Entry): JobDefinition {
       case 'grace_period': job.grace_period_ms = r.duration(entry, { allowZero: true }) ?? job.grace_period_ms; break;
       case 'notify': job.notify = readNotify(r, entry); break;
       case 'resources': job.resources = readResources(r, entry); break;
-      case 'env':
-        job.env = r.stringMap(entry, (key) => ENV_NAME.test(key) ? null
-          : `invalid environment variable name "${key}": use letters, digits and "_", not starting with a digit`);
+      case 'env': {
+        const { env, refs } = readEnv(r, entry);
+        job.env = env;
+        if (Object.keys(refs).length > 0) pod.env_refs = refs;
+        break;
+      }
+      case 'service_account': pod.service_account = readServiceAccount(r, entry); break;
+      case 'image_pull_policy': pod.image_pull_policy = readPullPolicy(r, entry); break;
+      case 'node_selector': pod.node_selector = readNodeSelector(r, entry); break;
+      case 'tolerations': pod.tolerations = readTolerations(r, entry); break;
+      default:
+        if (POD_OPTION_KEYS.includes(entry.key)) readPodOption(r, entry, pod, { labelKey: labelKeyProblem, labelValue: labelValueProblem });
         break;
       case 'labels':
         job.labels = r.stringMap(entry, (key) => (key.trim() === '' ? 'label names must not be empty' : null));
@@ -230,6 +243,8 @@ function readJob(r: Reader, name: string, e: Entry): JobDefinition {
         break;
     }
   }
+  for (const key of Object.keys(pod) as (keyof PodOptions)[]) if (pod[key] === undefined) delete pod[key];
+  if (Object.keys(pod).length > 0) job.pod = pod;
   // After the loop so the zone is known whichever order the keys were written in.
   const zone = zoneEntry && r.string(zoneEntry);
   if (zoneEntry && zone !== undefined) {
@@ -255,6 +270,22 @@ function readJobs(r: Reader, e: Entry): Map<string, JobDefinition> {
     if (!problem) jobs.set(name, job);
   }
   return jobs;
+}
+
+/** Every volume mount of a job names a volume the job (or the `kubernetes:` defaults) declares. */
+function checkVolumeMounts(r: Reader, doc: ReturnType<typeof parseDocument>, config: KubescribeConfig): void {
+  const defaults = config.kubernetes?.pod ?? {};
+  for (const job of config.jobs.values()) {
+    const pod = mergePodOptions(defaults, job.pod);
+    const volumes = new Set((pod.volumes ?? []).map((v) => v.name));
+    for (const mount of pod.volume_mounts ?? []) {
+      if (volumes.has(mount.name)) continue;
+      const own = (job.pod?.volume_mounts ?? []).includes(mount);
+      const where = own ? ['jobs', job.name, 'volume_mounts'] : ['kubernetes', 'volume_mounts'];
+      r.report(r.lineOf(doc.getIn(where, true)), where.join('.'),
+        `mount of volume "${mount.name}" at ${mount.path}${own ? '' : ` (in job ${job.name})`}: no volume of that name; declare it under volumes`);
+    }
+  }
 }
 
 /** Parses and validates kubescribe.yaml text; throws ConfigError listing every issue found. */
@@ -292,6 +323,7 @@ export function parseConfig(text: string, file: string): KubescribeConfig {
     }
   }
   checkChannelRefs(r, config.notify);
+  checkVolumeMounts(r, doc, config);
   if (r.issues.length > 0) {
     // Stable sort: issues on one line keep the order they were found in.
     const order = (line: number | null) => line ?? Number.MAX_SAFE_INTEGER;

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { ExecutorKind, KubernetesSettings, ResourceSettings } from './kubernetes-config.ts';
 import type { JobNotify, NotifySettings } from './notify-config.ts';
 import type { ApiSettings } from './api-config.ts';
+import type { PodOptions } from './pod-options-config.ts';
 
 export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
 /** What the scheduler does with the slots that came due while it was not running. */
@@ -19,6 +20,8 @@ export interface JobDefinition {
   notify?: JobNotify;
   /** Container resources on Kubernetes; replaces `kubernetes.resources` for this job. */
   resources?: ResourceSettings;
+  /** Kubernetes pod options of this job (env from Secrets, volumes, labels...); merged over `kubernetes:` defaults. */
+  pod?: PodOptions;
 }
 
 export interface RunLogSettings {

@@ -3,6 +3,7 @@
 // against the rule the API server would apply, so a typo is a file:line error before anything is sent.
 import { describeValue } from './durations.ts';
 import { join, type Entry, type Reader } from './yaml-reader.ts';
+import { POD_OPTION_KEYS, readEnv, readPodOption, type PodOptions } from './pod-options-config.ts';
 
 /** Where runs execute: child processes on this machine, or Jobs and CronJobs in a cluster. */
 export type ExecutorKind = 'local' | 'kubernetes';
@@ -60,6 +61,10 @@ export interface KubernetesSettings {
   /** A pod that has not started this long after its Job was created (unschedulable, image pull) fails the run. */
   start_timeout_seconds: number;
   api: ApiDeploymentSettings;
+  /** Plain env of every job pod (`kubernetes.env`); a job's own `env` wins per variable. */
+  env: Record<string, string>;
+  /** Pod option defaults of every job (src/config/pod-options-config.ts); the top-level keys above are the rest. */
+  pod: PodOptions;
 }
 
 /** Where a job pod's runner writes its run: through the API (no database credentials in the pod) or straight in the RunLog. */
@@ -92,6 +97,8 @@ export function defaultKubernetesSettings(): KubernetesSettings {
     apply_on_start: true,
     start_timeout_seconds: 600,
     api: { image: null, replicas: 2, port: 8080, resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } } },
+    env: {},
+    pod: {},
   };
 }
 
@@ -99,6 +106,7 @@ export const KUBERNETES_KEYS = [
   'namespace', 'image', 'image_pull_policy', 'service_account', 'image_pull_secrets', 'resources', 'node_selector',
   'tolerations', 'ttl_after_finished', 'successful_jobs_history_limit', 'failed_jobs_history_limit', 'database_secret',
   'smtp_secret', 'slack_secret', 'config_map', 'apply_on_start', 'start_timeout', 'api', 'runner_runlog', 'api_url',
+  'env', ...POD_OPTION_KEYS,
 ];
 const API_KEYS = ['image', 'replicas', 'port', 'resources'];
 const RESOURCE_KEYS = ['requests', 'limits'];
@@ -218,7 +226,7 @@ function readSecretKey(r: Reader, e: Entry, current: SecretKeySettings): SecretK
   return out;
 }
 
-function readTolerations(r: Reader, e: Entry): TolerationSettings[] {
+export function readTolerations(r: Reader, e: Entry): TolerationSettings[] {
   const out: TolerationSettings[] = [];
   for (const item of r.items(e.value, e.path, e.line, 'a list of tolerations') ?? []) {
     const toleration: TolerationSettings = {};
@@ -250,6 +258,23 @@ function readApi(r: Reader, e: Entry, api: ApiDeploymentSettings): ApiDeployment
     }
   }
   return out;
+}
+
+export function readServiceAccount(r: Reader, e: Entry): string | undefined {
+  return name(r, e, dnsSubdomainProblem);
+}
+
+export function readPullPolicy(r: Reader, e: Entry): 'Always' | 'IfNotPresent' | 'Never' | undefined {
+  return r.oneOf(e, PULL_POLICIES);
+}
+
+export function readNodeSelector(r: Reader, e: Entry): Record<string, string> {
+  const selector = r.stringMap(e, labelKeyProblem);
+  for (const [key, value] of Object.entries(selector)) {
+    const problem = labelValueProblem(value);
+    if (problem) r.report(e.line, join(e.path, key), `invalid label value ${describeValue(value)}: ${problem}`);
+  }
+  return selector;
 }
 
 /** Why `text` cannot be the API URL job pods use, or null: http(s), a host, no credentials, query or fragment. */
@@ -284,13 +309,7 @@ export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
         }
         break;
       case 'resources': s.resources = readResources(r, entry); break;
-      case 'node_selector':
-        s.node_selector = r.stringMap(entry, labelKeyProblem);
-        for (const [key, value] of Object.entries(s.node_selector)) {
-          const problem = labelValueProblem(value);
-          if (problem) r.report(entry.line, join(entry.path, key), `invalid label value ${describeValue(value)}: ${problem}`);
-        }
-        break;
+      case 'node_selector': s.node_selector = readNodeSelector(r, entry); break;
       case 'tolerations': s.tolerations = readTolerations(r, entry); break;
       case 'ttl_after_finished': {
         // "never" keeps finished Jobs, for clusters where something else cleans up.
@@ -308,6 +327,12 @@ export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
       case 'start_timeout': s.start_timeout_seconds = seconds(r, entry, false) ?? s.start_timeout_seconds; break;
       case 'api': s.api = readApi(r, entry, s.api); break;
       case 'runner_runlog': s.runner_runlog = r.oneOf(entry, RUNNER_RUNLOGS) ?? s.runner_runlog; break;
+      case 'env': {
+        const { env, refs } = readEnv(r, entry);
+        s.env = env;
+        if (Object.keys(refs).length > 0) s.pod.env_refs = refs;
+        break;
+      }
       case 'api_url': {
         const value = r.string(entry);
         const problem = value === undefined ? null : apiUrlProblem(value);
@@ -315,6 +340,7 @@ export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
         else if (value !== undefined) s.api_url = value.replace(/\/+$/, '');
         break;
       }
+      default: readPodOption(r, entry, s.pod, { labelKey: labelKeyProblem, labelValue: labelValueProblem });
     }
   }
   return s;

@@ -78,6 +78,8 @@ describe('kubernetes config', () => {
       api: { image: 'registry.example.com/kubescribe-api:1.2.3', replicas: 3, port: 9090, resources: { requests: { cpu: '1' }, limits: {} } },
       runner_runlog: 'direct',
       api_url: 'https://kubescribe.example.com',
+      env: {},
+      pod: {},
     });
     assert.deepEqual(config.jobs.get('report')?.resources, { requests: { memory: '4Gi' }, limits: {} });
   });
