@@ -54,6 +54,8 @@ export interface KubernetesSettings {
   /** Secrets loaded whole into the API pods' environment (SMTP_URL..., SLACK_WEBHOOK_URL), optional. */
   smtp_secret: string;
   slack_secret: string;
+  /** Optional Secret whose key `token` holds the first admin token of the API (KUBESCRIBE_ADMIN_TOKEN_FILE). */
+  admin_token_secret: string;
   /** ConfigMap holding kubescribe.yaml, mounted into the API and job pods. */
   config_map: string;
   /** `kubescribe serve` creates or updates the CronJobs at start (as `kubescribe apply` does). */
@@ -93,6 +95,7 @@ export function defaultKubernetesSettings(): KubernetesSettings {
     api_url: null,
     smtp_secret: 'kubescribe-smtp',
     slack_secret: 'kubescribe-slack',
+    admin_token_secret: 'kubescribe-admin-token',
     config_map: 'kubescribe-config',
     apply_on_start: true,
     start_timeout_seconds: 600,
@@ -106,7 +109,7 @@ export const KUBERNETES_KEYS = [
   'namespace', 'image', 'image_pull_policy', 'service_account', 'image_pull_secrets', 'resources', 'node_selector',
   'tolerations', 'ttl_after_finished', 'successful_jobs_history_limit', 'failed_jobs_history_limit', 'database_secret',
   'smtp_secret', 'slack_secret', 'config_map', 'apply_on_start', 'start_timeout', 'api', 'runner_runlog', 'api_url',
-  'env', ...POD_OPTION_KEYS,
+  'env', 'admin_token_secret', ...POD_OPTION_KEYS,
 ];
 const API_KEYS = ['image', 'replicas', 'port', 'resources'];
 const RESOURCE_KEYS = ['requests', 'limits'];
@@ -322,6 +325,7 @@ export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
       case 'database_secret': s.database_secret = readSecretKey(r, entry, s.database_secret); break;
       case 'smtp_secret': s.smtp_secret = name(r, entry, dnsSubdomainProblem) ?? s.smtp_secret; break;
       case 'slack_secret': s.slack_secret = name(r, entry, dnsSubdomainProblem) ?? s.slack_secret; break;
+      case 'admin_token_secret': s.admin_token_secret = name(r, entry, dnsSubdomainProblem) ?? s.admin_token_secret; break;
       case 'config_map': s.config_map = name(r, entry, dnsSubdomainProblem) ?? s.config_map; break;
       case 'apply_on_start': s.apply_on_start = boolean(r, entry) ?? s.apply_on_start; break;
       case 'start_timeout': s.start_timeout_seconds = seconds(r, entry, false) ?? s.start_timeout_seconds; break;

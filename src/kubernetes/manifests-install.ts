@@ -15,6 +15,9 @@ export const API_SERVICE_ACCOUNT = 'kubescribe';
 export const CONFIG_HASH_ANNOTATION = 'kubescribe.io/config-hash';
 // A fixed, non-zero uid that the Dockerfile's USER also names, so `runAsNonRoot` can be verified by the kubelet.
 export const RUN_AS_USER = 10001;
+/** Where the API pods find the first admin token (KUBESCRIBE_ADMIN_TOKEN_FILE), from an optional Secret. */
+export const ADMIN_TOKEN_DIR = '/var/run/secrets/kubescribe-admin';
+export const ADMIN_TOKEN_KEY = 'token';
 
 const PART_OF = { 'app.kubernetes.io/name': 'kubescribe', 'app.kubernetes.io/part-of': 'kubescribe' };
 
@@ -158,6 +161,13 @@ export function apiDeploymentManifest(settings: KubernetesSettings, configText: 
     livenessProbe: probe('/healthz', 10, 3),
     readinessProbe: probe('/readyz', 5, 2),
   };
+  const spec = serverPod(settings, container, { serviceAccountName: API_SERVICE_ACCOUNT, terminationGracePeriodSeconds: 30 });
+  // The first admin token (docs/kubernetes.md, "The first admin token"): optional, so an install that
+  // makes its tokens with `tokens create` needs no such Secret. Every replica ensures the same one row.
+  spec.volumes!.push({ name: 'admin-token', secret: { secretName: settings.admin_token_secret, optional: true } });
+  const api = spec.containers[0]!;
+  api.volumeMounts!.push({ name: 'admin-token', mountPath: ADMIN_TOKEN_DIR, readOnly: true });
+  api.env!.push({ name: 'KUBESCRIBE_ADMIN_TOKEN_FILE', value: `${ADMIN_TOKEN_DIR}/${ADMIN_TOKEN_KEY}` });
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -168,7 +178,7 @@ export function apiDeploymentManifest(settings: KubernetesSettings, configText: 
       template: {
         // A changed kubescribe.yaml changes the hash and so rolls the pods, which read the file at start.
         metadata: { labels: { ...PART_OF, ...selector }, annotations: { [CONFIG_HASH_ANNOTATION]: contentHash(configText) } },
-        spec: serverPod(settings, container, { serviceAccountName: API_SERVICE_ACCOUNT, terminationGracePeriodSeconds: 30 }),
+        spec,
       },
     },
   };

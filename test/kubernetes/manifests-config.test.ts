@@ -72,6 +72,7 @@ describe('kubernetes config', () => {
       database_secret: { name: 'runlog-db', key: 'url' },
       smtp_secret: 'mail',
       slack_secret: 'chat',
+      admin_token_secret: 'kubescribe-admin-token',
       config_map: 'etl-config',
       apply_on_start: false,
       start_timeout_seconds: 900,
