@@ -4,6 +4,8 @@
 // in the Job the executor creates (on the API double) and in the CronJob `render` prints alike, each
 // passing the Kubernetes schema checks. The typical Kubeflow job is one of them.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, parseConfig, type ConfigIssue } from '../../src/config/job-config.ts';
 import { plainCredentialProblem } from '../../src/config/pod-options-config.ts';
@@ -13,6 +15,7 @@ import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import type { KubeObject } from '../support/kube-api-double.ts';
 import { podCredentialProblems } from '../support/pod-credentials.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
+import { REPO_ROOT } from '../support/cli.ts';
 import { createHarness, NAMESPACE, type Harness } from './harness.ts';
 
 const FILE = 'kubescribe.yaml';
@@ -208,6 +211,23 @@ jobs:
       'job: envFrom Secret kubescribe-smtp',
       'volume slack: Secret kubescribe-slack',
     ]);
+  });
+});
+
+describe('pod options: the documented Kubeflow example', () => {
+  it('docs/config.md\'s Kubeflow job loads and builds a valid Job with the S3 Secret env, the model PVC and no istio sidecar', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs/config.md'), 'utf8');
+    const yaml = /The typical Kubeflow job[^\n]*\n\n```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(yaml, 'the example is in docs/config.md');
+    const c = parseConfig(yaml, 'docs/config.md');
+    const job = runJobManifest({ definition: c.jobs.get('train')!, settings: c.kubernetes!, runId: uuidv7(), params: {} }) as Obj;
+    assert.deepEqual(validateManifest(job), []);
+    const template = job.spec.template;
+    assert.equal(template.metadata.annotations['sidecar.istio.io/inject'], 'false');
+    assert.deepEqual(envOf(template.spec).AWS_SECRET_ACCESS_KEY, { secretKeyRef: { name: 's3-creds', key: 'secret_key' } });
+    assert.ok(template.spec.volumes.some((v: Obj) => v.persistentVolumeClaim?.claimName === 'model-store'));
+    assert.equal(template.spec.serviceAccountName, 'default-editor');
+    assert.deepEqual(podCredentialProblems(template.spec), []);
   });
 });
 
