@@ -43,6 +43,8 @@ export interface KubernetesSettings {
   failed_jobs_history_limit: number;
   /** Where DATABASE_URL comes from in the API and migration pods (and job pods with `runner_runlog: direct`). */
   database_secret: SecretKeySettings;
+  /** DATABASE_URL of the migration Job only (a role that may change the schema); null: `database_secret`. */
+  migration_database_secret: SecretKeySettings | null;
   /**
    * How the runner in a job pod records its run: `api` (default) through the KubeScribe API with the
    * pod's projected ServiceAccount token, so job pods hold no database credentials; `direct` straight in
@@ -91,6 +93,7 @@ export function defaultKubernetesSettings(): KubernetesSettings {
     successful_jobs_history_limit: 3,
     failed_jobs_history_limit: 1,
     database_secret: { name: 'kubescribe-database', key: 'DATABASE_URL' },
+    migration_database_secret: null,
     runner_runlog: 'api',
     api_url: null,
     smtp_secret: 'kubescribe-smtp',
@@ -109,7 +112,7 @@ export const KUBERNETES_KEYS = [
   'namespace', 'image', 'image_pull_policy', 'service_account', 'image_pull_secrets', 'resources', 'node_selector',
   'tolerations', 'ttl_after_finished', 'successful_jobs_history_limit', 'failed_jobs_history_limit', 'database_secret',
   'smtp_secret', 'slack_secret', 'config_map', 'apply_on_start', 'start_timeout', 'api', 'runner_runlog', 'api_url',
-  'env', 'admin_token_secret', ...POD_OPTION_KEYS,
+  'env', 'admin_token_secret', 'migration_database_secret', ...POD_OPTION_KEYS,
 ];
 const API_KEYS = ['image', 'replicas', 'port', 'resources'];
 const RESOURCE_KEYS = ['requests', 'limits'];
@@ -323,6 +326,9 @@ export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
       case 'successful_jobs_history_limit': s.successful_jobs_history_limit = integer(r, entry, 0, 100) ?? s.successful_jobs_history_limit; break;
       case 'failed_jobs_history_limit': s.failed_jobs_history_limit = integer(r, entry, 0, 100) ?? s.failed_jobs_history_limit; break;
       case 'database_secret': s.database_secret = readSecretKey(r, entry, s.database_secret); break;
+      case 'migration_database_secret':
+        s.migration_database_secret = readSecretKey(r, entry, { name: 'kubescribe-database-migrate', key: 'DATABASE_URL' });
+        break;
       case 'smtp_secret': s.smtp_secret = name(r, entry, dnsSubdomainProblem) ?? s.smtp_secret; break;
       case 'slack_secret': s.slack_secret = name(r, entry, dnsSubdomainProblem) ?? s.slack_secret; break;
       case 'admin_token_secret': s.admin_token_secret = name(r, entry, dnsSubdomainProblem) ?? s.admin_token_secret; break;

@@ -59,9 +59,9 @@ const CONTAINER_SECURITY: V1SecurityContext = {
 };
 
 /** The env of the API and migration pods: DATABASE_URL by reference, the mounted config, a writable home. */
-function serverEnv(settings: KubernetesSettings): V1EnvVar[] {
+function serverEnv(settings: KubernetesSettings, database = settings.database_secret): V1EnvVar[] {
   return [
-    { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: settings.database_secret.name, key: settings.database_secret.key } } },
+    { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: database.name, key: database.key } } },
     { name: 'KUBESCRIBE_CONFIG', value: CONFIG_PATH },
     { name: 'KUBESCRIBE_HOME', value: '/tmp/kubescribe' },
     { name: POD_ENV.namespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -204,7 +204,8 @@ export function apiServiceManifest(settings: KubernetesSettings): V1Service {
  */
 export function migrationJobManifest(settings: KubernetesSettings, configText: string): V1Job {
   const container: V1Container = {
-    name: 'migrate', ...image(settings), command: ['kubescribe', 'migrate'], env: serverEnv(settings),
+    // The schema owner's role when `migration_database_secret` names one; the API keeps a row-only role.
+    name: 'migrate', ...image(settings), command: ['kubescribe', 'migrate'], env: serverEnv(settings, settings.migration_database_secret ?? settings.database_secret),
     resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
   };
   const spec = serverPod(settings, container, { restartPolicy: 'Never', serviceAccountName: settings.service_account, automountServiceAccountToken: false });
