@@ -26,7 +26,7 @@ import {
 } from './job-definition.ts';
 import { didYouMean, join, Reader, type Entry } from './yaml-reader.ts';
 import {
-  labelKeyProblem, labelValueProblem, readExecutor, readKubernetes, readNodeSelector, readPullPolicy, readResources, readServiceAccount,
+  defaultKubernetesSettings, labelKeyProblem, labelValueProblem, readExecutor, readKubernetes, readNodeSelector, readPullPolicy, readResources, readServiceAccount,
   readTolerations,
 } from './kubernetes-config.ts';
 import { mergePodOptions, POD_OPTION_KEYS, readEnv, readPodOption, type PodOptions } from './pod-options-config.ts';
@@ -272,18 +272,48 @@ function readJobs(r: Reader, e: Entry): Map<string, JobDefinition> {
   return jobs;
 }
 
-/** Every volume mount of a job names a volume the job (or the `kubernetes:` defaults) declares. */
-function checkVolumeMounts(r: Reader, doc: ReturnType<typeof parseDocument>, config: KubescribeConfig): void {
-  const defaults = config.kubernetes?.pod ?? {};
+/**
+ * What only the whole file can tell: every volume mount of a job names a volume the job (or the
+ * `kubernetes:` defaults) declares, and no job pod is given KubeScribe's own credentials — the
+ * database, SMTP or Slack Secret, or DATABASE_URL — which would let any job touch every run.
+ */
+function checkPodOptions(r: Reader, doc: ReturnType<typeof parseDocument>, config: KubescribeConfig): void {
+  const settings = config.kubernetes ?? defaultKubernetesSettings();
+  const defaults = settings.pod;
+  const own = new Set([settings.database_secret.name, settings.smtp_secret, settings.slack_secret,
+    ...(settings.migration_database_secret ? [settings.migration_database_secret.name] : [])]);
+  const at = (job: JobDefinition, key: string, fromJob: boolean, ...more: string[]) => {
+    const where = [...(fromJob ? ['jobs', job.name, key] : ['kubernetes', key]), ...more];
+    return { line: r.lineOf(doc.getIn(where, true)) ?? r.lineOf(doc.getIn(where.slice(0, -1), true)), path: where.join('.') };
+  };
   for (const job of config.jobs.values()) {
     const pod = mergePodOptions(defaults, job.pod);
     const volumes = new Set((pod.volumes ?? []).map((v) => v.name));
     for (const mount of pod.volume_mounts ?? []) {
       if (volumes.has(mount.name)) continue;
-      const own = (job.pod?.volume_mounts ?? []).includes(mount);
-      const where = own ? ['jobs', job.name, 'volume_mounts'] : ['kubernetes', 'volume_mounts'];
-      r.report(r.lineOf(doc.getIn(where, true)), where.join('.'),
-        `mount of volume "${mount.name}" at ${mount.path}${own ? '' : ` (in job ${job.name})`}: no volume of that name; declare it under volumes`);
+      const where = at(job, 'volume_mounts', (job.pod?.volume_mounts ?? []).includes(mount));
+      r.report(where.line, where.path, `mount of volume "${mount.name}" at ${mount.path} (job ${job.name}): no volume of that name; declare it under volumes`);
+    }
+    const hint = 'it holds KubeScribe\'s own credentials, which reach every run; give the job a Secret of its own';
+    const refused = (key: string, fromJob: boolean, what: string, ...more: string[]) => {
+      const where = at(job, key, fromJob, ...more);
+      r.report(where.line, where.path, `${what} (job ${job.name}): ${hint}`);
+    };
+    for (const [name, ref] of Object.entries(pod.env_refs ?? {})) {
+      const fromJob = job.pod?.env_refs?.[name] === ref;
+      if (ref.secret !== undefined && own.has(ref.secret)) refused('env', fromJob, `env ${name} from Secret ${ref.secret}`, name);
+      else if (name === 'DATABASE_URL') refused('env', fromJob, 'env DATABASE_URL', name);
+    }
+    if ('DATABASE_URL' in { ...settings.env, ...job.env }) {
+      const where = at(job, 'env', 'DATABASE_URL' in job.env, 'DATABASE_URL');
+      r.report(where.line, where.path, 'DATABASE_URL is the RunLog\'s own variable, and the runner removes it from a job\'s environment; '
+        + 'name your database URL differently (e.g. WAREHOUSE_URL) and take it from a Secret');
+    }
+    for (const from of pod.env_from ?? []) {
+      if (from.secret !== undefined && own.has(from.secret)) refused('env_from', (job.pod?.env_from ?? []).includes(from), `env_from Secret ${from.secret}`);
+    }
+    for (const volume of pod.volumes ?? []) {
+      if (volume.secret !== undefined && own.has(volume.secret)) refused('volumes', (job.pod?.volumes ?? []).includes(volume), `volume ${volume.name} of Secret ${volume.secret}`);
     }
   }
 }
@@ -323,7 +353,7 @@ export function parseConfig(text: string, file: string): KubescribeConfig {
     }
   }
   checkChannelRefs(r, config.notify);
-  checkVolumeMounts(r, doc, config);
+  checkPodOptions(r, doc, config);
   if (r.issues.length > 0) {
     // Stable sort: issues on one line keep the order they were found in.
     const order = (line: number | null) => line ?? Number.MAX_SAFE_INTEGER;

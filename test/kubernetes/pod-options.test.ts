@@ -193,18 +193,40 @@ jobs:
     assert.deepEqual(env.B, { secretKeyRef: { name: 't', key: 'b' } });
   });
 
-  it('the credential check still refuses KubeScribe\'s own Secrets and DATABASE_URL in a job pod, whoever put them there', () => {
-    const c = parseConfig(`kubernetes:
+  it('KubeScribe\'s own Secrets and DATABASE_URL are refused at config load, and the pod check still catches them if they get in', () => {
+    const issues = issuesOf(`kubernetes:
   namespace: batch
+  slack_secret: team-slack
+  env_from: [{secret: team-slack}]
 jobs:
   sneaky:
     command: x
-    env: {DATABASE_URL: {secret: kubescribe-database, key: DATABASE_URL}}
-    env_from: [{secret: kubescribe-smtp}, {secret: s3-creds}]
-    volumes: [{name: slack, secret: kubescribe-slack}, {name: mine, secret: my-key}]
-    volume_mounts: [{name: slack, path: /slack}, {name: mine, path: /mine}]
-`, FILE);
-    const pod = runJobManifest({ definition: c.jobs.get('sneaky')!, settings: c.kubernetes!, runId: uuidv7(), params: {} }).spec!.template.spec as Obj;
+    env:
+      DATABASE_URL: {secret: kubescribe-database, key: DATABASE_URL}
+      MAIL: {secret: kubescribe-smtp, key: SMTP_URL}
+    volumes: [{name: db, secret: kubescribe-database}, {name: mine, secret: my-key}]
+    volume_mounts: [{name: db, path: /db}, {name: mine, path: /mine}]
+  plain:
+    command: x
+    env: {DATABASE_URL: "postgres://warehouse.internal/sales"}
+`);
+    assert.deepEqual(issues.map((i) => [i.line, i.path]), [
+      [4, 'kubernetes.env_from'],
+      [4, 'kubernetes.env_from'],
+      [9, 'jobs.sneaky.env.DATABASE_URL'],
+      [10, 'jobs.sneaky.env.MAIL'],
+      [11, 'jobs.sneaky.volumes'],
+      [15, 'jobs.plain.env.DATABASE_URL'],
+    ]);
+    assert.match(issues[0]!.message, /env_from Secret team-slack \(job sneaky\): it holds KubeScribe's own credentials/);
+    assert.match(issues[5]!.message, /name your database URL differently/);
+    // The test-side check, on a pod spec edited behind the config's back.
+    const c = parseConfig('kubernetes: {namespace: batch}\njobs:\n  j:\n    command: x\n    env_from: [{secret: s3-creds}]\n', FILE);
+    const pod = runJobManifest({ definition: c.jobs.get('j')!, settings: c.kubernetes!, runId: uuidv7(), params: {} }).spec!.template.spec as Obj;
+    assert.deepEqual(podCredentialProblems(pod), [], 'the user\'s own Secret passes');
+    pod.containers[0].env.push({ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'kubescribe-database', key: 'DATABASE_URL' } } });
+    pod.containers[0].envFrom.push({ secretRef: { name: 'kubescribe-smtp' } });
+    pod.volumes.push({ name: 'slack', secret: { secretName: 'kubescribe-slack' } });
     assert.deepEqual(podCredentialProblems(pod), [
       'job: env DATABASE_URL',
       'job: env DATABASE_URL from Secret kubescribe-database',
