@@ -299,15 +299,18 @@ function checkPodOptions(r: Reader, doc: ReturnType<typeof parseDocument>, confi
       const where = at(job, key, fromJob, ...more);
       r.report(where.line, where.path, `${what} (job ${job.name}): ${hint}`);
     };
+    const databaseUrl = 'DATABASE_URL is the variable KubeScribe reads for the RunLog, and job pods must not hold the RunLog\'s credentials; '
+      + 'name your database URL differently (e.g. WAREHOUSE_URL) and take it from a Secret';
     for (const [name, ref] of Object.entries(pod.env_refs ?? {})) {
       const fromJob = job.pod?.env_refs?.[name] === ref;
-      if (ref.secret !== undefined && own.has(ref.secret)) refused('env', fromJob, `env ${name} from Secret ${ref.secret}`, name);
-      else if (name === 'DATABASE_URL') refused('env', fromJob, 'env DATABASE_URL', name);
+      if (name === 'DATABASE_URL') {
+        const where = at(job, 'env', fromJob, name);
+        r.report(where.line, where.path, databaseUrl);
+      } else if (ref.secret !== undefined && own.has(ref.secret)) refused('env', fromJob, `env ${name} from Secret ${ref.secret}`, name);
     }
     if ('DATABASE_URL' in { ...settings.env, ...job.env }) {
       const where = at(job, 'env', 'DATABASE_URL' in job.env, 'DATABASE_URL');
-      r.report(where.line, where.path, 'DATABASE_URL is the RunLog\'s own variable, and the runner removes it from a job\'s environment; '
-        + 'name your database URL differently (e.g. WAREHOUSE_URL) and take it from a Secret');
+      r.report(where.line, where.path, databaseUrl);
     }
     for (const from of pod.env_from ?? []) {
       if (from.secret !== undefined && own.has(from.secret)) refused('env_from', (job.pod?.env_from ?? []).includes(from), `env_from Secret ${from.secret}`);

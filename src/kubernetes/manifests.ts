@@ -11,6 +11,7 @@ import { formatDuration } from '../config/durations.ts';
 import { jobDefinitionHash, type JobDefinition } from '../config/job-definition.ts';
 import type { KubernetesSettings, ResourceSettings } from '../config/kubernetes-config.ts';
 import { mergePodOptions, type PodOptions } from '../config/pod-options-config.ts';
+import { isDeniedEnv } from '../runner/child-env.ts';
 
 /** Labels and annotations KubeScribe puts on what it creates, and selects what it owns by. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -162,6 +163,13 @@ function runnerEnv(definition: JobDefinition, settings: KubernetesSettings, revi
   };
   add(settings.env, settings.pod.env_refs);
   add(definition.env, definition.pod?.env_refs);
+  // The runner drops deny-listed names (PG*, NOTIFY_*...) from the job's environment unless they are
+  // the job's declared env; a Secret reference is declared too, so the runner is told to pass it on.
+  const refNames = [...merged.values()].filter((env) => env.valueFrom && isDeniedEnv(env.name) && !env.name.startsWith('KUBESCRIBE_')).map((env) => env.name);
+  if (refNames.length > 0) {
+    const declared = merged.get('KUBESCRIBE_PASS_ENV')?.value;
+    merged.set('KUBESCRIBE_PASS_ENV', { name: 'KUBESCRIBE_PASS_ENV', value: [...(declared ? [declared] : []), ...refNames].join(',') });
+  }
   const user = [...merged.values()].filter((env) => !taken.has(env.name));
   return [...user, ...ours];
 }

@@ -193,6 +193,27 @@ jobs:
     assert.deepEqual(env.B, { secretKeyRef: { name: 't', key: 'b' } });
   });
 
+  it('a deny-listed name (PG*) from the user\'s own Secret is passed on to the job: the pod tells the runner with KUBESCRIBE_PASS_ENV', () => {
+    const c = parseConfig(`kubernetes:
+  env: {KUBESCRIBE_PASS_ENV: AWS_PROFILE}
+jobs:
+  j:
+    command: x
+    env:
+      PGPASSWORD: {secret: warehouse, key: password}
+      PGUSER: {secret: warehouse, key: user}
+      REGION: eu
+`, FILE);
+    const pod = runJobManifest({ definition: c.jobs.get('j')!, settings: c.kubernetes!, runId: uuidv7(), params: {} }).spec!.template.spec as Obj;
+    const env = envOf(pod);
+    assert.equal(env.KUBESCRIBE_PASS_ENV, 'AWS_PROFILE,PGPASSWORD,PGUSER');
+    assert.deepEqual(env.PGPASSWORD, { secretKeyRef: { name: 'warehouse', key: 'password' } });
+    assert.deepEqual(podCredentialProblems(pod), [], 'the user\'s own database credentials are the user\'s choice');
+    const none = parseConfig('jobs:\n  j:\n    command: x\n    env: {A: {secret: s, key: a}}\n', FILE);
+    const plain = envOf(runJobManifest({ definition: none.jobs.get('j')!, settings: none.kubernetes ?? parseConfig('kubernetes: {}\n', FILE).kubernetes!, runId: uuidv7(), params: {} }).spec!.template.spec as Obj);
+    assert.equal(plain.KUBESCRIBE_PASS_ENV, undefined);
+  });
+
   it('KubeScribe\'s own Secrets and DATABASE_URL are refused at config load, and the pod check still catches them if they get in', () => {
     const issues = issuesOf(`kubernetes:
   namespace: batch

@@ -1,5 +1,5 @@
 // What a job pod must not hold with `runner_runlog: api`: a credential that can touch another run —
-// DATABASE_URL (or libpq's PG* variables), KubeScribe's own database, SMTP or Slack Secrets (as env,
+// DATABASE_URL (or libpq's PG* variables, unless from the user's own Secret), KubeScribe's own database, SMTP or Slack Secrets (as env,
 // envFrom or volume), or a projected token for any audience but KubeScribe's. Secrets the user declares
 // for the job (env from a Secret key, env_from, secret volumes: S3 credentials and the like) are the
 // user's choice and pass. Used on every pod spec the executor creates and `kubescribe render` prints.
@@ -17,7 +17,9 @@ export function podCredentialProblems(spec: Obj, ownSecrets: readonly string[] =
   const own = (name: unknown) => typeof name === 'string' && ownSecrets.includes(name);
   for (const container of [...(spec.initContainers ?? []), ...(spec.containers ?? [])] as Obj[]) {
     for (const env of (container.env ?? []) as Obj[]) {
-      if (env.name === 'DATABASE_URL' || /^PG[A-Z]+$/.test(env.name)) problems.push(`${container.name}: env ${env.name}`);
+      // libpq's PG* variables from the user's own Secret are the user's database; plain or from ours, they are the RunLog's.
+      const userSecret = env.valueFrom?.secretKeyRef && !own(env.valueFrom.secretKeyRef.name);
+      if (env.name === 'DATABASE_URL' || (/^PG[A-Z]+$/.test(env.name) && !userSecret)) problems.push(`${container.name}: env ${env.name}`);
       if (own(env.valueFrom?.secretKeyRef?.name)) problems.push(`${container.name}: env ${env.name} from Secret ${env.valueFrom.secretKeyRef.name}`);
     }
     for (const from of (container.envFrom ?? []) as Obj[]) if (own(from.secretRef?.name)) problems.push(`${container.name}: envFrom Secret ${from.secretRef.name}`);
