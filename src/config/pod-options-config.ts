@@ -232,7 +232,8 @@ function readSecurityContext(r: Reader, e: Entry): SecurityContextSettings {
   for (const entry of r.entries(e.value, e.path, e.line) ?? []) {
     if (REFUSED_SECURITY.includes(entry.key)) {
       const value = r.plain(entry.value);
-      if (entry.key === 'allow_privilege_escalation' && value === false) continue; // already the default
+      // Asking for what the defaults already are is fine.
+      if ((entry.key === 'allow_privilege_escalation' || entry.key === 'privileged') && value === false) continue;
       r.report(entry.keyLine, entry.path, `refused: job pods run with privileged: false, allow_privilege_escalation: false and every capability dropped; `
         + `a job may only set ${SECURITY_KEYS.join(', ')}`);
       continue;

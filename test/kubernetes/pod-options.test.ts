@@ -361,6 +361,11 @@ jobs:
     assert.match(message('jobs.report.volumes[1]'), /one source per volume, got pvc and secret/);
   });
 
+  it('asking for the defaults (privileged: false, allow_privilege_escalation: false) is fine', () => {
+    const c = parseConfig('jobs:\n  j:\n    command: x\n    security_context: {privileged: false, allow_privilege_escalation: false, run_as_user: 1000}\n', FILE);
+    assert.deepEqual(c.jobs.get('j')!.pod?.security_context, { run_as_user: 1000 });
+  });
+
   it('checks names, quantities and the shape of every option', () => {
     const issues = issuesOf(`kubernetes:
   priority_class: High_Priority
