@@ -12,6 +12,8 @@ import { defaultKubernetesSettings } from '../config/kubernetes-config.ts';
 import { createToken, findLiveToken, listTokens } from '../runlog/sql/tokens.ts';
 import type { Db } from '../runlog/db.ts';
 import { runLogIdentity } from '../runlog/runlog-identity.ts';
+import { ensureBootstrapToken } from '../runlog/sql/bootstrap-token.ts';
+import { readAdminTokenFile } from './admin-token-file.ts';
 
 export interface ServerCommandOptions {
   config?: string;
@@ -41,8 +43,10 @@ const EXIT_LINGER_MS = 2_000;
  */
 export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', options: ServerCommandOptions): Promise<number> {
   const config = await loadCliConfig(ctx, options.config);
+  // Read before listening: a malformed file stops the start with one line naming it.
+  const adminToken = mode === 'serve' && ctx.env.adminTokenFile ? readAdminTokenFile(ctx.env.adminTokenFile) : null;
   // Secrets are scrubbed from every line, whoever wrote it (src/server/server-log.ts).
-  const secrets = secretsOf(ctx.env.databaseUrl);
+  const secrets = [...secretsOf(ctx.env.databaseUrl), ...(adminToken ? [adminToken] : [])];
   const logFile = mode === 'dev' ? new RotatingLogFile(serverLogPath(ctx.env.home)) : null;
   const stream = scrubbingStream(logFile ? (line) => logFile.write(line) : (line) => process.stdout.write(line), secrets);
   let localToken: string | null = null;
@@ -84,6 +88,19 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     banner.push(`  Ctrl-C stops it after running runs finish (at most ${formatDuration(server.settings.shutdownGraceMs)}); press it twice to stop now.`);
   } else {
     banner.push(`KubeScribe API on ${server.url} (RunLog: ${server.db.location}, executor: ${executor})`);
+    if (adminToken) {
+      const outcome = await ensureBootstrapToken(server.db, adminToken).catch(async (error: unknown) => {
+        await server.close({ drain: false }).catch(() => {});
+        logFile?.close();
+        throw error;
+      });
+      const file = ctx.env.adminTokenFile;
+      if (outcome.status === 'created') banner.push(`  admin token: created "${outcome.name}" from ${file}`);
+      else if (outcome.status === 'present') banner.push(`  admin token: "${outcome.name}" from ${file} exists`);
+      else banner.push(`kubescribe: warning: the admin token in ${file} ("${outcome.name}") is ${outcome.status}; it stays so: put a new token in the Secret to make another`);
+    } else if (ctx.env.adminTokenFile) {
+      banner.push(`  admin token: ${ctx.env.adminTokenFile} does not exist (its Secret is optional); no token made from it`);
+    }
     if (!(await hasLiveToken(server.db))) banner.push(FIRST_TOKEN_HINT);
   }
   for (const warning of server.warnings) banner.push(`kubescribe: warning: ${warning}`);
@@ -190,7 +207,8 @@ function configReloader(ctx: CliContext, server: RunningServer, file: string, sa
 
 // serve makes no token of its own (unlike dev): the first one is made straight in the RunLog.
 const FIRST_TOKEN_HINT = 'kubescribe: no API token yet: every route but the health checks and the docs needs one; create the first with '
-  + '`kubescribe tokens create --name admin --scope admin --runlog` (same DATABASE_URL; it prints the token once)';
+  + '`kubescribe tokens create --name admin --scope admin --runlog` (same DATABASE_URL; it prints the token once), '
+  + 'or put one in the file KUBESCRIBE_ADMIN_TOKEN_FILE names (docs/kubernetes.md, "The first admin token")';
 
 async function hasLiveToken(db: Db): Promise<boolean> {
   const now = Date.now();

@@ -25,6 +25,8 @@ export interface Environment {
   apiUrl: string | null;
   /** KUBESCRIBE_TOKEN_FILE: a file holding the runner's credential, read again when refused (a projected ServiceAccount token). */
   tokenFile: string | null;
+  /** KUBESCRIBE_ADMIN_TOKEN_FILE: `serve` makes sure the admin token this file holds exists (a mounted Secret; docs/kubernetes.md). */
+  adminTokenFile: string | null;
   /** KUBESCRIBE_RUNLOG: `direct` or `api` forces where a runner records; null: chosen (docs/runner.md). */
   runlogMode: string | null;
   /** Where a runner in a Kubernetes pod runs (downward API env of the job pods), or null outside one. */
@@ -57,6 +59,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd: strin
     token: blank(env.KUBESCRIBE_TOKEN),
     apiUrl: blank(env.KUBESCRIBE_API_URL),
     tokenFile: blank(env.KUBESCRIBE_TOKEN_FILE) === null ? null : resolve(cwd, blank(env.KUBESCRIBE_TOKEN_FILE)!),
+    adminTokenFile: blank(env.KUBESCRIBE_ADMIN_TOKEN_FILE) === null ? null : resolve(cwd, blank(env.KUBESCRIBE_ADMIN_TOKEN_FILE)!),
     runlogMode: blank(env.KUBESCRIBE_RUNLOG),
     pod: blank(env.KUBESCRIBE_POD_NAME)
       ? { namespace: blank(env.KUBESCRIBE_NAMESPACE), name: blank(env.KUBESCRIBE_POD_NAME)!, node: blank(env.KUBESCRIBE_NODE_NAME), k8sJob: blank(env.KUBESCRIBE_K8S_JOB) }

@@ -25,7 +25,11 @@ import {
   type RunLogSettings,
 } from './job-definition.ts';
 import { didYouMean, join, Reader, type Entry } from './yaml-reader.ts';
-import { readExecutor, readKubernetes, readResources, RUNNER_MODES } from './kubernetes-config.ts';
+import {
+  defaultKubernetesSettings, labelKeyProblem, labelValueProblem, readExecutor, readKubernetes, readNodeSelector, readPullPolicy, readResources, readServiceAccount,
+  readTolerations, RUNNER_MODES,
+} from './kubernetes-config.ts';
+import { mergePodOptions, POD_OPTION_KEYS, readEnv, readPodOption, type PodOptions } from './pod-options-config.ts';
 import { checkChannelRefs, JOB_NOTIFY_OPTION_KEYS, noteChannelRef, readJobNotifyOption, readNotifySettings, type JobNotify } from './notify-config.ts';
 
 // Callers that already parse YAML get the whole config API from here.
@@ -33,7 +37,6 @@ export * from './job-definition.ts';
 
 const DEFAULT_GRACE_PERIOD_MS = 10_000;
 const DEFAULT_BACKOFF_MS = 10_000;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CRON_NICKNAMES = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
 
 const TOP_KEYS = ['version', 'runlog', 'jobs', 'local', 'executor', 'kubernetes', 'notify', 'api'];
@@ -43,7 +46,7 @@ const NOTIFY_KEYS = ['on', 'channels'];
 const JOB_KEYS = [
   'description', 'command', 'image', 'env', 'params', 'schedule', 'time_zone', 'timeout', 'grace_period', 'retries',
   'concurrency_policy', 'catch_up', 'expected_duration', 'starting_deadline', 'labels', 'tenant', 'notify',
-  'resources', 'runner',
+  'resources', 'runner', 'service_account', 'image_pull_policy', 'node_selector', 'tolerations', ...POD_OPTION_KEYS,
 ];
 
 function readRunLog(r: Reader, e: Entry): RunLogSettings {
@@ -193,6 +196,7 @@ function readJob(r: Reader, name: string, e: Entry): JobDefinition {
   if (!entries.some((entry) => entry.key === 'command')) r.report(e.keyLine, join(e.path, 'command'), 'required key is missing');
   let scheduleEntry: Entry | undefined;
   let zoneEntry: Entry | undefined;
+  const pod: PodOptions = {};
   for (const entry of entries) {
     switch (entry.key) {
       case 'description': job.description = r.string(entry, false); break;
@@ -207,9 +211,18 @@ function readJob(r: Reader, name: string, e: Entry): JobDefinition {
       case 'notify': job.notify = readNotify(r, entry); break;
       case 'resources': job.resources = readResources(r, entry); break;
       case 'runner': job.runner = r.oneOf(entry, RUNNER_MODES); break;
-      case 'env':
-        job.env = r.stringMap(entry, (key) => ENV_NAME.test(key) ? null
-          : `invalid environment variable name "${key}": use letters, digits and "_", not starting with a digit`);
+      case 'env': {
+        const { env, refs } = readEnv(r, entry);
+        job.env = env;
+        if (Object.keys(refs).length > 0) pod.env_refs = refs;
+        break;
+      }
+      case 'service_account': pod.service_account = readServiceAccount(r, entry); break;
+      case 'image_pull_policy': pod.image_pull_policy = readPullPolicy(r, entry); break;
+      case 'node_selector': pod.node_selector = readNodeSelector(r, entry); break;
+      case 'tolerations': pod.tolerations = readTolerations(r, entry); break;
+      default:
+        if (POD_OPTION_KEYS.includes(entry.key)) readPodOption(r, entry, pod, { labelKey: labelKeyProblem, labelValue: labelValueProblem });
         break;
       case 'labels':
         job.labels = r.stringMap(entry, (key) => (key.trim() === '' ? 'label names must not be empty' : null));
@@ -231,6 +244,8 @@ function readJob(r: Reader, name: string, e: Entry): JobDefinition {
         break;
     }
   }
+  for (const key of Object.keys(pod) as (keyof PodOptions)[]) if (pod[key] === undefined) delete pod[key];
+  if (Object.keys(pod).length > 0) job.pod = pod;
   // After the loop so the zone is known whichever order the keys were written in.
   const zone = zoneEntry && r.string(zoneEntry);
   if (zoneEntry && zone !== undefined) {
@@ -256,6 +271,55 @@ function readJobs(r: Reader, e: Entry): Map<string, JobDefinition> {
     if (!problem) jobs.set(name, job);
   }
   return jobs;
+}
+
+/**
+ * What only the whole file can tell: every volume mount of a job names a volume the job (or the
+ * `kubernetes:` defaults) declares, and no job pod is given KubeScribe's own credentials — the
+ * database, SMTP or Slack Secret, or DATABASE_URL — which would let any job touch every run.
+ */
+function checkPodOptions(r: Reader, doc: ReturnType<typeof parseDocument>, config: KubescribeConfig): void {
+  const settings = config.kubernetes ?? defaultKubernetesSettings();
+  const defaults = settings.pod;
+  const own = new Set([settings.database_secret.name, settings.smtp_secret, settings.slack_secret,
+    ...(settings.migration_database_secret ? [settings.migration_database_secret.name] : [])]);
+  const at = (job: JobDefinition, key: string, fromJob: boolean, ...more: string[]) => {
+    const where = [...(fromJob ? ['jobs', job.name, key] : ['kubernetes', key]), ...more];
+    return { line: r.lineOf(doc.getIn(where, true)) ?? r.lineOf(doc.getIn(where.slice(0, -1), true)), path: where.join('.') };
+  };
+  for (const job of config.jobs.values()) {
+    const pod = mergePodOptions(defaults, job.pod);
+    const volumes = new Set((pod.volumes ?? []).map((v) => v.name));
+    for (const mount of pod.volume_mounts ?? []) {
+      if (volumes.has(mount.name)) continue;
+      const where = at(job, 'volume_mounts', (job.pod?.volume_mounts ?? []).includes(mount));
+      r.report(where.line, where.path, `mount of volume "${mount.name}" at ${mount.path} (job ${job.name}): no volume of that name; declare it under volumes`);
+    }
+    const hint = 'it holds KubeScribe\'s own credentials, which reach every run; give the job a Secret of its own';
+    const refused = (key: string, fromJob: boolean, what: string, ...more: string[]) => {
+      const where = at(job, key, fromJob, ...more);
+      r.report(where.line, where.path, `${what} (job ${job.name}): ${hint}`);
+    };
+    const databaseUrl = 'DATABASE_URL is the variable KubeScribe reads for the RunLog, and job pods must not hold the RunLog\'s credentials; '
+      + 'name your database URL differently (e.g. WAREHOUSE_URL) and take it from a Secret';
+    for (const [name, ref] of Object.entries(pod.env_refs ?? {})) {
+      const fromJob = job.pod?.env_refs?.[name] === ref;
+      if (name === 'DATABASE_URL') {
+        const where = at(job, 'env', fromJob, name);
+        r.report(where.line, where.path, databaseUrl);
+      } else if (ref.secret !== undefined && own.has(ref.secret)) refused('env', fromJob, `env ${name} from Secret ${ref.secret}`, name);
+    }
+    if ('DATABASE_URL' in { ...settings.env, ...job.env }) {
+      const where = at(job, 'env', 'DATABASE_URL' in job.env, 'DATABASE_URL');
+      r.report(where.line, where.path, databaseUrl);
+    }
+    for (const from of pod.env_from ?? []) {
+      if (from.secret !== undefined && own.has(from.secret)) refused('env_from', (job.pod?.env_from ?? []).includes(from), `env_from Secret ${from.secret}`);
+    }
+    for (const volume of pod.volumes ?? []) {
+      if (volume.secret !== undefined && own.has(volume.secret)) refused('volumes', (job.pod?.volumes ?? []).includes(volume), `volume ${volume.name} of Secret ${volume.secret}`);
+    }
+  }
 }
 
 /** Parses and validates kubescribe.yaml text; throws ConfigError listing every issue found. */
@@ -293,6 +357,7 @@ export function parseConfig(text: string, file: string): KubescribeConfig {
     }
   }
   checkChannelRefs(r, config.notify);
+  checkPodOptions(r, doc, config);
   if (r.issues.length > 0) {
     // Stable sort: issues on one line keep the order they were found in.
     const order = (line: number | null) => line ?? Number.MAX_SAFE_INTEGER;

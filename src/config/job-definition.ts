@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { ExecutorKind, KubernetesSettings, ResourceSettings, RunnerMode } from './kubernetes-config.ts';
 import type { JobNotify, NotifySettings } from './notify-config.ts';
 import type { ApiSettings } from './api-config.ts';
+import type { PodOptions } from './pod-options-config.ts';
 
 export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
 /** What the scheduler does with the slots that came due while it was not running. */
@@ -21,6 +22,8 @@ export interface JobDefinition {
   resources?: ResourceSettings;
   /** Kubernetes: where the pod's runner comes from; replaces `kubernetes.runner` for this job. */
   runner?: RunnerMode;
+  /** Kubernetes pod options of this job (env from Secrets, volumes, labels...); merged over `kubernetes:` defaults. */
+  pod?: PodOptions;
 }
 
 export interface RunLogSettings {

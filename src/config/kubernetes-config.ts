@@ -3,6 +3,7 @@
 // against the rule the API server would apply, so a typo is a file:line error before anything is sent.
 import { describeValue } from './durations.ts';
 import { join, type Entry, type Reader } from './yaml-reader.ts';
+import { POD_OPTION_KEYS, readEnv, readPodOption, type PodOptions } from './pod-options-config.ts';
 
 /** Where runs execute: child processes on this machine, or Jobs and CronJobs in a cluster. */
 export type ExecutorKind = 'local' | 'kubernetes';
@@ -42,6 +43,8 @@ export interface KubernetesSettings {
   failed_jobs_history_limit: number;
   /** Where DATABASE_URL comes from in the API and migration pods (and job pods with `runner_runlog: direct`). */
   database_secret: SecretKeySettings;
+  /** DATABASE_URL of the migration Job only (a role that may change the schema); null: `database_secret`. */
+  migration_database_secret: SecretKeySettings | null;
   /**
    * How the runner in a job pod records its run: `api` (default) through the KubeScribe API with the
    * pod's projected ServiceAccount token, so job pods hold no database credentials; `direct` straight in
@@ -59,6 +62,8 @@ export interface KubernetesSettings {
   /** Secrets loaded whole into the API pods' environment (SMTP_URL..., SLACK_WEBHOOK_URL), optional. */
   smtp_secret: string;
   slack_secret: string;
+  /** Optional Secret whose key `token` holds the first admin token of the API (KUBESCRIBE_ADMIN_TOKEN_FILE). */
+  admin_token_secret: string;
   /** ConfigMap holding kubescribe.yaml, mounted into the API and job pods. */
   config_map: string;
   /** `kubescribe serve` creates or updates the CronJobs at start (as `kubescribe apply` does). */
@@ -66,6 +71,10 @@ export interface KubernetesSettings {
   /** A pod that has not started this long after its Job was created (unschedulable, image pull) fails the run. */
   start_timeout_seconds: number;
   api: ApiDeploymentSettings;
+  /** Plain env of every job pod (`kubernetes.env`); a job's own `env` wins per variable. */
+  env: Record<string, string>;
+  /** Pod option defaults of every job (src/config/pod-options-config.ts); the top-level keys above are the rest. */
+  pod: PodOptions;
 }
 
 /** Where a job pod's runner writes its run: through the API (no database credentials in the pod) or straight in the RunLog. */
@@ -94,15 +103,19 @@ export function defaultKubernetesSettings(): KubernetesSettings {
     successful_jobs_history_limit: 3,
     failed_jobs_history_limit: 1,
     database_secret: { name: 'kubescribe-database', key: 'DATABASE_URL' },
+    migration_database_secret: null,
     runner_runlog: 'api',
     runner: 'inject',
     api_url: null,
     smtp_secret: 'kubescribe-smtp',
     slack_secret: 'kubescribe-slack',
+    admin_token_secret: 'kubescribe-admin-token',
     config_map: 'kubescribe-config',
     apply_on_start: true,
     start_timeout_seconds: 600,
     api: { image: null, replicas: 2, port: 8080, resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } } },
+    env: {},
+    pod: {},
   };
 }
 
@@ -110,7 +123,7 @@ export const KUBERNETES_KEYS = [
   'namespace', 'image', 'image_pull_policy', 'service_account', 'image_pull_secrets', 'resources', 'node_selector',
   'tolerations', 'ttl_after_finished', 'successful_jobs_history_limit', 'failed_jobs_history_limit', 'database_secret',
   'smtp_secret', 'slack_secret', 'config_map', 'apply_on_start', 'start_timeout', 'api', 'runner_runlog', 'api_url',
-  'runner',
+  'runner', 'env', 'admin_token_secret', 'migration_database_secret', ...POD_OPTION_KEYS,
 ];
 const API_KEYS = ['image', 'replicas', 'port', 'resources'];
 const RESOURCE_KEYS = ['requests', 'limits'];
@@ -230,7 +243,7 @@ function readSecretKey(r: Reader, e: Entry, current: SecretKeySettings): SecretK
   return out;
 }
 
-function readTolerations(r: Reader, e: Entry): TolerationSettings[] {
+export function readTolerations(r: Reader, e: Entry): TolerationSettings[] {
   const out: TolerationSettings[] = [];
   for (const item of r.items(e.value, e.path, e.line, 'a list of tolerations') ?? []) {
     const toleration: TolerationSettings = {};
@@ -262,6 +275,23 @@ function readApi(r: Reader, e: Entry, api: ApiDeploymentSettings): ApiDeployment
     }
   }
   return out;
+}
+
+export function readServiceAccount(r: Reader, e: Entry): string | undefined {
+  return name(r, e, dnsSubdomainProblem);
+}
+
+export function readPullPolicy(r: Reader, e: Entry): 'Always' | 'IfNotPresent' | 'Never' | undefined {
+  return r.oneOf(e, PULL_POLICIES);
+}
+
+export function readNodeSelector(r: Reader, e: Entry): Record<string, string> {
+  const selector = r.stringMap(e, labelKeyProblem);
+  for (const [key, value] of Object.entries(selector)) {
+    const problem = labelValueProblem(value);
+    if (problem) r.report(e.line, join(e.path, key), `invalid label value ${describeValue(value)}: ${problem}`);
+  }
+  return selector;
 }
 
 /** Why `text` cannot be the API URL job pods use, or null: http(s), a host, no credentials, query or fragment. */
@@ -296,13 +326,7 @@ export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
         }
         break;
       case 'resources': s.resources = readResources(r, entry); break;
-      case 'node_selector':
-        s.node_selector = r.stringMap(entry, labelKeyProblem);
-        for (const [key, value] of Object.entries(s.node_selector)) {
-          const problem = labelValueProblem(value);
-          if (problem) r.report(entry.line, join(entry.path, key), `invalid label value ${describeValue(value)}: ${problem}`);
-        }
-        break;
+      case 'node_selector': s.node_selector = readNodeSelector(r, entry); break;
       case 'tolerations': s.tolerations = readTolerations(r, entry); break;
       case 'ttl_after_finished': {
         // "never" keeps finished Jobs, for clusters where something else cleans up.
@@ -313,14 +337,24 @@ export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
       case 'successful_jobs_history_limit': s.successful_jobs_history_limit = integer(r, entry, 0, 100) ?? s.successful_jobs_history_limit; break;
       case 'failed_jobs_history_limit': s.failed_jobs_history_limit = integer(r, entry, 0, 100) ?? s.failed_jobs_history_limit; break;
       case 'database_secret': s.database_secret = readSecretKey(r, entry, s.database_secret); break;
+      case 'migration_database_secret':
+        s.migration_database_secret = readSecretKey(r, entry, { name: 'kubescribe-database-migrate', key: 'DATABASE_URL' });
+        break;
       case 'smtp_secret': s.smtp_secret = name(r, entry, dnsSubdomainProblem) ?? s.smtp_secret; break;
       case 'slack_secret': s.slack_secret = name(r, entry, dnsSubdomainProblem) ?? s.slack_secret; break;
+      case 'admin_token_secret': s.admin_token_secret = name(r, entry, dnsSubdomainProblem) ?? s.admin_token_secret; break;
       case 'config_map': s.config_map = name(r, entry, dnsSubdomainProblem) ?? s.config_map; break;
       case 'apply_on_start': s.apply_on_start = boolean(r, entry) ?? s.apply_on_start; break;
       case 'start_timeout': s.start_timeout_seconds = seconds(r, entry, false) ?? s.start_timeout_seconds; break;
       case 'api': s.api = readApi(r, entry, s.api); break;
       case 'runner_runlog': s.runner_runlog = r.oneOf(entry, RUNNER_RUNLOGS) ?? s.runner_runlog; break;
       case 'runner': s.runner = r.oneOf(entry, RUNNER_MODES) ?? s.runner; break;
+      case 'env': {
+        const { env, refs } = readEnv(r, entry);
+        s.env = env;
+        if (Object.keys(refs).length > 0) s.pod.env_refs = refs;
+        break;
+      }
       case 'api_url': {
         const value = r.string(entry);
         const problem = value === undefined ? null : apiUrlProblem(value);
@@ -328,6 +362,7 @@ export function readKubernetes(r: Reader, e: Entry): KubernetesSettings {
         else if (value !== undefined) s.api_url = value.replace(/\/+$/, '');
         break;
       }
+      default: readPodOption(r, entry, s.pod, { labelKey: labelKeyProblem, labelValue: labelValueProblem });
     }
   }
   return s;

@@ -15,6 +15,9 @@ export const API_SERVICE_ACCOUNT = 'kubescribe';
 export const CONFIG_HASH_ANNOTATION = 'kubescribe.io/config-hash';
 // A fixed, non-zero uid that the Dockerfile's USER also names, so `runAsNonRoot` can be verified by the kubelet.
 export const RUN_AS_USER = 10001;
+/** Where the API pods find the first admin token (KUBESCRIBE_ADMIN_TOKEN_FILE), from an optional Secret. */
+export const ADMIN_TOKEN_DIR = '/var/run/secrets/kubescribe-admin';
+export const ADMIN_TOKEN_KEY = 'token';
 
 const PART_OF = { 'app.kubernetes.io/name': 'kubescribe', 'app.kubernetes.io/part-of': 'kubescribe' };
 
@@ -56,9 +59,9 @@ const CONTAINER_SECURITY: V1SecurityContext = {
 };
 
 /** The env of the API and migration pods: DATABASE_URL by reference, the mounted config, a writable home. */
-function serverEnv(settings: KubernetesSettings): V1EnvVar[] {
+function serverEnv(settings: KubernetesSettings, database = settings.database_secret): V1EnvVar[] {
   return [
-    { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: settings.database_secret.name, key: settings.database_secret.key } } },
+    { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: database.name, key: database.key } } },
     { name: 'KUBESCRIBE_CONFIG', value: CONFIG_PATH },
     { name: 'KUBESCRIBE_HOME', value: '/tmp/kubescribe' },
     { name: POD_ENV.namespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -158,6 +161,13 @@ export function apiDeploymentManifest(settings: KubernetesSettings, configText: 
     livenessProbe: probe('/healthz', 10, 3),
     readinessProbe: probe('/readyz', 5, 2),
   };
+  const spec = serverPod(settings, container, { serviceAccountName: API_SERVICE_ACCOUNT, terminationGracePeriodSeconds: 30 });
+  // The first admin token (docs/kubernetes.md, "The first admin token"): optional, so an install that
+  // makes its tokens with `tokens create` needs no such Secret. Every replica ensures the same one row.
+  spec.volumes!.push({ name: 'admin-token', secret: { secretName: settings.admin_token_secret, optional: true } });
+  const api = spec.containers[0]!;
+  api.volumeMounts!.push({ name: 'admin-token', mountPath: ADMIN_TOKEN_DIR, readOnly: true });
+  api.env!.push({ name: 'KUBESCRIBE_ADMIN_TOKEN_FILE', value: `${ADMIN_TOKEN_DIR}/${ADMIN_TOKEN_KEY}` });
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -168,7 +178,7 @@ export function apiDeploymentManifest(settings: KubernetesSettings, configText: 
       template: {
         // A changed kubescribe.yaml changes the hash and so rolls the pods, which read the file at start.
         metadata: { labels: { ...PART_OF, ...selector }, annotations: { [CONFIG_HASH_ANNOTATION]: contentHash(configText) } },
-        spec: serverPod(settings, container, { serviceAccountName: API_SERVICE_ACCOUNT, terminationGracePeriodSeconds: 30 }),
+        spec,
       },
     },
   };
@@ -194,7 +204,8 @@ export function apiServiceManifest(settings: KubernetesSettings): V1Service {
  */
 export function migrationJobManifest(settings: KubernetesSettings, configText: string): V1Job {
   const container: V1Container = {
-    name: 'migrate', ...image(settings), command: ['kubescribe', 'migrate'], env: serverEnv(settings),
+    // The schema owner's role when `migration_database_secret` names one; the API keeps a row-only role.
+    name: 'migrate', ...image(settings), command: ['kubescribe', 'migrate'], env: serverEnv(settings, settings.migration_database_secret ?? settings.database_secret),
     resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
   };
   const spec = serverPod(settings, container, { restartPolicy: 'Never', serviceAccountName: settings.service_account, automountServiceAccountToken: false });

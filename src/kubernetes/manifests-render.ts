@@ -63,8 +63,12 @@ export function secretsHeader(settings: KubernetesSettings, source: string): str
     `# Rendered by \`kubescribe render\` from ${source} for namespace ${ns}.`,
     '# The manifests reference these Secrets by name and never hold their values; create them yourself:',
     `#   kubectl -n ${ns} create secret generic ${settings.database_secret.name} --from-literal=${settings.database_secret.key}='postgres://...'`,
+    ...(settings.migration_database_secret
+      ? [`#   kubectl -n ${ns} create secret generic ${settings.migration_database_secret.name} --from-literal=${settings.migration_database_secret.key}='postgres://...'   (the migration Job's role, which may change the schema)`]
+      : []),
     `#   kubectl -n ${ns} create secret generic ${settings.smtp_secret} --from-literal=SMTP_URL=... --from-literal=NOTIFY_EMAIL_FROM=... --from-literal=NOTIFY_EMAIL_TO=...   (optional: email alerts)`,
     `#   kubectl -n ${ns} create secret generic ${settings.slack_secret} --from-literal=SLACK_WEBHOOK_URL=...   (optional: Slack alerts)`,
+    `#   kubectl -n ${ns} create secret generic ${settings.admin_token_secret} --from-literal=token="ksk_$(openssl rand -base64 32 | tr '+/' '_-' | tr -d =)"   (optional: the first admin token)`,
   ].join('\n');
 }
 

@@ -4,12 +4,15 @@
 // executor, `kubescribe render` and `?dry_run=true` all print exactly what is created.
 import { createHash } from 'node:crypto';
 import type {
+  V1Affinity, V1EnvFromSource, V1PodSecurityContext, V1SecurityContext, V1Volume, V1VolumeMount,
   V1Container, V1CronJob, V1CronJobSpec, V1EnvVar, V1EnvVarSource, V1Job, V1JobSpec, V1ObjectMeta, V1PodSpec, V1PodTemplateSpec, V1ResourceRequirements,
 } from '@kubernetes/client-node';
 import { formatDuration } from '../config/durations.ts';
 import { jobDefinitionHash, type JobDefinition } from '../config/job-definition.ts';
 import type { KubernetesSettings, ResourceSettings } from '../config/kubernetes-config.ts';
 import { injectRunner } from './runner-injection.ts';
+import { mergePodOptions, type PodOptions } from '../config/pod-options-config.ts';
+import { isDeniedEnv } from '../runner/child-env.ts';
 
 /** Labels and annotations KubeScribe puts on what it creates, and selects what it owns by. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -145,8 +148,80 @@ function runnerEnv(definition: JobDefinition, settings: KubernetesSettings, revi
     { name: POD_ENV.k8sJob, valueFrom: field(`metadata.labels['${POD_JOB_NAME_LABEL}']`) },
   ];
   const taken = new Set(ours.map((env) => env.name));
-  const user = Object.entries(definition.env).filter(([name]) => !taken.has(name)).map(([name, value]) => ({ name, value }));
+  // `kubernetes.env` first, then the job's own `env`: per variable, the job's entry (plain or reference) wins.
+  const merged = new Map<string, V1EnvVar>();
+  const add = (plain: Record<string, string>, refs: PodOptions['env_refs']) => {
+    for (const [name, value] of Object.entries(plain)) merged.set(name, { name, value });
+    for (const [name, ref] of Object.entries(refs ?? {})) {
+      const optional = ref.optional === undefined ? {} : { optional: ref.optional };
+      merged.set(name, {
+        name,
+        valueFrom: ref.secret !== undefined
+          ? { secretKeyRef: { name: ref.secret, key: ref.key, ...optional } }
+          : { configMapKeyRef: { name: ref.config_map as string, key: ref.key, ...optional } },
+      });
+    }
+  };
+  add(settings.env, settings.pod.env_refs);
+  add(definition.env, definition.pod?.env_refs);
+  // The runner drops deny-listed names (PG*, NOTIFY_*...) from the job's environment unless they are
+  // the job's declared env; a Secret reference is declared too, so the runner is told to pass it on.
+  const refNames = [...merged.values()].filter((env) => env.valueFrom && isDeniedEnv(env.name) && !env.name.startsWith('KUBESCRIBE_')).map((env) => env.name);
+  if (refNames.length > 0) {
+    const declared = merged.get('KUBESCRIBE_PASS_ENV')?.value;
+    merged.set('KUBESCRIBE_PASS_ENV', { name: 'KUBESCRIBE_PASS_ENV', value: [...(declared ? [declared] : []), ...refNames].join(',') });
+  }
+  const user = [...merged.values()].filter((env) => !taken.has(env.name));
   return [...user, ...ours];
+}
+
+/** The job's pod options over the `kubernetes:` defaults, the older top-level settings included. */
+export function podOptions(definition: JobDefinition, settings: KubernetesSettings): PodOptions {
+  return mergePodOptions({
+    ...settings.pod,
+    service_account: settings.service_account,
+    ...(settings.image_pull_policy ? { image_pull_policy: settings.image_pull_policy } : {}),
+    node_selector: settings.node_selector,
+    tolerations: settings.tolerations,
+    resources: definition.resources ?? settings.resources,
+  }, definition.pod);
+}
+
+// Job pods run the user's image, often as root (python:3.x): no runAsNonRoot by default, but never more
+// privilege than that — no escalation, every capability dropped, the runtime's seccomp profile.
+// `security_context` may set ids, run_as_non_root and a read-only root filesystem, nothing that adds privilege.
+function securityContexts(options: PodOptions): { pod: V1PodSecurityContext; container: V1SecurityContext } {
+  const sc = options.security_context ?? {};
+  const pod: V1PodSecurityContext = { seccompProfile: { type: 'RuntimeDefault' } };
+  if (sc.run_as_user !== undefined) pod.runAsUser = sc.run_as_user;
+  if (sc.run_as_group !== undefined) pod.runAsGroup = sc.run_as_group;
+  if (sc.fs_group !== undefined) pod.fsGroup = sc.fs_group;
+  if (sc.run_as_non_root !== undefined) pod.runAsNonRoot = sc.run_as_non_root;
+  const container: V1SecurityContext = { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } };
+  if (sc.read_only_root_filesystem !== undefined) container.readOnlyRootFilesystem = sc.read_only_root_filesystem;
+  return { pod, container };
+}
+
+function userVolumes(options: PodOptions): V1Volume[] {
+  return (options.volumes ?? []).map((v): V1Volume => {
+    if (v.pvc !== undefined) return { name: v.name, persistentVolumeClaim: { claimName: v.pvc, ...(v.read_only ? { readOnly: true } : {}) } };
+    if (v.secret !== undefined) return { name: v.name, secret: { secretName: v.secret, ...(v.optional === undefined ? {} : { optional: v.optional }) } };
+    if (v.config_map !== undefined) return { name: v.name, configMap: { name: v.config_map, ...(v.optional === undefined ? {} : { optional: v.optional }) } };
+    return { name: v.name, emptyDir: { ...(v.empty_dir?.medium ? { medium: v.empty_dir.medium } : {}), ...(v.empty_dir?.size_limit ? { sizeLimit: v.empty_dir.size_limit } : {}) } };
+  });
+}
+
+function userMounts(options: PodOptions): V1VolumeMount[] {
+  return (options.volume_mounts ?? []).map((m) => ({
+    name: m.name, mountPath: m.path, ...(m.read_only ? { readOnly: true } : {}), ...(m.sub_path ? { subPath: m.sub_path } : {}),
+  }));
+}
+
+function envFrom(options: PodOptions): V1EnvFromSource[] {
+  return (options.env_from ?? []).map((f): V1EnvFromSource => {
+    const ref = { name: (f.secret ?? f.config_map) as string, ...(f.optional === undefined ? {} : { optional: f.optional }) };
+    return { ...(f.prefix ? { prefix: f.prefix } : {}), ...(f.secret !== undefined ? { secretRef: ref } : { configMapRef: ref }) };
+  });
 }
 
 function podTemplate(input: {
@@ -154,6 +229,8 @@ function podTemplate(input: {
   annotations: Record<string, string>; revision: number | null | undefined; env: V1EnvVar[];
 }): V1PodTemplateSpec {
   const { definition, settings } = input;
+  const options = podOptions(definition, settings);
+  const security = securityContexts(options);
   const container: V1Container = {
     name: JOB_CONTAINER,
     image: definition.image ?? settings.image,
@@ -162,15 +239,20 @@ function podTemplate(input: {
     volumeMounts: [
       { name: 'kubescribe-config', mountPath: CONFIG_DIR, readOnly: true },
       ...(settings.runner_runlog === 'api' ? [{ name: TOKEN_VOLUME, mountPath: RUNNER_TOKEN_DIR, readOnly: true }] : []),
+      ...userMounts(options),
     ],
+    securityContext: security.container,
   };
-  if (settings.image_pull_policy) container.imagePullPolicy = settings.image_pull_policy;
-  const resources = resourceRequirements(definition.resources ?? settings.resources);
+  const from = envFrom(options);
+  if (from.length > 0) container.envFrom = from;
+  if (options.image_pull_policy) container.imagePullPolicy = options.image_pull_policy;
+  const resources = options.resources && resourceRequirements(options.resources);
   if (resources) container.resources = resources;
   const spec: V1PodSpec = {
     restartPolicy: 'Never',
-    serviceAccountName: settings.service_account,
+    serviceAccountName: options.service_account ?? settings.service_account,
     terminationGracePeriodSeconds: seconds(definition.grace_period_ms) + TERMINATION_MARGIN_S,
+    securityContext: security.pod,
     containers: [container],
     // Optional: a pod without the ConfigMap still runs, the runner then knows only what its env says.
     volumes: [
@@ -183,14 +265,15 @@ function podTemplate(input: {
             projected: { sources: [{ serviceAccountToken: { audience: RUNNER_TOKEN_AUDIENCE, expirationSeconds: RUNNER_TOKEN_EXPIRATION_S, path: 'token' } }] },
           }]
         : []),
+      ...userVolumes(options),
     ],
   };
   // `runner: inject`: an init container brings the runner, the job keeps its own image (runner-injection.ts).
   injectRunner(spec, container, definition, settings);
   if (settings.image_pull_secrets.length > 0) spec.imagePullSecrets = settings.image_pull_secrets.map((name) => ({ name }));
-  if (Object.keys(settings.node_selector).length > 0) spec.nodeSelector = { ...settings.node_selector };
-  if (settings.tolerations.length > 0) {
-    spec.tolerations = settings.tolerations.map((t) => ({
+  if (options.node_selector && Object.keys(options.node_selector).length > 0) spec.nodeSelector = { ...options.node_selector };
+  if (options.tolerations && options.tolerations.length > 0) {
+    spec.tolerations = options.tolerations.map((t) => ({
       ...(t.key === undefined ? {} : { key: t.key }),
       ...(t.operator === undefined ? {} : { operator: t.operator }),
       ...(t.value === undefined ? {} : { value: t.value }),
@@ -198,8 +281,12 @@ function podTemplate(input: {
       ...(t.toleration_seconds === undefined ? {} : { tolerationSeconds: t.toleration_seconds }),
     }));
   }
-  const metadata: V1ObjectMeta = { labels: { ...input.labels } };
-  if (Object.keys(input.annotations).length > 0) metadata.annotations = { ...input.annotations };
+  if (options.priority_class) spec.priorityClassName = options.priority_class;
+  if (options.affinity) spec.affinity = structuredClone(options.affinity) as V1Affinity;
+  // The user's labels first: KubeScribe's own (refused in the config anyway) always win.
+  const metadata: V1ObjectMeta = { labels: { ...options.pod_labels, ...input.labels } };
+  const annotations = { ...options.pod_annotations, ...input.annotations };
+  if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
   return { metadata, spec };
 }
 

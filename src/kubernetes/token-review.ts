@@ -25,8 +25,11 @@ export interface PodTokenAuthOptions {
   client: PodTokenClient;
   /** The audience the token must be for (default `kubescribe`, what the job pods' projected volume asks for). */
   audience?: string;
-  /** When set, only tokens of this ServiceAccount (the job pods' `kubernetes.service_account`) are accepted. */
-  serviceAccount?: string | null;
+  /**
+   * When set, only tokens of this ServiceAccount, or these (the job pods' `kubernetes.service_account`
+   * and the jobs' own `service_account`s), are accepted.
+   */
+  serviceAccount?: string | readonly string[] | null;
   /** The whole check (up to four Kubernetes calls) answers within this long, or 503 (default 5 s). */
   timeoutMs?: number;
   /** How long an accepted token is trusted without asking again, never past its own expiry (default 30 s). */
@@ -94,8 +97,9 @@ export function podTokenAuthenticator(options: PodTokenAuthOptions): RunnerAuthe
     if (accountNamespace !== namespace) {
       throw new Refusal(403, `the token is of a ServiceAccount in namespace ${accountNamespace}; KubeScribe runs jobs in namespace ${namespace}`, detail);
     }
-    if (options.serviceAccount && serviceAccount !== options.serviceAccount) {
-      throw new Refusal(403, `the token is of ServiceAccount ${serviceAccount}; job pods run as ${options.serviceAccount}`, detail);
+    const accounts = options.serviceAccount ? [options.serviceAccount].flat() : [];
+    if (accounts.length > 0 && !accounts.includes(serviceAccount)) {
+      throw new Refusal(403, `the token is of ServiceAccount ${serviceAccount}; job pods run as ${accounts.join(' or ')}`, detail);
     }
     const podName = single(status.user?.extra?.[POD_NAME_EXTRA]);
     const podUid = single(status.user?.extra?.[POD_UID_EXTRA]);
@@ -220,5 +224,15 @@ function tokenExpiry(token: string): number | null {
 export function kubernetesRunnerAuthenticators(config: KubescribeConfig, log?: (entry: KubeLogEntry) => void): RunnerAuthenticator[] {
   const settings = config.kubernetes ?? defaultKubernetesSettings();
   const client = new KubeClient({ namespace: settings.namespace, requestTimeoutMs: 3000 });
-  return [podTokenAuthenticator({ client, serviceAccount: settings.service_account, log })];
+  return [podTokenAuthenticator({ client, serviceAccount: runnerServiceAccounts(config), log })];
+}
+
+/**
+ * The ServiceAccounts job pods run as: `kubernetes.service_account` and every job's own
+ * `service_account` (e.g. Kubeflow's default-editor). Read from the config the server started with:
+ * an account first named by a reload is accepted after a restart.
+ */
+export function runnerServiceAccounts(config: KubescribeConfig): string[] {
+  const settings = config.kubernetes ?? defaultKubernetesSettings();
+  return [...new Set([settings.service_account, ...[...config.jobs.values()].flatMap((job) => job.pod?.service_account ?? [])])];
 }

@@ -24,7 +24,7 @@ jobs:
     command: ["python3", "nightly.py"]
     schedule: "0 6 * * *"
     time_zone: Europe/Berlin
-    env: {API_TOKEN: "s3cr3t-value", MODE: fast}
+    env: {API_TENANT: "s3cr3t-value", MODE: fast}
   adhoc:
     command: ["true"]
   fresh:
@@ -148,7 +148,7 @@ for (const engine of ENGINES) {
       assert.equal(status, 200);
       assert.equal(body.schedule_text, 'at 06:00 every day (Europe/Berlin)');
       assert.deepEqual(body.definition.command, ['python3', 'nightly.py']);
-      assert.deepEqual(body.definition.env, { API_TOKEN: '***', MODE: '***' });
+      assert.deepEqual(body.definition.env, { API_TENANT: '***', MODE: '***' });
       assert.doesNotMatch(text, /s3cr3t-value/);
       assert.deepEqual(body.revisions.map((revision: { number: number }) => revision.number), [2, 1]);
       assert.match(body.revisions[0].content_hash, /^[0-9a-f]{64}$/);

@@ -32,7 +32,7 @@ const CONFIG = parseConfig(`
 jobs:
   ok:
     command: ["python3", "ok.py"]
-    env: { API_KEY: "not shown" }
+    env: { API_TENANT: "not shown" }
     labels: { team: data }
   fail: { command: ["false"] }
   crash: { command: ["false"] }
@@ -221,10 +221,10 @@ describe(`kubescribe as an API client (${ENGINE})`, () => {
     const before = await count();
     const result = await cli(['trigger', 'ok', '--dry-run', '-p', 'n=1']);
     assert.equal(result.code, 0, result.err);
-    assert.match(result.out, /^job\s+ok\nparams\s+\{"n":1\}\ncommand\s+python3 ok\.py\nenv\s+API_KEY\nexecutor\s+local\npolicy\s+concurrency Allow\ndry run: nothing was created\n$/);
+    assert.match(result.out, /^job\s+ok\nparams\s+\{"n":1\}\ncommand\s+python3 ok\.py\nenv\s+API_TENANT\nexecutor\s+local\npolicy\s+concurrency Allow\ndry run: nothing was created\n$/);
     assert.doesNotMatch(result.out, /not shown/);
     const json = JSON.parse((await cli(['trigger', 'ok', '--dry-run', '--json'])).out) as Record<string, unknown>;
-    assert.deepEqual([json.job, json.params, json.command, json.env_names, json.executor], ['ok', {}, ['python3', 'ok.py'], ['API_KEY'], 'local']);
+    assert.deepEqual([json.job, json.params, json.command, json.env_names, json.executor], ['ok', {}, ['python3', 'ok.py'], ['API_TENANT'], 'local']);
     assert.equal(await count(), before);
   });
 

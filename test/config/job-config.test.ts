@@ -243,7 +243,7 @@ describe('parseConfig: errors point at the file, line and field', () => {
       [8, 'jobs.report.env.LIST'],
     ]);
     assert.match(issues[0]?.message ?? '', /invalid environment variable name "BAD-NAME"/);
-    assert.match(issues[2]?.message ?? '', /expected a string value, got a list/);
+    assert.match(issues[2]?.message ?? '', /expected a string value.*, got a list/);
   });
 
   it('turns a YAML syntax error into a ConfigError with its line', () => {

@@ -39,7 +39,7 @@ jobs:
     command: ["python3", "report.py"]
     timeout: 10m
     env:
-      API_TOKEN: "${SECRET}"
+      API_TENANT: "${SECRET}"
       REGION: eu-west-1
     params:
       type: object
@@ -108,7 +108,7 @@ for (const engine of ENGINES) {
       const body = JSON.parse(text) as { manifest: KubeObject; executor: string; env_names: string[] };
       checkResponse(api.doc, 'post', '/runs/trigger', 200, body);
       assert.equal(body.executor, 'kubernetes');
-      assert.deepEqual(body.env_names, ['API_TOKEN', 'REGION']);
+      assert.deepEqual(body.env_names, ['API_TENANT', 'REGION']);
 
       const manifest = body.manifest;
       assert.deepEqual(validateManifest(manifest), []);
@@ -127,7 +127,7 @@ for (const engine of ENGINES) {
       assert.ok(!text.includes(SECRET), 'the secret value is not in the answer');
       assert.ok(!text.includes('eu-west-1'), 'no env value is in the answer');
       const env = container.env as KubeObject[];
-      assert.equal(env.find((e) => e.name === 'API_TOKEN')?.value, '***');
+      assert.equal(env.find((e) => e.name === 'API_TENANT')?.value, '***');
       assert.equal(env.find((e) => e.name === 'REGION')?.value, '***');
       assert.equal(env.find((e) => e.name === 'DATABASE_URL'), undefined);
       assert.equal(env.find((e) => e.name === 'KUBESCRIBE_API_URL')?.value, `http://kubescribe-api.${NAMESPACE}.svc`);
@@ -154,7 +154,7 @@ for (const engine of ENGINES) {
         .replaceAll(runJobName('report', DRY_RUN_RUN_ID), runJobName('report', runId))
         .replaceAll(DRY_RUN_RUN_ID, runId)) as KubeObject;
       for (const entry of expected.spec.template.spec.containers[0].env as KubeObject[]) {
-        if (entry.name === 'API_TOKEN') entry.value = SECRET;
+        if (entry.name === 'API_TENANT') entry.value = SECRET;
         if (entry.name === 'REGION') entry.value = 'eu-west-1';
       }
       assert.deepEqual(real.spec.template, expected.spec.template);

@@ -37,6 +37,12 @@ jobs:
   tick:
     command: ${emit('out:tick', 'env:KUBESCRIBE_TRIGGER')}
     schedule: "*/5 * * * *"
+  withsecrets:
+    command: ${emit('env:S3_SECRET', 'env:PGPASSWORD', 'env:FROM_MAP')}
+    env:
+      S3_SECRET: {secret: s3-creds, key: secret}
+      PGPASSWORD: {secret: warehouse, key: password}
+      FROM_MAP: plain-value
   held:
     command: ["sleep", "600"]
   heldcron:
@@ -68,7 +74,10 @@ for (const engine of ENGINES) {
 
     before(async () => {
       home = mkdtempSync(join(tmpdir(), 'ks-pod-home-'));
-      h = await createHarness(engine, { yaml: YAML, api: { scenario: (job) => scenario(job), stepMs: 10 }, executor: { watch: engine === 'postgres' } });
+      h = await createHarness(engine, { yaml: YAML, api: {
+        scenario: (job) => scenario(job), stepMs: 10,
+        secrets: { 's3-creds': { secret: 's3-value-4471' }, warehouse: { password: 'pg-value-9913' } },
+      }, executor: { watch: engine === 'postgres' } });
       writeFileSync(h.config.file!, YAML);
       app = await buildApp({
         db: h.db, config: h.config, executor: h.executor, logger: false,
@@ -80,6 +89,19 @@ for (const engine of ENGINES) {
       await app.close();
       await h.close();
       rmSync(home, { recursive: true, force: true });
+    });
+
+    test('a job\'s own Secret references reach its process through the real runner, a deny-listed PG* one included', async () => {
+      const runId = await h.trigger('withsecrets');
+      const k8sJob = h.api.get('jobs', NAMESPACE, runJobName('withsecrets', runId))!;
+      assert.deepEqual(podCredentialProblems(k8sJob.spec.template.spec), [], 'the user\'s own Secrets are allowed');
+      const pod = await podOf(k8sJob.metadata.name, ['Succeeded', 'Failed']);
+      assert.equal(pod.status.phase, 'Succeeded', h.api.kubelet.logOf(pod.metadata.name));
+      await h.waitForStatus(runId, 'succeeded', 120_000);
+      const log = (await readLogChunks(h.db, runId)).map((chunk) => chunk.text).join('');
+      assert.match(log, /S3_SECRET=s3-value-4471/);
+      assert.match(log, /PGPASSWORD=pg-value-9913/, 'passed on although PG* is on the runner\'s deny-list: the pod names it in KUBESCRIBE_PASS_ENV');
+      assert.match(log, /FROM_MAP=plain-value/);
     });
 
     test('a triggered run: the pod holds no DATABASE_URL, its runner adopts and records the run through the API, log complete', async () => {

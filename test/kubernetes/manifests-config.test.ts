@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseConfig, type ConfigIssue } from '../../src/config/job-config.ts';
 import { defaultKubernetesSettings } from '../../src/config/kubernetes-config.ts';
+import { apiDeploymentManifest, migrationJobManifest } from '../../src/kubernetes/manifests-install.ts';
+import { validateManifest } from '../../src/kubernetes/validate.ts';
 
 const FILE = 'kubescribe.yaml';
 
@@ -72,8 +74,10 @@ describe('kubernetes config', () => {
       successful_jobs_history_limit: 5,
       failed_jobs_history_limit: 2,
       database_secret: { name: 'runlog-db', key: 'url' },
+      migration_database_secret: null,
       smtp_secret: 'mail',
       slack_secret: 'chat',
+      admin_token_secret: 'kubescribe-admin-token',
       config_map: 'etl-config',
       apply_on_start: false,
       start_timeout_seconds: 900,
@@ -81,6 +85,8 @@ describe('kubernetes config', () => {
       runner_runlog: 'direct',
       api_url: 'https://kubescribe.example.com',
       runner: 'image',
+      env: {},
+      pod: {},
     });
     assert.deepEqual(config.jobs.get('report')?.resources, { requests: { memory: '4Gi' }, limits: {} });
     assert.equal(config.jobs.get('report')?.runner, 'inject');
@@ -142,6 +148,19 @@ jobs:
     assert.match(message('kubernetes.ttl_after_finished'), /whole seconds/);
     assert.match(message('kubernetes.service_account'), /invalid name "Runner_1": must be lowercase letters/);
     assert.match(message('kubernetes.tolerations[0].value'), /operator Exists takes no value/);
+  });
+
+  it('migration_database_secret gives the migration Job its own (schema owner) DATABASE_URL; the API keeps database_secret', () => {
+    const settings = parseConfig('kubernetes:\n  migration_database_secret: {name: runlog-owner}\n', FILE).kubernetes!;
+    assert.deepEqual(settings.migration_database_secret, { name: 'runlog-owner', key: 'DATABASE_URL' });
+    const databaseUrl = (env: { name: string; valueFrom?: unknown }[]) => env.find((e) => e.name === 'DATABASE_URL')?.valueFrom;
+    const migration = migrationJobManifest(settings, 'jobs: {}\n');
+    const api = apiDeploymentManifest(settings, 'jobs: {}\n');
+    assert.deepEqual(validateManifest(migration), []);
+    assert.deepEqual(databaseUrl(migration.spec!.template.spec!.containers[0]!.env!), { secretKeyRef: { name: 'runlog-owner', key: 'DATABASE_URL' } });
+    assert.deepEqual(databaseUrl(api.spec!.template.spec!.containers[0]!.env!), { secretKeyRef: { name: 'kubescribe-database', key: 'DATABASE_URL' } });
+    const defaults = migrationJobManifest(defaultKubernetesSettings(), 'jobs: {}\n');
+    assert.deepEqual(databaseUrl(defaults.spec!.template.spec!.containers[0]!.env!), { secretKeyRef: { name: 'kubescribe-database', key: 'DATABASE_URL' } });
   });
 
   it('checks the namespace as a DNS label of at most 63 characters', () => {

@@ -1,9 +1,12 @@
-// The deploy/ kustomize tree and the Dockerfiles, checked statically: there is no kubectl or Docker
-// engine here, so this builds the kustomizations the way `kubectl kustomize` would for what they use
-// (resources, strategic-merge patches) and validates every object, and reads the Dockerfiles for the
+// The deploy/ kustomize tree and the Dockerfiles. Every kustomization is built twice: by `kubectl
+// kustomize` itself (kubectl is a test requirement, as PostgreSQL is for CI: Debian's
+// kubernetes-client package or any kubectl 1.21+), and by a small builder here for what they use
+// (resources, strategic-merge patches), which must agree with it; every object of both validates
+// against the Kubernetes schemas. There is no Docker engine here, so the Dockerfiles are read for the
 // mistakes that break a build or a pod: a COPY of a missing or ignored file, a base image, the user.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
@@ -73,7 +76,41 @@ function build(dir: string): Obj[] {
   return objects;
 }
 
+/** Every directory under deploy/kustomize with a kustomization.yaml: the base and each overlay. */
+function kustomizations(dir = KUSTOMIZE): string[] {
+  const here = existsSync(join(dir, 'kustomization.yaml')) ? [dir] : [];
+  const below = readdirSync(dir).map((name) => join(dir, name)).filter((path) => statSync(path).isDirectory());
+  return [...here, ...below.flatMap((path) => kustomizations(path))];
+}
+
 describe('deploy/kustomize', () => {
+  it('kubectl kustomize builds every overlay; each object validates; the result matches the builder here', () => {
+    const dirs = kustomizations();
+    assert.ok(dirs.length >= 2, dirs.join(', '));
+    for (const dir of dirs) {
+      const name = relative(REPO_ROOT, dir);
+      const result = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60_000 });
+      assert.ok(!result.error, `kubectl is needed to test ${name} (install Debian's kubernetes-client): ${result.error?.message}`);
+      assert.equal(result.status, 0, `kubectl kustomize ${name}: ${result.stderr}`);
+      const objects = parseAllDocuments(result.stdout).map((doc) => doc.toJS() as Obj);
+      for (const obj of objects) assert.deepEqual(validateManifest(obj), [], `${name}: ${obj.kind} ${obj.metadata.name}`);
+      const ids = (list: Obj[]) => list.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+      assert.deepEqual(ids(objects), ids(build(dir)), `${name}: kubectl and the builder here build the same objects`);
+    }
+  });
+
+  it('the example Ingress routes to the API Service by its port name, and keeps log streams unbuffered', () => {
+    const objects = build(join(KUSTOMIZE, 'overlays/example'));
+    const ingress = objects.find((o) => o.kind === 'Ingress') as Record<string, any>;
+    assert.ok(ingress, 'the example overlay has an Ingress');
+    const service = objects.find((o) => o.kind === 'Service') as Record<string, any>;
+    const backend = ingress.spec.rules[0].http.paths[0].backend.service;
+    assert.equal(backend.name, service.metadata.name);
+    assert.ok(service.spec.ports.some((p: { name: string }) => p.name === backend.port.name), 'the Service has the port the Ingress names');
+    assert.equal(ingress.metadata.namespace, service.metadata.namespace);
+    assert.equal(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-buffering'], 'off');
+  });
+
   it('the base builds from files that exist, and every object in it validates', () => {
     const objects = build(join(KUSTOMIZE, 'base'));
     assert.ok(objects.length >= 9);

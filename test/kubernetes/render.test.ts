@@ -187,6 +187,16 @@ describe('kubescribe render', () => {
       { secretRef: { name: 'kubescribe-smtp', optional: true } },
       { secretRef: { name: 'kubescribe-slack', optional: true } },
     ]);
+    // The first admin token: an optional Secret mounted as a file, which serve reads at start.
+    const apiPod = find(objects, 'Deployment').spec.template.spec;
+    assert.deepEqual(apiPod.volumes.find((v: { name: string }) => v.name === 'admin-token'), {
+      name: 'admin-token', secret: { secretName: 'kubescribe-admin-token', optional: true },
+    });
+    assert.deepEqual(api.volumeMounts.find((m: { name: string }) => m.name === 'admin-token'), {
+      name: 'admin-token', mountPath: '/var/run/secrets/kubescribe-admin', readOnly: true,
+    });
+    assert.equal(api.env.find((e: { name: string }) => e.name === 'KUBESCRIBE_ADMIN_TOKEN_FILE').value, '/var/run/secrets/kubescribe-admin/token');
+    assert.match(example.out, /^# .*create secret generic kubescribe-admin-token --from-literal=token=.*\(optional: the first admin token\)$/m);
     // Job pods hold no database credentials: their runner records through the API with the pod's projected token.
     for (const cron of objects.filter((o) => o.kind === 'CronJob')) {
       const pod = (cron as Record<string, any>).spec.jobTemplate.spec.template.spec;

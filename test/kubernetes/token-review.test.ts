@@ -12,7 +12,7 @@ import { parseConfig } from '../../src/config/job-config.ts';
 import { KubeClient } from '../../src/kubernetes/client.ts';
 import type { KubeLogEntry } from '../../src/kubernetes/kubernetes-executor.ts';
 import { cronJobManifest, runJobManifest, runJobName, RUN_ID_LABEL } from '../../src/kubernetes/manifests.ts';
-import { podTokenAuthenticator, type PodTokenAuthOptions } from '../../src/kubernetes/token-review.ts';
+import { podTokenAuthenticator, runnerServiceAccounts, type PodTokenAuthOptions } from '../../src/kubernetes/token-review.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { waitFor } from '../support/cli.ts';
 import { startKubeApiDouble, type KubeApiDouble, type KubeObject } from '../support/kube-api-double.ts';
@@ -68,6 +68,20 @@ describe('job pod tokens checked with TokenReview', () => {
     const pod = await podOfJob(job.metadata.name);
     const identity = await authenticator()(tokenFor(pod));
     assert.deepEqual(identity, { actor: `k8s:${NAMESPACE}/${pod.metadata.name}`, runId: null, job: 'nightly' });
+  });
+
+  test('a job with its own service_account (Kubeflow\'s default-editor): its pod\'s token gets its run; the accounts come from the config', async () => {
+    const own = parseConfig(`${CONFIG_YAML}  kubeflow:\n    command: [python3, train.py]\n    service_account: default-editor\n`, join(scratch, 'kubescribe.yaml'));
+    assert.deepEqual(runnerServiceAccounts(own), [settings.service_account, 'default-editor']);
+    assert.deepEqual(runnerServiceAccounts(config), [settings.service_account]);
+    const runId = uuidv7();
+    const job = runJobManifest({ definition: own.jobs.get('kubeflow')!, settings: own.kubernetes!, runId, params: {} });
+    assert.equal(job.spec!.template.spec!.serviceAccountName, 'default-editor');
+    await client.createJob(job);
+    const pod = await podOfJob(runJobName('kubeflow', runId));
+    const identity = await authenticator({ serviceAccount: runnerServiceAccounts(own) })(tokenFor(pod));
+    assert.deepEqual(identity, { actor: `k8s:${NAMESPACE}/${pod.metadata.name}`, runId, job: null });
+    await refusal(authenticator(), tokenFor(pod), 403, /the token is of ServiceAccount default-editor; job pods run as kubescribe-runner/);
   });
 
   test('not a JWT (an API or run token, garbage): not this authenticator\'s, and no TokenReview', async () => {

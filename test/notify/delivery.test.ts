@@ -34,7 +34,7 @@ for (const engine of ENGINES) {
     });
 
     it('a failed run is mailed from the environment defaults alone: subject, recipients, text and HTML bodies', async () => {
-      const notifier = makeNotifier(db, 'jobs:\n  mailed:\n    command: [python3, report.py]\n    env: {API_KEY: sup3rs3cret}\n', {
+      const notifier = makeNotifier(db, 'jobs:\n  mailed:\n    command: [python3, report.py]\n    env: {API_TENANT: sup3rs3cret}\n', {
         SMTP_URL: smtp.url, NOTIFY_EMAIL_TO: 'ops@example.com, data@example.com', NOTIFY_EMAIL_FROM: 'kubescribe@example.com',
         KUBESCRIBE_PUBLIC_URL: 'https://ks.example.com',
       });
