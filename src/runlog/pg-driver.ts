@@ -3,15 +3,9 @@
 // `Response`, and that first touch loads Node's whole fetch implementation (undici) and compiles its
 // HTTP parser: 10-25 ms of every PostgreSQL runner's start here, for a question whose answer is no.
 // A `navigator` that says Node.js for the duration of the import answers it without fetch.
-const scope = globalThis as { navigator?: unknown };
-const standIn = scope.navigator === undefined;
-if (standIn) scope.navigator = { userAgent: 'Node.js' };
-let loaded: typeof import('pg');
-try {
-  loaded = await import('pg');
-} finally {
-  if (standIn) delete scope.navigator;
-}
+import { navigatorStandIn } from './pg-navigator.ts';
+import pg from 'pg';
 
-const pg = loaded.default;
+if (navigatorStandIn) delete (globalThis as { navigator?: unknown }).navigator;
+
 export default pg;
