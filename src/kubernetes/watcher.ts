@@ -57,6 +57,10 @@ export class Watcher {
   private readonly knownPods = new Map<string, V1Pod>();
   private readonly pending = new Map<string, V1Pod>();
   private readonly settling = new Set<string>();
+  // Runs whose Job Kubernetes failed for its deadline. The Job controller also deletes the pods, and
+  // the pod's deletion and the Job's condition come on two watches in either order: the deadline is
+  // what happened, the deletion only its consequence.
+  private readonly pastDeadline = new Map<string, Fate>();
   private sweep: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: WatcherOptions) {}
@@ -181,11 +185,13 @@ export class Watcher {
     const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
     if (failed?.reason === 'DeadlineExceeded') {
       const deadline = job.spec?.activeDeadlineSeconds;
-      await this.settle(runId, {
+      const fate: Fate = {
         to: 'timed_out', from: LIVE_STATUSES, settle: true, type: 'DeadlineExceeded',
         message: `the Job ${job.metadata?.name} ran longer than its activeDeadlineSeconds${deadline ? ` (${deadline} s)` : ''} and Kubernetes stopped it; ` +
           'the runner recorded no outcome',
-      });
+      };
+      this.pastDeadline.set(runId, fate);
+      await this.settle(runId, fate);
     }
   }
 
@@ -281,6 +287,8 @@ export class Watcher {
 
   private async write(runId: string, fate: Fate): Promise<void> {
     const { db } = this.options;
+    if (fate.type === 'PodDeleted') fate = this.pastDeadline.get(runId) ?? fate;
+    if (fate.type === 'DeadlineExceeded') this.pastDeadline.delete(runId);
     let { to, type, message } = fate;
     let actor = WATCHER_ACTOR;
     if (fate.type === 'PodDeleted' || fate.type === 'Lost') {
