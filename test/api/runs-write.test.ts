@@ -60,7 +60,7 @@ function configFor(scratch: string): KubescribeConfig {
 jobs:
   hello:
     command: ${emit('out:hello', 'env:KUBESCRIBE_PARAMS')}
-    env: {API_SECRET: do-not-show-this}
+    env: {API_ENDPOINT: do-not-show-this}
     params:
       type: object
       properties:
@@ -196,7 +196,7 @@ for (const engine of ENGINES) {
         job: 'hello',
         params: { greeting: 'hi', count: 3 },
         command: ['python3', 'test/fixtures/emit.py', 'out:hello', 'env:KUBESCRIBE_PARAMS'],
-        env_names: ['API_SECRET'],
+        env_names: ['API_ENDPOINT'],
         executor: 'local',
         concurrency_policy: 'Allow',
       });
