@@ -24,6 +24,7 @@ import { getRunRetry } from '../../src/runlog/sql/run-retries.ts';
 import { REPO_ROOT, waitFor as pollUntil } from '../support/cli.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 import { spoolFileOf } from '../../src/runner/recorder.ts';
+import { alternatingStretches, logStretches } from '../support/log-stretches.ts';
 
 const TERMINAL = new Set<RunStatus>(['succeeded', 'failed', 'cancelled', 'timed_out', 'lost']);
 
@@ -107,16 +108,8 @@ for (const engine of ENGINES) {
       assert.equal((await ended(runId)).status, 'succeeded');
       // Stopped now, not in after(): a started executor's sweep would take the next tests' queued runs.
       await executor.stop({ drain: true });
-      const stretches = (await readLogChunks(db, runId)).reduce<Array<{ stream: string; text: string }>>((list, chunk) => {
-        const last = list.at(-1);
-        if (last?.stream === chunk.stream) last.text += chunk.text;
-        else list.push({ stream: chunk.stream, text: chunk.text });
-        return list;
-      }, []);
-      assert.deepEqual(
-        stretches.map((stretch) => (stretch.stream === 'stdout' ? `stdout:${stretch.text.trim()}` : `stderr:${stretch.text.length}`)),
-        Array.from({ length: ORDER_ROUNDS }, (_, i) => ['stderr:100000', `stdout:line ${i}`]).flat(),
-      );
+      // Consecutive chunks of one stream are one stretch of output: the stretches must alternate as written.
+      assert.deepEqual(logStretches(await readLogChunks(db, runId)), alternatingStretches(ORDER_ROUNDS));
     });
 
     test('runs beyond max_concurrent_runs wait as queued and start one after another, in order', async () => {

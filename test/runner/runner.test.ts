@@ -11,6 +11,7 @@ import { BIN, REPO_ROOT, runCli, shellWord } from '../support/cli.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { getRun, insertRun } from '../../src/runlog/sql/runs.ts';
 import { readLogChunks, readRunEvents } from '../../src/runlog/sql/run-logs.ts';
+import { alternatingStretches, logStretches } from '../support/log-stretches.ts';
 
 const EMIT = join(REPO_ROOT, 'test/fixtures/emit.py');
 const emit = (...actions: string[]) => ['python3', EMIT, ...actions];
@@ -263,16 +264,7 @@ for (const engine of ENGINES) {
       assert.equal((await record(runId)).status, 'succeeded');
       const chunks = await t.withDb((db) => readLogChunks(db, runId));
       // Consecutive chunks of one stream are one stretch of output: the stretches must alternate as written.
-      const stretches = chunks.reduce<Array<{ stream: string; text: string }>>((list, chunk) => {
-        const last = list.at(-1);
-        if (last?.stream === chunk.stream) last.text += chunk.text;
-        else list.push({ stream: chunk.stream, text: chunk.text });
-        return list;
-      }, []);
-      assert.deepEqual(
-        stretches.map((stretch) => (stretch.stream === 'stdout' ? `stdout:${stretch.text.trim()}` : `stderr:${stretch.text.length}`)),
-        Array.from({ length: rounds }, (_, i) => ['stderr:100000', `stdout:line ${i}`]).flat(),
-      );
+      assert.deepEqual(logStretches(chunks), alternatingStretches(rounds));
     });
 
     test('malformed KUBESCRIBE_OUTPUT lines become warning events and never fail the run', async () => {
