@@ -13,7 +13,7 @@ import { parseConfig } from '../../src/config/job-config.ts';
 import { listRuns } from '../../src/runlog/sql/run-queries.ts';
 import { getRun } from '../../src/runlog/sql/runs.ts';
 import type { RunStatus } from '../../src/runlog/types.ts';
-import { parseSse } from '../../src/cli/api-client.ts';
+import { parseSse } from '../../src/api-client/api-client.ts';
 import { parseTriggerParams } from '../../src/cli/trigger-command.ts';
 import { exitCodeOf } from '../../src/cli/wait-for-run.ts';
 import { StatusLine } from '../../src/cli/status-line.ts';
