@@ -231,7 +231,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
       (supervision.droppedLogBytes > 0 ? ` (log capped: ${formatBytes(supervision.droppedLogBytes)} dropped)` : ''),
   );
   await closeRunRecord(recorder, runId, input.flushTimeoutMs, warn);
-  timing('records written, sink closed');
+  timing('sink closed');
   return exitCode;
 }
 
