@@ -26,6 +26,8 @@ export interface RunOptions {
 /** Runs `command` under the runner as a recorded run; returns the exit code to exit with. */
 export async function runJobCommand(ctx: CliContext, command: string[], options: RunOptions): Promise<number> {
   timing('run command loaded');
+  const config = await loadCliConfig(ctx, options.config);
+  const trigger = options.trigger ?? ctx.env.trigger ?? 'manual';
   const choice = chooseRunnerSink(ctx.env);
   let sink: RecordSink;
   if (choice.kind === 'api') {
@@ -38,20 +40,6 @@ export async function runJobCommand(ctx: CliContext, command: string[], options:
     sink = new RunLogSink({ open: () => openRunLogDb(ctx.env, { threaded: true }) });
   }
   timing(`sink chosen: ${choice.kind}`);
-  // The RunLog opens while the config loads and the command spawns: on PostgreSQL its connection is
-  // waiting on the network, and PGlite starts on its own thread (docs/benchmarks.md).
-  sink.warm?.();
-  try {
-    return await runWith(ctx, command, options, sink);
-  } finally {
-    // The recorder closes it after a run; this covers the ways out before one (a bad config, a usage error).
-    await sink.close();
-  }
-}
-
-async function runWith(ctx: CliContext, command: string[], options: RunOptions, sink: RecordSink): Promise<number> {
-  const config = await loadCliConfig(ctx, options.config);
-  const trigger = options.trigger ?? ctx.env.trigger ?? 'manual';
   return runCommand({
     command,
     job: options.job ?? ctx.env.job,

@@ -34,8 +34,6 @@ export interface RecordSink {
    * another run is then left on disk for someone who may, never dropped.
    */
   isForbidden?(error: unknown): boolean;
-  /** Starts connecting ahead of the first record (optional; a failure surfaces on the first write). */
-  warm?(): void;
   close(): Promise<void>;
 }
 

@@ -27,20 +27,8 @@ export interface RunLogSinkOptions {
 export class RunLogSink implements RecordSink {
   readonly description = 'the RunLog';
   private db: Db | null = null;
-  private opening: Promise<Db> | null = null;
 
   constructor(private readonly options: RunLogSinkOptions) {}
-
-  /**
-   * Starts opening the RunLog now, so that its connection (or PGlite's start on its thread) overlaps
-   * what the runner does before its first record: config, spawning the command. A failure is
-   * reported by the first write, which awaits the same opening.
-   */
-  warm(): void {
-    if (this.db || this.opening) return;
-    this.opening = this.options.open();
-    this.opening.catch(() => {});
-  }
 
   async apply(ops: RecordOp[]): Promise<void> {
     await this.use((db) => applyOps(db, ops));
@@ -60,24 +48,13 @@ export class RunLogSink implements RecordSink {
   }
 
   async close(): Promise<void> {
-    // An opening still under way is waited for and closed too: its pool would hold the process open.
-    const opening = this.opening;
-    this.opening = null;
-    const db = this.db ?? (opening ? await opening.catch(() => null) : null);
+    const db = this.db;
     this.db = null;
     await db?.close().catch(() => {});
   }
 
   private async use<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-    if (!this.db) {
-      const opening = (this.opening ??= this.options.open());
-      try {
-        this.db = await opening;
-      } finally {
-        this.opening = null;
-      }
-    }
-    const db = this.db;
+    const db = (this.db ??= await this.options.open());
     try {
       // Only a server across a network can go silent; embedded PGlite answers or fails, and a slow
       // machine must not make it look unreachable. Opening is bounded by the engine (connect_timeout).
