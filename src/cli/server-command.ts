@@ -103,8 +103,13 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     }
     if (!(await hasLiveToken(server.db))) banner.push(FIRST_TOKEN_HINT);
     // So that `kubescribe run` (and client commands) on this machine, given a token, go through this
-    // server instead of opening its RunLog beside it: the embedded one would wait on its lock.
-    writeServerFile(ctx.env.home, { url: localUrlOf(server.url), pid: process.pid, runlog: runLogIdentity(ctx.env), kind: 'serve' });
+    // server instead of opening its RunLog beside it: the embedded one would wait on its lock. A
+    // convenience only: a home serve cannot write (a read-only container) costs a warning, not the start.
+    try {
+      writeServerFile(ctx.env.home, { url: localUrlOf(server.url), pid: process.pid, runlog: runLogIdentity(ctx.env), kind: 'serve' });
+    } catch (error) {
+      banner.push(`kubescribe: warning: no server file for local commands (${(error as NodeJS.ErrnoException).code ?? (error as Error).message} in ${ctx.env.home}); they need KUBESCRIBE_SERVER or KUBESCRIBE_API_URL`);
+    }
   }
   for (const warning of server.warnings) banner.push(`kubescribe: warning: ${warning}`);
   ctx.stderr.write(`${banner.join('\n')}\n`);
@@ -133,7 +138,7 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
         // process goes anyway and the next start settles what is left.
         say(`kubescribe: ${signal} again: stopping now (live runs are cancelled)`);
         const exit = () => {
-          removeServerFile(ctx.env.home, process.pid);
+          removeServerFileQuietly(ctx.env.home);
           logFile?.close();
           process.exit(128 + (constants.signals[signal] ?? 15));
         };
@@ -163,11 +168,20 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
   });
   stopWatching?.();
   process.off('SIGHUP', onHangup);
-  removeServerFile(ctx.env.home, process.pid);
+  removeServerFileQuietly(ctx.env.home);
   logFile?.close();
   // The process normally exits by itself now; this only fires if something still holds it open.
   setTimeout(() => process.exit(code), code === 0 ? EXIT_LINGER_MS : 0).unref();
   return code;
+}
+
+// At exit: a file serve could not write (or can no longer read) must not change how it exits.
+function removeServerFileQuietly(home: string): void {
+  try {
+    removeServerFile(home, process.pid);
+  } catch {
+    // Nothing to remove, or nothing this process may remove.
+  }
 }
 
 /**

@@ -103,3 +103,30 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+if (ENGINES.includes('postgres')) {
+  test('serve in a home it cannot write (a read-only container) starts with a warning, and stops cleanly', { timeout: 90_000 }, async () => {
+    const t = await createTestRunLog('postgres');
+    const dir = mkdtempSync(join(tmpdir(), 'ks-serve-ro-'));
+    // A path under a regular file: not even root can create it (ENOTDIR).
+    writeFileSync(join(dir, 'file'), '');
+    const home = join(dir, 'file', 'home');
+    let stderr = '';
+    const server = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--executor', 'none', '--no-scheduler'], {
+      cwd: dir, env: { ...process.env, ...t.env, KUBESCRIBE_HOME: home, KUBESCRIBE_ADMIN_TOKEN_FILE: '' }, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    server.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
+    try {
+      const url = await waitFor(() => /KubeScribe API on (http:\/\/\S+)/.exec(stderr)?.[1], 60_000, `serve to start; it said: ${stderr}`);
+      await waitFor(() => /no server file for local commands \(ENOTDIR/.test(stderr), 10_000, `the warning; serve said: ${stderr}`);
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      const exited = new Promise<number | null>((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      if (server.exitCode === null) server.kill('SIGKILL');
+      await t.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
