@@ -89,7 +89,7 @@ export class PGlite { static create() { refuse(); } constructor() { refuse(); } 
   });
   const inputs = Object.keys(result.metafile.inputs);
   // What must never be in it: a guard against an import that would drag the server in.
-  const forbidden = inputs.filter((input) => /node_modules\/(fastify|@fastify|@kubernetes|@electric-sql|nodemailer)\//.test(input) || /src\/(api|server|kubernetes\/client)/.test(input));
+  const forbidden = inputs.filter((input) => /node_modules\/(fastify|@fastify|@kubernetes|@electric-sql|nodemailer)\//.test(input) || /src\/(api|server)\/|src\/kubernetes\/client/.test(input));
   if (forbidden.length > 0) throw new Error(`the runner bundle must not hold ${forbidden.slice(0, 5).join(', ')}`);
   if (!executable) return { bundle };
 

@@ -1,6 +1,7 @@
 // The run source over the KubeScribe API (GET /runs, /runs/{id}, /events, /logs; POST /jobs/{name}/suspend|resume).
 import type { RunEvent, RunRecord } from '../runlog/types.ts';
-import { ApiClientError, followLogs, readLogs, type ApiClient } from './api-client.ts';
+import { ApiClientError, type ApiClient } from '../api-client/api-client.ts';
+import { followLogs, readLogs } from './api-logs.ts';
 import { UsageError } from './errors.ts';
 import type { RenderableNotification, RenderableRetry } from './render-run.ts';
 import type { RunSource, SourceRun } from './run-source.ts';

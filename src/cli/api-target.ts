@@ -1,6 +1,6 @@
 // Running a client command against the KubeScribe API: picking the server and turning API and
 // network failures into one line that says what to fix, and an exit code.
-import { ApiClient, ApiClientError, ApiUnreachableError } from './api-client.ts';
+import { ApiClient, ApiClientError, ApiUnreachableError } from '../api-client/api-client.ts';
 import type { CliContext } from './context.ts';
 import { resolveServer, serverFilePath, tokenFilePath, type ServerTarget } from './server-file.ts';
 

@@ -12,6 +12,7 @@ import { registerTokensCommand } from './tokens-command.ts';
 import { registerNotifyCommand } from './notify-command.ts';
 import { registerRenderCommand } from './render-command.ts';
 import { registerApplyCommand } from './apply-command.ts';
+import { timing } from '../util/timing.ts';
 
 const durationOrZero = (flag: string) => (value: string) => {
   try {
@@ -90,6 +91,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
 
 /** Entry point: runs the CLI and returns the process exit code; errors become one clear line. */
 export async function main(argv: string[], ctx: CliContext = processContext()): Promise<number> {
+  timing('cli loaded');
   let code = 0;
   const program = buildProgram(ctx, (value) => {
     code = value;

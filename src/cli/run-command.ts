@@ -5,6 +5,7 @@ import type { RecordSink } from '../runner/record-sink.ts';
 import { runCommand } from '../runner/runner.ts';
 import { loadCliConfig, type CliContext } from './context.ts';
 import { chooseRunnerSink } from './runner-sink.ts';
+import { timing } from '../util/timing.ts';
 
 /** The options of `kubescribe run` as commander parses them. */
 export interface RunOptions {
@@ -24,6 +25,7 @@ export interface RunOptions {
 
 /** Runs `command` under the runner as a recorded run; returns the exit code to exit with. */
 export async function runJobCommand(ctx: CliContext, command: string[], options: RunOptions): Promise<number> {
+  timing('run command loaded');
   const config = await loadCliConfig(ctx, options.config);
   const trigger = options.trigger ?? ctx.env.trigger ?? 'manual';
   const choice = chooseRunnerSink(ctx.env);
@@ -37,6 +39,7 @@ export async function runJobCommand(ctx: CliContext, command: string[], options:
     // Threaded: the runner's event loop must stay free to read the child's pipes in order.
     sink = new RunLogSink({ open: () => openRunLogDb(ctx.env, { threaded: true }) });
   }
+  timing(`sink chosen: ${choice.kind}`);
   return runCommand({
     command,
     job: options.job ?? ctx.env.job,

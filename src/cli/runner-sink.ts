@@ -17,7 +17,7 @@ type SinkEnv = Pick<Environment, 'apiUrl' | 'token' | 'tokenFile' | 'runlogMode'
 /**
  * KUBESCRIBE_RUNLOG=direct: the RunLog. KUBESCRIBE_API_URL (with KUBESCRIBE_TOKEN or
  * KUBESCRIBE_TOKEN_FILE): that API. Else a running `kubescribe dev` for this same RunLog (its server
- * file, its pid alive) with its local admin token. Else the RunLog (KUBESCRIBE_RUNLOG=api makes that an error).
+ * file, its pid alive) with its local admin token, or a `serve` for it with the caller's token. Else the RunLog (KUBESCRIBE_RUNLOG=api makes that an error).
  */
 export function chooseRunnerSink(env: SinkEnv): RunnerSinkChoice {
   const mode = env.runlogMode;
@@ -37,18 +37,34 @@ export function chooseRunnerSink(env: SinkEnv): RunnerSinkChoice {
   const server = readLiveServerFile(env.home);
   // Only a server for this very RunLog: a run with another DATABASE_URL must not land in dev's.
   if (server?.runlog !== undefined && server.runlog === runLogIdentity(env)) {
-    const file = tokenFilePath(env.home);
-    try {
-      readFileSync(file, 'utf8');
-      return { kind: 'api', url: normalizeServerUrl(server.url, 'the server file'), credential: fileCredential(file, file), why: 'local server' };
-    } catch {
-      // No token file: the server cannot be used; record straight in the RunLog as before.
-    }
+    const credential = localServerCredential(env, server.kind);
+    if (credential) return { kind: 'api', url: normalizeServerUrl(server.url, 'the server file'), credential, why: 'local server' };
   }
   if (mode === 'api') {
     throw new UsageError('KUBESCRIBE_RUNLOG=api but no API is known: set KUBESCRIBE_API_URL and KUBESCRIBE_TOKEN (or start kubescribe dev for this RunLog)');
   }
   return { kind: 'direct' };
+}
+
+/**
+ * The credential for the local server: dev's own admin token file; for a serve, which writes no token,
+ * the caller's KUBESCRIBE_TOKEN_FILE or KUBESCRIBE_TOKEN (a token of that RunLog, as its tokens live
+ * there). Null: none, and the run records straight in the RunLog as before.
+ */
+function localServerCredential(env: SinkEnv, kind: 'dev' | 'serve'): RunnerCredential | null {
+  if (kind === 'serve') {
+    if (env.tokenFile) return fileCredential(env.tokenFile, 'KUBESCRIBE_TOKEN_FILE');
+    const token = env.token;
+    return token ? { read: () => token, source: 'KUBESCRIBE_TOKEN', rereadable: false } : null;
+  }
+  const file = tokenFilePath(env.home);
+  try {
+    readFileSync(file, 'utf8');
+    return fileCredential(file, file);
+  } catch {
+    // No token file: the server cannot be used.
+    return null;
+  }
 }
 
 /** A credential kept in a file: read now and again whenever the API refuses it. */

@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import { constants } from 'node:os';
-import { readLocalToken, removeServerFile, tokenFilePath, writeLocalToken, writeServerFile } from './server-file.ts';
+import { localUrlOf, readLocalToken, removeServerFile, tokenFilePath, writeLocalToken, writeServerFile } from './server-file.ts';
 import type { CliContext } from './context.ts';
 import { loadCliConfig } from './context.ts';
 import { startServer, type RunningServer } from '../server/server.ts';
@@ -78,7 +78,7 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
   if (mode === 'dev') {
     const tokenFile = await ensureLocalToken(server.db, ctx.env.home);
     localToken = readLocalToken(ctx.env.home);
-    writeServerFile(ctx.env.home, { url: server.url, pid: process.pid, runlog: runLogIdentity(ctx.env) });
+    writeServerFile(ctx.env.home, { url: localUrlOf(server.url), pid: process.pid, runlog: runLogIdentity(ctx.env), kind: 'dev' });
     banner.push(`KubeScribe dev server on ${server.url} (RunLog: ${server.db.location}, executor: ${executor}, ${config.jobs.size} jobs from ${config.file ?? 'no config file'})`);
     banner.push(`  API docs:    ${server.url}/docs`);
     const shown = relative(process.cwd(), tokenFile);
@@ -102,6 +102,14 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
       banner.push(`  admin token: ${ctx.env.adminTokenFile} does not exist (its Secret is optional); no token made from it`);
     }
     if (!(await hasLiveToken(server.db))) banner.push(FIRST_TOKEN_HINT);
+    // So that `kubescribe run` (and client commands) on this machine, given a token, go through this
+    // server instead of opening its RunLog beside it: the embedded one would wait on its lock. A
+    // convenience only: a home serve cannot write (a read-only container) costs a warning, not the start.
+    try {
+      writeServerFile(ctx.env.home, { url: localUrlOf(server.url), pid: process.pid, runlog: runLogIdentity(ctx.env), kind: 'serve' });
+    } catch (error) {
+      banner.push(`kubescribe: warning: no server file for local commands (${(error as NodeJS.ErrnoException).code ?? (error as Error).message} in ${ctx.env.home}); they need KUBESCRIBE_SERVER or KUBESCRIBE_API_URL`);
+    }
   }
   for (const warning of server.warnings) banner.push(`kubescribe: warning: ${warning}`);
   ctx.stderr.write(`${banner.join('\n')}\n`);
@@ -130,7 +138,7 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
         // process goes anyway and the next start settles what is left.
         say(`kubescribe: ${signal} again: stopping now (live runs are cancelled)`);
         const exit = () => {
-          if (mode === 'dev') removeServerFile(ctx.env.home, process.pid);
+          removeServerFileQuietly(ctx.env.home);
           logFile?.close();
           process.exit(128 + (constants.signals[signal] ?? 15));
         };
@@ -160,11 +168,20 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
   });
   stopWatching?.();
   process.off('SIGHUP', onHangup);
-  if (mode === 'dev') removeServerFile(ctx.env.home, process.pid);
+  removeServerFileQuietly(ctx.env.home);
   logFile?.close();
   // The process normally exits by itself now; this only fires if something still holds it open.
   setTimeout(() => process.exit(code), code === 0 ? EXIT_LINGER_MS : 0).unref();
   return code;
+}
+
+// At exit: a file serve could not write (or can no longer read) must not change how it exits.
+function removeServerFileQuietly(home: string): void {
+  try {
+    removeServerFile(home, process.pid);
+  } catch {
+    // Nothing to remove, or nothing this process may remove.
+  }
 }
 
 /**

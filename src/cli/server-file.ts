@@ -1,17 +1,22 @@
 // How client commands find the API and its token: flags, then the environment, then the files
 // `kubescribe dev` leaves in KubeScribe's home (`server.json` and `token`, both mode 0600).
+// `kubescribe serve` writes `server.json` too, but no token: beside it, a command uses the server
+// only with a token of its own (KUBESCRIBE_TOKEN; docs/runner.md, "Where records go").
 import { processExists } from '../util/process-exists.ts';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Environment } from '../config/environment.ts';
 import { UsageError } from './errors.ts';
 
-/** What `kubescribe dev` records about itself while it runs. */
+/** What `kubescribe dev` or `serve` records about itself while it runs. */
 export interface ServerFile {
+  /** Where a client on this machine reaches it (a loopback address for a server on every interface). */
   url: string;
   pid: number;
   /** The RunLog it serves (src/runlog/runlog-identity.ts); absent in files of older versions. */
   runlog?: string;
+  /** Which command wrote it: only `dev` keeps a local admin token for it (absent in older files: dev). */
+  kind: 'dev' | 'serve';
 }
 
 /** Where a client command sends its requests, and with which token. */
@@ -50,10 +55,21 @@ function readOptional(path: string): string | null {
   }
 }
 
-/** Records the running dev server (`kubescribe dev` calls this once it listens). */
+/** Records the running server (`kubescribe dev` and `serve` call this once they listen). */
 export function writeServerFile(home: string, server: ServerFile): void {
   mkdirSync(home, { recursive: true });
-  writePrivate(serverFilePath(home), JSON.stringify({ url: server.url, pid: server.pid, ...(server.runlog ? { runlog: server.runlog } : {}) }) + '\n');
+  writePrivate(serverFilePath(home), JSON.stringify({ url: server.url, pid: server.pid, kind: server.kind, ...(server.runlog ? { runlog: server.runlog } : {}) }) + '\n');
+}
+
+/**
+ * The URL a client on this machine uses for a server listening at `url`: a server bound to every
+ * interface (0.0.0.0, ::) is reached on loopback, which needs no route and no firewall opening.
+ */
+export function localUrlOf(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.hostname === '0.0.0.0') parsed.hostname = '127.0.0.1';
+  else if (parsed.hostname === '[::]') parsed.hostname = '[::1]';
+  return parsed.href.replace(/\/+$/, '');
 }
 
 /** Removes the server file if it still names `pid` (a newer server's file is left alone). */
@@ -74,11 +90,14 @@ export function readLocalToken(home: string): string | null {
   return text ? text : null;
 }
 
-/** The local dev server and its token, or null when no server file exists or its process is gone. */
-export function readLocalServer(home: string): { url: string; token: string | null } | null {
+/**
+ * The local server and, for `dev`, its token; null when no server file exists or its process is gone.
+ * A `serve` comes without a token: dev's token file is not its own.
+ */
+export function readLocalServer(home: string): { url: string; token: string | null; kind: ServerFile['kind'] } | null {
   const server = parseServerFile(readOptional(serverFilePath(home)));
   if (!server || !processExists(server.pid)) return null;
-  return { url: server.url, token: readLocalToken(home) };
+  return { url: server.url, token: server.kind === 'dev' ? readLocalToken(home) : null, kind: server.kind };
 }
 
 /** The running local server's file (its process alive), or null. */
@@ -92,7 +111,8 @@ function parseServerFile(text: string | null): ServerFile | null {
   try {
     const value = JSON.parse(text) as Partial<ServerFile>;
     if (typeof value.url !== 'string' || !Number.isSafeInteger(value.pid) || (value.pid as number) <= 0) return null;
-    return { url: value.url, pid: value.pid as number, ...(typeof value.runlog === 'string' ? { runlog: value.runlog } : {}) };
+    const kind = value.kind === 'serve' ? 'serve' : 'dev';
+    return { url: value.url, pid: value.pid as number, kind, ...(typeof value.runlog === 'string' ? { runlog: value.runlog } : {}) };
   } catch {
     // A file cut short by a crash means no usable server, not a broken CLI.
     return null;
@@ -102,7 +122,7 @@ function parseServerFile(text: string | null): ServerFile | null {
 
 /**
  * Resolves the API for a client command: `--server`, else KUBESCRIBE_SERVER, else the running local
- * dev server; the token: `--token`, else KUBESCRIBE_TOKEN, else the local token file. Null: no server.
+ * dev server (or serve, given a token); the token: `--token`, else KUBESCRIBE_TOKEN, else the local token file. Null: no server.
  */
 export function resolveServer(
   env: Pick<Environment, 'server' | 'token' | 'home'>,
@@ -120,6 +140,9 @@ export function resolveServer(
   } else {
     const local = readLocalServer(env.home);
     if (!local) return null;
+    // A serve makes no token for this machine: without one of the caller's own, the command reads
+    // the RunLog itself, as it did before serve wrote a server file.
+    if (local.kind === 'serve' && !flags.token?.trim() && !env.token) return null;
     url = normalizeServerUrl(local.url, serverFilePath(env.home));
     source = 'local';
   }
@@ -127,9 +150,9 @@ export function resolveServer(
   if (flagToken) return { url, source, token: flagToken, tokenSource: 'flag' };
   if (env.token) return { url, source, token: env.token, tokenSource: 'env' };
   // The dev server's admin token goes only to the dev server: never to some other URL a flag names.
-  const local = source === 'local' ? null : readLocalServer(env.home);
-  const isLocal = source === 'local' || (local !== null && normalizeServerUrl(local.url, serverFilePath(env.home)) === url);
-  const fileToken = isLocal ? readLocalToken(env.home) : null;
+  const local = readLocalServer(env.home);
+  const isLocalDev = local?.kind === 'dev' && (source === 'local' || normalizeServerUrl(local.url, serverFilePath(env.home)) === url);
+  const fileToken = isLocalDev ? readLocalToken(env.home) : null;
   return { url, source, token: fileToken, tokenSource: fileToken ? 'file' : null };
 }
 

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { Db } from '../runlog/db.ts';
 import { createToken, listTokens, parseTokenLifetime, revokeToken, TOKEN_SCOPES, type TokenRow, type TokenScope } from '../runlog/sql/tokens.ts';
-import { ApiClientError, type ApiClient } from './api-client.ts';
+import { ApiClientError, type ApiClient } from '../api-client/api-client.ts';
 import { withApi, type ServerFlags } from './api-target.ts';
 import { SERVER_HELP, TOKEN_HELP } from './client-commands.ts';
 import { withRunLog, type CliContext } from './context.ts';

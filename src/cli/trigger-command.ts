@@ -1,6 +1,6 @@
 // The commands that start a run over the API: `kubescribe trigger` and `kubescribe retry`, with
 // --wait, --dry-run and --json.
-import type { ApiClient } from './api-client.ts';
+import type { ApiClient } from '../api-client/api-client.ts';
 import { apiRunSource, runPath } from './api-run-source.ts';
 import { overApi, type ServerFlags } from './api-target.ts';
 import type { CliContext } from './context.ts';

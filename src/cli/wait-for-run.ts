@@ -3,7 +3,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../config/durations.ts';
 import { FAILING_STATUSES, TERMINAL_STATUSES } from '../runlog/types.ts';
-import { followLogs, type ApiClient } from './api-client.ts';
+import type { ApiClient } from '../api-client/api-client.ts';
+import { followLogs } from './api-logs.ts';
 import { runPath, type ApiRun } from './api-run-source.ts';
 import type { CliContext } from './context.ts';
 import { json, runDuration } from './format.ts';

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Db } from './db.ts';
 import { migrate } from './migrate.ts';
+import { timing } from '../util/timing.ts';
 
 export interface RunLogLocation {
   databaseUrl: string | null;
@@ -27,6 +28,7 @@ export async function openRunLogDb(location: RunLogLocation, options: { migrate?
     const { openPgliteEngine } = await import('./pglite-engine.ts');
     db = await openPgliteEngine({ dataDir: pgliteDataDir(location.home), threaded: options.threaded });
   }
+  timing(`${db.engine} open`);
   if (options.migrate !== false) {
     try {
       await migrate(db);
@@ -34,6 +36,7 @@ export async function openRunLogDb(location: RunLogLocation, options: { migrate?
       await db.close().catch(() => {});
       throw error;
     }
+    timing('schema checked');
   }
   return db;
 }

@@ -4,6 +4,7 @@ import type { Db, Queryable, Row } from './db.ts';
 import type { ThreadReply, ThreadRequest } from './pglite-thread.ts';
 import { PGLITE_OPTIONS } from './pglite-options.ts';
 import { acquireLock, displayPath } from './pglite-lock.ts';
+import { timing, timingOrigin } from '../util/timing.ts';
 
 export { RunLogBusyError } from './pglite-lock.ts';
 
@@ -59,7 +60,7 @@ export async function openPgliteEngine(options: PgliteEngineOptions = {}): Promi
   };
 }
 
-function startThread(workerData: { dataDir: string | undefined }): Worker {
+function startThread(workerData: { dataDir: string | undefined; timingOrigin: number }): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./pglite-thread.js', import.meta.url), { workerData });
   // Running from source (tests under tsx): Node 20 resolves a worker's entry before any --import
   // hook runs, so register tsx inside the worker first, then load the TypeScript entry.
@@ -72,7 +73,8 @@ function startThread(workerData: { dataDir: string | undefined }): Worker {
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 async function openThreaded(dataDir: string | undefined, release: () => void): Promise<Db> {
-  const worker = startThread({ dataDir });
+  const worker = startThread({ dataDir, timingOrigin: timingOrigin() });
+  timing('pglite thread started');
   const waiting = new Map<number, { resolve: (rows: unknown[]) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let dead: Error | null = null;

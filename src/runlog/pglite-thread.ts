@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { PGLITE_OPTIONS } from './pglite-options.ts';
+import { timing } from '../util/timing.ts';
 
 export type ThreadRequest =
   | { id: number; type: 'query'; sql: string; params: unknown[]; tx: number | null }
@@ -18,7 +19,9 @@ export type ThreadReply =
 
 const port = parentPort!;
 const { dataDir } = workerData as { dataDir: string | undefined };
+timing('pglite module loaded');
 const open = PGlite.create(dataDir, PGLITE_OPTIONS);
+void open.then(() => timing('pglite ready'), () => {});
 const transactions = new Map<number, { tx: Transaction; end: (commit: boolean) => void; settled: Promise<void> }>();
 const ROLLBACK = Symbol('rollback');
 

@@ -1,7 +1,7 @@
 // The runner's records through the KubeScribe API's runner endpoints (src/api/routes/runner.ts), for a
 // runner that holds no database credentials: a job pod, or `kubescribe run` beside a running
-// `kubescribe dev`. node:http, not fetch (src/cli/api-client.ts says why); no database engine is loaded.
-import { ApiClient, ApiClientError, ApiUnreachableError } from '../cli/api-client.ts';
+// `kubescribe dev`. node:http, not fetch (src/api-client/api-client.ts says why); no database engine is loaded.
+import { ApiClient, ApiClientError, ApiUnreachableError } from '../api-client/api-client.ts';
 import type { EventInput, RunPatch, TransitionResult } from '../runlog/sql/runs.ts';
 import type { RunStatus } from '../runlog/types.ts';
 import type { RecordOp } from './record-ops.ts';

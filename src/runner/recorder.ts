@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFile
 import { basename, dirname, join } from 'node:path';
 import type { Db } from '../runlog/db.ts';
 import { processExists } from '../util/process-exists.ts';
+import { timing } from '../util/timing.ts';
 import type { RecordOp } from './record-ops.ts';
 import { BATCH_MAX_BYTES, BATCH_MAX_OPS, opBytes, type RecordSink } from './record-sink.ts';
 
@@ -114,6 +115,7 @@ export class Recorder {
   /** Drains for up to `timeoutMs`, then closes the sink. Returns the spool file if records stayed on disk. */
   async close(timeoutMs: number): Promise<string | null> {
     const done = await this.drain(timeoutMs);
+    timing('records written');
     this.closed = true;
     OPEN_SPOOLS.delete(this.options.spoolFile);
     this.wake?.();

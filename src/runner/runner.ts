@@ -17,6 +17,7 @@ import type { RecordSink } from './record-sink.ts';
 import { Recorder, spoolFileOf } from './recorder.ts';
 import { closeRunRecord, executorRef, recordTransition, startRunRecord, USAGE_EXIT_CODE } from './run-record.ts';
 import { superviseChild } from './supervisor.ts';
+import { timing } from '../util/timing.ts';
 
 export interface RunnerInput {
   /** The command after `--`; empty means the job's own command. */
@@ -135,6 +136,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     note,
   });
   if ('exitCode' in started) return started.exitCode;
+  timing('run record started');
 
   const settings = {
     timeoutMs: input.timeoutMs ?? definition?.timeout_ms,
@@ -168,6 +170,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     warn,
     steps: {
       spawned: (pid, at) => {
+        timing('command spawned');
         if (pid) input.onStarted?.(pid);
         recordTransition(recorder, runId, ['starting'], 'running', { started_at: at, heartbeat_at: at, executor_ref: executorRef(pid ?? null, input.executorRef) },
           event('started', { pid }));
@@ -185,6 +188,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     throw error;
   });
   const { exit, finishedAt } = supervision;
+  timing('command exited');
   // The run record's own times, so the final event says what `runs show` and the API say; null if the command never started.
   const durationMs = runDurationMs({ started_at: supervision.startedAt, finished_at: finishedAt });
 
@@ -227,6 +231,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
       (supervision.droppedLogBytes > 0 ? ` (log capped: ${formatBytes(supervision.droppedLogBytes)} dropped)` : ''),
   );
   await closeRunRecord(recorder, runId, input.flushTimeoutMs, warn);
+  timing('sink closed');
   return exitCode;
 }
 

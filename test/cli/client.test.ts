@@ -13,11 +13,11 @@ import { parseConfig } from '../../src/config/job-config.ts';
 import { listRuns } from '../../src/runlog/sql/run-queries.ts';
 import { getRun } from '../../src/runlog/sql/runs.ts';
 import type { RunStatus } from '../../src/runlog/types.ts';
-import { parseSse } from '../../src/cli/api-client.ts';
+import { parseSse } from '../../src/api-client/api-client.ts';
 import { parseTriggerParams } from '../../src/cli/trigger-command.ts';
 import { exitCodeOf } from '../../src/cli/wait-for-run.ts';
 import { StatusLine } from '../../src/cli/status-line.ts';
-import { readLocalServer, readLocalToken, removeServerFile, resolveServer, writeLocalToken, writeServerFile } from '../../src/cli/server-file.ts';
+import { localUrlOf, readLocalServer, readLocalToken, removeServerFile, resolveServer, writeLocalToken, writeServerFile } from '../../src/cli/server-file.ts';
 import { ALL_ROUTES } from '../support/full-api.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
@@ -363,7 +363,7 @@ describe(`kubescribe as an API client (${ENGINE})`, () => {
   test('the local dev server is found through its server file and token file; flags and env win over it', async () => {
     const local = mkdtempSync(join(tmpdir(), 'ks-local-'));
     try {
-      writeServerFile(local, { url: api.url, pid: process.pid });
+      writeServerFile(local, { url: api.url, pid: process.pid, kind: 'dev' });
       writeLocalToken(local, api.tokens.read);
       const viaFile = await cli(['runs', '--json', '--limit', '1'], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '' });
       assert.equal(viaFile.code, 0, viaFile.err);
@@ -374,7 +374,7 @@ describe(`kubescribe as an API client (${ENGINE})`, () => {
       const flagWins = await cli(['runs', '--server', api.url], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: `127.0.0.1:${port}` });
       assert.equal(flagWins.code, 0, flagWins.err);
       // A server file whose process is gone means no server: back to the RunLog (here unreachable).
-      writeServerFile(local, { url: api.url, pid: deadPid() });
+      writeServerFile(local, { url: api.url, pid: deadPid(), kind: 'dev' });
       const stale = await cli(['runs'], { KUBESCRIBE_HOME: local, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '' });
       assert.equal(stale.code, 1);
       assert.match(stale.err, /^kubescribe: cannot reach the RunLog at postgres:/);
@@ -428,11 +428,11 @@ describe('client building blocks', () => {
     try {
       assert.equal(readLocalServer(home), null);
       assert.equal(readLocalToken(home), null);
-      writeServerFile(home, { url: 'http://127.0.0.1:7070', pid: process.pid });
+      writeServerFile(home, { url: 'http://127.0.0.1:7070', pid: process.pid, kind: 'dev' });
       writeLocalToken(home, 'ksk_local');
       assert.equal(statSync(join(home, 'server.json')).mode & 0o777, 0o600);
       assert.equal(statSync(join(home, 'token')).mode & 0o777, 0o600);
-      assert.deepEqual(readLocalServer(home), { url: 'http://127.0.0.1:7070', token: 'ksk_local' });
+      assert.deepEqual(readLocalServer(home), { url: 'http://127.0.0.1:7070', token: 'ksk_local', kind: 'dev' });
       const resolve = (env: { server?: string; token?: string }, flags: { server?: string; token?: string } = {}) =>
         resolveServer({ home, server: env.server ?? null, token: env.token ?? null }, flags);
       assert.deepEqual(resolve({}), { url: 'http://127.0.0.1:7070', source: 'local', token: 'ksk_local', tokenSource: 'file' });
@@ -446,6 +446,20 @@ describe('client building blocks', () => {
       assert.equal(resolve({}), null);
       writeFileSync(join(home, 'server.json'), '{"url": "http://x", "pi');
       assert.equal(readLocalServer(home), null);
+      // A file of an older version names no kind: it was dev's.
+      writeFileSync(join(home, 'server.json'), JSON.stringify({ url: 'http://127.0.0.1:7070', pid: process.pid }));
+      assert.equal(readLocalServer(home)?.kind, 'dev');
+      // serve's file: dev's token file is not its token; without a token of the caller's, no server (the RunLog as before).
+      writeServerFile(home, { url: 'http://127.0.0.1:7071', pid: process.pid, kind: 'serve' });
+      assert.deepEqual(readLocalServer(home), { url: 'http://127.0.0.1:7071', token: null, kind: 'serve' });
+      assert.equal(resolve({}), null);
+      assert.deepEqual(resolve({ token: 'ksk_env' }), { url: 'http://127.0.0.1:7071', source: 'local', token: 'ksk_env', tokenSource: 'env' });
+      assert.deepEqual(resolve({}, { token: 'ksk_flag' }), { url: 'http://127.0.0.1:7071', source: 'local', token: 'ksk_flag', tokenSource: 'flag' });
+      assert.deepEqual(resolve({}, { server: 'http://127.0.0.1:7071' }), { url: 'http://127.0.0.1:7071', source: 'flag', token: null, tokenSource: null });
+      // A server bound to every interface is reached on loopback.
+      assert.equal(localUrlOf('http://0.0.0.0:8080'), 'http://127.0.0.1:8080');
+      assert.equal(localUrlOf('http://[::]:8080'), 'http://[::1]:8080');
+      assert.equal(localUrlOf('http://10.0.0.5:8080'), 'http://10.0.0.5:8080');
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

@@ -44,17 +44,36 @@ describe('chooseRunnerSink', () => {
     const home = mkdtempSync(join(tmpdir(), 'ks-sink-'));
     writeLocalToken(home, 'ksk_local');
     const env = base(home);
-    writeServerFile(home, { url: 'http://127.0.0.1:7070', pid: process.pid, runlog: runLogIdentity(env) });
+    writeServerFile(home, { url: 'http://127.0.0.1:7070', pid: process.pid, runlog: runLogIdentity(env), kind: 'dev' });
     const local = chooseRunnerSink(env);
     assert.equal(local.kind === 'api' && local.why, 'local server');
     assert.equal(local.kind === 'api' && local.credential.read(), 'ksk_local');
     // The same server file seen by a runner with a DATABASE_URL: another RunLog.
     assert.deepEqual(chooseRunnerSink({ ...env, databaseUrl: 'postgres://u:p@db:5432/other' }), { kind: 'direct' });
-    writeServerFile(home, { url: 'http://127.0.0.1:7070', pid: Number(deadPid()), runlog: runLogIdentity(env) });
+    writeServerFile(home, { url: 'http://127.0.0.1:7070', pid: Number(deadPid()), runlog: runLogIdentity(env), kind: 'dev' });
     assert.deepEqual(chooseRunnerSink(env), { kind: 'direct' });
     // A server file of an older version names no RunLog: not used.
-    writeServerFile(home, { url: 'http://127.0.0.1:7070', pid: process.pid });
+    writeServerFile(home, { url: 'http://127.0.0.1:7070', pid: process.pid, kind: 'dev' });
     assert.deepEqual(chooseRunnerSink(env), { kind: 'direct' });
+  });
+
+  test('a running serve for this RunLog is used only with the caller\'s token, never with dev\'s token file', () => {
+    const home = mkdtempSync(join(tmpdir(), 'ks-sink-'));
+    // A token file an earlier dev left: not serve's to use.
+    writeLocalToken(home, 'ksk_local');
+    const env = base(home);
+    writeServerFile(home, { url: 'http://127.0.0.1:7071', pid: process.pid, runlog: runLogIdentity(env), kind: 'serve' });
+    assert.deepEqual(chooseRunnerSink(env), { kind: 'direct' });
+    const byToken = chooseRunnerSink({ ...env, token: 'ksk_mine' });
+    assert.equal(byToken.kind === 'api' && byToken.url, 'http://127.0.0.1:7071');
+    assert.equal(byToken.kind === 'api' && byToken.why, 'local server');
+    assert.equal(byToken.kind === 'api' && byToken.credential.read(), 'ksk_mine');
+    const file = join(home, 'my-token');
+    writeFileSync(file, 'ksk_from_file\n');
+    const byFile = chooseRunnerSink({ ...env, token: 'ksk_mine', tokenFile: file });
+    assert.equal(byFile.kind === 'api' && byFile.credential.read(), 'ksk_from_file');
+    // Another RunLog's serve is not used, token or not.
+    assert.deepEqual(chooseRunnerSink({ ...env, token: 'ksk_mine', databaseUrl: 'postgres://db:5432/other' }), { kind: 'direct' });
   });
 
   test('the RunLog identity ignores the password and user, not the database or schema', () => {

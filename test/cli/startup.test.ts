@@ -111,3 +111,37 @@ for (const engine of ENGINES) {
     assertNoneOf(modules, [...NOT_FOR_THE_RUNNER, ...OTHER_ENGINE[engine]!], `kubescribe run -- true on ${engine}`);
   });
 }
+
+// The HTTP client is one module shared by the CLI and the runner (src/api-client/): the runner's API
+// sink loads it without any of the CLI's client commands, and the client commands load the same one.
+const API_CLIENT = /\/dist\/api-client\/api-client\.js$/;
+const CLI_CLIENT_SIDE = /\/dist\/cli\/(?:api-client|api-logs|api-run-source|wait-for-run)\.js$/;
+
+async function refusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('kubescribe run through the API loads the shared API client, no client command and no database engine', async () => {
+  const { modules, code, err } = await loadedBy(['run', '-q', '--job', 'startup-check', '--flush-timeout', '1s', '--', 'true'], {
+    KUBESCRIBE_API_URL: `http://127.0.0.1:${await refusedPort()}`,
+    KUBESCRIBE_TOKEN: 'ksr_startup-check',
+    DATABASE_URL: '',
+  });
+  assert.equal(code, 0, err);
+  assert.match(err, /records are kept in/, 'the refused API leaves the records on disk');
+  assert.ok(modules.some((url) => API_CLIENT.test(url)), 'the API sink loads the shared client');
+  const cliSide = modules.find((url) => CLI_CLIENT_SIDE.test(url));
+  assert.equal(cliSide, undefined, `the runner loaded a module of the CLI's client commands (${cliSide})`);
+  assertNoneOf(modules, [...NOT_FOR_THE_RUNNER, 'PGlite', 'the PGlite engine', 'pg (PostgreSQL driver)', 'the PostgreSQL engine'], 'kubescribe run through the API');
+});
+
+test('kubescribe runs loads the same shared API client', async () => {
+  const { modules, code } = await loadedBy(['runs', '--server', `http://127.0.0.1:${await refusedPort()}`]);
+  assert.equal(code, 1);
+  assert.ok(modules.some((url) => API_CLIENT.test(url)), 'kubescribe runs loads src/api-client/api-client');
+  assert.equal(modules.find((url) => /\/dist\/runner\//.test(url)), undefined, 'kubescribe runs loads nothing of the runner');
+});

@@ -29,7 +29,7 @@ for (const engine of ENGINES) {
       });
       const { token } = await createToken(server.db, { name: 'local-admin', scope: 'admin', expires_at: null, created_by: 'kubescribe dev' });
       writeLocalToken(t.home, token);
-      writeServerFile(t.home, { url: server.url, pid: process.pid });
+      writeServerFile(t.home, { url: server.url, pid: process.pid, kind: 'dev' });
     });
     after(async () => {
       await server.close();

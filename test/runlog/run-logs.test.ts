@@ -32,18 +32,24 @@ for (const engine of ENGINES) {
         '{"metric": "rows", "value": 1}\n',
         'tab\there\r\nbell\u0007 escape\u001b[31mred\u001b[0m\n',
         'x'.repeat(64 * 1024),
+        // What an array literal must quote (the chunks travel as text[]): braces, commas, NULL, blanks.
+        '{a,"b"},{}\n',
+        'NULL',
+        '',
+        '  padded  ',
+        '"\\"',
       ];
       await insertLogChunks(db, runId, samples.map((text, i) => row(i + 1, text, i % 2 ? 'stderr' : 'stdout')));
       const chunks = await readLogChunks(db, runId);
       assert.deepEqual(chunks.map((c) => c.text), samples);
-      assert.deepEqual(chunks.map((c) => c.seq), [1, 2, 3, 4, 5, 6, 7]);
-      assert.deepEqual(chunks.map((c) => c.stream), ['stdout', 'stderr', 'stdout', 'stderr', 'stdout', 'stderr', 'stdout']);
+      assert.deepEqual(chunks.map((c) => c.seq), samples.map((_, i) => i + 1));
+      assert.deepEqual(chunks.map((c) => c.stream), samples.map((_, i) => (i % 2 ? 'stderr' : 'stdout')));
       for (const [i, chunk] of chunks.entries()) {
         assert.ok(chunk.at instanceof Date);
         assert.equal(chunk.at.toISOString(), at(i + 1));
       }
       await insertLogChunks(db, runId, []);
-      assert.equal((await readLogChunks(db, runId)).length, 7);
+      assert.equal((await readLogChunks(db, runId)).length, samples.length);
     });
 
     it('cannot store NUL (why LogCapture replaces it), and stores what LogCapture produces from it', async () => {
