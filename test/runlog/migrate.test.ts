@@ -166,7 +166,7 @@ for (const engine of ENGINES) {
       ]);
     });
 
-    it('0010 compresses log text with lz4 on PostgreSQL 14+ with lz4; PGlite (no lz4) keeps the default and migrates', async () => {
+    it('0012 compresses log text with lz4 on PostgreSQL 14+ with lz4; PGlite (no lz4) keeps the default and migrates', async () => {
       const db = await targets.fresh();
       await migrate(db);
       const [column] = await db.query<{ compression: string }>(
@@ -294,7 +294,7 @@ for (const engine of ENGINES) {
 describe('loadMigrations', () => {
   it('reads the shipped migrations in order', () => {
     const migrations = loadMigrations();
-    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers'], [8, 'runner_credentials'], [9, 'run_retries'], [10, 'run_logs_lz4']]);
+    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers'], [8, 'runner_credentials'], [9, 'run_retries'], [12, 'run_logs_lz4']]);
     assert.match(migrations[0]!.sql, /CREATE TABLE runs/);
   });
 
