@@ -5,6 +5,7 @@ import type { ThreadReply, ThreadRequest } from './pglite-thread.ts';
 import { PGLITE_OPTIONS } from './pglite-options.ts';
 import { acquireLock, displayPath } from './pglite-lock.ts';
 import { timing, timingOrigin } from '../util/timing.ts';
+import { useLiftoffForPglite } from './pglite-wasm.ts';
 
 export { RunLogBusyError } from './pglite-lock.ts';
 
@@ -22,6 +23,8 @@ export interface PgliteEngineOptions {
 export async function openPgliteEngine(options: PgliteEngineOptions = {}): Promise<Db> {
   const { dataDir } = options;
   const release = dataDir ? acquireLock(dataDir) : () => {};
+  // Before the worker starts too: V8's flags are the process's, the worker's compile included.
+  useLiftoffForPglite();
   if (options.threaded) {
     try {
       return await openThreaded(dataDir, release);
