@@ -32,13 +32,28 @@ export async function launchBrowser(): Promise<TestBrowser> {
     async newPage({ colorScheme = 'light', viewport = { width: 1280, height: 800 }, timezoneId = 'Europe/Berlin' } = {}) {
       const context = await browser.newContext({ colorScheme, viewport, timezoneId, locale: 'en-GB' });
       contexts.push(context);
-      return context.newPage();
+      const page = await context.newPage();
+      // What the browser refused to run or load: a page relying on inline script or style shows up here.
+      const refused: string[] = [];
+      refusals.set(page, refused);
+      page.on('console', (message) => {
+        if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
+      });
+      page.on('pageerror', (error) => refused.push(`page error: ${error.message}`));
+      return page;
     },
     async close() {
       for (const context of contexts) await context.close().catch(() => {});
       await browser.close();
     },
   };
+}
+
+const refusals = new WeakMap<Page, string[]>();
+
+/** Fails when the page has broken its Content-Security-Policy (an inline script or style) or thrown. */
+export function expectNoCspViolations(page: Page): void {
+  assert.deepEqual(refusals.get(page) ?? [], [], `the browser refused parts of ${page.url()}`);
 }
 
 /** Signs in through the sign-in form with `token` and waits for the jobs page. */

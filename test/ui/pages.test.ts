@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { parseConfig } from '../../src/config/job-config.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
-import { expectNoSeriousA11yViolations, launchBrowser, screenshot, signIn, type TestBrowser } from '../support/browser.ts';
+import { expectNoCspViolations, expectNoSeriousA11yViolations, launchBrowser, screenshot, signIn, type TestBrowser } from '../support/browser.ts';
 import { finishSeededRun, seedRun, startTestUi, type TestUi } from '../support/ui.ts';
 import { rowCounts } from '../support/full-api.ts';
 
@@ -69,6 +69,7 @@ for (const engine of ENGINES) {
       assert.equal(await row.locator('svg.sparkline rect').count(), 20);
       assert.match((await row.locator('svg.sparkline').getAttribute('aria-label'))!, /Durations of the last 20 finished runs/);
       await noXss(page);
+      expectNoCspViolations(page);
       await expectNoSeriousA11yViolations(page);
       await screenshot(page, 'jobs');
     });
@@ -169,6 +170,7 @@ for (const engine of ENGINES) {
       await page.waitForFunction((id) => document.getElementById(`run-${id}`)?.textContent?.includes('succeeded'), runs.live, { timeout: 15_000 });
       assert.equal(await page.evaluate(() => (globalThis as { __marker?: boolean }).__marker), true);
       assert.match(await row.innerText(), /✓\s+succeeded/);
+      expectNoCspViolations(page);
     });
 
     test('tokens page: an admin creates a token (shown once, and it works) and revokes it', async () => {
