@@ -6,6 +6,7 @@ import { runsReadRoutes } from '../api/routes/runs-read.ts';
 import { runsWriteRoutes } from '../api/routes/runs-write.ts';
 import { tokensRoutes } from '../api/routes/tokens.ts';
 import { runnerRoutes } from '../api/routes/runner.ts';
+import { statsRoutes } from '../api/routes/stats.ts';
 import { uiRoutes } from '../ui/ui-routes.ts';
 import { SignInCodes } from '../ui/sign-in-codes.ts';
 import { spoolDirectory } from '../runner/recorder.ts';
@@ -123,7 +124,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ],
       signInCodes: new SignInCodes(),
     };
-    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes, uiRoutes]);
+    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes, statsRoutes, uiRoutes]);
     started.push(() => app.close());
     logServerEvents(events, app.log);
     started.push(() => executor.stop({ drain: false }));
