@@ -17,15 +17,20 @@ export function isoTime(value: Date | string | null): string {
   return value === null ? '' : new Date(value).toISOString();
 }
 
-/** A run's duration (so far, for a live run), e.g. `1m30s`; `-` when it never started. */
+/** A run's duration (so far, for a live run), e.g. `1.8s` or `1m30s`; `-` when it never started. */
 export function formatRunDuration(run: RunTimes, now: Date = new Date()): string {
-  const ms = runDurationMs(run, now);
-  return ms === null ? '-' : formatDuration(ms);
+  return formatMs(runDurationMs(run, now));
 }
 
-/** Milliseconds as `1m30s` (the notation the config reads); `-` for null. */
+/**
+ * Milliseconds for a person: `450ms`, `1.8s` under a minute (a tenth of a second is what tells two
+ * runs apart), then the config's notation to the second (`1m30s`, `2h5m`); `-` for null.
+ */
 export function formatMs(ms: number | null | undefined): string {
-  return ms === null || ms === undefined ? '-' : formatDuration(ms);
+  if (ms === null || ms === undefined) return '-';
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1).replace(/\.0$/, '')}s`;
+  return formatDuration(Math.round(ms / 1000) * 1000);
 }
 
 // Each status has a colour (the CSS class) and a symbol, and its text is always shown: colour alone

@@ -9,6 +9,7 @@ import { ENGINES } from '../support/runlog-engines.ts';
 import { expectNoCspViolations, expectNoSeriousA11yViolations, launchBrowser, screenshot, signIn, type TestBrowser } from '../support/browser.ts';
 import { finishSeededRun, seedRun, startTestUi, type TestUi } from '../support/ui.ts';
 import { rowCounts } from '../support/full-api.ts';
+import { insertSlots, markSlotStarted } from '../../src/runlog/sql/schedule-slots.ts';
 
 const HOSTILE = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">';
 
@@ -24,7 +25,11 @@ jobs:
     command: ["true"]
 `, 'kubescribe.yaml');
 
-const at = (minutes: number) => new Date(Date.UTC(2026, 11, 1, 8, 0) + minutes * 60_000);
+// Two days ago at 08:00 UTC: inside both stats windows (7 and 30 days) whenever the test runs.
+const BASE = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 2 * 86_400_000 + 8 * 3_600_000;
+const at = (minutes: number) => new Date(BASE + minutes * 60_000);
+/** `YYYY-MM-DDTHH:MM` of a seeded time, as a datetime-local input sends it (UTC here). */
+const local = (minutes: number) => at(minutes).toISOString().slice(0, 16);
 
 async function noXss(page: Page): Promise<void> {
   assert.equal(await page.evaluate(() => (globalThis as { __xss?: number }).__xss), undefined);
@@ -41,11 +46,18 @@ for (const engine of ENGINES) {
       browser = await launchBrowser();
       // 60 runs of nightly-report (two pages of 50), alternating outcomes and durations; two of hello.
       for (let i = 0; i < 60; i++) {
-        await seedRun(ui.db, {
+        runs[`nightly${i}`] = await seedRun(ui.db, {
           job: 'nightly-report', status: i % 7 === 3 ? 'failed' : 'succeeded', trigger: 'schedule',
           labels: { team: i % 2 === 0 ? 'data' : 'ops' }, created_at: at(i), duration_ms: 1000 + (i % 5) * 400,
         });
       }
+      // Three slots of the ledger: one started on time by the first run, one missed, one skipped.
+      await insertSlots(ui.db, [
+        { job: 'nightly-report', scheduled_for: at(0), state: 'expected', reason: null },
+        { job: 'nightly-report', scheduled_for: at(-1440), state: 'missed', reason: 'the server was down' },
+        { job: 'nightly-report', scheduled_for: at(-2880), state: 'skipped', reason: 'suspended' },
+      ]);
+      assert.ok(await markSlotStarted(ui.db, 'nightly-report', at(0), runs.nightly0!));
       runs.hostile = await seedRun(ui.db, { job: 'hello', status: 'succeeded', labels: { note: HOSTILE }, created_at: at(61) });
       runs.live = await seedRun(ui.db, { job: 'hello', status: 'running', trigger: 'api', created_at: at(62) });
     });
@@ -60,13 +72,19 @@ for (const engine of ENGINES) {
       const row = page.locator('#job-nightly-report');
       const text = await row.innerText();
       assert.ok(text.includes(`Builds the nightly report ${HOSTILE}`), text);
-      assert.match(text, /at 06:30 on Monday through Friday \(Europe\/Berlin\)|06:30/);
+      assert.match(text, /at 06:30 on Monday to Friday \(Europe\/Berlin\)/);
       assert.match(text, /\d{4}-\d{2}-\d{2} \d{2}:30 UTC/);
-      assert.match(text, /\(\d{4}-\d{2}-\d{2} 06:30 \+01:00 Europe\/Berlin\)/);
+      assert.match(text, /\(\d{4}-\d{2}-\d{2} 06:30 \+0[12]:00 Europe\/Berlin\)/);
       // The viewer's zone (the browser is in Europe/Berlin) is added by the script.
       assert.match(text, /· \d{4}-\d{2}-\d{2} 06:30 Europe\/Berlin/);
       assert.match(text, /nightly-report#60/);
       assert.equal(await row.locator('svg.sparkline rect').count(), 20);
+      // 9 of the 60 failed (i % 7 === 3), all within both windows; durations 1.0 s to 2.6 s, 12 of each.
+      assert.match(await row.locator('td[data-label^="Success"]').innerText(), /^85%\s+85%$/);
+      assert.match(await row.locator('td[data-label^="Duration"]').innerText(), /^1\.8s \/ 2\.6s\s+1\.8s \/ 2\.6s$/);
+      assert.equal(await row.locator('ol.slots').getAttribute('aria-label'), 'Last 3 schedule slots, oldest first: 1 skipped, 1 missed, 1 on time');
+      assert.deepEqual(await row.locator('ol.slots li').evaluateAll((items) => items.map((item) => item.className)), ['slot-skipped', 'slot-missed', 'slot-on_time']);
+      assert.match((await row.locator('ol.slots li').last().getAttribute('title'))!, new RegExp(`^${local(0).replace('T', ' ')} UTC: on time \\(nightly-report#1\\)$`));
       assert.match((await row.locator('svg.sparkline').getAttribute('aria-label'))!, /Durations of the last 20 finished runs/);
       await noXss(page);
       expectNoCspViolations(page);
@@ -146,7 +164,7 @@ for (const engine of ENGINES) {
       assert.deepEqual(failed.map((text) => /nightly-report#(\d+)/.exec(text)![1]), ['60', '46', '32', '18', '4']);
       for (const text of failed) assert.match(text, /✗\s+failed/);
 
-      await page.goto(`${ui.url}/ui/runs?since=2026-12-01T08:10&until=2026-12-01T08:12`);
+      await page.goto(`${ui.url}/ui/runs?since=${local(10)}&until=${local(12)}`);
       assert.deepEqual((await rows.allInnerTexts()).map((text) => /nightly-report#(\d+)/.exec(text)![1]), ['12', '11']);
 
       const bad = await page.goto(`${ui.url}/ui/runs?status=exploded&label=nokey`);
