@@ -210,7 +210,6 @@ function describeError(error: FastifyError, request: FastifyRequest): { status: 
     return { status: error.statusCode, title: 'Bad request', message: error.message };
   }
   request.log.error({ err: error }, 'UI request failed');
-  if (process.env.KS_UI_DEBUG) console.error(error);
   return { status: 500, title: 'Something went wrong', message: 'An internal error happened; the server log has the details.' };
 }
 

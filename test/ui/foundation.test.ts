@@ -36,6 +36,26 @@ describe('UI foundation', () => {
     assert.equal(runs.headers.get('location'), `/ui/sign-in?next=${encodeURIComponent('/ui/runs?status=failed')}`);
   });
 
+  test('sign-in goes back only to a local page: another site in `next` is ignored', async () => {
+    const page = await browser.newPage();
+    for (const next of ['//evil.example/ui', 'https://evil.example/', '/ui/../../etc', '/\\evil.example']) {
+      await page.goto(`${ui.url}/ui/sign-in?next=${encodeURIComponent(next)}`);
+      assert.equal(await page.locator('input[name=next]').inputValue(), '/ui/jobs', next);
+    }
+    await page.goto(`${ui.url}/ui/sign-in?next=${encodeURIComponent('/ui/tokens?x=1')}`);
+    assert.equal(await page.locator('input[name=next]').inputValue(), '/ui/tokens?x=1');
+  });
+
+  test('a link from another site (no SameSite=Strict cookie) gets one same-site reload before the sign-in form', async () => {
+    const response = await fetch(`${ui.url}/ui/runs/0190c1de-0000-7000-8000-000000000000`, { headers: { 'sec-fetch-site': 'cross-site' }, redirect: 'manual' });
+    assert.equal(response.status, 200);
+    const html = await response.text();
+    assert.match(html, /<meta http-equiv="refresh" content="0;url=\/ui\/runs\/0190c1de-0000-7000-8000-000000000000">/);
+    const sameSite = await fetch(`${ui.url}/ui/runs/0190c1de-0000-7000-8000-000000000000`, { headers: { 'sec-fetch-site': 'same-origin' }, redirect: 'manual' });
+    assert.equal(sameSite.status, 302);
+    assert.match(sameSite.headers.get('location')!, /^\/ui\/sign-in\?next=/);
+  });
+
   test('every UI response carries the CSP and the other security headers', async () => {
     for (const path of ['/', '/ui/sign-in', '/ui/nowhere']) {
       const response = await fetch(`${ui.url}${path}`, { redirect: 'manual' });
@@ -66,6 +86,11 @@ describe('UI foundation', () => {
     assert.ok(!session.value.includes(ui.tokens.read) && !session.value.includes(ui.tokens.read.slice(4)));
     assert.match(await page.locator('header').innerText(), /Signed in as token:test-read \(read\)/);
     assert.ok(!page.url().includes(ui.tokens.read));
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/ui\/sign-in$/);
+    assert.equal((await page.context().cookies()).find((cookie) => cookie.name === 'ks_session'), undefined);
+    await page.goto(`${ui.url}/ui/jobs`);
+    await page.waitForURL(/\/ui\/sign-in\?next=/);
   });
 
   test('a wrong token is refused at its field; a revoked token ends the sign-in at the next request', async () => {
