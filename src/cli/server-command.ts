@@ -80,6 +80,9 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     localToken = readLocalToken(ctx.env.home);
     writeServerFile(ctx.env.home, { url: localUrlOf(server.url), pid: process.pid, runlog: runLogIdentity(ctx.env), kind: 'dev' });
     banner.push(`KubeScribe dev server on ${server.url} (RunLog: ${server.db.location}, executor: ${executor}, ${config.jobs.size} jobs from ${config.file ?? 'no config file'})`);
+    // A one-time link (Jupyter's token URL): it opens the UI signed in with the local admin token,
+    // which itself never appears in a URL.
+    if (localToken) banner.push(`  web UI:      ${server.url}/ui/sign-in/once?code=${server.signInCodes.issue(localToken)} (one-time sign-in link, valid 15 minutes)`);
     banner.push(`  API docs:    ${server.url}/docs`);
     const shown = relative(process.cwd(), tokenFile);
     banner.push(`  admin token: ${shown && !shown.startsWith('..') ? shown : tokenFile} (the CLI uses it: npx kubescribe trigger <job> --wait)`);
@@ -88,6 +91,7 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     banner.push(`  Ctrl-C stops it after running runs finish (at most ${formatDuration(server.settings.shutdownGraceMs)}); press it twice to stop now.`);
   } else {
     banner.push(`KubeScribe API on ${server.url} (RunLog: ${server.db.location}, executor: ${executor})`);
+    banner.push(`  web UI:      ${server.url}/ui (sign in with an API token; docs/ui.md)`);
     if (adminToken) {
       const outcome = await ensureBootstrapToken(server.db, adminToken).catch(async (error: unknown) => {
         await server.close({ drain: false }).catch(() => {});

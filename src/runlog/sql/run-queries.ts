@@ -110,3 +110,26 @@ export async function recentSuccesses(
   );
   return rows.map((row) => ({ duration_ms: row.duration_ms === null ? null : Number(row.duration_ms), metrics: row.metrics ?? {} }));
 }
+
+/** The runs with these ids (those that exist), in no particular order: a page refreshing its live rows. */
+export async function listRunsByIds(db: Queryable, runIds: readonly string[]): Promise<RunRecord[]> {
+  if (runIds.length === 0) return [];
+  return db.query<RunRecord & Record<string, unknown>>(
+    `SELECT ${RUN_COLUMNS} FROM runs WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)`,
+    [JSON.stringify(runIds)],
+  );
+}
+
+/** The newest `limit` runs of each job, newest first within each job, in one statement (the jobs page's sparklines). */
+export async function listRecentRunsOfJobs(db: Queryable, jobs: readonly string[], limit: number): Promise<RunRecord[]> {
+  if (jobs.length === 0) return [];
+  // LATERAL with LIMIT per job: each job reads its newest rows from the (job, created_at) index, whatever its history.
+  return db.query<RunRecord & Record<string, unknown>>(
+    `SELECT r.* FROM (SELECT DISTINCT name FROM jsonb_array_elements_text($1::jsonb) AS j(name)) AS j
+     CROSS JOIN LATERAL (
+       SELECT ${RUN_COLUMNS} FROM runs WHERE runs.job = j.name ORDER BY created_at DESC, run_id DESC LIMIT $2
+     ) AS r
+     ORDER BY r.job, r.created_at DESC, r.run_id DESC`,
+    [JSON.stringify(jobs), limit],
+  );
+}
