@@ -305,7 +305,8 @@ async function bench(options: Options, cleanups: Array<() => Promise<unknown>>):
       .finally(() => seeder.end());
   } else {
     const [counts] = await db.query<{ runs: number; jobs: number; slots: number }>(
-      'SELECT (SELECT count(*)::int FROM runs) AS runs, (SELECT count(*)::int FROM jobs WHERE name LIKE 'job-%') AS jobs, (SELECT count(*)::int FROM schedule_slots) AS slots',
+      `SELECT (SELECT count(*)::int FROM runs) AS runs, (SELECT count(*)::int FROM jobs WHERE name LIKE 'job-%') AS jobs,
+              (SELECT count(*)::int FROM schedule_slots) AS slots`,
     );
     options.runs = counts!.runs;
     options.jobs = counts!.jobs;
