@@ -317,7 +317,7 @@ async function bench(options: Options, cleanups: Array<() => Promise<unknown>>):
   const app = await buildApp({ db, config: parseConfig('jobs: {}\n', 'bench-stats.yaml'), executor: new RecordingExecutor(), logger: false }, [statsRoutes]);
   const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   cleanups.push(() => app.close());
-  const token = (await createToken(db, { name: 'bench-read', scope: 'read', expires_at: null, created_by: 'bench' })).token;
+  const token = (await createToken(db, { name: `bench-read-${randomBytes(3).toString('hex')}`, scope: 'read', expires_at: null, created_by: 'bench' })).token;
 
   const n = options.requests;
   const job = (i: number) => jobName((i * 37) % options.jobs);
