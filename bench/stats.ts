@@ -48,6 +48,7 @@ const USAGE = `usage: npm run bench:stats [-- options]   (or: node --import tsx 
   --jobs N        jobs they belong to (default 200)
   --requests N    sequential requests per measured query, after warm-ups (default 200; GET /stats: a quarter)
   --keep          leave the schema (its name is printed) instead of dropping it
+  --schema NAME   measure a schema an earlier --keep run seeded (no seeding; it is left as it is)
   --quick         a short run: --runs 500000 --jobs 50 --requests 50
   -h, --help      this text
 `;
@@ -57,6 +58,7 @@ interface Options {
   jobs: number;
   requests: number;
   keep: boolean;
+  schema: string | null;
 }
 
 function readOptions(argv: string[]): Options | null {
@@ -64,7 +66,7 @@ function readOptions(argv: string[]): Options | null {
     args: argv,
     options: {
       runs: { type: 'string' }, jobs: { type: 'string' }, requests: { type: 'string' },
-      keep: { type: 'boolean' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      keep: { type: 'boolean' }, schema: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
     allowPositionals: false,
@@ -75,7 +77,8 @@ function readOptions(argv: string[]): Options | null {
     runs: numberOption('runs', values.runs, quick ? 500_000 : 5_000_000, 10_000, 50_000_000),
     jobs: numberOption('jobs', values.jobs, quick ? 50 : 200, 1, 10_000),
     requests: numberOption('requests', values.requests, quick ? 50 : 200, 10, 100_000),
-    keep: values.keep ?? false,
+    keep: (values.keep ?? false) || values.schema !== undefined,
+    schema: values.schema ?? null,
   };
 }
 
@@ -276,8 +279,8 @@ async function bench(options: Options, cleanups: Array<() => Promise<unknown>>):
     throw new MeasurementError(`cannot connect to PostgreSQL at ${redactUrl(url)}: ${(error as Error).message || String(error)}`);
   }
   cleanups.push(() => admin.end());
-  const schema = `kubescribe_bench_stats_${randomBytes(4).toString('hex')}`;
-  await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
+  const schema = options.schema ?? `kubescribe_bench_stats_${randomBytes(4).toString('hex')}`;
+  if (options.schema === null) await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
   if (!options.keep) {
     cleanups.push(async () => {
       progress(`dropping schema ${schema}`);
@@ -291,18 +294,30 @@ async function bench(options: Options, cleanups: Array<() => Promise<unknown>>):
   cleanups.push(() => db.close());
 
   const now = new Date();
-  progress(`seed: ${options.runs} runs over ${YEARS} years for ${options.jobs} jobs into ${schema}`);
-  // Its own connection: the RunLog's pool holds statements to the server's timeouts (src/runlog/pg-timeouts.ts),
-  // and a slice of half a million runs takes longer than a request may.
-  const seeder = new pg.Client({ connectionString: url, options: `-c search_path=${quoteIdent(schema)}` });
-  await seeder.connect();
-  const seeded = await seed({ query: async (sql, params) => (await seeder.query(sql, params as unknown[])).rows }, options, now)
-    .finally(() => seeder.end());
+  let seeded: { seconds: number; slots: number };
+  if (options.schema === null) {
+    progress(`seed: ${options.runs} runs over ${YEARS} years for ${options.jobs} jobs into ${schema}`);
+    // Its own connection: the RunLog's pool holds statements to the server's timeouts (src/runlog/pg-timeouts.ts),
+    // and a slice of half a million runs takes longer than a request may.
+    const seeder = new pg.Client({ connectionString: url, options: `-c search_path=${quoteIdent(schema)}` });
+    await seeder.connect();
+    seeded = await seed({ query: async (sql, params) => (await seeder.query(sql, params as unknown[])).rows }, options, now)
+      .finally(() => seeder.end());
+  } else {
+    const [counts] = await db.query<{ runs: number; jobs: number; slots: number }>(
+      `SELECT (SELECT count(*)::int FROM runs) AS runs, (SELECT count(*)::int FROM jobs WHERE name LIKE 'job-%') AS jobs,
+              (SELECT count(*)::int FROM schedule_slots) AS slots`,
+    );
+    options.runs = counts!.runs;
+    options.jobs = counts!.jobs;
+    seeded = { seconds: 0, slots: counts!.slots };
+    progress(`reusing ${schema}: ${counts!.runs} runs, ${counts!.jobs} jobs`);
+  }
 
   const app = await buildApp({ db, config: parseConfig('jobs: {}\n', 'bench-stats.yaml'), executor: new RecordingExecutor(), logger: false }, [statsRoutes]);
   const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   cleanups.push(() => app.close());
-  const token = (await createToken(db, { name: 'bench-read', scope: 'read', expires_at: null, created_by: 'bench' })).token;
+  const token = (await createToken(db, { name: `bench-read-${randomBytes(3).toString('hex')}`, scope: 'read', expires_at: null, created_by: 'bench' })).token;
 
   const n = options.requests;
   const job = (i: number) => jobName((i * 37) % options.jobs);
@@ -333,7 +348,7 @@ async function bench(options: Options, cleanups: Array<() => Promise<unknown>>):
   out(`  PostgreSQL: ${redactUrl(url)} (server ${serverVersion}), schema ${schema} (${options.keep ? 'kept' : 'new; dropped at the end'})`);
   out(`  load:       1-minute load average ${loadAtStart.toFixed(2)} at the start (other processes compete for the CPUs)`);
   out(`  seeded:     ${options.runs} runs over ${YEARS} years for ${options.jobs} jobs (${Math.round(options.runs / options.jobs)} per job),`);
-  out(`              ${seeded.slots} schedule slots, 20 live runs; in ${seeded.seconds.toFixed(0)} s incl. totals rebuild and VACUUM ANALYZE`);
+  out(`              ${seeded.slots} schedule slots, 20 live runs; ${options.schema ? 'seeded by an earlier --keep run' : `in ${seeded.seconds.toFixed(0)} s incl. totals rebuild and VACUUM ANALYZE`}`);
   out(`  requests:   sequential, after warm-ups; HTTP from this process to buildApp on ${baseUrl}`);
   out('');
   out(table(['query', 'n', 'p50', 'p99', 'max', 'target (p99)', 'verdict'], results.map((r) => [

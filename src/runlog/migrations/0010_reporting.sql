@@ -28,7 +28,7 @@ ALTER TABLE schedule_slots ADD COLUMN run_started_at timestamptz;
 UPDATE schedule_slots s
 SET run_started_at = coalesce(r.started_at, CASE WHEN r.status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost') THEN r.created_at END)
 FROM runs r WHERE r.run_id = s.run_id;
-CREATE INDEX schedule_slots_sla_idx ON schedule_slots (job, scheduled_for) INCLUDE (state, run_started_at);
+CREATE INDEX schedule_slots_sla_idx ON schedule_slots (job, scheduled_for) INCLUDE (state, run_id, run_started_at);
 
 CREATE FUNCTION schedule_slots_run_started() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT AS $$
