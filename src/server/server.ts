@@ -22,6 +22,7 @@ import { syncJobs } from '../runlog/sync-jobs.ts';
 import { lostAfterMs } from '../config/lost-after.ts';
 import { Reaper } from '../runs/reaper.ts';
 import { Retrier } from '../runs/retrier.ts';
+import { Retention } from '../runlog/retention.ts';
 import { triggerRun } from '../runs/trigger-run.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { Notifier } from '../notify/notifier.ts';
@@ -158,6 +159,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
     if (retrier) started.push(() => retrier.stop());
     await retrier?.start();
+    // Prunes logs and the notification outbox past `retention:` (nothing without it), one replica at a time.
+    const retention = new Retention({ db, config: options.config, onEvent: events.reporter('retention') });
+    started.push(() => retention.stop());
+    void retention.start();
     applyTimeouts(app.server, settings);
     capConnectionsPerClient(app.server, settings.maxConnectionsPerClient);
     const url = await app.listen({ host: options.host, port: options.port });
@@ -202,6 +207,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         if (executor instanceof LocalExecutor) executor.setConfig(config);
         scheduler?.setConfig(config);
         retrier?.setConfig(config);
+        retention.setConfig(config);
         notifier.setConfig(config);
         return synced;
       },
@@ -215,6 +221,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           await scheduler?.stop();
           await reaper.stop();
           await retrier?.stop();
+          await retention.stop();
           // No new connections from here; idle ones close, log streams end (preClose), and requests in
           // flight and live runs get the grace to finish, side by side.
           const http = app.close();
