@@ -6,6 +6,7 @@ import { runsReadRoutes } from '../api/routes/runs-read.ts';
 import { runsWriteRoutes } from '../api/routes/runs-write.ts';
 import { tokensRoutes } from '../api/routes/tokens.ts';
 import { runnerRoutes } from '../api/routes/runner.ts';
+import { metricsRoutes } from '../api/routes/metrics.ts';
 import { spoolDirectory } from '../runner/recorder.ts';
 import { flushSpools } from '../runner/runlog-sink.ts';
 import { PeriodicLoop } from '../util/periodic-loop.ts';
@@ -119,7 +120,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         ...(kubernetes ? kubernetesRunnerAuthenticators(options.config, events.reporter('kubernetes')) : []),
       ],
     };
-    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes]);
+    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes, metricsRoutes]);
     started.push(() => app.close());
     logServerEvents(events, app.log);
     started.push(() => executor.stop({ drain: false }));

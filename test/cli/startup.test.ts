@@ -26,6 +26,8 @@ const HEAVY: Record<string, RegExp> = {
   'nodemailer and the notifiers': /\/node_modules\/nodemailer\/|\/dist\/notify\//,
   'the PostgreSQL engine': /\/dist\/runlog\/pg-engine\.js$/,
   'the PGlite engine': /\/dist\/runlog\/pglite-engine\.js$/,
+  // Only a scrape of /metrics loads it (src/api/routes/metrics.ts).
+  'prom-client': /\/node_modules\/prom-client\//,
 };
 
 /** Runs `kubescribe <args>` and returns every module URL it resolved, and its exit code. */
@@ -89,7 +91,7 @@ test('kubescribe runs through the API loads no database driver, server or runner
 // Every job's runner starts here, so it loads its own engine and nothing else: PGlite's WebAssembly
 // alone costs ~100 ms, pg ~15-40 ms (docs/benchmarks.md). PGlite itself loads on the runner's worker
 // thread, out of the recorder's sight: its engine module stands for it.
-const NOT_FOR_THE_RUNNER = ['Fastify', 'the Kubernetes client', 'the server', 'the config parser (yaml, ajv)', 'nodemailer and the notifiers'];
+const NOT_FOR_THE_RUNNER = ['Fastify', 'the Kubernetes client', 'the server', 'the config parser (yaml, ajv)', 'nodemailer and the notifiers', 'prom-client'];
 const OTHER_ENGINE: Record<string, string[]> = {
   pglite: ['pg (PostgreSQL driver)', 'the PostgreSQL engine'],
   postgres: ['PGlite', 'the PGlite engine'],
