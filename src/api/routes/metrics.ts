@@ -38,6 +38,8 @@ async function registerMetrics(app: FastifyInstance, deps: ApiDeps, snapshotTtlM
           'The Prometheus text format (version 0.0.4). Counters and gauges come from the RunLog, so every replica reports '
           + 'the same values; `kubescribe_trigger_duration_seconds` alone is per process. Refreshed at most every 5 s. '
           + 'Give Prometheus a token of scope read (`authorization: {credentials_file: ...}`); see docs/reporting.md.',
+        // Prometheus may add `params:` to its scrapes; none is known here, and an unknown one is a 400 naming it.
+        querystring: Type.Object({}, { additionalProperties: false }),
         response: {
           200: { description: 'The metrics', content: { 'text/plain': { schema: Type.String() } } },
           ...errorResponses(401, 403, 503),
