@@ -7,6 +7,7 @@ import { runsWriteRoutes } from '../api/routes/runs-write.ts';
 import { tokensRoutes } from '../api/routes/tokens.ts';
 import { runnerRoutes } from '../api/routes/runner.ts';
 import { metricsRoutes } from '../api/routes/metrics.ts';
+import { statsRoutes } from '../api/routes/stats.ts';
 import { spoolDirectory } from '../runner/recorder.ts';
 import { flushSpools } from '../runner/runlog-sink.ts';
 import { PeriodicLoop } from '../util/periodic-loop.ts';
@@ -120,7 +121,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         ...(kubernetes ? kubernetesRunnerAuthenticators(options.config, events.reporter('kubernetes')) : []),
       ],
     };
-    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes, metricsRoutes]);
+    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes, statsRoutes, metricsRoutes]);
     started.push(() => app.close());
     logServerEvents(events, app.log);
     started.push(() => executor.stop({ drain: false }));

@@ -182,26 +182,35 @@ CREATE TRIGGER notification_deliveries_count_insert AFTER INSERT ON notification
   EXECUTE FUNCTION notification_deliveries_count();
 
 -- ---------------------------------------------------------------------------------------------
--- Backfill: the totals of the history already recorded, computed as the triggers would have.
+-- Backfill: the totals of the history already recorded, computed as the triggers would have. A
+-- function, so that an operator (or the benchmark, which seeds with the triggers off) can recompute
+-- them from the record: `SELECT kubescribe_rebuild_totals();` in a quiet moment, as it locks the
+-- totals against the triggers until it commits.
+CREATE FUNCTION kubescribe_rebuild_totals() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  LOCK TABLE run_totals, schedule_slot_totals, notification_totals IN EXCLUSIVE MODE;
+  DELETE FROM run_totals;
+  DELETE FROM schedule_slot_totals;
+  DELETE FROM notification_totals;
 
-INSERT INTO run_totals (job, status, trigger, executor, le, runs, duration_sum)
-SELECT job, status, trigger, executor,
-       CASE WHEN duration_seconds IS NOT NULL
-            THEN kubescribe_histogram_le(duration_seconds, kubescribe_run_duration_bounds()) END AS le,
-       count(*), coalesce(sum(duration_seconds), 0)
-FROM finished_runs
-GROUP BY 1, 2, 3, 4, 5;
+  INSERT INTO run_totals (job, status, trigger, executor, le, runs, duration_sum)
+  SELECT job, status, trigger, executor, kubescribe_histogram_le(duration_seconds, kubescribe_run_duration_bounds()),
+         count(*), coalesce(sum(duration_seconds), 0)
+  FROM finished_runs
+  GROUP BY 1, 2, 3, 4, 5;
 
-INSERT INTO schedule_slot_totals (job, state, lag_le, slots, lag_sum)
-SELECT job, state, CASE WHEN lag IS NOT NULL THEN kubescribe_histogram_le(lag, kubescribe_fire_lag_bounds()) END,
-       count(*), coalesce(sum(lag), 0)
-FROM (SELECT s.job, s.state,
-             CASE WHEN s.state = 'started' AND r.run_id IS NOT NULL
-                  THEN greatest(extract(epoch FROM r.created_at - s.scheduled_for)::float8, 0) END AS lag
-      FROM schedule_slots s LEFT JOIN runs r ON r.run_id = s.run_id) AS x
-GROUP BY 1, 2, 3;
+  INSERT INTO schedule_slot_totals (job, state, lag_le, slots, lag_sum)
+  SELECT job, state, kubescribe_histogram_le(lag, kubescribe_fire_lag_bounds()), count(*), coalesce(sum(lag), 0)
+  FROM (SELECT s.job, s.state,
+               CASE WHEN s.state = 'started' THEN greatest(extract(epoch FROM r.created_at - s.scheduled_for)::float8, 0) END AS lag
+        FROM schedule_slots s LEFT JOIN runs r ON r.run_id = s.run_id) AS x
+  GROUP BY 1, 2, 3;
 
-INSERT INTO notification_totals (channel, result, deliveries)
-SELECT channel, state, count(*) FROM notification_deliveries
-WHERE state IN ('sent', 'failed', 'suppressed')
-GROUP BY 1, 2;
+  INSERT INTO notification_totals (channel, result, deliveries)
+  SELECT channel, state, count(*) FROM notification_deliveries
+  WHERE state IN ('sent', 'failed', 'suppressed')
+  GROUP BY 1, 2;
+END
+$$;
+
+SELECT kubescribe_rebuild_totals();
