@@ -67,6 +67,16 @@ export function runLogRunSource(db: Db, ctx: CliContext): RunSource {
       // withRunSource refuses `logs -f` before opening the RunLog; this is the backstop.
       return Promise.reject(new UsageError('logs -f follows a live run through the KubeScribe API'));
     },
+    async jobStats(job, window) {
+      const { jobStats } = await import('../reports/stats.ts');
+      const stats = await jobStats(db, job, { window });
+      if (!stats) throw new UsageError(`no job ${job} in the RunLog`);
+      return stats;
+    },
+    async allJobStats(window) {
+      const { allJobStats } = await import('../reports/stats.ts');
+      return allJobStats(db, { window });
+    },
     async setSuspended(job, suspended, reason) {
       const audit = { actor: ctx.env.user, reason };
       let result = await setJobSuspended(db, job, suspended, audit);

@@ -62,7 +62,7 @@ function assertNoneOf(modules: string[], names: string[], what: string): void {
 }
 
 test('kubescribe --help and each command’s help load none of the heavy modules', async () => {
-  for (const args of [['--help'], ['runs', '--help'], ['trigger', '--help'], ['run', '--help'], ['dev', '--help']]) {
+  for (const args of [['--help'], ['runs', '--help'], ['trigger', '--help'], ['run', '--help'], ['dev', '--help'], ['report', '--help']]) {
     const { modules, code } = await loadedBy(args);
     assert.equal(code, 0, args.join(' '));
     assertNoneOf(modules, Object.keys(HEAVY), `kubescribe ${args.join(' ')}`);
@@ -76,16 +76,18 @@ test('a usage error answers before anything heavy is loaded', async () => {
   assertNoneOf(modules, Object.keys(HEAVY), 'kubescribe runs --since yesterday');
 });
 
-test('kubescribe runs through the API loads no database driver, server or runner', async () => {
+test('kubescribe runs and report through the API load no database driver, server or runner', async () => {
   // A port nobody listens on: the command goes all the way to the request, which is refused.
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
-  const { modules, code, err } = await loadedBy(['runs', '--server', `http://127.0.0.1:${port}`]);
-  assert.equal(code, 1);
-  assert.match(err, /cannot reach the KubeScribe API/);
-  assertNoneOf(modules, Object.keys(HEAVY), 'kubescribe runs --server');
+  for (const command of ['runs', 'report']) {
+    const { modules, code, err } = await loadedBy([command, '--server', `http://127.0.0.1:${port}`]);
+    assert.equal(code, 1);
+    assert.match(err, /cannot reach the KubeScribe API/);
+    assertNoneOf(modules, Object.keys(HEAVY), `kubescribe ${command} --server`);
+  }
 });
 
 // Every job's runner starts here, so it loads its own engine and nothing else: PGlite's WebAssembly
