@@ -9,6 +9,8 @@ import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
 import { insertRun } from '../../src/runlog/sql/runs.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
+import { runLogRunSource } from '../../src/cli/runlog-run-source.ts';
+import type { CliContext } from '../../src/cli/context.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 
 const DAY = 86_400_000;
@@ -62,6 +64,10 @@ for (const engine of ENGINES) {
       const page = await served.json() as { chunks: { text: string }[]; complete: boolean };
       assert.deepEqual(page.chunks.map((c) => c.text), ['hello\n', 'oops\n']);
       assert.equal(page.complete, true);
+
+      // `kubescribe logs` on the RunLog itself says the same, rather than printing nothing.
+      await assert.rejects(runLogRunSource(api.db, {} as CliContext).readLog(pruned, async () => assert.fail('no chunk is left')),
+        new RegExp(`^Error: the log of run ${pruned} was pruned by retention \\(retention\\.logs\\) at `));
 
       // The run record is kept whole.
       const run = await api.call('GET', `/runs/${pruned}`, { scope: 'read' });
