@@ -157,14 +157,16 @@ for (const engine of ENGINES) {
       assert.deepEqual(triggers.map((t) => t.name), [
         'job_events_append_only', 'notification_deliveries_count', 'notification_deliveries_count_insert', 'run_events_append_only',
         'runs_assign_run_number', 'runs_count_finished', 'runs_count_finished_insert', 'runs_notification_outbox', 'runs_notification_outbox_insert',
-        'runs_retry_outbox', 'runs_retry_outbox_insert', 'runs_terminal_guard', 'schedule_slots_count', 'schedule_slots_count_update',
+        'runs_retry_outbox', 'runs_retry_outbox_insert', 'runs_slot_started', 'runs_terminal_guard', 'schedule_slots_count',
+        'schedule_slots_count_update', 'schedule_slots_run_started',
       ]);
       const indexes = await db.query<{ name: string }>(
         `SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'runs' ORDER BY 1`,
       );
       assert.deepEqual(indexes.map((i) => i.name), [
-        'runs_created_idx', 'runs_idempotency_key_key', 'runs_job_created_idx', 'runs_job_run_number_idx', 'runs_job_status_ended_idx', 'runs_live_idx',
-        'runs_log_retention_idx', 'runs_pkey', 'runs_retry_of_idx', 'runs_status_idx', 'runs_trigger_idx',
+        'runs_created_idx', 'runs_idempotency_key_key', 'runs_job_created_idx', 'runs_job_ended_idx', 'runs_job_failed_idx',
+        'runs_job_run_number_idx', 'runs_live_idx', 'runs_log_retention_idx', 'runs_pkey',
+        'runs_retry_of_idx', 'runs_status_idx', 'runs_trigger_idx',
       ]);
     });
 
@@ -238,7 +240,7 @@ for (const engine of ENGINES) {
         const triggers = await db.query(
           'SELECT DISTINCT trigger_name FROM information_schema.triggers WHERE trigger_schema = current_schema()',
         );
-        assert.equal(triggers.length, 14);
+        assert.equal(triggers.length, 16);
       });
 
       // A migration Job with the owner's credentials, and runners/API with a user that may only read
