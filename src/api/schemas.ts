@@ -42,6 +42,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   404: 'No such run, job or route',
   503: 'The RunLog is unavailable or a lock it needs is held too long: retry after `Retry-After` seconds',
   409: 'Conflicts with the current state',
+  410: 'Gone: the run’s log was pruned by retention (`retention.logs`); the run itself is kept',
   413: 'The request body is too large',
   500: 'Internal error (the server log has the details)',
 };

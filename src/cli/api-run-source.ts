@@ -5,6 +5,7 @@ import { followLogs, readLogs } from './api-logs.ts';
 import { UsageError } from './errors.ts';
 import type { RenderableNotification, RenderableRetry } from './render-run.ts';
 import type { RunSource, SourceRun } from './run-source.ts';
+import type { JobStats } from '../reports/stats.ts';
 
 /** A run as the API returns it: the RunLog's fields with dates as ISO strings, plus its duration. */
 export type ApiRun = { [K in keyof RunRecord]: RunRecord[K] extends Date | null ? string | null : RunRecord[K] } & { duration_ms?: number | null };
@@ -56,6 +57,17 @@ export function apiRunSource(client: ApiClient): RunSource {
       );
       const executor = answer?.action?.executor;
       return { answer, changed: null, note: executor && !executor.applied ? executor.message : null };
+    },
+    async jobStats(job, window) {
+      try {
+        return await client.get<JobStats>(`/jobs/${encodeURIComponent(job)}/stats`, { window });
+      } catch (error) {
+        if (error instanceof ApiClientError && error.code === 'job_not_found') throw new UsageError(error.message);
+        throw error;
+      }
+    },
+    async allJobStats(window) {
+      return (await client.get<{ jobs: JobStats[] }>('/stats', { window })).jobs;
     },
   };
 }

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { ServerFlags } from './api-target.ts';
 import type { CliContext } from './context.ts';
 import type { RunsOptions } from './runs-command.ts';
+import type { ReportOptions } from './report-command.ts';
 import type { RetryOptions, TriggerOptions } from './trigger-command.ts';
 
 /** Help text of the `--server` option every client command takes. */
@@ -59,6 +60,21 @@ export function registerClientCommands(program: Command, ctx: CliContext, setExi
   ).action(async (ref: string, options: { split?: boolean; follow?: boolean } & ServerFlags) => {
     const [{ logsCommand }, { withRunSource }] = await Promise.all([import('./logs-command.ts'), import('./run-source.ts')]);
     setExit(await withRunSource(ctx, options, (source) => logsCommand(ctx, source, ref, options), options.follow ? NEEDS_API_TO_FOLLOW : undefined));
+  });
+
+  serverOptions(
+    program
+      .command('report')
+      .description('the job health table over a window: success rate, p95 duration, SLA share, streak, last failure (through the API when a server is known, else from the RunLog)')
+      .option('-j, --job <name>', 'only this job')
+      .option('-w, --window <window>', 'the window ending now: 24h, 7d, 30d or 90d', '30d')
+      .option('--json', "print the API's JSON (GET /stats, or GET /jobs/{name}/stats with --job)")
+      .option('--md', 'print a short Markdown table, to paste into a ticket'),
+  ).action(async (options: ReportOptions) => {
+    const { reportCommand, reportWindow } = await import('./report-command.ts');
+    // Checked before any server or database is contacted: a typo answers at once.
+    const window = reportWindow(options);
+    setExit(await reportCommand(ctx, options, window));
   });
 
   serverOptions(

@@ -8,7 +8,7 @@ import { ConfigError } from '../config/job-definition.ts';
 import type { CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
 
-interface RenderOptions { config?: string; namespace?: string }
+interface RenderOptions { config?: string; namespace?: string; grafanaDashboard?: boolean }
 
 /** Renders the config at `options.config` (default: KUBESCRIBE_CONFIG or ./kubescribe.yaml); returns the exit code. */
 export async function renderCommand(ctx: CliContext, options: RenderOptions): Promise<number> {
@@ -35,7 +35,7 @@ export async function renderCommand(ctx: CliContext, options: RenderOptions): Pr
     return problem ? [{ line: lineOf(text, ['jobs', job.name, 'schedule']), path: `jobs.${job.name}.schedule`, message: problem }] : [];
   });
   if (issues.length > 0) throw new ConfigError(file, issues);
-  const objects = renderManifests(config, text);
+  const objects = renderManifests(config, text, { grafanaDashboard: options.grafanaDashboard });
 
   const problems = await validateAll(ctx, objects);
   if (problems.length > 0) {
@@ -70,5 +70,6 @@ export function registerRenderCommand(program: Command, ctx: CliContext, setExit
     .description('print the Kubernetes manifests (RBAC, API Deployment and Service, migration Job, CronJobs) as one YAML stream')
     .option('-f, --config <file>', 'config file (default: ./kubescribe.yaml)')
     .option('-n, --namespace <namespace>', 'namespace to render for (default: kubernetes.namespace of the config, else "default")')
+    .option('--grafana-dashboard', 'also print the Grafana dashboard as a ConfigMap labelled grafana_dashboard: "1", for Grafana\'s dashboard sidecar')
     .action(async (options: RenderOptions) => setExit(await renderCommand(ctx, options)));
 }

@@ -1,7 +1,8 @@
-// Where the read commands (runs, runs show, logs) and suspend / resume get their answers: the
+// Where the read commands (runs, runs show, logs, report) and suspend / resume get their answers: the
 // KubeScribe API when a server is known, else the RunLog itself. Each command is written once
 // against this interface; api-run-source.ts and runlog-run-source.ts are its two implementations.
 import type { RunQuery } from '../runlog/sql/run-queries.ts';
+import type { JobStats, StatsWindow } from '../reports/stats.ts';
 import type { ServerFlags } from './api-target.ts';
 import type { CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
@@ -48,6 +49,10 @@ export interface RunSource {
   followLog(runId: string, onChunk: (chunk: SourceLogChunk) => Promise<void>): Promise<void>;
   /** Suspends or resumes a job's schedule; a UsageError for an unknown job. */
   setSuspended(job: string, suspended: boolean, reason: string | null): Promise<SuspendOutcome>;
+  /** One job's stats over the window (GET /jobs/{name}/stats); a UsageError for an unknown job. */
+  jobStats(job: string, window: StatsWindow): Promise<JobStats>;
+  /** Every job's stats over the window, by name (GET /stats). */
+  allJobStats(window: StatsWindow): Promise<JobStats[]>;
 }
 
 /** The run a person means by `ref` (a run id, `job#N`, or a unique id prefix): the one place the CLI resolves run references. */

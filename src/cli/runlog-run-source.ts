@@ -7,6 +7,8 @@ import { readLogChunks, readRunEvents } from '../runlog/sql/run-logs.ts';
 import { listRuns } from '../runlog/sql/run-queries.ts';
 import { getRunRetry } from '../runlog/sql/run-retries.ts';
 import { getRun } from '../runlog/sql/runs.ts';
+import { runLogState } from '../runlog/sql/retention.ts';
+import { logPrunedMessage } from '../runlog/retention.ts';
 import { AmbiguousRunRefError, InvalidRunRefError, resolveRunRef, RunRefNotFoundError } from '../runlog/run-ref.ts';
 import { jobSyncOf } from '../runlog/sync-jobs.ts';
 import { loadCliConfig, type CliContext } from './context.ts';
@@ -47,7 +49,10 @@ export function runLogRunSource(db: Db, ctx: CliContext): RunSource {
       };
     },
     async readLog(runId, onChunk) {
-      if (!(await getRun(db, runId))) throw new UsageError(`no run ${runId} in the RunLog`);
+      const state = await runLogState(db, runId);
+      if (!state) throw new UsageError(`no run ${runId} in the RunLog`);
+      const pruned = logPrunedMessage(runId, state, undefined);
+      if (pruned) throw new Error(pruned);
       let after = 0;
       for (;;) {
         const chunks = await readLogChunks(db, runId, after, LOG_PAGE);
@@ -61,6 +66,16 @@ export function runLogRunSource(db: Db, ctx: CliContext): RunSource {
     followLog() {
       // withRunSource refuses `logs -f` before opening the RunLog; this is the backstop.
       return Promise.reject(new UsageError('logs -f follows a live run through the KubeScribe API'));
+    },
+    async jobStats(job, window) {
+      const { jobStats } = await import('../reports/stats.ts');
+      const stats = await jobStats(db, job, { window });
+      if (!stats) throw new UsageError(`no job ${job} in the RunLog`);
+      return stats;
+    },
+    async allJobStats(window) {
+      const { allJobStats } = await import('../reports/stats.ts');
+      return allJobStats(db, { window });
     },
     async setSuspended(job, suspended, reason) {
       const audit = { actor: ctx.env.user, reason };

@@ -11,6 +11,7 @@ import { jobNameProblem } from './job-name.ts';
 import { describeValue, formatDuration, parseByteSize } from './durations.ts';
 import { readLocal } from './local-config.ts';
 import { readApi } from './api-config.ts';
+import { readRetention } from './retention-config.ts';
 import {
   CATCH_UP_POLICIES,
   CONCURRENCY_POLICIES,
@@ -39,7 +40,7 @@ const DEFAULT_GRACE_PERIOD_MS = 10_000;
 const DEFAULT_BACKOFF_MS = 10_000;
 const CRON_NICKNAMES = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
 
-const TOP_KEYS = ['version', 'runlog', 'jobs', 'local', 'executor', 'kubernetes', 'notify', 'api'];
+const TOP_KEYS = ['version', 'runlog', 'jobs', 'local', 'executor', 'kubernetes', 'notify', 'api', 'retention'];
 const RUNLOG_KEYS = ['log_cap', 'heartbeat', 'lost_after'];
 const RETRIES_KEYS = ['limit', 'backoff'];
 const NOTIFY_KEYS = ['on', 'channels'];
@@ -352,6 +353,8 @@ export function parseConfig(text: string, file: string): KubescribeConfig {
       config.notify = readNotifySettings(r, e);
     } else if (e.key === 'api') {
       config.api = readApi(r, e);
+    } else if (e.key === 'retention') {
+      config.retention = readRetention(r, e);
     } else {
       config.jobs = readJobs(r, e);
     }

@@ -5,6 +5,7 @@ import type { ExecutorKind, KubernetesSettings, ResourceSettings, RunnerMode } f
 import type { JobNotify, NotifySettings } from './notify-config.ts';
 import type { ApiSettings } from './api-config.ts';
 import type { PodOptions } from './pod-options-config.ts';
+import type { RetentionSettings } from './retention-config.ts';
 
 export type ConcurrencyPolicy = 'Allow' | 'Forbid' | 'Replace';
 /** What the scheduler does with the slots that came due while it was not running. */
@@ -44,6 +45,8 @@ export interface KubescribeConfig {
   notify?: NotifySettings;
   /** The `api:` section: rate limits, connection cap, HTTP timeouts, shutdown grace (src/config/api-config.ts). */
   api?: ApiSettings;
+  /** The `retention:` section: how long run logs and the notification outbox are kept (src/config/retention-config.ts). */
+  retention?: RetentionSettings;
 }
 
 export interface ConfigIssue {

@@ -135,6 +135,16 @@ export function configMapManifest(settings: KubernetesSettings, configText: stri
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(settings.config_map, settings.namespace, 'config'), data: { 'kubescribe.yaml': configText } };
 }
 
+/**
+ * The Grafana dashboard (deploy/grafana/kubescribe.json) as a ConfigMap that Grafana's dashboard
+ * sidecar (kiwigrid k8s-sidecar, as in the Grafana and kube-prometheus-stack Helm charts) picks up
+ * by its default label, `grafana_dashboard: "1"`.
+ */
+export function grafanaDashboardManifest(settings: KubernetesSettings, dashboardJson: string): V1ConfigMap {
+  const metadata = meta('kubescribe-grafana-dashboard', settings.namespace, 'grafana-dashboard');
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { ...metadata, labels: { ...metadata.labels, grafana_dashboard: '1' } }, data: { 'kubescribe.json': dashboardJson } };
+}
+
 /** The API server: 2 replicas by default, probes on /healthz and /readyz, non-root, read-only root filesystem. */
 export function apiDeploymentManifest(settings: KubernetesSettings, configText: string): V1Deployment {
   const selector = { 'app.kubernetes.io/name': 'kubescribe', 'app.kubernetes.io/component': 'api' };

@@ -3,10 +3,14 @@ import { isMap, isNode, LineCounter, parseDocument, stringify } from 'yaml';
 import type { KubescribeConfig } from '../config/job-definition.ts';
 import { defaultKubernetesSettings, type KubernetesSettings } from '../config/kubernetes-config.ts';
 import { cronJobManifest } from './manifests.ts';
+import { readFileSync } from 'node:fs';
 import {
-  apiDeploymentManifest, apiServiceManifest, configMapManifest, migrationJobManifest, rbacManifests, serviceAccountManifests,
+  apiDeploymentManifest, apiServiceManifest, configMapManifest, grafanaDashboardManifest, migrationJobManifest, rbacManifests, serviceAccountManifests,
   tokenReviewRbacManifests,
 } from './manifests-install.ts';
+
+/** The Grafana dashboard's file: deploy/grafana/kubescribe.json, two levels up from src/kubernetes/ and dist/kubernetes/ alike. */
+export const GRAFANA_DASHBOARD_FILE = new URL('../../deploy/grafana/kubescribe.json', import.meta.url);
 
 /** A Kubernetes object as printed: plain JSON data. */
 export type Manifest = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
@@ -35,8 +39,14 @@ export function withNamespace(configText: string, namespace: string): string {
   return doc.toString();
 }
 
+/** What `render` adds besides the install objects and CronJobs. */
+export interface RenderExtras {
+  /** Also the Grafana dashboard as a ConfigMap for Grafana's sidecar (`--grafana-dashboard`). */
+  grafanaDashboard?: boolean;
+}
+
 /** The install objects and one CronJob per scheduled job, in the order `kubectl apply` should create them. */
-export function renderManifests(config: KubescribeConfig, configText: string): Manifest[] {
+export function renderManifests(config: KubescribeConfig, configText: string, extras: RenderExtras = {}): Manifest[] {
   const settings: KubernetesSettings = config.kubernetes ?? defaultKubernetesSettings();
   const defaults = defaultKubernetesSettings();
   // A service account the user names is theirs (it may carry cloud IAM bindings): never overwrite it.
@@ -51,6 +61,7 @@ export function renderManifests(config: KubescribeConfig, configText: string): M
     apiDeploymentManifest(settings, configText),
     migrationJobManifest(settings, configText),
     ...[...config.jobs.values()].filter((job) => job.schedule).map((job) => cronJobManifest(job, settings, null)),
+    ...(extras.grafanaDashboard ? [grafanaDashboardManifest(settings, readFileSync(GRAFANA_DASHBOARD_FILE, 'utf8'))] : []),
   ];
   // Through JSON: drops undefined fields so the YAML holds exactly what the API server would receive.
   return objects.map((obj) => JSON.parse(JSON.stringify(obj)) as Manifest);

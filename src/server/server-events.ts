@@ -7,6 +7,7 @@ import type { NotifierEvent } from '../notify/notifier.ts';
 import type { ReaperEvent } from '../runs/reaper.ts';
 import type { RetrierEvent } from '../runs/retrier.ts';
 import type { SchedulerEvent } from '../scheduler/scheduler.ts';
+import type { RetentionEvent } from '../runlog/retention.ts';
 import { guardListener } from '../util/periodic-loop.ts';
 
 /** The events of each server component, by component. */
@@ -16,6 +17,7 @@ export interface ServerEventMap {
   retrier: RetrierEvent;
   notifier: NotifierEvent;
   kubernetes: KubeLogEntry;
+  retention: RetentionEvent;
 }
 
 export type ServerEventSource = keyof ServerEventMap;
@@ -64,6 +66,14 @@ export function logLine<K extends ServerEventSource>(source: K, event: ServerEve
         ? `run ${r.runId} of job ${r.job}: retry created as run ${r.retryRunId} (attempt ${r.attempt})`
         : `run ${r.runId} of job ${r.job}: not retried: ${r.reason}`;
     return { level: 'info', fields: { retrier: r }, message };
+  }
+  if (source === 'retention') {
+    const r = e as Extract<RetentionEvent, { type: 'pruned' }>;
+    const parts = [
+      r.logs ? `${r.logs.chunks} log chunks (${r.logs.runs} runs now without a stored log)` : null,
+      r.notifications ? `${r.notifications.deliveries} notification deliveries, ${r.notifications.attempts} attempts, ${r.notifications.events} events` : null,
+    ].filter(Boolean);
+    return { level: 'info', fields: { retention: r }, message: `retention pruned ${parts.join('; ')}` };
   }
   if (source === 'notifier') {
     const n = e as NotifierEvent;

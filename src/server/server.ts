@@ -6,6 +6,7 @@ import { runsReadRoutes } from '../api/routes/runs-read.ts';
 import { runsWriteRoutes } from '../api/routes/runs-write.ts';
 import { tokensRoutes } from '../api/routes/tokens.ts';
 import { runnerRoutes } from '../api/routes/runner.ts';
+import { metricsRoutes } from '../api/routes/metrics.ts';
 import { statsRoutes } from '../api/routes/stats.ts';
 import { uiRoutes } from '../ui/ui-routes.ts';
 import { SignInCodes } from '../ui/sign-in-codes.ts';
@@ -23,6 +24,7 @@ import { syncJobs } from '../runlog/sync-jobs.ts';
 import { lostAfterMs } from '../config/lost-after.ts';
 import { Reaper } from '../runs/reaper.ts';
 import { Retrier } from '../runs/retrier.ts';
+import { Retention } from '../runlog/retention.ts';
 import { triggerRun } from '../runs/trigger-run.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { Notifier } from '../notify/notifier.ts';
@@ -126,7 +128,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ],
       signInCodes: new SignInCodes(),
     };
-    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes, statsRoutes, uiRoutes]);
+    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes, statsRoutes, metricsRoutes, uiRoutes]);
     started.push(() => app.close());
     logServerEvents(events, app.log);
     started.push(() => executor.stop({ drain: false }));
@@ -166,6 +168,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
     if (retrier) started.push(() => retrier.stop());
     await retrier?.start();
+    // Prunes logs and the notification outbox past `retention:` (nothing without it), one replica at a time.
+    const retention = new Retention({ db, config: options.config, onEvent: events.reporter('retention') });
+    started.push(() => retention.stop());
+    void retention.start();
     applyTimeouts(app.server, settings);
     capConnectionsPerClient(app.server, settings.maxConnectionsPerClient);
     const url = await app.listen({ host: options.host, port: options.port });
@@ -211,6 +217,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         if (executor instanceof LocalExecutor) executor.setConfig(config);
         scheduler?.setConfig(config);
         retrier?.setConfig(config);
+        retention.setConfig(config);
         notifier.setConfig(config);
         return synced;
       },
@@ -224,6 +231,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           await scheduler?.stop();
           await reaper.stop();
           await retrier?.stop();
+          await retention.stop();
           // No new connections from here; idle ones close, log streams end (preClose), and requests in
           // flight and live runs get the grace to finish, side by side.
           const http = app.close();

@@ -26,6 +26,8 @@ const HEAVY: Record<string, RegExp> = {
   'nodemailer and the notifiers': /\/node_modules\/nodemailer\/|\/dist\/notify\//,
   'the PostgreSQL engine': /\/dist\/runlog\/pg-engine\.js$/,
   'the PGlite engine': /\/dist\/runlog\/pglite-engine\.js$/,
+  // Only a scrape of /metrics loads it (src/api/routes/metrics.ts).
+  'prom-client': /\/node_modules\/prom-client\//,
 };
 
 /** Runs `kubescribe <args>` and returns every module URL it resolved, and its exit code. */
@@ -60,7 +62,7 @@ function assertNoneOf(modules: string[], names: string[], what: string): void {
 }
 
 test('kubescribe --help and each command’s help load none of the heavy modules', async () => {
-  for (const args of [['--help'], ['runs', '--help'], ['trigger', '--help'], ['run', '--help'], ['dev', '--help']]) {
+  for (const args of [['--help'], ['runs', '--help'], ['trigger', '--help'], ['run', '--help'], ['dev', '--help'], ['report', '--help']]) {
     const { modules, code } = await loadedBy(args);
     assert.equal(code, 0, args.join(' '));
     assertNoneOf(modules, Object.keys(HEAVY), `kubescribe ${args.join(' ')}`);
@@ -74,22 +76,24 @@ test('a usage error answers before anything heavy is loaded', async () => {
   assertNoneOf(modules, Object.keys(HEAVY), 'kubescribe runs --since yesterday');
 });
 
-test('kubescribe runs through the API loads no database driver, server or runner', async () => {
+test('kubescribe runs and report through the API load no database driver, server or runner', async () => {
   // A port nobody listens on: the command goes all the way to the request, which is refused.
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
-  const { modules, code, err } = await loadedBy(['runs', '--server', `http://127.0.0.1:${port}`]);
-  assert.equal(code, 1);
-  assert.match(err, /cannot reach the KubeScribe API/);
-  assertNoneOf(modules, Object.keys(HEAVY), 'kubescribe runs --server');
+  for (const command of ['runs', 'report']) {
+    const { modules, code, err } = await loadedBy([command, '--server', `http://127.0.0.1:${port}`]);
+    assert.equal(code, 1);
+    assert.match(err, /cannot reach the KubeScribe API/);
+    assertNoneOf(modules, Object.keys(HEAVY), `kubescribe ${command} --server`);
+  }
 });
 
 // Every job's runner starts here, so it loads its own engine and nothing else: PGlite's WebAssembly
 // alone costs ~100 ms, pg ~15-40 ms (docs/benchmarks.md). PGlite itself loads on the runner's worker
 // thread, out of the recorder's sight: its engine module stands for it.
-const NOT_FOR_THE_RUNNER = ['Fastify', 'the Kubernetes client', 'the server', 'the config parser (yaml, ajv)', 'nodemailer and the notifiers'];
+const NOT_FOR_THE_RUNNER = ['Fastify', 'the Kubernetes client', 'the server', 'the config parser (yaml, ajv)', 'nodemailer and the notifiers', 'prom-client'];
 const OTHER_ENGINE: Record<string, string[]> = {
   pglite: ['pg (PostgreSQL driver)', 'the PostgreSQL engine'],
   postgres: ['PGlite', 'the PGlite engine'],

@@ -228,6 +228,23 @@ describe('kubescribe render', () => {
     assert.equal(text, readFileSync(DEPLOY_CONFIG, 'utf8').replace(/^( {2}namespace: )kubescribe$/m, '$1data-jobs'));
   });
 
+  it('--grafana-dashboard adds the dashboard as a ConfigMap for Grafana\'s sidecar, valid like the rest', async () => {
+    const result = await renderHere(['-f', DEPLOY_CONFIG, '--grafana-dashboard', '--namespace', 'monitoring']);
+    assert.equal(result.code, 0, result.err);
+    const rendered = objectsOf(result.out);
+    // Everything else as without the flag, the dashboard last.
+    assert.deepEqual(rendered.slice(0, -1).map((o) => o.kind), objects.map((o) => o.kind));
+    const dashboard = rendered.at(-1)! as K8sObject & { data: Record<string, string> };
+    assert.equal(`${dashboard.kind}/${dashboard.metadata.name}`, 'ConfigMap/kubescribe-grafana-dashboard');
+    assert.equal(dashboard.metadata.namespace, 'monitoring');
+    assert.equal(dashboard.metadata.labels?.grafana_dashboard, '1');
+    assert.equal(dashboard.metadata.labels?.['app.kubernetes.io/part-of'], 'kubescribe');
+    assert.deepEqual(Object.keys(dashboard.data), ['kubescribe.json']);
+    assert.equal(dashboard.data['kubescribe.json'], readFileSync(join(REPO_ROOT, 'deploy/grafana/kubescribe.json'), 'utf8'));
+    assert.equal(JSON.parse(dashboard.data['kubescribe.json']!).uid, 'kubescribe');
+    assert.deepEqual(validateManifest(dashboard), []);
+  });
+
   it('reads ./kubescribe.yaml by default, and notes when the config would not use the Kubernetes executor', async () => {
     writeFileSync(join(dir, 'kubescribe.yaml'), 'jobs:\n  hourly:\n    command: ./run.sh\n    schedule: "@hourly"\n');
     const result = await render([], { cwd: dir });

@@ -48,7 +48,8 @@ for (const engine of ADMIN_URL ? ['postgres'] : []) {
       await admin.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${owner}`);
       await admin.query(`GRANT USAGE ON SCHEMA ${schema} TO ${api}`);
       dir = mkdtempSync(join(tmpdir(), 'ks-roles-'));
-      writeFileSync(join(dir, 'kubescribe.yaml'), 'jobs:\n  hello:\n    command: [echo, hello from the api role]\n');
+      // With retention: its first pass, at start, deletes from the outbox and the logs as the API role.
+      writeFileSync(join(dir, 'kubescribe.yaml'), 'retention:\n  logs: 1d\n  notifications: 2d\njobs:\n  hello:\n    command: [echo, hello from the api role]\n');
     });
     after(async () => {
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
@@ -74,6 +75,16 @@ for (const engine of ADMIN_URL ? ['postgres'] : []) {
       try {
         await ownerClient.query(`SET search_path = ${schema}`);
         for (const statement of documentedGrants(owner, api)) await ownerClient.query(statement);
+        // History past retention, for the API role's retention pass to prune.
+        await ownerClient.query(`INSERT INTO jobs (name) VALUES ('old')`);
+        await ownerClient.query(`INSERT INTO runs (run_id, job, trigger, status, created_at, finished_at)
+                                 VALUES ('0190a000-0000-7000-8000-00000000001d', 'old', 'manual', 'succeeded', now() - interval '10 days', now() - interval '10 days')`);
+        await ownerClient.query(`INSERT INTO run_logs (run_id, seq, stream, at, text) VALUES ('0190a000-0000-7000-8000-00000000001d', 1, 'stdout', now(), 'old\n')`);
+        await ownerClient.query(`UPDATE notification_events SET dispatched_at = now() - interval '10 days', created_at = now() - interval '10 days'`);
+        await ownerClient.query(`INSERT INTO notification_deliveries (event_id, job, channel, rule, state, created_at)
+                                 SELECT event_id, job, 'slack', 'succeeded', 'sent', now() - interval '10 days' FROM notification_events`);
+        await ownerClient.query(`INSERT INTO notification_attempts (delivery_id, attempt, sender, started_at, finished_at, ok)
+                                 SELECT delivery_id, 1, 'test', now(), now(), true FROM notification_deliveries`);
       } finally {
         await ownerClient.end();
       }
@@ -96,6 +107,19 @@ for (const engine of ADMIN_URL ? ['postgres'] : []) {
         assert.equal(run.status, 'succeeded', JSON.stringify(run));
         const log = await (await fetch(`${server.url}/runs/${runId}/logs`, { headers: auth })).text();
         assert.match(log, /hello from the api role/);
+        // /metrics reads the reporting totals; its counters include the run.
+        const metrics = await waitFor(async () => {
+          const text = await (await fetch(`${server.url}/metrics`, { headers: auth })).text();
+          return /kubescribe_runs_total\{job_name="hello",status="succeeded"/.test(text) ? text : null;
+        }, 20_000, '/metrics to count the run');
+        assert.match(metrics, /kubescribe_job_last_run_status\{job_name="hello",status="succeeded"\} 1/);
+        // Retention pruned the old log and the old outbox rows as the API role.
+        await waitFor(async () => {
+          const [row] = (await admin.query(`SELECT (SELECT count(*) FROM ${schema}.run_logs WHERE run_id = '0190a000-0000-7000-8000-00000000001d')::int AS logs,
+                                                   (SELECT count(*) FROM ${schema}.notification_attempts)::int AS attempts,
+                                                   (SELECT count(*) FROM ${schema}.notification_events WHERE dispatched_at < now() - interval '9 days')::int AS events`)).rows;
+          return row.logs === 0 && row.attempts === 0 && row.events === 0;
+        }, 20_000, 'retention to prune as the API role');
         const cancelled = await fetch(`${server.url}/runs/${runId}/cancel`, { method: 'POST', headers: auth });
         assert.ok(cancelled.status < 500, `cancel of a finished run answers without a server error: ${cancelled.status}`);
         // The run's end went through the totals triggers, and the stats read the views, with the documented grants.

@@ -25,7 +25,7 @@ const RUN_COLUMNS = [
   'run_id', 'job', 'job_revision', 'trigger', 'triggered_by', 'params', 'status', 'attempt', 'retry_of', 'executor',
   'executor_ref', 'image', 'command', 'tenant', 'labels', 'created_at', 'started_at', 'finished_at', 'heartbeat_at',
   'exit_code', 'signal', 'error_type', 'error_message', 'error_tail', 'outputs', 'metrics', 'idempotency_key',
-  'log_bytes', 'log_dropped_bytes', 'run_number',
+  'log_bytes', 'log_dropped_bytes', 'run_number', 'log_pruned_at',
 ];
 
 /**
@@ -165,7 +165,7 @@ for (const engine of ENGINES) {
       );
       assert.deepEqual(indexes.map((i) => i.name), [
         'runs_created_idx', 'runs_idempotency_key_key', 'runs_job_created_idx', 'runs_job_ended_idx', 'runs_job_failed_idx',
-        'runs_job_run_number_idx', 'runs_live_idx', 'runs_pkey',
+        'runs_job_run_number_idx', 'runs_live_idx', 'runs_log_retention_idx', 'runs_pkey',
         'runs_retry_of_idx', 'runs_status_idx', 'runs_trigger_idx',
       ]);
     });

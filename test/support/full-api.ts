@@ -1,6 +1,7 @@
 // The whole API as `serve` builds it (every route group), a config to aim hostile requests at, and
 // the row counts that show whether a refused request changed anything.
 import { jobsRoutes } from '../../src/api/routes/jobs.ts';
+import { metricsRoutes } from '../../src/api/routes/metrics.ts';
 import { runsReadRoutes } from '../../src/api/routes/runs-read.ts';
 import { runsWriteRoutes } from '../../src/api/routes/runs-write.ts';
 import { tokensRoutes } from '../../src/api/routes/tokens.ts';
@@ -9,7 +10,7 @@ import { parseConfig } from '../../src/config/job-config.ts';
 import type { Db } from '../../src/runlog/db.ts';
 
 /** Every route group, as src/server/server.ts registers them. */
-export const ALL_ROUTES = [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, statsRoutes];
+export const ALL_ROUTES = [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, statsRoutes, metricsRoutes];
 
 /** One Allow job without a params schema (any params go in) and one scheduled job. */
 export const HOSTILE_CONFIG = parseConfig(`

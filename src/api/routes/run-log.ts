@@ -6,10 +6,11 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ApiDeps } from '../app.ts';
 import { LogFollowers } from '../log-stream.ts';
-import { NotFoundError } from '../errors.ts';
+import { ApiError, NotFoundError } from '../errors.ts';
 import { DateTime, errorResponses, RunIdParams, StringEnum } from '../schemas.ts';
 import { readLogChunks } from '../../runlog/sql/run-logs.ts';
-import { getRunStatus } from '../../runlog/sql/run-queries.ts';
+import { runLogState } from '../../runlog/sql/retention.ts';
+import { logPrunedMessage } from '../../runlog/retention.ts';
 import { isTerminal, type LogChunk } from '../../runlog/types.ts';
 
 // run_logs.seq is a PostgreSQL integer: a larger bound would be a database error, not an empty page.
@@ -74,7 +75,7 @@ export async function runLogRoute(app: FastifyInstance, deps: ApiDeps): Promise<
               'text/event-stream': { schema: Type.String({ description: 'Server-Sent Events: `log` events, then one `end` event.' }) },
             },
           },
-          ...errorResponses(400, 401, 404, 500),
+          ...errorResponses(400, 401, 404, 410, 500),
         },
       },
     },
@@ -82,8 +83,12 @@ export async function runLogRoute(app: FastifyInstance, deps: ApiDeps): Promise<
       const runId = request.params.run_id;
       const { after_seq: afterSeq = 0, limit = 1000, follow = false } = request.query;
       // Read the status before the chunks: a run seen finished before the read has all its chunks in it.
-      const status = await getRunStatus(deps.db, runId);
-      if (status === null) throw new NotFoundError('run', runId);
+      const state = await runLogState(deps.db, runId);
+      if (state === null) throw new NotFoundError('run', runId);
+      // Never an empty or partial log that looks complete: say that retention removed it.
+      const pruned = logPrunedMessage(runId, state, deps.config.retention?.logs_ms);
+      if (pruned) throw new ApiError(410, 'log_pruned', pruned, { run_id: runId, log_pruned_at: state.log_pruned_at ? new Date(state.log_pruned_at).toISOString() : null });
+      const { status } = state;
       if (follow) {
         const lastEventId = request.headers['last-event-id'];
         await followers.follow(runId, lastEventId === undefined ? afterSeq : Math.min(Number(lastEventId), MAX_SEQ), reply);
