@@ -8,6 +8,7 @@ import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../runlog/connectivi
 import { LockTimeoutError } from '../runlog/sql/lock-wait.ts';
 import { registerAuth } from './auth.ts';
 import type { RunnerAuthenticator } from './runner-auth.ts';
+import type { SignInCodes } from '../ui/sign-in-codes.ts';
 import type { LogStreamOptions } from './log-stream.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
 import { ApiError, errorBody } from './errors.ts';
@@ -35,6 +36,8 @@ export interface ApiDeps {
    * order (a Kubernetes ServiceAccount token checked with TokenReview). See src/api/runner-auth.ts.
    */
   runnerAuthenticators?: RunnerAuthenticator[];
+  /** One-time sign-in codes of the web UI (src/ui/sign-in-codes.ts): `kubescribe dev` issues one at start. */
+  signInCodes?: SignInCodes;
 }
 
 /** Route plugins, one file per route group; each receives the same deps. */

@@ -4,7 +4,8 @@ import type { FastifyRequest } from 'fastify';
 import { redactApiTokens } from '../runlog/sql/tokens.ts';
 
 // Query parameters whose values are credentials, by name.
-const SECRET_PARAM = /token|secret|password|passwd|api[_-]?key|auth|signature|credential/i;
+// `code`: the web UI's one-time sign-in link (/ui/sign-in/once?code=…).
+const SECRET_PARAM = /token|secret|password|passwd|api[_-]?key|auth|signature|credential|^code$/i;
 
 /** The URL with credential-looking query values and API tokens replaced by `***`. */
 export function redactRequestUrl(url: string): string {

@@ -80,6 +80,9 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     localToken = readLocalToken(ctx.env.home);
     writeServerFile(ctx.env.home, { url: server.url, pid: process.pid, runlog: runLogIdentity(ctx.env) });
     banner.push(`KubeScribe dev server on ${server.url} (RunLog: ${server.db.location}, executor: ${executor}, ${config.jobs.size} jobs from ${config.file ?? 'no config file'})`);
+    // A one-time link (Jupyter's token URL): it opens the UI signed in with the local admin token,
+    // which itself never appears in a URL.
+    if (localToken) banner.push(`  web UI:      ${server.url}/ui/sign-in/once?code=${server.signInCodes.issue(localToken)} (one-time sign-in link, valid 15 minutes)`);
     banner.push(`  API docs:    ${server.url}/docs`);
     const shown = relative(process.cwd(), tokenFile);
     banner.push(`  admin token: ${shown && !shown.startsWith('..') ? shown : tokenFile} (the CLI uses it: npx kubescribe trigger <job> --wait)`);

@@ -6,6 +6,9 @@ import { runsReadRoutes } from '../api/routes/runs-read.ts';
 import { runsWriteRoutes } from '../api/routes/runs-write.ts';
 import { tokensRoutes } from '../api/routes/tokens.ts';
 import { runnerRoutes } from '../api/routes/runner.ts';
+import { statsRoutes } from '../api/routes/stats.ts';
+import { uiRoutes } from '../ui/ui-routes.ts';
+import { SignInCodes } from '../ui/sign-in-codes.ts';
 import { spoolDirectory } from '../runner/recorder.ts';
 import { flushSpools } from '../runner/runlog-sink.ts';
 import { PeriodicLoop } from '../util/periodic-loop.ts';
@@ -63,6 +66,8 @@ export interface RunningServer {
   warnings: string[];
   /** The `api:` settings in force (defaults filled in). */
   settings: ServerSettings;
+  /** The web UI's one-time sign-in codes (`kubescribe dev` prints one). */
+  signInCodes: SignInCodes;
   /** Each declared job's revision in the RunLog, as synced at start. */
   revisions: { name: string; revision: number }[];
   /** What the scheduler, reaper, retrier, notifier and Kubernetes executor report (also written to the log). */
@@ -117,8 +122,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         ...(options.runnerAuthenticators ?? []),
         ...(kubernetes ? kubernetesRunnerAuthenticators(options.config, events.reporter('kubernetes')) : []),
       ],
+      signInCodes: new SignInCodes(),
     };
-    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes]);
+    const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes, statsRoutes, uiRoutes]);
     started.push(() => app.close());
     logServerEvents(events, app.log);
     started.push(() => executor.stop({ drain: false }));
@@ -196,6 +202,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       settings,
       events,
       revisions,
+      signInCodes: deps.signInCodes,
       async reload(config) {
         const synced = await syncJobs(db, config);
         deps.config = config;

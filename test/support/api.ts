@@ -1,6 +1,6 @@
 // Starts the real API over real HTTP on loopback against an isolated RunLog, with tokens of each scope.
 import type { FastifyInstance } from 'fastify';
-import { buildApp, type RouteGroup } from '../../src/api/app.ts';
+import { buildApp, type ApiDeps, type RouteGroup } from '../../src/api/app.ts';
 import { emptyConfig, type KubescribeConfig } from '../../src/config/job-definition.ts';
 import { RecordingExecutor, type Executor } from '../../src/executors/executor.ts';
 import type { Db } from '../../src/runlog/db.ts';
@@ -24,6 +24,8 @@ export interface TestApiOptions {
   config?: KubescribeConfig;
   executor?: Executor;
   routes?: RouteGroup[];
+  /** More dependencies (the UI's sign-in codes). */
+  deps?: Partial<ApiDeps>;
 }
 
 /** Opens a RunLog on `engine`, builds the app with `routes`, and listens on 127.0.0.1:<free port>. */
@@ -35,7 +37,7 @@ export async function startTestApi(engine: Engine, options: TestApiOptions = {})
   for (const scope of ['read', 'trigger', 'admin'] as const) {
     tokens[scope] = (await createToken(db, { name: `test-${scope}`, scope, expires_at: null, created_by: 'test' })).token;
   }
-  const app = await buildApp({ db, config: options.config ?? emptyConfig(), executor: options.executor ?? new RecordingExecutor() }, options.routes ?? []);
+  const app = await buildApp({ db, config: options.config ?? emptyConfig(), executor: options.executor ?? new RecordingExecutor(), ...options.deps }, options.routes ?? []);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url,

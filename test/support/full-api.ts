@@ -4,11 +4,12 @@ import { jobsRoutes } from '../../src/api/routes/jobs.ts';
 import { runsReadRoutes } from '../../src/api/routes/runs-read.ts';
 import { runsWriteRoutes } from '../../src/api/routes/runs-write.ts';
 import { tokensRoutes } from '../../src/api/routes/tokens.ts';
+import { statsRoutes } from '../../src/api/routes/stats.ts';
 import { parseConfig } from '../../src/config/job-config.ts';
 import type { Db } from '../../src/runlog/db.ts';
 
 /** Every route group, as src/server/server.ts registers them. */
-export const ALL_ROUTES = [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes];
+export const ALL_ROUTES = [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, statsRoutes];
 
 /** One Allow job without a params schema (any params go in) and one scheduled job. */
 export const HOSTILE_CONFIG = parseConfig(`

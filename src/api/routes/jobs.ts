@@ -48,7 +48,7 @@ const JobProperties = {
 };
 
 const JobSchema = Type.Object(JobProperties, { title: 'Job' });
-type JobView = Static<typeof JobSchema>;
+export type JobView = Static<typeof JobSchema>;
 
 const JobDetailSchema = Type.Object(
   {
@@ -94,20 +94,8 @@ const ActionBody = Type.Object(
 export async function jobsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  const summaries = async (name: string | null): Promise<JobView[]> => {
-    // Read per request: a dev server reloads its config while it runs.
-    const declared = deps.config.jobs;
-    const rows = new Map((await listJobOverviews(deps.db, name)).map((row) => [row.name, row]));
-    const names = new Set(rows.keys());
-    for (const job of declared.keys()) if (name === null || job === name) names.add(job);
-    const now = new Date();
-    return [...names].sort().map((job) => jobView(job, rows.get(job), declared.get(job), now));
-  };
-  const findJob = async (name: string): Promise<JobView> => {
-    const [job] = await summaries(name);
-    if (!job) throw new NotFoundError('job', name);
-    return job;
-  };
+  const summaries = (name: string | null) => listJobViews(deps, name);
+  const findJob = (name: string) => findJobView(deps, name);
 
   api.get(
     '/jobs',
@@ -173,24 +161,52 @@ export async function jobsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
           request.body ??= {};
         },
       },
-      async (request) => {
-        const name = request.params.name;
-        const reason = request.body?.reason ?? null;
-        const audit = { actor: request.actor, reason };
-        let result = await setJobSuspended(deps.db, name, action === 'suspend', audit);
-        const definition = deps.config.jobs.get(name);
-        if (!result.found && definition) {
-          // Declared but not yet synced into the RunLog (the server syncs on start): record it, then flag it.
-          await syncJobDefinition(deps.db, jobSyncOf(definition, deps.config.file));
-          result = await setJobSuspended(deps.db, name, action === 'suspend', audit);
-        }
-        if (!result.found) throw new NotFoundError('job', name);
-        request.log.info({ job: name, action, actor: request.actor, reason, changed: result.changed }, `job ${action}`);
-        const executor = definition?.schedule ? await applyToExecutor(deps, name, action === 'suspend', request.actor, request.log) : undefined;
-        return { ...(await findJob(name)), action: { type: action, actor: request.actor, reason, ...(executor ? { executor } : {}) } };
-      },
+      async (request) => changeJobSchedule(deps, request.params.name, action, { actor: request.actor, reason: request.body?.reason ?? null }, request.log),
     );
   }
+}
+
+/** Every job (declared or seen in the RunLog), or only `name`, as GET /jobs shows it; the UI's jobs page too. */
+export async function listJobViews(deps: ApiDeps, name: string | null): Promise<JobView[]> {
+  // Read per request: a dev server reloads its config while it runs.
+  const declared = deps.config.jobs;
+  const rows = new Map((await listJobOverviews(deps.db, name)).map((row) => [row.name, row]));
+  const names = new Set(rows.keys());
+  for (const job of declared.keys()) if (name === null || job === name) names.add(job);
+  const now = new Date();
+  return [...names].sort().map((job) => jobView(job, rows.get(job), declared.get(job), now));
+}
+
+/** One job's view; NotFoundError when there is none. */
+export async function findJobView(deps: ApiDeps, name: string): Promise<JobView> {
+  const [job] = await listJobViews(deps, name);
+  if (!job) throw new NotFoundError('job', name);
+  return job;
+}
+
+/**
+ * Suspends or resumes a job's schedule (idempotent), recording who and why, and applies it to the
+ * executor's own copy (CronJob) when it keeps one: POST /jobs/{name}/suspend|resume and the UI's forms.
+ */
+export async function changeJobSchedule(
+  deps: ApiDeps,
+  name: string,
+  action: 'suspend' | 'resume',
+  audit: { actor: string; reason: string | null },
+  log: FastifyBaseLogger,
+) {
+  const { actor, reason } = audit;
+  let result = await setJobSuspended(deps.db, name, action === 'suspend', audit);
+  const definition = deps.config.jobs.get(name);
+  if (!result.found && definition) {
+    // Declared but not yet synced into the RunLog (the server syncs on start): record it, then flag it.
+    await syncJobDefinition(deps.db, jobSyncOf(definition, deps.config.file));
+    result = await setJobSuspended(deps.db, name, action === 'suspend', audit);
+  }
+  if (!result.found) throw new NotFoundError('job', name);
+  log.info({ job: name, action, actor, reason, changed: result.changed }, `job ${action}`);
+  const executor = definition?.schedule ? await applyToExecutor(deps, name, action === 'suspend', actor, log) : undefined;
+  return { ...(await findJobView(deps, name)), action: { type: action, actor, reason, ...(executor ? { executor } : {}) } };
 }
 
 /**

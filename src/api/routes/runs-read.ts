@@ -2,7 +2,7 @@
 // live as Server-Sent Events) is in run-log.ts.
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import type { ApiDeps } from '../app.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { NotFoundError } from '../errors.ts';
@@ -11,13 +11,14 @@ import { getRunRetry } from '../../runlog/sql/run-retries.ts';
 import { listRunNotifications } from '../../runlog/sql/notification-deliveries.ts';
 import { readRunEvents } from '../../runlog/sql/run-logs.ts';
 import { getRun } from '../../runlog/sql/runs.ts';
-import { getRunStatus, listRuns } from '../../runlog/sql/run-queries.ts';
+import { getRunStatus, listRuns, type ListedRun } from '../../runlog/sql/run-queries.ts';
+import type { Queryable } from '../../runlog/db.ts';
 import { RUN_STATUSES, TRIGGERS } from '../../runlog/types.ts';
 import { runLogRoute } from './run-log.ts';
 import { resolveRunIdParam } from './run-ref-param.ts';
 
 
-const ListQuery = Type.Object(
+export const ListQuery = Type.Object(
   {
     job: Type.Optional(Type.String({ minLength: 1, description: 'Only runs of this job.' })),
     status: Type.Optional(StringEnum(RUN_STATUSES, { description: 'Only runs in this status.' })),
@@ -50,6 +51,36 @@ const RunEventSchema = Type.Object(
   { title: 'RunEvent' },
 );
 
+/** The filters of GET /runs, as its query string has them (validated by ListQuery). */
+export type RunListQuery = Static<typeof ListQuery>;
+
+/**
+ * One page of GET /runs: the runs matching every filter, newest first, and the cursor of the next
+ * page (null on the last). The UI's runs page reads the same function.
+ */
+export async function listRunPage(db: Queryable, query: RunListQuery): Promise<{ runs: ListedRun[]; next_cursor: string | null }> {
+  // Ajv fills in the default; the fallback only satisfies the type.
+  const limit = query.limit ?? 50;
+  const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  const separator = query.label?.indexOf('=') ?? -1;
+  const label = query.label === undefined ? undefined : { key: query.label.slice(0, separator), value: query.label.slice(separator + 1) };
+  // One row beyond the page tells whether another page exists, so the last page says null.
+  const rows = await listRuns(db, {
+    job: query.job,
+    status: query.status,
+    trigger: query.trigger,
+    label,
+    since: query.since === undefined ? undefined : new Date(query.since),
+    until: query.until === undefined ? undefined : new Date(query.until),
+    before,
+    limit: limit + 1,
+  });
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  const next = rows.length > limit && last ? encodeCursor({ created_at: last.cursor_at, run_id: last.run_id }) : null;
+  return { runs: page, next_cursor: next };
+}
+
 /** GET /runs, /runs/{run_id}, /runs/{run_id}/events and (run-log.ts) /runs/{run_id}/logs (scope read). */
 export async function runsReadRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -68,27 +99,8 @@ export async function runsReadRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       },
     },
     async (request) => {
-      const query = request.query;
-      // Ajv fills in the default; the fallback only satisfies the type.
-      const limit = query.limit ?? 50;
-      const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const separator = query.label?.indexOf('=') ?? -1;
-      const label = query.label === undefined ? undefined : { key: query.label.slice(0, separator), value: query.label.slice(separator + 1) };
-      // One row beyond the page tells whether another page exists, so the last page says null.
-      const rows = await listRuns(deps.db, {
-        job: query.job,
-        status: query.status,
-        trigger: query.trigger,
-        label,
-        since: query.since === undefined ? undefined : new Date(query.since),
-        until: query.until === undefined ? undefined : new Date(query.until),
-        before,
-        limit: limit + 1,
-      });
-      const page = rows.slice(0, limit);
-      const last = page[page.length - 1];
-      const next = rows.length > limit && last ? encodeCursor({ created_at: last.cursor_at, run_id: last.run_id }) : null;
-      return { runs: page.map(runView), next_cursor: next };
+      const page = await listRunPage(deps.db, request.query);
+      return { runs: page.runs.map(runView), next_cursor: page.next_cursor };
     },
   );
 

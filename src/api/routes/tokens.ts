@@ -25,7 +25,7 @@ const TokenProperties = {
   revoked_by: Nullable(Type.String(), { description: 'Who revoked it: `token:<name>` over the API, the OS user from the CLI.' }),
 };
 const TokenSchema = Type.Object(TokenProperties, { title: 'Token', description: 'An API token; never its value or hash.' });
-type TokenView = Static<typeof TokenSchema>;
+export type TokenView = Static<typeof TokenSchema>;
 
 const CreatedTokenSchema = Type.Object(
   { ...TokenProperties, token: Type.String({ description: 'The token itself: shown this once, only its hash is stored.' }) },
@@ -92,6 +92,49 @@ const isNameTaken = (error: unknown): boolean =>
   (error as { code?: unknown }).code === UNIQUE_VIOLATION
   && /name/.test(String((error as { constraint?: unknown }).constraint ?? (error as Error).message));
 
+/** Every token, oldest first, as GET /tokens (and the UI's tokens page) shows them. */
+export async function listTokenViews(deps: Pick<ApiDeps, 'db'>): Promise<TokenView[]> {
+  const now = new Date();
+  return (await listTokens(deps.db)).map((token) => tokenView(token, now));
+}
+
+/**
+ * Creates a token for `actor`: POST /tokens and the UI's form. The name and lifetime are checked
+ * here too (the API's schema checks them first), so a form gets the same 400 naming the field.
+ */
+export async function createApiToken(
+  deps: Pick<ApiDeps, 'db'>,
+  input: { name: string; scope: TokenRow['scope']; expires_in?: string },
+  actor: string,
+): Promise<TokenView & { token: string }> {
+  const { name, scope, expires_in } = input;
+  if (!new RegExp(TOKEN_NAME).test(name)) {
+    const reason = "must be letters, digits, '.', '_', '@', '-', at most 100, starting with a letter or digit";
+    throw new BadRequestError(`body.name: ${reason}`, [{ field: 'body.name', reason }]);
+  }
+  if (!(TOKEN_SCOPES as readonly string[]).includes(scope)) {
+    const reason = `must be one of ${JSON.stringify(TOKEN_SCOPES)}`;
+    throw new BadRequestError(`body.scope: ${reason}`, [{ field: 'body.scope', reason }]);
+  }
+  const now = new Date();
+  let created: Awaited<ReturnType<typeof createToken>>;
+  try {
+    created = await createToken(deps.db, { name, scope, expires_at: expiresAt(expires_in, now), created_by: actor });
+  } catch (error) {
+    if (!isNameTaken(error)) throw error;
+    throw new ConflictError('token_name_taken', `a token named ${name} already exists (names stay taken after a revoke)`, { name });
+  }
+  return { ...tokenView(created.row, now), token: created.token };
+}
+
+/** Revokes a token by name (idempotent), recording `actor`: DELETE /tokens/{name} and the UI's button. */
+export async function revokeApiToken(deps: Pick<ApiDeps, 'db'>, name: string, actor: string): Promise<TokenView & { revoked_now: boolean }> {
+  const revokedNow = await revokeToken(deps.db, name, actor);
+  const token = (await listTokens(deps.db)).find((row) => row.name === name);
+  if (!token) throw new ApiError(404, 'token_not_found', `no token ${name}`, { token: name });
+  return { ...tokenView(token), revoked_now: revokedNow };
+}
+
 /** POST /tokens, GET /tokens, DELETE /tokens/{name}: all scope admin; every call names its actor. */
 export async function tokensRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -110,17 +153,9 @@ export async function tokensRoutes(app: FastifyInstance, deps: ApiDeps): Promise
       },
     },
     async (request, reply) => {
-      const { name, scope, expires_in } = request.body;
-      const now = new Date();
-      let created: Awaited<ReturnType<typeof createToken>>;
-      try {
-        created = await createToken(deps.db, { name, scope, expires_at: expiresAt(expires_in, now), created_by: request.actor });
-      } catch (error) {
-        if (!isNameTaken(error)) throw error;
-        throw new ConflictError('token_name_taken', `a token named ${name} already exists (names stay taken after a revoke)`, { name });
-      }
-      request.log.info({ token: name, scope, actor: request.actor }, 'token created');
-      return reply.code(201).send({ ...tokenView(created.row, now), token: created.token });
+      const created = await createApiToken(deps, request.body, request.actor);
+      request.log.info({ token: created.name, scope: created.scope, actor: request.actor }, 'token created');
+      return reply.code(201).send(created);
     },
   );
 
@@ -134,10 +169,7 @@ export async function tokensRoutes(app: FastifyInstance, deps: ApiDeps): Promise
         response: { 200: Type.Object({ tokens: Type.Array(TokenSchema) }), ...errorResponses(401, 403, 500) },
       },
     },
-    async () => {
-      const now = new Date();
-      return { tokens: (await listTokens(deps.db)).map((token) => tokenView(token, now)) };
-    },
+    async () => ({ tokens: await listTokenViews(deps) }),
   );
 
   api.delete(
@@ -156,13 +188,9 @@ export async function tokensRoutes(app: FastifyInstance, deps: ApiDeps): Promise
       },
     },
     async (request) => {
-      const name = request.params.name;
-      const revokedNow = await revokeToken(deps.db, name, request.actor);
-      const token = (await listTokens(deps.db)).find((row) => row.name === name);
-      if (!token) throw new ApiError(404, 'token_not_found', `no token ${name}`, { token: name });
-      // The RunLog keeps no revoker column: the server log is where who revoked it is recorded.
-      request.log.info({ token: name, actor: request.actor, revoked_now: revokedNow }, 'token revoked');
-      return { ...tokenView(token), revoked_now: revokedNow };
+      const revoked = await revokeApiToken(deps, request.params.name, request.actor);
+      request.log.info({ token: revoked.name, actor: request.actor, revoked_now: revoked.revoked_now }, 'token revoked');
+      return revoked;
     },
   );
 }

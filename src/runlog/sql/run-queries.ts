@@ -110,3 +110,12 @@ export async function recentSuccesses(
   );
   return rows.map((row) => ({ duration_ms: row.duration_ms === null ? null : Number(row.duration_ms), metrics: row.metrics ?? {} }));
 }
+
+/** The runs with these ids (those that exist), in no particular order: a page refreshing its live rows. */
+export async function listRunsByIds(db: Queryable, runIds: readonly string[]): Promise<RunRecord[]> {
+  if (runIds.length === 0) return [];
+  return db.query<RunRecord & Record<string, unknown>>(
+    `SELECT ${RUN_COLUMNS} FROM runs WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)`,
+    [JSON.stringify(runIds)],
+  );
+}

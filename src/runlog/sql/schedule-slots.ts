@@ -157,3 +157,30 @@ export async function listSlots(db: Queryable, filter: SlotFilter = {}): Promise
     [filter.job ?? null, filter.state ?? null, filter.since ?? null, filter.until ?? null, filter.limit ?? 100],
   );
 }
+
+/** A slot as a strip of a job's recent schedule shows it: the outcome migration 10's view judges, and its run. */
+export interface SlotOutcome {
+  job: string;
+  scheduled_for: Date;
+  /** on_time, late, missed, skipped or pending (view `schedule_slot_outcomes`). */
+  outcome: string;
+  run_id: string | null;
+  run_number: number | null;
+  run_status: string | null;
+}
+
+/** The newest `limit` slots of each job, newest first, with their outcome and run (one statement for all jobs). */
+export async function recentSlotOutcomes(db: Queryable, jobs: readonly string[], limit: number): Promise<SlotOutcome[]> {
+  if (jobs.length === 0) return [];
+  // LATERAL with LIMIT per job: a per-second schedule has millions of slots, and this reads only the newest.
+  return db.query<SlotOutcome & Record<string, unknown>>(
+    `SELECT o.job, o.scheduled_for, o.outcome, o.run_id::text AS run_id, r.run_number, r.status AS run_status
+     FROM (SELECT DISTINCT name FROM jsonb_array_elements_text($1::jsonb) AS j(name)) AS j
+     CROSS JOIN LATERAL (
+       SELECT * FROM schedule_slot_outcomes s WHERE s.job = j.name ORDER BY s.scheduled_for DESC LIMIT $2
+     ) AS o
+     LEFT JOIN runs r ON r.run_id = o.run_id
+     ORDER BY o.job, o.scheduled_for DESC`,
+    [JSON.stringify(jobs), limit],
+  );
+}

@@ -1,0 +1,224 @@
+// Read queries of job stats (docs/reporting.md), over the views of migration 10: `finished_runs` and
+// `schedule_slot_outcomes`. Each takes a set of jobs (one, or all of them) and a window [from, to)
+// and answers per job, so one job's stats and every job's are the same statements.
+import type { Queryable } from '../db.ts';
+import { FAILING_STATUSES, LIVE_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../types.ts';
+
+/** Aggregates of the runs that finished in the window. */
+export interface WindowAggregateRow {
+  job: string;
+  /** Runs by terminal status. */
+  by_status: Record<string, number>;
+  /** percentile_cont of the durations at 0.5, 0.95, 0.99 (null: no finished run with a duration). */
+  duration_percentiles: number[] | null;
+  duration_max: number | null;
+  queue_wait_p95: number | null;
+  failing: number;
+  first_failure_at: Date | null;
+  last_failure_at: Date | null;
+}
+
+/** Counts and percentiles of the runs of `jobs` that ended in [from, to). Jobs without any are left out. */
+export async function windowAggregates(db: Queryable, jobs: readonly string[], from: Date, to: Date): Promise<WindowAggregateRow[]> {
+  // One count per terminal status, from the one list of them, in the same scan as the percentiles.
+  const counts = TERMINAL_STATUSES.map((_, i) => `count(*) FILTER (WHERE status = ($4::text[])[${i + 1}])::int`).join(', ');
+  const rows = await db.query<WindowAggregateRow & { counts: number[] } & Record<string, unknown>>(
+    `SELECT job,
+            ARRAY[${counts}] AS counts,
+            percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_seconds) AS duration_percentiles,
+            max(duration_seconds) AS duration_max,
+            percentile_cont(0.95) WITHIN GROUP (ORDER BY queue_wait_seconds) AS queue_wait_p95,
+            count(*) FILTER (WHERE failing)::int AS failing,
+            min(ended_at) FILTER (WHERE failing) AS first_failure_at,
+            max(ended_at) FILTER (WHERE failing) AS last_failure_at
+     FROM finished_runs
+     WHERE job = ANY ($1::text[]) AND ended_at >= $2 AND ended_at < $3
+     GROUP BY job`,
+    [jobs, from, to, TERMINAL_STATUSES],
+  );
+  return rows.map((row) => ({
+    ...row,
+    by_status: Object.fromEntries(TERMINAL_STATUSES.map((status, i) => [status, Number(row.counts[i] ?? 0)])),
+    duration_percentiles: row.duration_percentiles?.map(Number) ?? null,
+    duration_max: row.duration_max === null ? null : Number(row.duration_max),
+    queue_wait_p95: row.queue_wait_p95 === null ? null : Number(row.queue_wait_p95),
+  }));
+}
+
+/** The latest run of a job that ended in the window (cancelled left out), and how many before it in a row share its status. */
+export interface StreakRow {
+  job: string;
+  status: RunStatus;
+  count: number;
+}
+
+/**
+ * The current streak of each job within [from, to): the status of its newest finished run that was
+ * not cancelled (someone chose those; they neither extend nor break a streak), and how many of its
+ * newest such runs in a row have it. Ordered by end time, then run id.
+ */
+export async function windowStreaks(db: Queryable, jobs: readonly string[], from: Date, to: Date): Promise<StreakRow[]> {
+  const rows = await db.query<StreakRow & Record<string, unknown>>(
+    `SELECT job, status, count(*)::int AS count FROM (
+       SELECT job, status,
+              count(*) FILTER (WHERE status <> newest) OVER (PARTITION BY job ORDER BY ended_at DESC, run_id DESC) AS breaks
+       FROM (
+         SELECT job, status, ended_at, run_id,
+                first_value(status) OVER (PARTITION BY job ORDER BY ended_at DESC, run_id DESC) AS newest
+         FROM finished_runs
+         WHERE job = ANY ($1::text[]) AND ended_at >= $2 AND ended_at < $3 AND status <> 'cancelled'
+       ) ordered
+     ) counted
+     WHERE breaks = 0
+     GROUP BY job, status`,
+    [jobs, from, to],
+  );
+  return rows;
+}
+
+/** A job's last success and last failure before `to`, whatever the window. */
+export interface LastOutcomeRow {
+  job: string;
+  last_success_at: Date | null;
+  failure_run_id: string | null;
+  failure_run_number: number | null;
+  failure_status: RunStatus | null;
+  failure_ended_at: Date | null;
+  failure_error_type: string | null;
+  failure_error_message: string | null;
+}
+
+/**
+ * The newest success and the newest failure (failed, timed_out, lost) of each job that ended before
+ * `to`. One short backward index scan per job and status, however long the history.
+ */
+export async function lastOutcomes(db: Queryable, jobs: readonly string[], to: Date): Promise<LastOutcomeRow[]> {
+  return db.query<LastOutcomeRow & Record<string, unknown>>(
+    `SELECT j.job,
+            (SELECT f.ended_at FROM finished_runs f
+             WHERE f.job = j.job AND f.status = 'succeeded' AND f.ended_at < $2
+             ORDER BY f.ended_at DESC LIMIT 1) AS last_success_at,
+            lf.run_id::text AS failure_run_id, r.run_number AS failure_run_number, lf.status AS failure_status,
+            lf.ended_at AS failure_ended_at, r.error_type AS failure_error_type, r.error_message AS failure_error_message
+     FROM unnest($1::text[]) AS j(job)
+     LEFT JOIN LATERAL (
+       SELECT x.* FROM unnest($3::text[]) AS s(status)
+       CROSS JOIN LATERAL (
+         SELECT f.run_id, f.status, f.ended_at FROM finished_runs f
+         WHERE f.job = j.job AND f.status = s.status AND f.ended_at < $2
+         ORDER BY f.ended_at DESC, f.run_id DESC LIMIT 1) x
+       ORDER BY x.ended_at DESC, x.run_id DESC LIMIT 1
+     ) lf ON true
+     LEFT JOIN runs r ON r.run_id = lf.run_id`,
+    [jobs, to, FAILING_STATUSES],
+  );
+}
+
+/** The runs of each job that are live now (queued, starting, running), by status. */
+export async function liveRunCounts(db: Queryable, jobs: readonly string[]): Promise<{ job: string; status: RunStatus; count: number }[]> {
+  return db.query<{ job: string; status: RunStatus; count: number }>(
+    `SELECT job, status, count(*)::int AS count FROM runs
+     WHERE status = ANY ($2::text[]) AND job = ANY ($1::text[])
+     GROUP BY job, status`,
+    [jobs, LIVE_STATUSES],
+  );
+}
+
+/** Slots of each job scheduled in [from, to), by SLA outcome (on_time, late, missed, skipped, pending). */
+export async function slotOutcomeCounts(db: Queryable, jobs: readonly string[], from: Date, to: Date): Promise<{ job: string; outcome: string; count: number }[]> {
+  return db.query<{ job: string; outcome: string; count: number }>(
+    `SELECT job, outcome, count(*)::int AS count FROM schedule_slot_outcomes
+     WHERE job = ANY ($1::text[]) AND scheduled_for >= $2 AND scheduled_for < $3
+     GROUP BY job, outcome`,
+    [jobs, from, to],
+  );
+}
+
+export type BucketWidth = '1h' | '1d';
+const TRUNC: Record<BucketWidth, string> = { '1h': 'hour', '1d': 'day' };
+const STEP: Record<BucketWidth, string> = { '1h': '1 hour', '1d': '1 day' };
+
+/** One bucket of a job's finished runs. */
+export interface RunBucketRow {
+  start: Date;
+  runs: number;
+  succeeded: number;
+  failed: number;
+  p95_duration_seconds: number | null;
+}
+
+/**
+ * A job's finished runs in [from, to) per UTC hour or day (every bucket of the window, empty ones
+ * included, oldest first): counts and p95 duration. `failed` counts failed, timed_out and lost.
+ */
+export async function runBuckets(db: Queryable, job: string, from: Date, to: Date, width: BucketWidth): Promise<RunBucketRow[]> {
+  const rows = await db.query<RunBucketRow & Record<string, unknown>>(
+    `WITH b AS (
+       SELECT start FROM generate_series(date_trunc('${TRUNC[width]}', $2::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                                         $3::timestamptz - interval '1 microsecond', interval '${STEP[width]}') AS start
+     ), agg AS (
+       SELECT date_trunc('${TRUNC[width]}', ended_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+              count(*)::int AS runs,
+              count(*) FILTER (WHERE succeeded)::int AS succeeded,
+              count(*) FILTER (WHERE failing)::int AS failed,
+              percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) AS p95
+       FROM finished_runs
+       WHERE job = $1 AND ended_at >= $2 AND ended_at < $3
+       GROUP BY 1
+     )
+     SELECT b.start, coalesce(agg.runs, 0) AS runs, coalesce(agg.succeeded, 0) AS succeeded,
+            coalesce(agg.failed, 0) AS failed, agg.p95 AS p95_duration_seconds
+     FROM b LEFT JOIN agg ON agg.start = b.start
+     ORDER BY b.start`,
+    [job, from, to],
+  );
+  return rows.map((row) => ({ ...row, p95_duration_seconds: row.p95_duration_seconds === null ? null : Number(row.p95_duration_seconds) }));
+}
+
+/** One bucket of a metric's values. */
+export interface MetricBucketRow {
+  start: Date;
+  count: number;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+}
+
+/**
+ * A numeric value of `runs.metrics` (what a run reported as `{"metric": name, "value": …}`) over the
+ * job's runs that finished in [from, to), per UTC hour or day, every bucket included. Runs without
+ * the metric, or with a value that is not a number, are left out.
+ */
+export async function metricBuckets(db: Queryable, job: string, metric: string, from: Date, to: Date, width: BucketWidth): Promise<MetricBucketRow[]> {
+  const rows = await db.query<MetricBucketRow & Record<string, unknown>>(
+    `WITH b AS (
+       SELECT start FROM generate_series(date_trunc('${TRUNC[width]}', $2::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                                         $3::timestamptz - interval '1 microsecond', interval '${STEP[width]}') AS start
+     ), v AS (
+       SELECT date_trunc('${TRUNC[width]}', coalesce(r.finished_at, r.created_at) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+              (r.metrics->>$4)::float8 AS value
+       FROM finished_runs f JOIN runs r ON r.run_id = f.run_id
+       WHERE f.job = $1 AND f.ended_at >= $2 AND f.ended_at < $3 AND jsonb_typeof(r.metrics->$4) = 'number'
+     ), agg AS (
+       SELECT start, count(*)::int AS count, avg(value) AS avg, min(value) AS min, max(value) AS max FROM v GROUP BY start
+     )
+     SELECT b.start, coalesce(agg.count, 0) AS count, agg.avg, agg.min, agg.max
+     FROM b LEFT JOIN agg ON agg.start = b.start
+     ORDER BY b.start`,
+    [job, from, to, metric],
+  );
+  const num = (value: unknown) => (value === null || value === undefined ? null : Number(value));
+  return rows.map((row) => ({ start: row.start, count: row.count, avg: num(row.avg), min: num(row.min), max: num(row.max) }));
+}
+
+/** The names of the jobs in the RunLog (every job ever recorded, removed ones included), sorted. */
+export async function statsJobNames(db: Queryable): Promise<string[]> {
+  const rows = await db.query<{ name: string }>('SELECT name FROM jobs ORDER BY name');
+  return rows.map((row) => row.name);
+}
+
+/** Whether the RunLog knows the job. */
+export async function jobExists(db: Queryable, job: string): Promise<boolean> {
+  const rows = await db.query('SELECT 1 FROM jobs WHERE name = $1', [job]);
+  return rows.length > 0;
+}

@@ -1,0 +1,97 @@
+// The jobs page: every job with its schedule in words and next fire time, its last run, a duration
+// sparkline of its recent runs, and (scope admin, as the API requires) suspend and resume with a reason.
+import { changeJobSchedule, listJobViews } from '../../api/routes/jobs.ts';
+import { allJobStats, type JobStats } from '../../reports/stats.ts';
+import { listRuns } from '../../runlog/sql/run-queries.ts';
+import { recentSlotOutcomes, type SlotOutcome } from '../../runlog/sql/schedule-slots.ts';
+import { formatTime, isLive, runName } from '../format.ts';
+import { flash } from '../flash.ts';
+import { formField } from '../form.ts';
+import { canDo, requireScope } from '../session.ts';
+import { sparkline } from '../sparkline.ts';
+import type { UiPageModule } from '../ui-context.ts';
+import { UiError } from '../ui-errors.ts';
+
+// Enough bars to see a trend at a glance, few enough that 50 jobs stay one quick indexed read each.
+const SPARK_RUNS = 20;
+// About a month of a daily schedule, a day of an hourly one: what fits beside the schedule on a laptop.
+const STRIP_SLOTS = 24;
+
+const SLOT_WORDS: Record<string, string> = { on_time: 'on time', late: 'late', missed: 'missed', skipped: 'skipped', pending: 'pending', running: 'running' };
+
+/** A slot of the strip: its outcome (running while its run is live) and what a person reads for it. */
+function slotView(slot: SlotOutcome) {
+  const outcome = slot.run_status !== null && isLive(slot.run_status) ? 'running' : slot.outcome;
+  const run = slot.run_number === null ? '' : ` (${runName({ job: slot.job, run_number: slot.run_number })})`;
+  return { outcome, text: `${formatTime(slot.scheduled_for)}: ${SLOT_WORDS[outcome] ?? outcome}${run}` };
+}
+
+/** "20 on time, 2 late": the strip in words, oldest to newest counted together. */
+function stripSummary(slots: { outcome: string }[]): string {
+  const counts = new Map<string, number>();
+  for (const slot of slots) counts.set(slot.outcome, (counts.get(slot.outcome) ?? 0) + 1);
+  return [...counts].map(([outcome, n]) => `${n} ${SLOT_WORDS[outcome] ?? outcome}`).join(', ');
+}
+
+/** Success rate and durations of a window, as the page shows them. */
+function healthView(stats: JobStats | undefined) {
+  if (!stats) return null;
+  return {
+    successRate: stats.success_rate === null ? null : `${Math.round(stats.success_rate * 1000) / 10}%`,
+    p50: stats.duration_seconds.p50 === null ? null : stats.duration_seconds.p50 * 1000,
+    p95: stats.duration_seconds.p95 === null ? null : stats.duration_seconds.p95 * 1000,
+    judged: stats.runs.succeeded + stats.runs.failed + stats.runs.timed_out + stats.runs.lost,
+  };
+}
+const MAX_REASON = 1000;
+
+/** GET /ui/jobs; POST /ui/jobs/:name/suspend and /resume. */
+export const jobsPages: UiPageModule = (app, ui) => {
+  app.get('/ui/jobs', { schema: { hide: true } }, async (request, reply) => {
+    requireScope(request, 'read');
+    const jobs = await listJobViews(ui.deps, null);
+    const now = new Date();
+    // The stats module's definitions (docs/reporting.md#stats), two windows for every job at once.
+    const week = new Map((await allJobStats(ui.deps.db, { window: '7d', now })).map((stats) => [stats.job_name, stats]));
+    const month = new Map((await allJobStats(ui.deps.db, { window: '30d', now })).map((stats) => [stats.job_name, stats]));
+    const scheduled = jobs.filter((job) => job.schedule !== null).map((job) => job.name);
+    const slots = new Map<string, ReturnType<typeof slotView>[]>();
+    for (const slot of await recentSlotOutcomes(ui.deps.db, scheduled, STRIP_SLOTS)) {
+      // Newest first from the query; the strip reads left to right, oldest to newest.
+      slots.set(slot.job, [slotView(slot), ...(slots.get(slot.job) ?? [])]);
+    }
+    const rows = [];
+    // One job at a time: on PostgreSQL one page holds one connection, and PGlite serialises anyway.
+    for (const job of jobs) {
+      const recent = await listRuns(ui.deps.db, { job: job.name, limit: SPARK_RUNS });
+      const strip = slots.get(job.name) ?? [];
+      rows.push({
+        job,
+        lastRun: recent[0] ?? null,
+        spark: sparkline(recent),
+        week: healthView(week.get(job.name)),
+        month: healthView(month.get(job.name)),
+        strip,
+        stripSummary: stripSummary(strip),
+      });
+    }
+    return ui.render(reply, 'jobs', {
+      rows,
+      canSuspend: canDo(request, 'admin'),
+      canTrigger: canDo(request, 'trigger'),
+    }, { title: 'Jobs' });
+  });
+
+  for (const action of ['suspend', 'resume'] as const) {
+    app.post(`/ui/jobs/:name/${action}`, { schema: { hide: true } }, async (request, reply) => {
+      const session = requireScope(request, 'admin');
+      const { name } = request.params as { name: string };
+      const reason = formField(request.body, 'reason')?.trim() || null;
+      if (reason !== null && reason.length > MAX_REASON) throw new UiError(400, 'Reason too long', `The reason is at most ${MAX_REASON} characters.`);
+      const result = await changeJobSchedule(ui.deps, name, action, { actor: session.actor, reason }, request.log);
+      const executorNote = result.action.executor && !result.action.executor.applied ? ` (${result.action.executor.message})` : '';
+      flash(reply, `Job ${name} ${action === 'suspend' ? 'suspended' : 'resumed'}${reason ? `: ${reason}` : ''}${executorNote}.`);
+      return reply.redirect(`/ui/jobs#job-${name}`, 303);
+    });
+  }
+};

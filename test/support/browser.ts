@@ -1,0 +1,96 @@
+// A real headless browser for UI tests: Debian's chromium driven by playwright-core (no browser
+// download), a sign-in helper, an axe-core accessibility check, and screenshots for docs/ that are
+// only written when KUBESCRIBE_SCREENSHOTS=1 (so an ordinary test run leaves tracked files alone).
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { REPO_ROOT } from './cli.ts';
+
+const require = createRequire(import.meta.url);
+
+export const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync',
+];
+
+export interface TestBrowser {
+  browser: Browser;
+  /** A fresh context (own cookies), optionally in dark mode or at a phone's width. */
+  newPage(options?: { colorScheme?: 'light' | 'dark'; viewport?: { width: number; height: number }; timezoneId?: string }): Promise<Page>;
+  close(): Promise<void>;
+}
+
+/** Launches chromium; playwright gives each launch a fresh user-data directory of its own and removes it on close. */
+export async function launchBrowser(): Promise<TestBrowser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  const contexts: BrowserContext[] = [];
+  return {
+    browser,
+    async newPage({ colorScheme = 'light', viewport = { width: 1280, height: 800 }, timezoneId = 'Europe/Berlin' } = {}) {
+      const context = await browser.newContext({ colorScheme, viewport, timezoneId, locale: 'en-GB' });
+      contexts.push(context);
+      const page = await context.newPage();
+      // What the browser refused to run or load: a page relying on inline script or style shows up here.
+      const refused: string[] = [];
+      refusals.set(page, refused);
+      page.on('console', (message) => {
+        if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
+      });
+      page.on('pageerror', (error) => refused.push(`page error: ${error.message}`));
+      return page;
+    },
+    async close() {
+      for (const context of contexts) await context.close().catch(() => {});
+      await browser.close();
+    },
+  };
+}
+
+const refusals = new WeakMap<Page, string[]>();
+
+/** Fails when the page has broken its Content-Security-Policy (an inline script or style) or thrown. */
+export function expectNoCspViolations(page: Page): void {
+  assert.deepEqual(refusals.get(page) ?? [], [], `the browser refused parts of ${page.url()}`);
+}
+
+/** Signs in through the sign-in form with `token` and waits for the jobs page. */
+export async function signIn(page: Page, baseUrl: string, token: string): Promise<void> {
+  await page.goto(`${baseUrl}/ui/sign-in`);
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/ui\/jobs/);
+}
+
+let axeSource: string | null = null;
+
+/** Runs axe-core in the page; fails listing each serious or critical violation with its nodes. */
+export async function expectNoSeriousA11yViolations(page: Page): Promise<void> {
+  axeSource ??= (require('axe-core') as { source: string }).source;
+  // Injected through the DevTools protocol (addScriptTag would be blocked by the page's CSP).
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[]; failureSummary?: string }[] }[] }> } }).axe;
+    const outcome = await axe.run(document, { resultTypes: ['violations'] });
+    return outcome.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => `${JSON.stringify(n.target)}: ${n.failureSummary ?? ''}`) }));
+  });
+  const serious = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(serious, [], `accessibility violations on ${page.url()}:\n${serious.map((v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.join('\n  ')}`).join('\n')}`);
+}
+
+/**
+ * Writes docs/screenshots/ui-<name>-light.png and -dark.png of the page as it is, when
+ * KUBESCRIBE_SCREENSHOTS=1; otherwise does nothing.
+ */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  if (process.env.KUBESCRIBE_SCREENSHOTS !== '1') return;
+  const dir = join(REPO_ROOT, 'docs/screenshots');
+  mkdirSync(dir, { recursive: true });
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    await page.screenshot({ path: join(dir, `ui-${name}-${colorScheme}.png`), fullPage: true });
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+}
