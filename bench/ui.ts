@@ -83,6 +83,14 @@ const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 const verdict = (ok: boolean) => (ok ? 'meets target' : 'misses target');
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
+/** `url` with its statement and query timeouts raised to `duration` (parameters pg-timeouts.ts reads). */
+function withTimeouts(url: string, duration: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('statement_timeout', duration);
+  parsed.searchParams.set('query_timeout', duration);
+  return parsed.toString();
+}
+
 /** 50 jobs, a third of them scheduled in zones other than UTC, as a team's kubescribe.yaml might hold. */
 function jobsConfig(): string {
   const jobs = Array.from({ length: JOBS }, (_, i) => {
@@ -228,7 +236,9 @@ async function bench(options: Options, cleanups: Array<() => Promise<unknown>>):
   const home = mkdtempSync(join(tmpdir(), 'kubescribe-bench-ui-'));
   cleanups.push(async () => rmSync(home, { recursive: true, force: true }));
   progress('opening the RunLog (migrations)');
-  const db = await openRunLogDb({ databaseUrl: url, databaseSchema: schema, home });
+  // Seeding a million rows takes longer than the RunLog's default statement and query timeouts
+  // (10 s and 15 s, src/runlog/pg-timeouts.ts); the pages' own queries are far below either.
+  const db = await openRunLogDb({ databaseUrl: withTimeouts(url, '30m'), databaseSchema: schema, home });
   cleanups.push(() => db.close());
   const config = parseConfig(jobsConfig(), 'bench-ui.yaml');
   await syncJobs(db, config);
