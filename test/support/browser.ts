@@ -90,7 +90,7 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   for (const colorScheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme });
-    await page.screenshot({ path: join(dir, `ui-${name}-${colorScheme}.png`), fullPage: true });
+    await page.screenshot({ path: join(dir, `ui-${name}-${colorScheme}.png`) });
   }
   await page.emulateMedia({ colorScheme: 'light' });
 }

@@ -19,14 +19,14 @@
       time.setAttribute('data-local', '');
       var local = document.createElement('span');
       local.className = 'viewer-time';
-      local.textContent = ' · ' + format(date) + ' ' + zone;
+      local.textContent = format(date) + ' ' + zone;
       time.after(local);
     }
   };
   var start = function () {
     localise(document);
     var footer = document.querySelector('.viewer-zone');
-    if (footer && zone && zone !== 'UTC' && zone !== 'Etc/UTC') footer.textContent = ', with your time (' + zone + ') after the dot';
+    if (footer && zone && zone !== 'UTC' && zone !== 'Etc/UTC') footer.textContent = ', with your own time (' + zone + ') below each';
     document.body.addEventListener('htmx:afterSwap', function (event) { localise(event.target.parentNode || document); });
     document.body.addEventListener('htmx:sseMessage', function (event) { localise(event.target.parentNode || document); });
     document.addEventListener('submit', function (event) {
