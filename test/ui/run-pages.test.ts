@@ -181,6 +181,7 @@ for (const engine of ENGINES) {
       await log.getByText('tick 5', { exact: true }).waitFor({ timeout: 30_000 });
       await log.getByText('tick 12', { exact: true }).waitFor({ timeout: 30_000 });
       await page.locator('#run-summary .status-running').waitFor();
+      assert.equal(await page.locator('.log-empty').count(), 0, '"No output yet" goes with the first line');
       await expectNoSeriousA11yViolations(page);
       await screenshot(page, 'run-live');
       // The answer to the POST says what happened (as the page's flash, which the reload at the run's end may take away at once).

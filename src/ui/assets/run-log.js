@@ -85,6 +85,8 @@
     append(JSON.parse(event.data));
     if (!started) {
       started = true;
+      const empty = log.querySelector('.log-empty');
+      if (empty) empty.remove();
       // The run has output, so it has started: refresh its status once.
       document.body.dispatchEvent(new CustomEvent('run-changed'));
     }
