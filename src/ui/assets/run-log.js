@@ -45,7 +45,6 @@
   function newLine(stream) {
     const line = document.createElement('span');
     line.className = `ln ${stream}`;
-    line.dataset.stream = stream;
     live.appendChild(line);
     return line;
   }
