@@ -187,6 +187,13 @@ for (const engine of ENGINES) {
       await page.waitForFunction((id) => document.getElementById(`run-${id}`)?.textContent?.includes('succeeded'), runs.live, { timeout: 15_000 });
       assert.equal(await page.evaluate(() => (globalThis as { __marker?: boolean }).__marker), true);
       assert.match(await row.innerText(), /✓\s+succeeded/);
+      // A run that starts later is announced on the first page, not pushed into it.
+      await seedRun(ui.db, { job: 'hello', status: 'queued', created_at: new Date() });
+      await page.getByText('New runs have arrived.').waitFor({ timeout: 15_000 });
+      assert.equal(await page.evaluate(() => (globalThis as { __marker?: boolean }).__marker), true);
+      await page.getByRole('link', { name: 'Show them' }).click();
+      await page.waitForFunction(() => !(globalThis as { __marker?: boolean }).__marker);
+      assert.match(await page.locator('table.runs tbody tr').first().innerText(), /hello#3\s+◷\s+queued/);
       expectNoCspViolations(page);
     });
 
