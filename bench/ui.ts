@@ -256,7 +256,7 @@ async function bench(options: Options, cleanups: Array<() => Promise<unknown>>):
   await furnishRuns(db, sample.map((row) => row.run_id));
   progress('writing a run with a 10 MB log');
   const bigRun = await runWithBigLog(db, LOG_BYTES);
-  await db.query('ANALYZE');
+  for (const table of ['runs', 'run_events', 'run_logs']) await db.query(`ANALYZE ${table}`);
 
   const signInCodes = new SignInCodes();
   const app = await buildApp({ db, config, executor: new RecordingExecutor(), logger: false, signInCodes },
