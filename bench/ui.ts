@@ -80,7 +80,7 @@ function readOptions(argv: string[]): Options | null {
 
 const ms = (value: number) => (Number.isFinite(value) ? `${value.toFixed(value < 10 ? 2 : 1)} ms` : 'n/a');
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
-const verdict = (ok: boolean) => (ok ? 'meets target' : 'misses target');
+const verdict = (ok: boolean) => (ok ? 'meets target' : 'misses target (or failed)');
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /** `url` with its statement and query timeouts raised to `duration` (parameters pg-timeouts.ts reads). */
@@ -119,19 +119,25 @@ function get(agent: Agent, baseUrl: string, path: string, cookie: string): Promi
   });
 }
 
-interface PageResult { label: string; latencies: number[]; bytes: number }
+interface PageResult { label: string; latencies: number[]; bytes: number; error?: string }
 
 async function measurePage(agent: Agent, baseUrl: string, cookie: string, label: string, paths: string[], requests: number): Promise<PageResult> {
   progress(`${requests} x ${label}`);
+  // A page that fails is reported as failed (with the time it took to fail) and the bench goes on.
+  const failure = (result: { status: number; ms: number; body: string }) => {
+    const message = /<p class="error-message">([^<]*)<\/p>/.exec(result.body)?.[1] ?? result.body.slice(0, 200);
+    progress(`${label}: answered ${result.status} after ${ms(result.ms)}: ${message}`);
+    return { label, latencies: [result.ms], bytes: result.body.length, error: `${result.status} after ${ms(result.ms)}` };
+  };
   for (let i = 0; i < 20; i++) {
     const warm = await get(agent, baseUrl, paths[i % paths.length]!, cookie);
-    if (warm.status !== 200) throw new MeasurementError(`${label}: ${paths[i % paths.length]} answered ${warm.status}: ${warm.body.slice(0, 300)}`);
+    if (warm.status !== 200) return failure(warm);
   }
   const latencies: number[] = [];
   let bytes = 0;
   for (let i = 0; i < requests; i++) {
     const result = await get(agent, baseUrl, paths[i % paths.length]!, cookie);
-    if (result.status !== 200) throw new MeasurementError(`${label}: ${paths[i % paths.length]} answered ${result.status}`);
+    if (result.status !== 200) return failure(result);
     latencies.push(result.ms);
     bytes = result.bytes;
   }
@@ -289,9 +295,9 @@ async function bench(options: Options, cleanups: Array<() => Promise<unknown>>):
 
   out('## 1. Page render times');
   out();
-  out(table(['page', 'p50', 'p99', 'max', 'HTML'], results.map((r) => [
-    r.label, ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(Math.max(...r.latencies)), kib(r.bytes),
-  ]), [false, true, true, true, true]));
+  out(table(['page', 'p50', 'p99', 'max', 'HTML'], results.map((r) => r.error
+    ? [r.label, `failed: ${r.error}`, '', '', '']
+    : [r.label, ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(Math.max(...r.latencies)), kib(r.bytes)]), [false, true, true, true, true]));
   out();
 
   // --- 2. the 10 MB log
@@ -311,7 +317,10 @@ async function bench(options: Options, cleanups: Array<() => Promise<unknown>>):
 
   out('## 3. Summary (informational: the bench never fails on these)');
   out();
-  const p99 = (label: string) => quantile(results.find((r) => r.label.startsWith(label))!.latencies, 0.99);
+  const p99 = (label: string) => {
+    const result = results.find((r) => r.label.startsWith(label))!;
+    return result.error ? Number.NaN : quantile(result.latencies, 0.99);
+  };
   const runsP99 = Math.max(p99('GET /ui/runs'), p99('GET /ui/runs?job='), p99('GET /ui/runs?status='));
   const runP99 = p99(`GET /ui/runs/<id> (`);
   const jobsP99 = p99('GET /ui/jobs');
