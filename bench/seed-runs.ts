@@ -17,12 +17,16 @@ export async function seedFinishedRuns(db: Db, rows: number, jobs: readonly stri
   // and the run-number trigger would update its job's counter a million times (a 50-row table that
   // bloats until each update crawls: half an hour on a loaded 2-CPU machine). Run numbers are set
   // here, the counters and the all-time totals rebuilt after, in one statement each.
-  await db.query('ALTER TABLE runs DISABLE TRIGGER USER');
-  try {
+  // One transaction: the table's lock is held from the first ALTER to the last, so nothing (autovacuum
+  // of the fresh rows) stands between them; the lock wait allowed is the seed's, not the RunLog's 5 s.
+  await db.transaction(async (tx) => {
+    await tx.query("SET LOCAL lock_timeout = '10min'");
+    await tx.query("SET LOCAL statement_timeout = '30min'");
+    await tx.query('ALTER TABLE runs DISABLE TRIGGER USER');
     // One statement: the jobs round-robin (run number = the job's count so far), ~5 % failed and a
     // few other end states, triggers mostly schedule, created_at spread evenly (with jitter) over the
     // last 90 days, older than the bench's own runs.
-    await db.query(
+    await tx.query(
       `INSERT INTO runs (run_id, job, run_number, trigger, triggered_by, params, status, attempt, executor, command, labels,
                          created_at, started_at, finished_at, heartbeat_at, exit_code, error_type, error_message, log_bytes)
        SELECT gen_random_uuid(), jobs[1 + i % cardinality(jobs)], 1 + i / cardinality(jobs), triggers[1 + (i / 4) % 8],
@@ -46,9 +50,8 @@ export async function seedFinishedRuns(db: Db, rows: number, jobs: readonly stri
        ) AS s`,
       [rows, [...jobs]],
     );
-  } finally {
-    await db.query('ALTER TABLE runs ENABLE TRIGGER USER');
-  }
+    await tx.query('ALTER TABLE runs ENABLE TRIGGER USER');
+  });
   await db.query('UPDATE jobs SET last_run_number = (SELECT coalesce(max(run_number), 0) FROM runs WHERE runs.job = jobs.name)');
   await db.query('SELECT kubescribe_rebuild_totals()');
   progress(`seeded ${rows} runs in ${((performance.now() - started) / 1000).toFixed(1)} s; ANALYZE`);
