@@ -91,6 +91,7 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     banner.push(`  Ctrl-C stops it after running runs finish (at most ${formatDuration(server.settings.shutdownGraceMs)}); press it twice to stop now.`);
   } else {
     banner.push(`KubeScribe API on ${server.url} (RunLog: ${server.db.location}, executor: ${executor})`);
+    banner.push(`  web UI:      ${server.url}/ui (sign in with an API token; docs/ui.md)`);
     if (adminToken) {
       const outcome = await ensureBootstrapToken(server.db, adminToken).catch(async (error: unknown) => {
         await server.close({ drain: false }).catch(() => {});

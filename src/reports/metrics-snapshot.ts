@@ -6,7 +6,7 @@ import type { Queryable } from '../runlog/db.ts';
 import {
   fireLagTotals, histogramBounds, jobLastRuns, liveRunsByLabels, notificationTotals, runDurationTotals, runTotalsByLabels, slotTotals,
 } from '../runlog/sql/metrics-snapshot.ts';
-import { STARTED_STATUSES, TERMINAL_STATUSES } from '../runlog/types.ts';
+import { STARTED_STATUSES } from '../runlog/types.ts';
 import { cronFor, nextFireTime } from '../scheduler/slots.ts';
 
 /** A cumulative Prometheus histogram: `count` of observations ≤ each `le` (the last is +Inf), their `count` and `sum`. */
@@ -49,7 +49,7 @@ export async function readMetricsSnapshot(db: Queryable, now: Date = new Date())
   const runsTotal = await runTotalsByLabels(db);
   const durations = await runDurationTotals(db);
   const live = await liveRunsByLabels(db);
-  const jobs = await jobLastRuns(db, TERMINAL_STATUSES);
+  const jobs = await jobLastRuns(db);
   const slots = await slotTotals(db);
   const fireLag = await fireLagTotals(db);
   const notifications = await notificationTotals(db);

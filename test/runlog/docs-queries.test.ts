@@ -10,6 +10,7 @@ import { splitStatements } from '../../src/runlog/migrate.ts';
 import { ensureUndeclaredJob, syncJobDefinition } from '../../src/runlog/sql/jobs.ts';
 import { insertLogChunks, upsertLogChunk } from '../../src/runlog/sql/run-logs.ts';
 import { insertEvent, setLogTotals, transitionRun } from '../../src/runlog/sql/runs.ts';
+import { insertSlots } from '../../src/runlog/sql/schedule-slots.ts';
 import type { RunStatus } from '../../src/runlog/types.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { ev, openSharedRunLog, seedRun, type SharedRunLog } from './shared-runlog.ts';
@@ -32,6 +33,7 @@ const blocks: Block[] = [...DOC.matchAll(/^```(sql[^\n]*)\n([\s\S]*?)^```/gm)].m
 const grafana = (sql: string) =>
   sql
     .replace(/\$__timeGroupAlias\((\w+), 1h\)/g, `date_trunc('hour', $1) AS "time"`)
+    .replace(/\$__timeGroupAlias\((\w+), 1d\)/g, `date_trunc('day', $1) AS "time"`)
     .replace(/\$__timeFilter\((\w+)\)/g, `$1 BETWEEN now() - interval '30 days' AND now()`);
 
 const ago = (seconds: number) => new Date(Date.now() - seconds * 1000);
@@ -87,6 +89,10 @@ async function seed(db: Db): Promise<void> {
   await insertEvent(db, SAMPLE_RUN, ev('warning', 'runner', { source: 'KUBESCRIBE_OUTPUT', line: 3 }));
   await finish(db, SAMPLE_RUN, 'failed', startedAt, 29, { error_type: 'ValueError', error_message: 'bad row', metrics: { rows_read: 1200 } });
   await setLogTotals(db, SAMPLE_RUN, 4096, 1024);
+  await insertSlots(db, [
+    { job: 'report', scheduled_for: ago(3_600), state: 'missed', reason: 'server down' },
+    { job: 'ingest', scheduled_for: ago(7_200), state: 'skipped', reason: 'job suspended' },
+  ]);
 }
 
 for (const engine of ENGINES) {
@@ -102,7 +108,7 @@ for (const engine of ENGINES) {
 
     it('the doc holds the examples this test expects', () => {
       assert.ok(blocks.filter((b) => b.info === 'sql').length >= 12, `found ${blocks.length} blocks`);
-      assert.equal(blocks.filter((b) => b.info === 'sql grafana').length, 2);
+      assert.equal(blocks.filter((b) => b.info === 'sql grafana').length, 3);
       assert.equal(blocks.filter((b) => b.info === 'sql admin').length, 1);
       for (const block of blocks) assert.match(block.info, /^sql( grafana| admin)?$/, `line ${block.line}`);
     });
@@ -157,6 +163,17 @@ for (const engine of ENGINES) {
       assert.equal(byPrefix.length, 1);
       assert.equal(byPrefix[0]!.job_revision, 2);
       assert.deepEqual(byPrefix[0]!.command, ['python3', 'report.py']);
+
+      // The views (migration 10) against the same numbers straight from `runs` and `schedule_slots`.
+      const [stats] = await db.query<{ success_rate: number; max_seconds: number }>(find(/FROM finished_runs/));
+      const [direct] = await db.query<{ rate: number; max: number }>(
+        `SELECT count(*) FILTER (WHERE status = 'succeeded')::float8 / count(*) FILTER (WHERE status IN ('succeeded', 'failed', 'timed_out', 'lost')) AS rate,
+                max(extract(epoch FROM finished_at - started_at))::float8 AS max
+         FROM runs WHERE job = 'report' AND finished_at >= now() - interval '30 days'`);
+      assert.equal(stats!.success_rate, direct!.rate);
+      assert.equal(stats!.max_seconds, direct!.max);
+      const sla = await db.query<{ job: string; missed: number; skipped: number }>(find(/FROM schedule_slot_outcomes/));
+      assert.deepEqual(sla.map((r) => [r.job, Number(r.missed), Number(r.skipped)]), [['ingest', 0, 1], ['report', 1, 0]]);
 
       const capped = await db.query<{ run_id: string; dropped: string }>(find(/pg_size_pretty/));
       assert.deepEqual(capped.map((r) => [String(r.run_id), r.dropped]), [[SAMPLE_RUN, '1024 bytes']]);

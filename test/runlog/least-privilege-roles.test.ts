@@ -98,6 +98,11 @@ for (const engine of ADMIN_URL ? ['postgres'] : []) {
         assert.match(log, /hello from the api role/);
         const cancelled = await fetch(`${server.url}/runs/${runId}/cancel`, { method: 'POST', headers: auth });
         assert.ok(cancelled.status < 500, `cancel of a finished run answers without a server error: ${cancelled.status}`);
+        // The run's end went through the totals triggers, and the stats read the views, with the documented grants.
+        const stats = await fetch(`${server.url}/jobs/hello/stats?window=24h`, { headers: auth });
+        assert.equal(stats.status, 200, await stats.clone().text());
+        assert.equal(((await stats.json()) as { runs: { succeeded: number } }).runs.succeeded, 1);
+        assert.equal((await fetch(`${server.url}/stats`, { headers: auth })).status, 200);
         assert.doesNotMatch(server.stderr(), /permission denied/);
       } finally {
         await server.kill();

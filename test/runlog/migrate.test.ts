@@ -14,7 +14,8 @@ import { ENGINES, type Engine } from '../support/runlog-engines.ts';
 import { unclosable } from './shared-runlog.ts';
 
 const TABLES = ['api_tokens', 'job_events', 'job_revisions', 'jobs', 'kubescribe_migrations', 'notification_attempts', 'notification_deliveries',
-  'notification_events', 'run_events', 'run_logs', 'run_retries', 'runner_credentials', 'runs', 'schedule_slots'];
+  'notification_events', 'notification_totals', 'run_events', 'run_logs', 'run_retries', 'run_totals', 'runner_credentials', 'runs',
+  'schedule_slot_totals', 'schedule_slots'];
 // Every migration this build ships, so the tests follow new migrations without edits.
 const SHIPPED = loadMigrations();
 const LATEST = SHIPPED.length;
@@ -154,14 +155,17 @@ for (const engine of ENGINES) {
          WHERE trigger_schema = current_schema() ORDER BY 1`,
       );
       assert.deepEqual(triggers.map((t) => t.name), [
-        'job_events_append_only', 'run_events_append_only', 'runs_assign_run_number', 'runs_notification_outbox', 'runs_notification_outbox_insert', 'runs_retry_outbox', 'runs_retry_outbox_insert',
-        'runs_terminal_guard',
+        'job_events_append_only', 'notification_deliveries_count', 'notification_deliveries_count_insert', 'run_events_append_only',
+        'runs_assign_run_number', 'runs_count_finished', 'runs_count_finished_insert', 'runs_notification_outbox', 'runs_notification_outbox_insert',
+        'runs_retry_outbox', 'runs_retry_outbox_insert', 'runs_slot_started', 'runs_terminal_guard', 'schedule_slots_count',
+        'schedule_slots_count_update', 'schedule_slots_run_started',
       ]);
       const indexes = await db.query<{ name: string }>(
         `SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'runs' ORDER BY 1`,
       );
       assert.deepEqual(indexes.map((i) => i.name), [
-        'runs_created_idx', 'runs_idempotency_key_key', 'runs_job_created_idx', 'runs_job_run_number_idx', 'runs_live_idx', 'runs_pkey',
+        'runs_created_idx', 'runs_idempotency_key_key', 'runs_job_created_idx', 'runs_job_ended_idx', 'runs_job_failed_idx',
+        'runs_job_run_number_idx', 'runs_live_idx', 'runs_pkey',
         'runs_retry_of_idx', 'runs_status_idx', 'runs_trigger_idx',
       ]);
     });
@@ -236,7 +240,7 @@ for (const engine of ENGINES) {
         const triggers = await db.query(
           'SELECT DISTINCT trigger_name FROM information_schema.triggers WHERE trigger_schema = current_schema()',
         );
-        assert.equal(triggers.length, 8);
+        assert.equal(triggers.length, 16);
       });
 
       // A migration Job with the owner's credentials, and runners/API with a user that may only read
@@ -283,7 +287,7 @@ for (const engine of ENGINES) {
 describe('loadMigrations', () => {
   it('reads the shipped migrations in order', () => {
     const migrations = loadMigrations();
-    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers'], [8, 'runner_credentials'], [9, 'run_retries']]);
+    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers'], [8, 'runner_credentials'], [9, 'run_retries'], [10, 'reporting']]);
     assert.match(migrations[0]!.sql, /CREATE TABLE runs/);
   });
 

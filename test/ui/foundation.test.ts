@@ -133,6 +133,23 @@ describe('UI foundation', () => {
     assert.deepEqual(await rowCounts(ui.db), before);
   });
 
+  test('a live runs stream ends soon after its token is revoked', async () => {
+    const created = await (await ui.call('POST', '/tokens', { body: { name: 'streamer', scope: 'read' } })).json() as { token: string };
+    const code = ui.signInCodes.issue(created.token);
+    const signedIn = await fetch(`${ui.url}/ui/sign-in/once?code=${code}`, { redirect: 'manual' });
+    const cookie = signedIn.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
+    // The first page's stream stays open (waiting for new runs) while the token is good.
+    const stream = await fetch(`${ui.url}/ui/runs/live?ids=&newest=0190c1de-0000-7000-8000-000000000000`, { headers: { cookie } });
+    assert.equal(stream.status, 200);
+    assert.match(stream.headers.get('content-type')!, /^text\/event-stream/);
+    assert.match(stream.headers.get('content-security-policy')!, /script-src 'self'/);
+    assert.equal((await ui.call('DELETE', '/tokens/streamer')).status, 200);
+    const started = Date.now();
+    const body = await stream.text();
+    assert.ok(Date.now() - started < 15_000, 'the stream ended within its token re-check');
+    assert.match(body, /event: done/);
+  });
+
   test('assets are served by hash with an immutable cache; a stale hash is a 404', async () => {
     const page = await browser.newPage();
     await signIn(page, ui.url, ui.tokens.read);

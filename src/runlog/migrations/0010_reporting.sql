@@ -10,49 +10,89 @@
 --     notification or log never decrements them.
 
 -- When a finished run counts: when it ended; a run recorded already finished without an end time
--- (an offline replay, a rejected trigger) counts when it was created.
-CREATE INDEX runs_job_status_ended_idx ON runs (job, status, (coalesce(finished_at, created_at)))
-  INCLUDE (started_at, finished_at, created_at, run_id)
+-- (an offline replay, a rejected trigger) counts when it was created. The key orders a job's runs by
+-- end (run_id breaks ties), so a window is one range scan, the newest runs (a streak, the last
+-- success) are read backwards from its end, and the included columns spare the table.
+CREATE INDEX runs_job_ended_idx ON runs (job, (coalesce(finished_at, created_at)), run_id)
+  INCLUDE (status, started_at, finished_at, created_at)
   WHERE status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost');
+-- The last failure of a job that rarely fails, without reading back through its successes.
+CREATE INDEX runs_job_failed_idx ON runs (job, (coalesce(finished_at, created_at)), run_id)
+  WHERE status IN ('failed', 'timed_out', 'lost');
+
+-- The SLA of a slot depends on when its run started. Kept on the slot itself, so that the SLA of a
+-- window reads the ledger alone instead of looking up a run per slot (200 jobs × 30 days of slots
+-- is ~150,000 lookups). Set when the slot is linked to a run, and when that run starts (or ends
+-- without starting: then its creation time, when it was fired).
+ALTER TABLE schedule_slots ADD COLUMN run_started_at timestamptz;
+UPDATE schedule_slots s
+SET run_started_at = coalesce(r.started_at, CASE WHEN r.status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost') THEN r.created_at END)
+FROM runs r WHERE r.run_id = s.run_id;
+CREATE INDEX schedule_slots_sla_idx ON schedule_slots (job, scheduled_for) INCLUDE (state, run_started_at);
+
+CREATE FUNCTION schedule_slots_run_started() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
+BEGIN
+  IF NEW.run_id IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.run_id IS DISTINCT FROM OLD.run_id) THEN
+    SELECT coalesce(r.started_at, CASE WHEN r.status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost') THEN r.created_at END)
+    INTO NEW.run_started_at FROM runs r WHERE r.run_id = NEW.run_id;
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER schedule_slots_run_started BEFORE INSERT OR UPDATE OF run_id ON schedule_slots
+  FOR EACH ROW EXECUTE FUNCTION schedule_slots_run_started();
+
+CREATE FUNCTION runs_slot_started() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
+BEGIN
+  UPDATE schedule_slots SET run_started_at = coalesce(NEW.started_at, NEW.created_at)
+  WHERE run_id = NEW.run_id AND run_started_at IS NULL;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER runs_slot_started AFTER UPDATE OF started_at, status ON runs
+  FOR EACH ROW
+  WHEN ((OLD.started_at IS NULL AND NEW.started_at IS NOT NULL)
+        OR (NEW.started_at IS NULL AND OLD.status IS DISTINCT FROM NEW.status
+            AND NEW.status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost')))
+  EXECUTE FUNCTION runs_slot_started();
 
 -- ---------------------------------------------------------------------------------------------
 -- Views: the definitions the API, `kubescribe report` and Grafana share (docs/runlog.md#views).
 
--- One row per finished run, with what stats are computed from.
+-- One row per finished run, with what stats are computed from. Seconds come from date_part, a
+-- float8: extract() returns numeric since PostgreSQL 14, ~0.3–0.7 µs more per row (1 M intervals:
+-- 1.0–1.5 s against 0.76–0.86 s on the benchmark machine), paid on every run a window reads.
 CREATE VIEW finished_runs AS
 SELECT r.job, r.run_id, r.run_number, r.status, r.trigger, r.executor, r.attempt,
        r.created_at, r.started_at, r.finished_at,
        coalesce(r.finished_at, r.created_at) AS ended_at,
        -- null for a run that never started (bad params, cancelled while queued)
        CASE WHEN r.started_at IS NOT NULL AND r.finished_at IS NOT NULL
-            THEN greatest(extract(epoch FROM r.finished_at - r.started_at)::float8, 0) END AS duration_seconds,
+            THEN greatest(date_part('epoch', r.finished_at - r.started_at), 0) END AS duration_seconds,
        CASE WHEN r.started_at IS NOT NULL
-            THEN greatest(extract(epoch FROM r.started_at - r.created_at)::float8, 0) END AS queue_wait_seconds,
+            THEN greatest(date_part('epoch', r.started_at - r.created_at), 0) END AS queue_wait_seconds,
        r.status = 'succeeded' AS succeeded,
        r.status IN ('failed', 'timed_out', 'lost') AS failing
 FROM runs r
 WHERE r.status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost');
 
 -- One row per slot of the schedule-slot ledger with its SLA outcome. A slot is on time when its run
--- started within 60 s of the scheduled time, late when later (a run that ended without starting is
--- judged by when it was fired; one still queued is late once 60 s have passed). missed and skipped
--- are the ledger's states; `pending` is a slot claimed but not fired yet, or still within its 60 s.
+-- started within 60 s of the scheduled time, late when later or not at all by then (a run that ended
+-- without starting is judged by when it was fired). missed and skipped are the ledger's states;
+-- `pending`: claimed and not fired yet, or fired and still within its 60 s.
 CREATE VIEW schedule_slot_outcomes AS
-SELECT s.job, s.scheduled_for, s.state, s.run_id, s.reason,
-       CASE WHEN r.run_id IS NOT NULL
-            THEN extract(epoch FROM coalesce(r.started_at,
-                                             CASE WHEN r.status IN ('queued', 'starting', 'running') THEN now() END,
-                                             r.created_at) - s.scheduled_for)::float8 END AS start_delay_seconds,
+SELECT s.job, s.scheduled_for, s.state, s.run_id, s.reason, s.run_started_at,
+       date_part('epoch', s.run_started_at - s.scheduled_for) AS start_delay_seconds,
        CASE
          WHEN s.state IN ('missed', 'skipped') THEN s.state
-         WHEN s.state = 'expected' OR r.run_id IS NULL THEN 'pending'
-         WHEN r.started_at IS NULL AND r.status IN ('queued', 'starting', 'running')
-           THEN CASE WHEN now() <= s.scheduled_for + interval '60 seconds' THEN 'pending' ELSE 'late' END
-         WHEN coalesce(r.started_at, r.created_at) <= s.scheduled_for + interval '60 seconds' THEN 'on_time'
+         WHEN s.state = 'expected' OR s.run_id IS NULL THEN 'pending'
+         WHEN s.run_started_at <= s.scheduled_for + interval '60 seconds' THEN 'on_time'
+         WHEN s.run_started_at IS NULL AND now() <= s.scheduled_for + interval '60 seconds' THEN 'pending'
          ELSE 'late'
        END AS outcome
-FROM schedule_slots s
-LEFT JOIN runs r ON r.run_id = s.run_id;
+FROM schedule_slots s;
 
 -- ---------------------------------------------------------------------------------------------
 -- All-time totals for /metrics. Written by SECURITY DEFINER triggers: whoever records the fact (the
@@ -89,7 +129,7 @@ CREATE FUNCTION runs_count_finished() RETURNS trigger LANGUAGE plpgsql SECURITY 
 SET search_path FROM CURRENT AS $$
 DECLARE
   duration float8 := CASE WHEN NEW.started_at IS NOT NULL AND NEW.finished_at IS NOT NULL
-                          THEN greatest(extract(epoch FROM NEW.finished_at - NEW.started_at)::float8, 0) END;
+                          THEN greatest(date_part('epoch', NEW.finished_at - NEW.started_at), 0) END;
 BEGIN
   INSERT INTO run_totals AS t (job, status, trigger, executor, le, runs, duration_sum)
   VALUES (NEW.job, NEW.status, NEW.trigger, NEW.executor,
@@ -130,14 +170,14 @@ DECLARE
   lag float8;
 BEGIN
   IF TG_OP = 'UPDATE' THEN
-    SELECT greatest(extract(epoch FROM r.created_at - OLD.scheduled_for)::float8, 0) INTO lag
+    SELECT greatest(date_part('epoch', r.created_at - OLD.scheduled_for), 0) INTO lag
     FROM runs r WHERE OLD.state = 'started' AND r.run_id = OLD.run_id;
     UPDATE schedule_slot_totals SET slots = slots - 1, lag_sum = lag_sum - coalesce(lag, 0)
     WHERE job = OLD.job AND state = OLD.state
       AND coalesce(lag_le, -1) = coalesce(kubescribe_histogram_le(lag, kubescribe_fire_lag_bounds()), -1);
     lag := NULL;
   END IF;
-  SELECT greatest(extract(epoch FROM r.created_at - NEW.scheduled_for)::float8, 0) INTO lag
+  SELECT greatest(date_part('epoch', r.created_at - NEW.scheduled_for), 0) INTO lag
   FROM runs r WHERE NEW.state = 'started' AND r.run_id = NEW.run_id;
   INSERT INTO schedule_slot_totals AS t (job, state, lag_le, slots, lag_sum)
   VALUES (NEW.job, NEW.state,
@@ -202,7 +242,7 @@ BEGIN
   INSERT INTO schedule_slot_totals (job, state, lag_le, slots, lag_sum)
   SELECT job, state, kubescribe_histogram_le(lag, kubescribe_fire_lag_bounds()), count(*), coalesce(sum(lag), 0)
   FROM (SELECT s.job, s.state,
-               CASE WHEN s.state = 'started' THEN greatest(extract(epoch FROM r.created_at - s.scheduled_for)::float8, 0) END AS lag
+               CASE WHEN s.state = 'started' THEN greatest(date_part('epoch', r.created_at - s.scheduled_for), 0) END AS lag
         FROM schedule_slots s LEFT JOIN runs r ON r.run_id = s.run_id) AS x
   GROUP BY 1, 2, 3;
 

@@ -54,28 +54,23 @@ export interface JobLastRunRow {
 }
 
 /**
- * Per job: its newest finished run (by end time) and its newest success. Index probes per job and
- * terminal status on runs_job_status_ended_idx, whatever the history's length.
+ * Per job: its newest finished run (by end time) and its newest success, read backwards from the end
+ * of runs_job_ended_idx: a probe per job, whatever the history's length.
  */
-export async function jobLastRuns(db: Queryable, terminalStatuses: readonly string[]): Promise<JobLastRunRow[]> {
+export async function jobLastRuns(db: Queryable): Promise<JobLastRunRow[]> {
   return db.query<JobLastRunRow & Record<string, unknown>>(
     `SELECT j.name AS job, j.suspended, j.removed_at IS NOT NULL AS removed,
             v.definition->>'schedule' AS schedule, v.definition->>'time_zone' AS time_zone,
             l.status AS last_run_status, l.ended_at AS last_run_finished_at,
             (SELECT f.ended_at FROM finished_runs f WHERE f.job = j.name AND f.status = 'succeeded'
-             ORDER BY f.ended_at DESC LIMIT 1) AS last_success_at
+             ORDER BY f.ended_at DESC, f.run_id DESC LIMIT 1) AS last_success_at
      FROM jobs j
      LEFT JOIN job_revisions v ON v.job = j.name AND v.revision = j.current_revision
      LEFT JOIN LATERAL (
-       SELECT x.status, x.ended_at FROM unnest($1::text[]) AS s(status)
-       CROSS JOIN LATERAL (
-         SELECT f.status, f.ended_at, f.run_id FROM finished_runs f
-         WHERE f.job = j.name AND f.status = s.status
-         ORDER BY f.ended_at DESC, f.run_id DESC LIMIT 1) x
-       ORDER BY x.ended_at DESC, x.run_id DESC LIMIT 1
-     ) l ON true
+       SELECT f.status, f.ended_at FROM finished_runs f WHERE f.job = j.name
+       ORDER BY f.ended_at DESC, f.run_id DESC LIMIT 1
+     ) AS l ON true
      ORDER BY j.name`,
-    [terminalStatuses],
   );
 }
 

@@ -119,3 +119,17 @@ export async function listRunsByIds(db: Queryable, runIds: readonly string[]): P
     [JSON.stringify(runIds)],
   );
 }
+
+/** The newest `limit` runs of each job, newest first within each job, in one statement (the jobs page's sparklines). */
+export async function listRecentRunsOfJobs(db: Queryable, jobs: readonly string[], limit: number): Promise<RunRecord[]> {
+  if (jobs.length === 0) return [];
+  // LATERAL with LIMIT per job: each job reads its newest rows from the (job, created_at) index, whatever its history.
+  return db.query<RunRecord & Record<string, unknown>>(
+    `SELECT r.* FROM (SELECT DISTINCT name FROM jsonb_array_elements_text($1::jsonb) AS j(name)) AS j
+     CROSS JOIN LATERAL (
+       SELECT ${RUN_COLUMNS} FROM runs WHERE runs.job = j.name ORDER BY created_at DESC, run_id DESC LIMIT $2
+     ) AS r
+     ORDER BY r.job, r.created_at DESC, r.run_id DESC`,
+    [JSON.stringify(jobs), limit],
+  );
+}

@@ -2,7 +2,7 @@
 // `schedule_slot_outcomes`. Each takes a set of jobs (one, or all of them) and a window [from, to)
 // and answers per job, so one job's stats and every job's are the same statements.
 import type { Queryable } from '../db.ts';
-import { FAILING_STATUSES, LIVE_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../types.ts';
+import { LIVE_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../types.ts';
 
 /** Aggregates of the runs that finished in the window. */
 export interface WindowAggregateRow {
@@ -18,30 +18,40 @@ export interface WindowAggregateRow {
   last_failure_at: Date | null;
 }
 
-/** Counts and percentiles of the runs of `jobs` that ended in [from, to). Jobs without any are left out. */
+/**
+ * Counts and percentiles of the runs of `jobs` that ended in [from, to); jobs without any are left
+ * out. Per job (a lateral subquery), so each is one range scan of runs_job_ended_idx whether one job
+ * is asked or all of them.
+ */
 export async function windowAggregates(db: Queryable, jobs: readonly string[], from: Date, to: Date): Promise<WindowAggregateRow[]> {
   // One count per terminal status, from the one list of them, in the same scan as the percentiles.
-  const counts = TERMINAL_STATUSES.map((_, i) => `count(*) FILTER (WHERE status = ($4::text[])[${i + 1}])::int`).join(', ');
+  const counts = TERMINAL_STATUSES.map((_, i) => `count(*) FILTER (WHERE f.status = ($4::text[])[${i + 1}])::int`).join(', ');
   const rows = await db.query<WindowAggregateRow & { counts: number[] } & Record<string, unknown>>(
-    `SELECT job,
-            ARRAY[${counts}] AS counts,
-            percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_seconds) AS duration_percentiles,
-            max(duration_seconds) AS duration_max,
-            percentile_cont(0.95) WITHIN GROUP (ORDER BY queue_wait_seconds) AS queue_wait_p95,
-            count(*) FILTER (WHERE failing)::int AS failing,
-            min(ended_at) FILTER (WHERE failing) AS first_failure_at,
-            max(ended_at) FILTER (WHERE failing) AS last_failure_at
-     FROM finished_runs
-     WHERE job = ANY ($1::text[]) AND ended_at >= $2 AND ended_at < $3
-     GROUP BY job`,
+    `SELECT j.job, a.* FROM unnest($1::text[]) AS j(job)
+     CROSS JOIN LATERAL (
+       SELECT count(*) AS n,
+              ARRAY[${counts}] AS counts,
+              percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY f.duration_seconds) AS duration_percentiles,
+              max(f.duration_seconds) AS duration_max,
+              percentile_cont(0.95) WITHIN GROUP (ORDER BY f.queue_wait_seconds) AS queue_wait_p95,
+              count(*) FILTER (WHERE f.failing)::int AS failing,
+              min(f.ended_at) FILTER (WHERE f.failing) AS first_failure_at,
+              max(f.ended_at) FILTER (WHERE f.failing) AS last_failure_at
+       FROM finished_runs f
+       WHERE f.job = j.job AND f.ended_at >= $2 AND f.ended_at < $3
+     ) AS a
+     WHERE a.n > 0`,
     [jobs, from, to, TERMINAL_STATUSES],
   );
   return rows.map((row) => ({
-    ...row,
+    job: row.job,
     by_status: Object.fromEntries(TERMINAL_STATUSES.map((status, i) => [status, Number(row.counts[i] ?? 0)])),
     duration_percentiles: row.duration_percentiles?.map(Number) ?? null,
     duration_max: row.duration_max === null ? null : Number(row.duration_max),
     queue_wait_p95: row.queue_wait_p95 === null ? null : Number(row.queue_wait_p95),
+    failing: row.failing,
+    first_failure_at: row.first_failure_at,
+    last_failure_at: row.last_failure_at,
   }));
 }
 
@@ -58,22 +68,27 @@ export interface StreakRow {
  * newest such runs in a row have it. Ordered by end time, then run id.
  */
 export async function windowStreaks(db: Queryable, jobs: readonly string[], from: Date, to: Date): Promise<StreakRow[]> {
-  const rows = await db.query<StreakRow & Record<string, unknown>>(
-    `SELECT job, status, count(*)::int AS count FROM (
-       SELECT job, status,
-              count(*) FILTER (WHERE status <> newest) OVER (PARTITION BY job ORDER BY ended_at DESC, run_id DESC) AS breaks
-       FROM (
-         SELECT job, status, ended_at, run_id,
-                first_value(status) OVER (PARTITION BY job ORDER BY ended_at DESC, run_id DESC) AS newest
-         FROM finished_runs
-         WHERE job = ANY ($1::text[]) AND ended_at >= $2 AND ended_at < $3 AND status <> 'cancelled'
-       ) ordered
-     ) counted
-     WHERE breaks = 0
-     GROUP BY job, status`,
+  // Per job, read backwards from the window's end: the newest run, then the newest that ended
+  // otherwise (the streak's start), then the runs between. Each scan is as long as the streak.
+  return db.query<StreakRow & Record<string, unknown>>(
+    `SELECT j.job, newest.status,
+            (SELECT count(*)::int FROM finished_runs f
+             WHERE f.job = j.job AND f.status = newest.status AND f.ended_at < $3 AND f.ended_at >= $2
+               AND (f.ended_at, f.run_id) > (coalesce(breaker.ended_at, '-infinity'),
+                                             coalesce(breaker.run_id, '00000000-0000-0000-0000-000000000000'))) AS count
+     FROM unnest($1::text[]) AS j(job)
+     CROSS JOIN LATERAL (
+       SELECT f.status FROM finished_runs f
+       WHERE f.job = j.job AND f.ended_at >= $2 AND f.ended_at < $3 AND f.status <> 'cancelled'
+       ORDER BY f.ended_at DESC, f.run_id DESC LIMIT 1
+     ) AS newest
+     LEFT JOIN LATERAL (
+       SELECT f.ended_at, f.run_id FROM finished_runs f
+       WHERE f.job = j.job AND f.ended_at >= $2 AND f.ended_at < $3 AND f.status NOT IN (newest.status, 'cancelled')
+       ORDER BY f.ended_at DESC, f.run_id DESC LIMIT 1
+     ) AS breaker ON true`,
     [jobs, from, to],
   );
-  return rows;
 }
 
 /** A job's last success and last failure before `to`, whatever the window. */
@@ -90,27 +105,25 @@ export interface LastOutcomeRow {
 
 /**
  * The newest success and the newest failure (failed, timed_out, lost) of each job that ended before
- * `to`. One short backward index scan per job and status, however long the history.
+ * `to`: a backward scan of runs_job_ended_idx to the newest success, and a probe of the small
+ * runs_job_failed_idx, however long the history.
  */
 export async function lastOutcomes(db: Queryable, jobs: readonly string[], to: Date): Promise<LastOutcomeRow[]> {
   return db.query<LastOutcomeRow & Record<string, unknown>>(
     `SELECT j.job,
             (SELECT f.ended_at FROM finished_runs f
              WHERE f.job = j.job AND f.status = 'succeeded' AND f.ended_at < $2
-             ORDER BY f.ended_at DESC LIMIT 1) AS last_success_at,
-            lf.run_id::text AS failure_run_id, r.run_number AS failure_run_number, lf.status AS failure_status,
+             ORDER BY f.ended_at DESC, f.run_id DESC LIMIT 1) AS last_success_at,
+            r.run_id::text AS failure_run_id, r.run_number AS failure_run_number, r.status AS failure_status,
             lf.ended_at AS failure_ended_at, r.error_type AS failure_error_type, r.error_message AS failure_error_message
      FROM unnest($1::text[]) AS j(job)
      LEFT JOIN LATERAL (
-       SELECT x.* FROM unnest($3::text[]) AS s(status)
-       CROSS JOIN LATERAL (
-         SELECT f.run_id, f.status, f.ended_at FROM finished_runs f
-         WHERE f.job = j.job AND f.status = s.status AND f.ended_at < $2
-         ORDER BY f.ended_at DESC, f.run_id DESC LIMIT 1) x
-       ORDER BY x.ended_at DESC, x.run_id DESC LIMIT 1
-     ) lf ON true
+       SELECT f.run_id, f.ended_at FROM finished_runs f
+       WHERE f.job = j.job AND f.failing AND f.ended_at < $2
+       ORDER BY f.ended_at DESC, f.run_id DESC LIMIT 1
+     ) AS lf ON true
      LEFT JOIN runs r ON r.run_id = lf.run_id`,
-    [jobs, to, FAILING_STATUSES],
+    [jobs, to],
   );
 }
 
@@ -127,9 +140,12 @@ export async function liveRunCounts(db: Queryable, jobs: readonly string[]): Pro
 /** Slots of each job scheduled in [from, to), by SLA outcome (on_time, late, missed, skipped, pending). */
 export async function slotOutcomeCounts(db: Queryable, jobs: readonly string[], from: Date, to: Date): Promise<{ job: string; outcome: string; count: number }[]> {
   return db.query<{ job: string; outcome: string; count: number }>(
-    `SELECT job, outcome, count(*)::int AS count FROM schedule_slot_outcomes
-     WHERE job = ANY ($1::text[]) AND scheduled_for >= $2 AND scheduled_for < $3
-     GROUP BY job, outcome`,
+    `SELECT j.job, o.outcome, o.count FROM unnest($1::text[]) AS j(job)
+     CROSS JOIN LATERAL (
+       SELECT s.outcome, count(*)::int AS count FROM schedule_slot_outcomes s
+       WHERE s.job = j.job AND s.scheduled_for >= $2 AND s.scheduled_for < $3
+       GROUP BY s.outcome
+     ) AS o`,
     [jobs, from, to],
   );
 }

@@ -8,11 +8,12 @@ import { listJobViews } from '../../api/routes/jobs.ts';
 import { listRunPage, type RunListQuery } from '../../api/routes/runs-read.ts';
 import { ApiError } from '../../api/errors.ts';
 import { listRunsByIds } from '../../runlog/sql/run-queries.ts';
+import { findLiveToken } from '../../runlog/sql/tokens.ts';
 import { isUuid } from '../../runlog/uuidv7.ts';
 import { RUN_STATUSES, TRIGGERS, type RunRecord, type RunStatus, type Trigger } from '../../runlog/types.ts';
 import { isLive } from '../format.ts';
 import { setSecurityHeaders } from '../security-headers.ts';
-import { requireScope } from '../session.ts';
+import { requireScope, SESSION_COOKIE } from '../session.ts';
 import type { UiContext, UiPageModule } from '../ui-context.ts';
 
 const PAGE_SIZE = 50;
@@ -20,6 +21,8 @@ const LIVE_POLL_MS = 2_000;
 const KEEPALIVE_MS = 15_000;
 // A forgotten tab stops costing queries after this long; reloading the page starts again.
 const LIVE_MAX_MS = 30 * 60_000;
+// The stream's token is checked again this often: a revoked token's stream ends within it.
+const LIVE_AUTH_MS = 5_000;
 
 const FILTER_FIELDS = ['job', 'status', 'trigger', 'label', 'since', 'until'] as const;
 type FilterField = (typeof FILTER_FIELDS)[number];
@@ -163,6 +166,11 @@ async function streamRunUpdates(
   let ended = false;
   let lastWrite = Date.now();
   const startedAt = Date.now();
+  let checkedAt = startedAt;
+  const stillSignedIn = async (): Promise<boolean> => {
+    const sealed = ui.keys.unseal(request.cookies[SESSION_COOKIE] ?? '');
+    return sealed !== null && (await findLiveToken(ui.deps.db, sealed.t)) !== null;
+  };
   const send = (event: string, data: string) => {
     raw.write(`event: ${event}\n${data.split('\n').map((line) => `data: ${line}`).join('\n')}\n\n`);
     lastWrite = Date.now();
@@ -187,6 +195,11 @@ async function streamRunUpdates(
   const tick = async () => {
     if (ended) return;
     try {
+      if (Date.now() - checkedAt >= LIVE_AUTH_MS) {
+        checkedAt = Date.now();
+        // Revoked, expired or signed out since the page opened: the stream ends as any request would be refused.
+        if (!(await stillSignedIn())) return end();
+      }
       if (watching.size > 0) {
         // The first read re-sends every row (the page may be a few seconds old); then only changes.
         for (const run of await listRunsByIds(ui.deps.db, [...watching])) {
