@@ -37,6 +37,7 @@ import { syncJobs } from '../src/runlog/sync-jobs.ts';
 import { triggerRun } from '../src/runs/trigger-run.ts';
 import { Scheduler } from '../src/scheduler/scheduler.ts';
 import { redactUrl } from '../src/runlog/db.ts';
+import { seedFinishedRuns } from './seed-runs.ts';
 import { MeasurementError, numberOption, out, progress, quantile, ratio, table, UsageError } from './report.ts';
 
 const TARGETS = { triggersPerS: 1000, triggerP99Ms: 25, insertShare: 0.4, bossRatio: 1, listP99Ms: 10, fireLagMs: 1000 };
@@ -415,43 +416,7 @@ interface ListResult {
 }
 
 async function seedRuns(ctx: Context, rows: number): Promise<number> {
-  for (const job of SEED_JOBS) {
-    await ctx.db.query('INSERT INTO jobs (name, declared) VALUES ($1, false) ON CONFLICT (name) DO NOTHING', [job]);
-  }
-  const started = performance.now();
-  // History, not news: the seeded runs are already finished, and the outbox trigger would queue a
-  // notification event for each of them (a million rows nobody reads here). Off while seeding only.
-  await ctx.db.query('ALTER TABLE runs DISABLE TRIGGER runs_notification_outbox_insert');
-  // One statement: four jobs round-robin, ~5 % failed and a few other end states, triggers mostly
-  // schedule, created_at spread evenly (with jitter) over the last 90 days, older than the bench's own runs.
-  await ctx.db.query(
-    `INSERT INTO runs (run_id, job, trigger, triggered_by, params, status, attempt, executor, command, labels,
-                       created_at, started_at, finished_at, heartbeat_at, exit_code, error_type, error_message, log_bytes)
-     SELECT gen_random_uuid(), jobs[1 + i % 4], triggers[1 + (i / 4) % 8],
-            CASE WHEN (i / 4) % 8 < 5 THEN 'scheduler@bench' ELSE 'token:bench' END,
-            jsonb_build_object('date', to_char(t, 'YYYY-MM-DD'), 'batch', i % 100),
-            st, 1, 'local', '["python", "script.py"]'::jsonb,
-            jsonb_build_object('team', CASE WHEN i % 2 = 0 THEN 'data' ELSE 'ops' END),
-            t, t + interval '1 second', t + interval '1 second' + (i % 600) * interval '1 second', t + interval '1 second',
-            CASE st WHEN 'succeeded' THEN 0 WHEN 'failed' THEN 1 ELSE NULL END,
-            CASE st WHEN 'failed' THEN 'ExitCode' WHEN 'timed_out' THEN 'Timeout' WHEN 'cancelled' THEN 'Cancelled' END,
-            CASE st WHEN 'failed' THEN 'exited with code 1' END,
-            (i % 5000) * 100
-     FROM (
-       SELECT i,
-              now() - interval '1 minute' - (($1::bigint - i) * (90 * 86400.0 / $1::bigint) + (i % 7) * 0.1) * interval '1 second' AS t,
-              CASE WHEN i % 20 = 0 THEN 'failed' WHEN i % 97 = 0 THEN 'timed_out' WHEN i % 101 = 0 THEN 'cancelled'
-                   WHEN i % 499 = 0 THEN 'lost' ELSE 'succeeded' END AS st,
-              $2::text[] AS jobs,
-              ARRAY['schedule','schedule','schedule','schedule','schedule','manual','api','retry'] AS triggers
-       FROM generate_series(1, $1::bigint) AS i
-     ) AS s`,
-    [rows, SEED_JOBS],
-  );
-  await ctx.db.query('ALTER TABLE runs ENABLE TRIGGER runs_notification_outbox_insert');
-  progress(`list: seeded ${rows} runs in ${((performance.now() - started) / 1000).toFixed(1)} s; ANALYZE`);
-  await ctx.db.query('ANALYZE runs');
-  return performance.now() - started;
+  return seedFinishedRuns(ctx.db, rows, SEED_JOBS);
 }
 
 async function measureList(ctx: Context, options: Options): Promise<{ results: ListResult[]; seedMs: number; total: number }> {

@@ -21,6 +21,9 @@ const OWN = (name: string) => fileURLToPath(new URL(`./assets/${name}`, import.m
 const SOURCES: Record<string, () => string> = {
   'kubescribe.css': () => OWN('kubescribe.css'),
   'kubescribe.js': () => OWN('kubescribe.js'),
+  // The run page and the trigger form (ui-run).
+  'run.css': () => OWN('run.css'),
+  'run-log.js': () => OWN('run-log.js'),
   'htmx.min.js': () => require.resolve('htmx.org/dist/htmx.min.js'),
   'sse.min.js': () => require.resolve('htmx-ext-sse/dist/sse.min.js'),
 };

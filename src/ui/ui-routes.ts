@@ -26,6 +26,8 @@ import { signInPages } from './pages/sign-in.ts';
 import { jobsPages } from './pages/jobs.ts';
 import { runsPages } from './pages/runs.ts';
 import { tokensPages } from './pages/tokens.ts';
+import { runPages } from './pages/run.ts';
+import { triggerPages } from './pages/trigger.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -35,7 +37,7 @@ declare module 'fastify' {
 }
 
 /** The page modules, in order; each registers its own routes under /ui. */
-const pageModules: UiPageModule[] = [signInPages, jobsPages, runsPages, tokensPages /* ui-run adds runPages, triggerPages here */];
+const pageModules: UiPageModule[] = [signInPages, jobsPages, runsPages, tokensPages, runPages, triggerPages];
 
 /** The navigation bar: later pages (reports, tenants) add an entry here. */
 const NAV: { href: string; label: string; scope: TokenScope }[] = [

@@ -88,3 +88,41 @@ export async function readLogTail(db: Queryable, runId: string, lines: number): 
   const text = rows.reverse().map((row) => row.text).join('');
   return text.replace(/\n+$/, '').split('\n').slice(-lines).filter((line, i, all) => all.length > 1 || line !== '');
 }
+
+/**
+ * The last chunks of a run's log after `afterSeq`, in order: at most `maxChunks` and no more than
+ * `maxBytes` of text counted from the end, except that the last chunk always comes. The tail of a
+ * long log for a reader that shows its head and tail first (the admin UI's run page).
+ */
+export async function readLogTailPage(db: Queryable, runId: string, afterSeq: number, maxChunks: number, maxBytes: number): Promise<LogChunk[]> {
+  return db.query<LogChunk & Record<string, unknown>>(
+    `SELECT seq, stream, at, text FROM (
+       SELECT seq, stream, at, text, sum(octet_length(text)) OVER (ORDER BY seq DESC) - octet_length(text) AS bytes_after
+       FROM (SELECT seq, stream, at, text FROM run_logs WHERE run_id = $1 AND seq > $2 ORDER BY seq DESC LIMIT $3) AS tail
+     ) AS page
+     WHERE bytes_after < $4 ORDER BY seq`,
+    [runId, afterSeq, maxChunks, maxBytes],
+  );
+}
+
+/** How many chunks, and bytes of text, a run's log holds strictly between two seqs. */
+export async function measureLogBetween(db: Queryable, runId: string, afterSeq: number, beforeSeq: number): Promise<{ chunks: number; bytes: number }> {
+  const [row] = await db.query<{ chunks: string | number; bytes: string | number }>(
+    `SELECT count(*) AS chunks, coalesce(sum(octet_length(text)), 0) AS bytes
+     FROM run_logs WHERE run_id = $1 AND seq > $2 AND seq < $3`,
+    [runId, afterSeq, beforeSeq],
+  );
+  return { chunks: Number(row?.chunks ?? 0), bytes: Number(row?.bytes ?? 0) };
+}
+
+/**
+ * The chunks of a run's log whose text contains `needle` (case-insensitive), in order, at most
+ * `limit`: the stored log searched where it is, so a reader need not download it to search it.
+ */
+export async function searchLogChunks(db: Queryable, runId: string, needle: string, limit: number): Promise<LogChunk[]> {
+  return db.query<LogChunk & Record<string, unknown>>(
+    `SELECT seq, stream, at, text FROM run_logs
+     WHERE run_id = $1 AND strpos(lower(text), lower($2)) > 0 ORDER BY seq LIMIT $3`,
+    [runId, needle, limit],
+  );
+}
