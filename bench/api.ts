@@ -38,7 +38,7 @@ import { triggerRun } from '../src/runs/trigger-run.ts';
 import { Scheduler } from '../src/scheduler/scheduler.ts';
 import { redactUrl } from '../src/runlog/db.ts';
 import { seedFinishedRuns } from './seed-runs.ts';
-import { MeasurementError, numberOption, out, progress, quantile, ratio, table, UsageError } from './report.ts';
+import { type Cleanups, MeasurementError, numberOption, out, progress, quantile, ratio, runWithCleanups, table } from './report.ts';
 
 const TARGETS = { triggersPerS: 1000, triggerP99Ms: 25, insertShare: 0.4, bossRatio: 1, listP99Ms: 10, fireLagMs: 1000 };
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -523,38 +523,10 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const cleanups: Array<() => Promise<unknown>> = [];
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    for (const fn of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch (error) {
-        process.stderr.write(`bench: cleanup: ${(error as Error).message}\n`);
-      }
-    }
-  };
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`\nbench: ${signal}: cleaning up\n`);
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-
-  try {
-    return await bench(options, cleanups);
-  } catch (error) {
-    const known = error instanceof MeasurementError || error instanceof UsageError;
-    process.stderr.write(`\nbench: measurement failed: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
-    return 1;
-  } finally {
-    await cleanup();
-  }
+  return runWithCleanups((cleanups) => bench(options, cleanups));
 }
 
-async function bench(options: Options, cleanups: Array<() => Promise<unknown>>): Promise<number> {
+async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   const benchStart = performance.now();
   const url = process.env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL;
 

@@ -1,5 +1,5 @@
-// What both benchmarks share: option errors, output (results on stdout, progress on stderr, so
-// `npm run bench > results.txt` keeps just the results), tables and quantiles.
+// What the benchmarks share: option errors, output (results on stdout, progress on stderr, so
+// `npm run bench > results.txt` keeps just the results), tables, quantiles and cleanup on every exit.
 
 /** Bad command-line options: the bench prints the message and its usage. */
 export class UsageError extends Error {}
@@ -40,4 +40,42 @@ export function numberOption(name: string, raw: string | undefined, fallback: nu
     throw new UsageError(`--${name}: expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${raw}`);
   }
   return value;
+}
+
+/** What a benchmark undoes at its end: functions run newest first. */
+export type Cleanups = Array<() => Promise<unknown>>;
+
+/**
+ * Runs a benchmark so that what it set up is undone whatever happens — at its end, when it fails,
+ * and on SIGINT/SIGTERM (a million-run seed left behind costs the next run its disk) — and reports a
+ * failure as one line (a stack only for an unexpected error). Returns the exit code.
+ */
+export async function runWithCleanups(bench: (cleanups: Cleanups) => Promise<number>): Promise<number> {
+  const cleanups: Cleanups = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (error) {
+        process.stderr.write(`bench: cleanup: ${(error as Error).message}\n`);
+      }
+    }
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\nbench: ${signal}: cleaning up\n`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await bench(cleanups);
+  } catch (error) {
+    const known = error instanceof MeasurementError || error instanceof UsageError;
+    process.stderr.write(`\nbench: measurement failed: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
+    return 1;
+  } finally {
+    await cleanup();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
 }

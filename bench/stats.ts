@@ -35,7 +35,7 @@ import type { Db, Queryable } from '../src/runlog/db.ts';
 import { redactUrl } from '../src/runlog/db.ts';
 import { openRunLogDb } from '../src/runlog/open-runlog.ts';
 import { createToken } from '../src/runlog/sql/tokens.ts';
-import { MeasurementError, numberOption, out, progress, quantile, table, UsageError } from './report.ts';
+import { type Cleanups, MeasurementError, numberOption, out, progress, quantile, runWithCleanups, table } from './report.ts';
 
 const TARGETS = { jobStatsP99Ms: 50, allStatsP99Ms: 200 };
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -239,34 +239,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const cleanups: Array<() => Promise<unknown>> = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch (error) {
-        process.stderr.write(`bench: cleanup: ${(error as Error).message}\n`);
-      }
-    }
-  };
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`\nbench: ${signal}: cleaning up\n`);
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await bench(options, cleanups);
-  } catch (error) {
-    const known = error instanceof MeasurementError || error instanceof UsageError;
-    process.stderr.write(`\nbench: measurement failed: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
-    return 1;
-  } finally {
-    await cleanup();
-  }
+  return runWithCleanups((cleanups) => bench(options, cleanups));
 }
 
-async function bench(options: Options, cleanups: Array<() => Promise<unknown>>): Promise<number> {
+async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   const benchStart = performance.now();
   const loadAtStart = loadavg()[0]!;
   const url = process.env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL;

@@ -41,7 +41,7 @@ import { syncJobs } from '../src/runlog/sync-jobs.ts';
 import { uuidv7 } from '../src/runlog/uuidv7.ts';
 import { uiRoutes } from '../src/ui/ui-routes.ts';
 import { SignInCodes } from '../src/ui/sign-in-codes.ts';
-import { MeasurementError, numberOption, out, progress, quantile, table, UsageError } from './report.ts';
+import { type Cleanups, MeasurementError, numberOption, out, progress, quantile, runWithCleanups, table } from './report.ts';
 import { seedFinishedRuns } from './seed-runs.ts';
 
 const TARGETS = { runsP99Ms: 50, runP99Ms: 50, jobsP99Ms: 100 };
@@ -196,29 +196,10 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const cleanups: Array<() => Promise<unknown>> = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((error: Error) => process.stderr.write(`bench: cleanup: ${error.message}\n`));
-    cleanups.length = 0;
-  };
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`\nbench: ${signal}: cleaning up\n`);
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await bench(options, cleanups);
-  } catch (error) {
-    const known = error instanceof MeasurementError || error instanceof UsageError;
-    process.stderr.write(`\nbench: measurement failed: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
-    return 1;
-  } finally {
-    await cleanup();
-  }
+  return runWithCleanups((cleanups) => bench(options, cleanups));
 }
 
-async function bench(options: Options, cleanups: Array<() => Promise<unknown>>): Promise<number> {
+async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   const benchStart = performance.now();
   const url = process.env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL;
   progress(`connecting to PostgreSQL at ${redactUrl(url)}`);
