@@ -16,7 +16,7 @@ import pg from 'pg';
 import { emptyConfig } from '../src/config/job-definition.ts';
 import { openRunLogDb } from '../src/runlog/open-runlog.ts';
 import { Retention } from '../src/runlog/retention.ts';
-import { numberOption, out, progress, table, UsageError } from './report.ts';
+import { numberOption, out, progress, runWithCleanups, table, UsageError } from './report.ts';
 
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const TABLES = ['runs', 'run_events', 'run_logs', 'notification_events', 'notification_deliveries', 'notification_attempts', 'run_totals', 'jobs'];
@@ -26,12 +26,24 @@ async function main(): Promise<void> {
   const runs = numberOption('runs', values.runs, 20_000, 100, 5_000_000);
   const logBytes = numberOption('log-bytes', values['log-bytes'], 4096, 0, 10 * 1024 * 1024);
   const schema = `kubescribe_bench_bytes_${process.pid}`;
-  // Migrated by the real code; seeded through a plain connection, without the API's statement timeout.
-  const db = await openRunLogDb({ databaseUrl: DATABASE_URL, databaseSchema: schema, home: '/tmp' });
-  const seed = new pg.Client({ connectionString: DATABASE_URL });
-  await seed.connect();
-  await seed.query(`SET search_path TO ${schema}`);
-  try {
+  // The schema goes whatever ends the bench, Ctrl-C included: a 20,000-run seed left behind is ~150 MB.
+  const code = await runWithCleanups(async (cleanups) => {
+    cleanups.push(async () => {
+      const client = new pg.Client({ connectionString: DATABASE_URL });
+      await client.connect();
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      } finally {
+        await client.end();
+      }
+    });
+    // Migrated by the real code; seeded through a plain connection, without the API's statement timeout.
+    const db = await openRunLogDb({ databaseUrl: DATABASE_URL, databaseSchema: schema, home: '/tmp' });
+    cleanups.push(() => db.close());
+    const seed = new pg.Client({ connectionString: DATABASE_URL });
+    await seed.connect();
+    cleanups.push(() => seed.end());
+    await seed.query(`SET search_path TO ${schema}`);
     progress(`seeding ${runs} runs with ${logBytes} bytes of log each (load ${loadavg()[0]!.toFixed(2)})`);
     await seed.query(`INSERT INTO jobs (name) VALUES ('report')`);
     const chunks = Math.ceil(logBytes / 1024);
@@ -119,14 +131,9 @@ async function main(): Promise<void> {
     out(`  total: ${kib(total(before) / runs)} KiB per run; ${kib(total(after) / runs)} KiB after pruning logs and the outbox`
       + ` (${passes} retention passes in ${(pruneMs / 1000).toFixed(1)} s, at most 1,000 rows per statement)`);
     out(`  machine: load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  } finally {
-    await seed.end();
-    await db.close();
-    const client = new pg.Client({ connectionString: DATABASE_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await client.end();
-  }
+    return 0;
+  });
+  process.exitCode = code;
 }
 
 main().catch((error: unknown) => {
