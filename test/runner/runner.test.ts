@@ -11,7 +11,7 @@ import { BIN, REPO_ROOT, runCli, shellWord } from '../support/cli.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { getRun, insertRun } from '../../src/runlog/sql/runs.ts';
 import { readLogChunks, readRunEvents } from '../../src/runlog/sql/run-logs.ts';
-import { alternatingStretches, logStretches } from '../support/log-stretches.ts';
+import { alternatingStretches, logStretches, mergedByStream } from '../support/log-stretches.ts';
 
 const EMIT = join(REPO_ROOT, 'test/fixtures/emit.py');
 const emit = (...actions: string[]) => ['python3', EMIT, ...actions];
@@ -241,7 +241,9 @@ for (const engine of ENGINES) {
       const result = await run(['--run-id', runId, '--', ...emit(...actions)]);
       assert.equal(result.code, 0);
       const chunks = await t.withDb((db) => readLogChunks(db, runId));
-      const lines = chunks.flatMap((chunk) => chunk.text.trim().split('\n').map((line) => `${chunk.stream}:${line}`));
+      // Chunk boundaries within one stream are the pipe's (a line and its newline may arrive in two
+      // reads): the order asserted is of the streams' stretches, one line each here.
+      const lines = mergedByStream(chunks).map((chunk) => `${chunk.stream}:${chunk.text.trim()}`);
       assert.deepEqual(lines, Array.from({ length: 12 }, (_, i) => `${i % 2 ? 'stderr' : 'stdout'}:line ${i}`));
     });
 

@@ -74,13 +74,21 @@ class TestClock {
   readonly now = () => new Date(this.at);
 
   /**
-   * Sets the clock 10 ms after the next whole second. Called once the job is synced: its revision
-   * opens the schedule's window, so the first slot must come after it.
+   * Sets the clock 10 ms after the first whole second after `since` (default: now). Called once the
+   * job is synced, with its revision's time: the revision opens the schedule's window, so the first
+   * slot must be the first whole second after it — a second boundary between the sync and this call
+   * would otherwise put an earlier slot in the window (seen on a loaded machine).
    */
-  begin(): void {
-    this.firstSlot = (Math.floor(Date.now() / 1000) + 1) * 1000;
+  begin(since: Date = new Date()): void {
+    this.firstSlot = (Math.floor(since.getTime() / 1000) + 1) * 1000;
     this.at = this.firstSlot + 10;
   }
+}
+
+/** When the job's (only) revision was recorded: where its schedule's window opens. */
+async function revisionTime(db: Db, name: string): Promise<Date> {
+  const [row] = await db.query<{ at: Date }>('SELECT max(created_at) AS at FROM job_revisions WHERE job = $1', [name]);
+  return row!.at;
 }
 
 const summary = (slots: ScheduleSlot[]) => slots.map((s) => s.state).join(',');
@@ -145,7 +153,7 @@ for (const engine of ENGINES) {
       const { instance, events } = await scheduler(configOf(job('every-second', '* * * * * *', { catch_up: 'none' })), clock.now, (e) => {
         if (e.type === 'slot_fired') clock.at = e.scheduledFor.getTime() + 1010;
       });
-      clock.begin();
+      clock.begin(await revisionTime(db, 'every-second'));
       await instance.start();
       await firedSlots(events, 3);
       await instance.stop();
@@ -166,7 +174,7 @@ for (const engine of ENGINES) {
     it('after a real stop, the slots it spanned are missed (catch_up none) and firing resumes', async () => {
       const clock = new TestClock();
       const { instance, events } = await scheduler(configOf(job('stop-start', '* * * * * *', { catch_up: 'none' })), clock.now);
-      clock.begin();
+      clock.begin(await revisionTime(db, 'stop-start'));
       const first = clock.firstSlot;
       await instance.start();
       await firedSlots(events, 1);
