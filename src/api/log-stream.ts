@@ -37,6 +37,16 @@ export interface LogStreamOptions {
   keepAliveMs?: number;
 }
 
+/** What one stream sends besides the log. */
+export interface FollowOptions {
+  /**
+   * Also send `status` events (`{"run_id","status"}`) when the run's status changes, the first one at
+   * once: the run page shows queued → starting → running without output. The feed reads the status
+   * every tick anyway, so this costs no query. Off for the API's stream, whose events are documented.
+   */
+  statusEvents?: boolean;
+}
+
 /** The live log streams of one API instance: a feed per followed run, and every open stream. */
 export class LogFollowers {
   private readonly feeds = new Map<string, LogFeed>();
@@ -53,7 +63,7 @@ export class LogFollowers {
   }
 
   /** Streams run `runId`'s log after `afterSeq` to `reply` until the run ends, the client leaves or close(). */
-  async follow(runId: string, afterSeq: number, reply: FastifyReply): Promise<void> {
+  async follow(runId: string, afterSeq: number, reply: FastifyReply, options: FollowOptions = {}): Promise<void> {
     let feed = this.feeds.get(runId);
     if (!feed) {
       const created = new LogFeed(this.db, runId, this.log, () => {
@@ -62,7 +72,7 @@ export class LogFollowers {
       this.feeds.set(runId, created);
       feed = created;
     }
-    const follower = new LogFollower(feed, afterSeq, reply, this.keepAliveMs);
+    const follower = new LogFollower(feed, afterSeq, reply, this.keepAliveMs, options.statusEvents ?? false);
     feed.join();
     const running = follower.run();
     this.streams.set(follower, running);
@@ -248,6 +258,8 @@ class LogFeed {
 class LogFollower {
   private stopped = false;
   private lastWrite = Date.now();
+  /** The status the last `status` event said (statusEvents only). */
+  private sentStatus: RunStatus | null = null;
   private readonly wakers = new Set<() => void>();
 
   constructor(
@@ -255,6 +267,7 @@ class LogFollower {
     private afterSeq: number,
     private readonly reply: FastifyReply,
     private readonly keepAliveMs: number,
+    private readonly statusEvents: boolean,
   ) {}
 
   /** Ends the stream at once (client gone, server closing), even while it waits for a blocked socket. */
@@ -291,6 +304,11 @@ class LogFollower {
           events = null;
           if (blocked) await this.drained(Infinity);
           continue;
+        }
+        // The feed's status is the one it read before its last look for chunks, so it is never ahead of them.
+        if (this.statusEvents && this.feed.status !== null && this.feed.status !== this.sentStatus) {
+          this.sentStatus = this.feed.status;
+          this.write(`event: status\ndata: ${JSON.stringify({ run_id: this.feed.runId, status: this.feed.status })}\n\n`);
         }
         if (this.feed.finished && this.afterSeq >= this.feed.head) {
           this.write(`event: end\ndata: ${JSON.stringify({ run_id: this.feed.runId, status: this.feed.status })}\n\n`);
