@@ -41,8 +41,6 @@
   // The last line of each stream may be unfinished: the next chunk of that stream continues it.
   let open = null;
   let started = false;
-  // Statuses after which the stream's `end` event follows and the page reloads anyway.
-  const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out', 'lost'];
 
   function newLine(stream) {
     const line = document.createElement('span');
@@ -91,12 +89,13 @@
     }
   });
   // The run's status as the stream reads it (first at once, then on each change): a queued run that
-  // starts shows as running without a reload, even before it writes anything.
+  // starts shows as running without a reload, even before it writes anything. (A final status is
+  // followed by `end`, which reloads the whole page.)
   source.addEventListener('status', (event) => {
     const status = JSON.parse(event.data).status;
     if (status === log.dataset.status) return;
     log.dataset.status = status;
-    if (!FINAL.includes(status)) document.body.dispatchEvent(new CustomEvent('run-changed'));
+    document.body.dispatchEvent(new CustomEvent('run-changed'));
   });
   source.addEventListener('end', () => {
     source.close();
