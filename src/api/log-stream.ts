@@ -40,9 +40,10 @@ export interface LogStreamOptions {
 /** What one stream sends besides the log. */
 export interface FollowOptions {
   /**
-   * Also send `status` events (`{"run_id","status"}`) when the run's status changes, the first one at
-   * once: the run page shows queued → starting → running without output. The feed reads the status
-   * every tick anyway, so this costs no query. Off for the API's stream, whose events are documented.
+   * Also send `status` events (`{"run_id","status"}`) when the run's live status changes, the first one
+   * at once: the run page shows queued → starting → running without output (the final status comes with
+   * `end`). The feed reads the status every tick anyway, so this costs no query. Off for the API's
+   * stream, whose events are documented.
    */
   statusEvents?: boolean;
 }
@@ -305,10 +306,12 @@ class LogFollower {
           if (blocked) await this.drained(Infinity);
           continue;
         }
-        // The feed's status is the one it read before its last look for chunks, so it is never ahead of them.
-        if (this.statusEvents && this.feed.status !== null && this.feed.status !== this.sentStatus) {
-          this.sentStatus = this.feed.status;
-          this.write(`event: status\ndata: ${JSON.stringify({ run_id: this.feed.runId, status: this.feed.status })}\n\n`);
+        // The feed's status is the one it read before its last look for chunks, so it is never ahead of
+        // them. A final status is not sent this way: `end` carries it, once every chunk is out.
+        const status = this.feed.status;
+        if (this.statusEvents && status !== null && !isTerminal(status) && status !== this.sentStatus) {
+          this.sentStatus = status;
+          this.write(`event: status\ndata: ${JSON.stringify({ run_id: this.feed.runId, status })}\n\n`);
         }
         if (this.feed.finished && this.afterSeq >= this.feed.head) {
           this.write(`event: end\ndata: ${JSON.stringify({ run_id: this.feed.runId, status: this.feed.status })}\n\n`);

@@ -88,9 +88,9 @@
       if (empty) empty.remove();
     }
   });
-  // The run's status as the stream reads it (first at once, then on each change): a queued run that
-  // starts shows as running without a reload, even before it writes anything. (A final status is
-  // followed by `end`, which reloads the whole page.)
+  // The run's live status as the stream reads it (first at once, then on each change): a queued run
+  // that starts shows as running without a reload, even before it writes anything. A final status
+  // comes only with `end`, which reloads the whole page.
   source.addEventListener('status', (event) => {
     const status = JSON.parse(event.data).status;
     if (status === log.dataset.status) return;
