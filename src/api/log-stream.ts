@@ -37,6 +37,17 @@ export interface LogStreamOptions {
   keepAliveMs?: number;
 }
 
+/** What one stream sends besides the log. */
+export interface FollowOptions {
+  /**
+   * Also send `status` events (`{"run_id","status"}`) when the run's live status changes, the first one
+   * at once: the run page shows queued → starting → running without output (the final status comes with
+   * `end`). The feed reads the status every tick anyway, so this costs no query. Off for the API's
+   * stream, whose events are documented.
+   */
+  statusEvents?: boolean;
+}
+
 /** The live log streams of one API instance: a feed per followed run, and every open stream. */
 export class LogFollowers {
   private readonly feeds = new Map<string, LogFeed>();
@@ -53,7 +64,7 @@ export class LogFollowers {
   }
 
   /** Streams run `runId`'s log after `afterSeq` to `reply` until the run ends, the client leaves or close(). */
-  async follow(runId: string, afterSeq: number, reply: FastifyReply): Promise<void> {
+  async follow(runId: string, afterSeq: number, reply: FastifyReply, options: FollowOptions = {}): Promise<void> {
     let feed = this.feeds.get(runId);
     if (!feed) {
       const created = new LogFeed(this.db, runId, this.log, () => {
@@ -62,7 +73,7 @@ export class LogFollowers {
       this.feeds.set(runId, created);
       feed = created;
     }
-    const follower = new LogFollower(feed, afterSeq, reply, this.keepAliveMs);
+    const follower = new LogFollower(feed, afterSeq, reply, this.keepAliveMs, options.statusEvents ?? false);
     feed.join();
     const running = follower.run();
     this.streams.set(follower, running);
@@ -248,6 +259,8 @@ class LogFeed {
 class LogFollower {
   private stopped = false;
   private lastWrite = Date.now();
+  /** The status the last `status` event said (statusEvents only). */
+  private sentStatus: RunStatus | null = null;
   private readonly wakers = new Set<() => void>();
 
   constructor(
@@ -255,6 +268,7 @@ class LogFollower {
     private afterSeq: number,
     private readonly reply: FastifyReply,
     private readonly keepAliveMs: number,
+    private readonly statusEvents: boolean,
   ) {}
 
   /** Ends the stream at once (client gone, server closing), even while it waits for a blocked socket. */
@@ -291,6 +305,13 @@ class LogFollower {
           events = null;
           if (blocked) await this.drained(Infinity);
           continue;
+        }
+        // The feed's status is the one it read before its last look for chunks, so it is never ahead of
+        // them. A final status is not sent this way: `end` carries it, once every chunk is out.
+        const status = this.feed.status;
+        if (this.statusEvents && status !== null && !isTerminal(status) && status !== this.sentStatus) {
+          this.sentStatus = status;
+          this.write(`event: status\ndata: ${JSON.stringify({ run_id: this.feed.runId, status })}\n\n`);
         }
         if (this.feed.finished && this.afterSeq >= this.feed.head) {
           this.write(`event: end\ndata: ${JSON.stringify({ run_id: this.feed.runId, status: this.feed.status })}\n\n`);

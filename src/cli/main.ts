@@ -12,6 +12,7 @@ import { registerTokensCommand } from './tokens-command.ts';
 import { registerNotifyCommand } from './notify-command.ts';
 import { registerRenderCommand } from './render-command.ts';
 import { registerApplyCommand } from './apply-command.ts';
+import { registerUiCommand } from './ui-command.ts';
 import { timing } from '../util/timing.ts';
 
 const durationOrZero = (flag: string) => (value: string) => {
@@ -40,6 +41,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
   registerNotifyCommand(program, ctx, setExit);
   registerRenderCommand(program, ctx, setExit);
   registerApplyCommand(program, ctx, setExit);
+  registerUiCommand(program, ctx, setExit);
 
   program
     .command('migrate')

@@ -1,12 +1,13 @@
-// The UI's sign-in: the API token a person signed in with, sealed (AES-256-GCM, a key only this server
-// process holds) into an HttpOnly, SameSite=Strict cookie. Nothing is stored server-side and no
-// migration is needed; each request unseals the token and checks it exactly as the API checks a
-// bearer token (findLiveTokens: revoked or expired tokens are refused on their next request). Why a
-// sealed token rather than a session id, and what a restart costs, is in docs/ui.md.
+// The UI's sign-in: the API token a person signed in with, sealed (AES-256-GCM, under a key every
+// server of the RunLog shares: ui_session_keys, src/ui/session-keyring.ts) into an HttpOnly,
+// SameSite=Strict cookie. No session is stored server-side; each request unseals the token and
+// checks it exactly as the API checks a bearer token (findLiveToken: revoked or expired tokens are
+// refused on their next request). Why a sealed token rather than a session id is in docs/ui.md.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../runlog/db.ts';
 import { findLiveToken, scopeAllows, touchToken, type TokenScope } from '../runlog/sql/tokens.ts';
+import type { SessionKeyring } from './session-keyring.ts';
 import { UiError } from './ui-errors.ts';
 
 export const SESSION_COOKIE = 'ks_session';
@@ -32,7 +33,8 @@ declare module 'fastify' {
   }
 }
 
-interface SealedSession {
+/** What a session cookie holds, sealed. */
+export interface SealedSession {
   /** The API token. */
   t: string;
   /** A random session id: what the CSRF token is bound to. */
@@ -41,32 +43,41 @@ interface SealedSession {
   i: number;
 }
 
-/** The key material of one server process: seals sessions and derives CSRF tokens. */
+/**
+ * One session key (a row of ui_session_keys, src/ui/session-keyring.ts keeps them): seals sessions
+ * into `<key id>.<iv|tag|ciphertext>` and derives CSRF tokens.
+ */
 export class SessionKeys {
   private readonly sealKey: Buffer;
   private readonly macKey: Buffer;
+  private readonly aad: Buffer;
 
-  constructor(secret: Buffer = randomBytes(32)) {
+  constructor(readonly keyId: number, secret: Buffer) {
     // Two keys from one secret, so that a CSRF token (public in the page) says nothing about the seal.
     this.sealKey = createHmac('sha256', secret).update('kubescribe ui seal').digest();
     this.macKey = createHmac('sha256', secret).update('kubescribe ui mac').digest();
+    // The key id in clear is authenticated too: a cookie relabelled with another id does not open.
+    this.aad = Buffer.from(`kubescribe ui session ${keyId}`);
   }
 
   /** The cookie value for a new sign-in with `token`. */
   seal(token: string, now: number = Date.now()): string {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.sealKey, iv);
+    cipher.setAAD(this.aad);
     const payload: SealedSession = { t: token, s: randomBytes(16).toString('base64url'), i: now };
     const body = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+    return `${this.keyId}.${Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url')}`;
   }
 
-  /** The sealed session, or null for anything this process did not seal (another server, tampered) or too old. */
+  /** The sealed session, or null for anything this key did not seal (another key, tampered) or too old. */
   unseal(value: string, now: number = Date.now()): SealedSession | null {
     try {
-      const raw = Buffer.from(value, 'base64url');
+      if (sealedKeyId(value) !== this.keyId) return null;
+      const raw = Buffer.from(value.slice(value.indexOf('.') + 1), 'base64url');
       if (raw.length < 29) return null;
       const decipher = createDecipheriv('aes-256-gcm', this.sealKey, raw.subarray(0, 12));
+      decipher.setAAD(this.aad);
       decipher.setAuthTag(raw.subarray(12, 28));
       const text = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
       const payload = JSON.parse(text) as SealedSession;
@@ -82,6 +93,12 @@ export class SessionKeys {
   mac(purpose: string, value: string): string {
     return createHmac('sha256', this.macKey).update(`${purpose}\0${value}`).digest('base64url');
   }
+}
+
+/** The key id a cookie value names (`<id>.…`), or null when it names none. */
+export function sealedKeyId(value: string): number | null {
+  const match = /^([1-9][0-9]{0,9})\./.exec(value);
+  return match ? Number(match[1]) : null;
 }
 
 /** True when both strings are equal, in time independent of where they differ. */
@@ -107,17 +124,18 @@ export function cookieOptions(request: FastifyRequest, maxAge?: number) {
  * Reads the session cookie and checks its token now (the same lookup as the API's bearer check):
  * sets `request.uiSession`, or leaves it null (and drops a cookie whose token no longer works).
  */
-export async function loadSession(request: FastifyRequest, reply: FastifyReply, db: Db, keys: SessionKeys): Promise<void> {
+export async function loadSession(request: FastifyRequest, reply: FastifyReply, db: Db, keyring: SessionKeyring): Promise<void> {
   const cookie = request.cookies[SESSION_COOKIE];
   if (!cookie) return;
-  const sealed = keys.unseal(cookie);
-  const token = sealed ? await findLiveToken(db, sealed.t) : null;
-  if (!sealed || !token) {
+  const opened = await keyring.unseal(cookie);
+  const token = opened ? await findLiveToken(db, opened.session.t) : null;
+  if (!opened || !token) {
     reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
     return;
   }
   await touchToken(db, token);
-  request.uiSession = { actor: `token:${token.name}`, scope: token.scope, csrfToken: keys.mac('csrf', sealed.s) };
+  // The CSRF token comes from the cookie's own key, so it stays valid as long as the cookie does.
+  request.uiSession = { actor: `token:${token.name}`, scope: token.scope, csrfToken: opened.keys.mac('csrf', opened.session.s) };
 }
 
 /** Throws 403 unless the signed-in token's scope includes `scope` (the page says which is needed). */

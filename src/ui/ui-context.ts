@@ -2,7 +2,7 @@
 // one way to answer with a page (the view wrapped in the layout).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ApiDeps } from '../api/app.ts';
-import type { SessionKeys } from './session.ts';
+import type { SessionKeyring } from './session-keyring.ts';
 import type { SignInCodes } from './sign-in-codes.ts';
 
 export interface RenderOptions {
@@ -14,8 +14,8 @@ export interface RenderOptions {
 
 export interface UiContext {
   deps: ApiDeps;
-  /** This server's session sealing and CSRF keys. */
-  keys: SessionKeys;
+  /** The RunLog's session sealing and CSRF keys (shared by every server of the RunLog). */
+  keys: SessionKeyring;
   /** One-time sign-in codes (`kubescribe dev` issues one at start). */
   signInCodes: SignInCodes;
   /**

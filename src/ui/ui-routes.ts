@@ -18,7 +18,8 @@ import { assetPath, loadAssets } from './assets.ts';
 import { takeFlash } from './flash.ts';
 import { fmt } from './format.ts';
 import { setSecurityHeaders } from './security-headers.ts';
-import { loadSession, overHttps, PRE_SESSION_COOKIE, sameSecret, SessionKeys } from './session.ts';
+import { loadSession, overHttps, PRE_SESSION_COOKIE, sameSecret } from './session.ts';
+import { SessionKeyring } from './session-keyring.ts';
 import { SignInCodes } from './sign-in-codes.ts';
 import type { RenderOptions, UiContext, UiPageModule } from './ui-context.ts';
 import { UiError } from './ui-errors.ts';
@@ -50,7 +51,8 @@ const VIEWS = fileURLToPath(new URL('./views/', import.meta.url));
 
 /** GET / and everything under /ui. */
 export const uiRoutes: RouteGroup = async (app, deps) => {
-  const keys = new SessionKeys();
+  // Loaded on the first request that needs a key: a server starts while the RunLog is away too.
+  const keys = new SessionKeyring(deps.db);
   const signInCodes = deps.signInCodes ?? new SignInCodes();
   const assets = loadAssets();
   const assetUrl = (name: string): string => {
@@ -87,7 +89,7 @@ export const uiRoutes: RouteGroup = async (app, deps) => {
       if (access === 'anyone') {
         // The sign-in form: double submit, the field matching its cookie's keyed digest.
         const presign = request.cookies[PRE_SESSION_COOKIE];
-        if (!presign || !sent || !sameSecret(sent, keys.mac('presign', presign))) {
+        if (!presign || !sent || !sameSecret(sent, (await keys.current()).mac('presign', presign))) {
           throw new UiError(403, 'Refused', 'The form is missing its security token (CSRF); reload the page and send it again.');
         }
         return;

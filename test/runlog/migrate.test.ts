@@ -15,7 +15,7 @@ import { unclosable } from './shared-runlog.ts';
 
 const TABLES = ['api_tokens', 'job_events', 'job_revisions', 'jobs', 'kubescribe_migrations', 'notification_attempts', 'notification_deliveries',
   'notification_events', 'notification_totals', 'run_events', 'run_logs', 'run_retries', 'run_totals', 'runner_credentials', 'runs',
-  'schedule_slot_totals', 'schedule_slots'];
+  'schedule_slot_totals', 'schedule_slots', 'ui_session_keys'];
 // Every migration this build ships, so the tests follow new migrations without edits.
 const SHIPPED = loadMigrations();
 const LATEST = SHIPPED.length;
@@ -298,7 +298,7 @@ for (const engine of ENGINES) {
 describe('loadMigrations', () => {
   it('reads the shipped migrations in order', () => {
     const migrations = loadMigrations();
-    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers'], [8, 'runner_credentials'], [9, 'run_retries'], [10, 'reporting'], [11, 'retention'], [12, 'run_logs_lz4']]);
+    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers'], [8, 'runner_credentials'], [9, 'run_retries'], [10, 'reporting'], [11, 'retention'], [12, 'run_logs_lz4'], [13, 'reserved'], [14, 'ui_session_keys']]);
     assert.match(migrations[0]!.sql, /CREATE TABLE runs/);
   });
 

@@ -86,9 +86,16 @@
       started = true;
       const empty = log.querySelector('.log-empty');
       if (empty) empty.remove();
-      // The run has output, so it has started: refresh its status once.
-      document.body.dispatchEvent(new CustomEvent('run-changed'));
     }
+  });
+  // The run's live status as the stream reads it (first at once, then on each change): a queued run
+  // that starts shows as running without a reload, even before it writes anything. A final status
+  // comes only with `end`, which reloads the whole page.
+  source.addEventListener('status', (event) => {
+    const status = JSON.parse(event.data).status;
+    if (status === log.dataset.status) return;
+    log.dataset.status = status;
+    document.body.dispatchEvent(new CustomEvent('run-changed'));
   });
   source.addEventListener('end', () => {
     source.close();

@@ -158,14 +158,15 @@ export const runPages: UiPageModule = (app, ui) => {
     return ui.render(reply, 'run-log-search', { ...data, runCss: ui.assetUrl('run.css') }, { title: `Search ${run.job}#${run.run_number}` });
   });
 
-  // The live log: the API's follower stream (same feed, same events), authorised by the session.
+  // The live log: the API's follower stream (same feed, same events, and the run's status changes so
+  // that the page shows queued → running before any output), authorised by the session.
   app.get('/ui/runs/:ref/log/stream', { schema: { hide: true, params: RefParams, querystring: StreamQuery } }, async (request, reply) => {
     requireScope(request, 'read');
     const runId = await runIdOf(ui, (request.params as { ref: string }).ref);
     if ((await getRun(ui.deps.db, runId)) === null) throw new UiError(404, 'No such run', `There is no run ${runId}.`);
     const lastEventId = request.headers['last-event-id'];
     const resume = typeof lastEventId === 'string' && /^[0-9]{1,10}$/.test(lastEventId) ? seqOf(lastEventId) : null;
-    await followers.follow(runId, resume ?? seqOf((request.query as { after_seq?: string }).after_seq), reply);
+    await followers.follow(runId, resume ?? seqOf((request.query as { after_seq?: string }).after_seq), reply, { statusEvents: true });
     return reply;
   });
 

@@ -168,8 +168,8 @@ async function streamRunUpdates(
   const startedAt = Date.now();
   let checkedAt = startedAt;
   const stillSignedIn = async (): Promise<boolean> => {
-    const sealed = ui.keys.unseal(request.cookies[SESSION_COOKIE] ?? '');
-    return sealed !== null && (await findLiveToken(ui.deps.db, sealed.t)) !== null;
+    const opened = await ui.keys.unseal(request.cookies[SESSION_COOKIE] ?? '');
+    return opened !== null && (await findLiveToken(ui.deps.db, opened.session.t)) !== null;
   };
   const send = (event: string, data: string) => {
     raw.write(`event: ${event}\n${data.split('\n').map((line) => `data: ${line}`).join('\n')}\n\n`);

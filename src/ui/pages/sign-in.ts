@@ -31,7 +31,7 @@ export const signInPages: UiPageModule = (app, ui) => {
     if (token === '') return signInForm(ui, request, reply, { next, error: 'Enter an API token.', status: 400 });
     const row = await findLiveToken(ui.deps.db, token);
     if (!row) return signInForm(ui, request, reply, { next, error: 'This token is unknown, revoked or expired.', status: 401 });
-    startSession(ui, request, reply, token);
+    await startSession(ui, request, reply, token);
     request.log.info({ actor: `token:${row.name}` }, 'UI sign-in');
     return reply.redirect(next, 303);
   });
@@ -47,7 +47,7 @@ export const signInPages: UiPageModule = (app, ui) => {
         status: 400,
       });
     }
-    startSession(ui, request, reply, token);
+    await startSession(ui, request, reply, token);
     request.log.info({ actor: `token:${row.name}` }, 'UI sign-in with a one-time link');
     // The redirect takes the code out of the address bar and the history.
     return reply.redirect('/ui/jobs', 303);
@@ -59,8 +59,8 @@ export const signInPages: UiPageModule = (app, ui) => {
   });
 };
 
-function startSession(ui: UiContext, request: FastifyRequest, reply: FastifyReply, token: string): void {
-  reply.setCookie(SESSION_COOKIE, ui.keys.seal(token), cookieOptions(request, SESSION_MAX_AGE_S));
+async function startSession(ui: UiContext, request: FastifyRequest, reply: FastifyReply, token: string): Promise<void> {
+  reply.setCookie(SESSION_COOKIE, (await ui.keys.current()).seal(token), cookieOptions(request, SESSION_MAX_AGE_S));
   reply.clearCookie(PRE_SESSION_COOKIE, cookieOptions(request));
 }
 
@@ -76,5 +76,5 @@ async function signInForm(
     presign = randomBytes(18).toString('base64url');
     reply.setCookie(PRE_SESSION_COOKIE, presign, cookieOptions(request, 3600));
   }
-  return ui.render(reply, 'sign-in', { next, error, notice, presignCsrf: ui.keys.mac('presign', presign) }, { title: 'Sign in', status });
+  return ui.render(reply, 'sign-in', { next, error, notice, presignCsrf: (await ui.keys.current()).mac('presign', presign) }, { title: 'Sign in', status });
 }
