@@ -8,10 +8,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BIN } from '../support/cli.ts';
 import { createTestRunLog, ENGINES } from '../support/runlog-engines.ts';
 
 const HOOK = new URL('./record-modules.mjs', import.meta.url).href;
+// `kubescribe run` from dist/'s modules, as the bundle holds them (bin/kubescribe.js loads the bundle).
+const RUN_UNBUNDLED = fileURLToPath(new URL('./run-unbundled.mjs', import.meta.url));
 
 // What took ~1 s to load before any command ran (docs/benchmarks.md).
 const HEAVY: Record<string, RegExp> = {
@@ -31,11 +34,11 @@ const HEAVY: Record<string, RegExp> = {
 };
 
 /** Runs `kubescribe <args>` and returns every module URL it resolved, and its exit code. */
-async function loadedBy(args: string[], env: Record<string, string> = {}): Promise<{ modules: string[]; code: number | null; err: string }> {
+async function loadedBy(args: string[], env: Record<string, string> = {}, entry: string = BIN): Promise<{ modules: string[]; code: number | null; err: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'ks-startup-'));
   const record = join(dir, 'modules.txt');
   try {
-    const child = spawn(process.execPath, ['--import', HOOK, BIN, ...args], {
+    const child = spawn(process.execPath, ['--import', HOOK, entry, ...args], {
       cwd: dir,
       env: { ...process.env, KUBESCRIBE_HOME: dir, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '', ...env, KUBESCRIBE_RECORD_MODULES: record },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -54,7 +57,7 @@ async function loadedBy(args: string[], env: Record<string, string> = {}): Promi
 
 function assertNoneOf(modules: string[], names: string[], what: string): void {
   // A recorder that recorded nothing would pass everything: it must have seen the CLI itself.
-  assert.ok(modules.some((url) => url.endsWith('/dist/cli/main.js')), `${what}: the recorder saw no CLI module`);
+  assert.ok(modules.some((url) => /\/dist\/cli\/(?:main|run-main)\.js$/.test(url)), `${what}: the recorder saw no CLI module`);
   for (const name of names) {
     const hit = modules.find((url) => HEAVY[name]!.test(url));
     assert.equal(hit, undefined, `${what} loaded ${name} (${hit})`);
@@ -63,11 +66,30 @@ function assertNoneOf(modules: string[], names: string[], what: string): void {
 
 test('kubescribe --help and each command’s help load none of the heavy modules', async () => {
   for (const args of [['--help'], ['runs', '--help'], ['trigger', '--help'], ['run', '--help'], ['dev', '--help'], ['report', '--help']]) {
-    const { modules, code } = await loadedBy(args);
+    const { modules, code } = await loadedBy(args, {}, args[0] === 'run' ? RUN_UNBUNDLED : BIN);
     assert.equal(code, 0, args.join(' '));
     assertNoneOf(modules, Object.keys(HEAVY), `kubescribe ${args.join(' ')}`);
   }
 });
+
+// bin/kubescribe.js hands `run` to one bundled file (scripts/build-run-bundle.mjs, which refuses to
+// bundle the server, the Kubernetes client or PGlite): nothing else of dist/ or node_modules loads.
+for (const engine of ENGINES) {
+  test(`kubescribe run on ${engine} loads its bundled command and no other module of KubeScribe's or a package's`, async () => {
+    const runlog = await createTestRunLog(engine);
+    let loaded;
+    try {
+      loaded = await loadedBy(['run', '-q', '--job', 'startup-check', '--', 'true'], runlog.env);
+    } finally {
+      await runlog.cleanup();
+    }
+    const { modules, code, err } = loaded;
+    assert.equal(code, 0, err);
+    assert.ok(modules.some((url) => url.endsWith('/dist/cli/run.bundle.cjs')), 'the bundle is what kubescribe run loads');
+    const others = modules.filter((url) => (/\/dist\//.test(url) && !url.endsWith('/dist/cli/run.bundle.cjs')) || /\/node_modules\//.test(url));
+    assert.deepEqual(others, [], 'kubescribe run loaded modules beside its bundle');
+  });
+}
 
 test('a usage error answers before anything heavy is loaded', async () => {
   const { modules, code, err } = await loadedBy(['runs', '--since', 'yesterday']);
@@ -103,7 +125,7 @@ for (const engine of ENGINES) {
     const runlog = await createTestRunLog(engine);
     let loaded;
     try {
-      loaded = await loadedBy(['run', '-q', '--job', 'startup-check', '--', 'true'], runlog.env);
+      loaded = await loadedBy(['run', '-q', '--job', 'startup-check', '--', 'true'], runlog.env, RUN_UNBUNDLED);
     } finally {
       await runlog.cleanup();
     }
@@ -134,7 +156,7 @@ test('kubescribe run through the API loads the shared API client, no client comm
     KUBESCRIBE_API_URL: `http://127.0.0.1:${await refusedPort()}`,
     KUBESCRIBE_TOKEN: 'ksr_startup-check',
     DATABASE_URL: '',
-  });
+  }, RUN_UNBUNDLED);
   assert.equal(code, 0, err);
   assert.match(err, /records are kept in/, 'the refused API leaves the records on disk');
   assert.ok(modules.some((url) => API_CLIENT.test(url)), 'the API sink loads the shared client');
