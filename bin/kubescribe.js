@@ -5,10 +5,10 @@
 import module from 'node:module';
 
 module.enableCompileCache?.();
-// `kubescribe run`, every job's entrypoint, loads its command alone, as one bundled file
-// (scripts/build-run-bundle.mjs); every other command loads the command tree.
+// `kubescribe run`, every job's entrypoint, loads its command alone, bundled (scripts/build-run-bundle.mjs);
+// every other command loads the command tree.
 const { main } = process.argv[2] === 'run'
-  ? { main: module.createRequire(import.meta.url)('../dist/cli/run.bundle.cjs').runMain }
+  ? { main: (await import('../dist/run-bundle/run-main.js')).runMain }
   : await import('../dist/cli/main.js');
 
 main(process.argv).then(

@@ -8,13 +8,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BIN } from '../support/cli.ts';
 import { createTestRunLog, ENGINES } from '../support/runlog-engines.ts';
+import { expandRunBundle } from '../support/run-bundle.ts';
 
 const HOOK = new URL('./record-modules.mjs', import.meta.url).href;
-// `kubescribe run` from dist/'s modules, as the bundle holds them (bin/kubescribe.js loads the bundle).
-const RUN_UNBUNDLED = fileURLToPath(new URL('./run-unbundled.mjs', import.meta.url));
 
 // What took ~1 s to load before any command ran (docs/benchmarks.md).
 const HEAVY: Record<string, RegExp> = {
@@ -33,12 +31,16 @@ const HEAVY: Record<string, RegExp> = {
   'prom-client': /\/node_modules\/prom-client\//,
 };
 
-/** Runs `kubescribe <args>` and returns every module URL it resolved, and its exit code. */
-async function loadedBy(args: string[], env: Record<string, string> = {}, entry: string = BIN): Promise<{ modules: string[]; code: number | null; err: string }> {
+/**
+ * Runs `kubescribe <args>` and returns every module URL it loaded, and its exit code. A file of
+ * `kubescribe run`'s bundle stands for the modules it holds (run-bundle.ts); `bundleFiles` are the
+ * URLs as loaded.
+ */
+async function loadedBy(args: string[], env: Record<string, string> = {}): Promise<{ modules: string[]; bundleFiles: string[]; code: number | null; err: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'ks-startup-'));
   const record = join(dir, 'modules.txt');
   try {
-    const child = spawn(process.execPath, ['--import', HOOK, entry, ...args], {
+    const child = spawn(process.execPath, ['--import', HOOK, BIN, ...args], {
       cwd: dir,
       env: { ...process.env, KUBESCRIBE_HOME: dir, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '', ...env, KUBESCRIBE_RECORD_MODULES: record },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -49,7 +51,8 @@ async function loadedBy(args: string[], env: Record<string, string> = {}, entry:
       child.once('error', reject);
       child.once('close', resolve);
     });
-    return { modules: readFileSync(record, 'utf8').split('\n').filter(Boolean), code, err };
+    const bundleFiles = readFileSync(record, 'utf8').split('\n').filter(Boolean);
+    return { modules: expandRunBundle(bundleFiles), bundleFiles, code, err };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -66,16 +69,16 @@ function assertNoneOf(modules: string[], names: string[], what: string): void {
 
 test('kubescribe --help and each command’s help load none of the heavy modules', async () => {
   for (const args of [['--help'], ['runs', '--help'], ['trigger', '--help'], ['run', '--help'], ['dev', '--help'], ['report', '--help']]) {
-    const { modules, code } = await loadedBy(args, {}, args[0] === 'run' ? RUN_UNBUNDLED : BIN);
+    const { modules, code } = await loadedBy(args);
     assert.equal(code, 0, args.join(' '));
     assertNoneOf(modules, Object.keys(HEAVY), `kubescribe ${args.join(' ')}`);
   }
 });
 
-// bin/kubescribe.js hands `run` to one bundled file (scripts/build-run-bundle.mjs, which refuses to
-// bundle the server, the Kubernetes client or PGlite): nothing else of dist/ or node_modules loads.
+// bin/kubescribe.js hands `run` to its bundle (scripts/build-run-bundle.mjs, which refuses to bundle
+// the server, the Kubernetes client or PGlite): nothing else of dist/ or node_modules loads.
 for (const engine of ENGINES) {
-  test(`kubescribe run on ${engine} loads its bundled command and no other module of KubeScribe's or a package's`, async () => {
+  test(`kubescribe run on ${engine} loads its bundle and no other module of KubeScribe's or a package's`, async () => {
     const runlog = await createTestRunLog(engine);
     let loaded;
     try {
@@ -83,10 +86,10 @@ for (const engine of ENGINES) {
     } finally {
       await runlog.cleanup();
     }
-    const { modules, code, err } = loaded;
+    const { bundleFiles, code, err } = loaded;
     assert.equal(code, 0, err);
-    assert.ok(modules.some((url) => url.endsWith('/dist/cli/run.bundle.cjs')), 'the bundle is what kubescribe run loads');
-    const others = modules.filter((url) => (/\/dist\//.test(url) && !url.endsWith('/dist/cli/run.bundle.cjs')) || /\/node_modules\//.test(url));
+    assert.ok(bundleFiles.some((url) => url.endsWith('/dist/run-bundle/run-main.js')), 'the bundle is what kubescribe run loads');
+    const others = bundleFiles.filter((url) => (/\/dist\//.test(url) && !/\/dist\/run-bundle\//.test(url)) || /\/node_modules\//.test(url));
     assert.deepEqual(others, [], 'kubescribe run loaded modules beside its bundle');
   });
 }
@@ -125,7 +128,7 @@ for (const engine of ENGINES) {
     const runlog = await createTestRunLog(engine);
     let loaded;
     try {
-      loaded = await loadedBy(['run', '-q', '--job', 'startup-check', '--', 'true'], runlog.env, RUN_UNBUNDLED);
+      loaded = await loadedBy(['run', '-q', '--job', 'startup-check', '--', 'true'], runlog.env);
     } finally {
       await runlog.cleanup();
     }
@@ -156,7 +159,7 @@ test('kubescribe run through the API loads the shared API client, no client comm
     KUBESCRIBE_API_URL: `http://127.0.0.1:${await refusedPort()}`,
     KUBESCRIBE_TOKEN: 'ksr_startup-check',
     DATABASE_URL: '',
-  }, RUN_UNBUNDLED);
+  });
   assert.equal(code, 0, err);
   assert.match(err, /records are kept in/, 'the refused API leaves the records on disk');
   assert.ok(modules.some((url) => API_CLIENT.test(url)), 'the API sink loads the shared client');
