@@ -33,10 +33,10 @@ const HEAVY: Record<string, RegExp> = {
 
 /**
  * Runs `kubescribe <args>` and returns every module URL it loaded, and its exit code. A file of
- * `kubescribe run`'s bundle stands for the modules it holds (run-bundle.ts); `bundleFiles` are the
- * URLs as loaded.
+ * `kubescribe run`'s bundle stands for the modules it holds (run-bundle.ts); `files` are the URLs as
+ * loaded.
  */
-async function loadedBy(args: string[], env: Record<string, string> = {}): Promise<{ modules: string[]; bundleFiles: string[]; code: number | null; err: string }> {
+async function loadedBy(args: string[], env: Record<string, string> = {}): Promise<{ modules: string[]; files: string[]; code: number | null; err: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'ks-startup-'));
   const record = join(dir, 'modules.txt');
   try {
@@ -51,8 +51,8 @@ async function loadedBy(args: string[], env: Record<string, string> = {}): Promi
       child.once('error', reject);
       child.once('close', resolve);
     });
-    const bundleFiles = readFileSync(record, 'utf8').split('\n').filter(Boolean);
-    return { modules: expandRunBundle(bundleFiles), bundleFiles, code, err };
+    const files = readFileSync(record, 'utf8').split('\n').filter(Boolean);
+    return { modules: expandRunBundle(files), files, code, err };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -76,7 +76,8 @@ test('kubescribe --help and each command’s help load none of the heavy modules
 });
 
 // bin/kubescribe.js hands `run` to its bundle (scripts/build-run-bundle.mjs, which refuses to bundle
-// the server, the Kubernetes client or PGlite): nothing else of dist/ or node_modules loads.
+// the server, the Kubernetes client or PGlite): nothing else of dist/ or node_modules loads on the
+// runner's thread (PGlite's worker thread loads dist/runlog/pglite-thread.js and PGlite, as before).
 for (const engine of ENGINES) {
   test(`kubescribe run on ${engine} loads its bundle and no other module of KubeScribe's or a package's`, async () => {
     const runlog = await createTestRunLog(engine);
@@ -86,10 +87,10 @@ for (const engine of ENGINES) {
     } finally {
       await runlog.cleanup();
     }
-    const { bundleFiles, code, err } = loaded;
+    const { files, code, err } = loaded;
     assert.equal(code, 0, err);
-    assert.ok(bundleFiles.some((url) => url.endsWith('/dist/run-bundle/run-main.js')), 'the bundle is what kubescribe run loads');
-    const others = bundleFiles.filter((url) => (/\/dist\//.test(url) && !/\/dist\/run-bundle\//.test(url)) || /\/node_modules\//.test(url));
+    assert.ok(files.some((url) => url.endsWith('/dist/run-bundle/run-main.js')), 'the bundle is what kubescribe run loads');
+    const others = files.filter((url) => (/\/dist\//.test(url) && !/\/dist\/run-bundle\//.test(url)) || /\/node_modules\//.test(url));
     assert.deepEqual(others, [], 'kubescribe run loaded modules beside its bundle');
   });
 }
