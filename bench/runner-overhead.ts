@@ -27,7 +27,7 @@ import { MeasurementError, numberOption, out, progress, quantile, ratio, table, 
 // Issue 11: `kubescribe run -- true` adds at most 100 ms and 80 MB over a bare `true` on PostgreSQL and
 // 300 ms on the embedded RunLog; a child writing as fast as it can keeps at least half of its pace
 // into `cat` with the log cap on. `node -e 0` is measured in the same run: Node's own start-up.
-const TARGETS = { addedMs: { PostgreSQL: 100, PGlite: 300 }, addedRssMb: 80, captureRatio: 0.5 };
+const TARGETS = { addedMs: { PostgreSQL: 100, 'API (serve)': 100, PGlite: 300 }, addedRssMb: 80, captureRatio: 0.5 };
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const WARMUP_RUNS = 2;
 const PROCESS_TIMEOUT_MS = 120_000;
@@ -38,7 +38,9 @@ const USAGE = `usage: npm run bench [-- options]   (or: node --import tsx bench/
   --runs N        measured runs of \`true\` per side, after ${WARMUP_RUNS} warm-ups (default 15)
   --mb N          megabytes the capture child writes (default 50)
   --reps N        repetitions of each capture measurement; the median is reported (default 3)
-  --engine E      all | pglite | postgres (default all; PostgreSQL is skipped if it cannot be reached)
+  --engine E      all | pglite | postgres | api (default all; PostgreSQL and the API are skipped if PostgreSQL
+                  cannot be reached). api: the runner records through a \`kubescribe serve\` on PostgreSQL,
+                  started by the bench, with KUBESCRIBE_API_URL and an admin token (no DATABASE_URL)
   --rss MODE      auto | time | poll: peak RSS from GNU /usr/bin/time, or by polling /proc (default auto)
   -h, --help      this text
 
@@ -53,7 +55,7 @@ interface Options {
   runs: number;
   mb: number;
   reps: number;
-  engines: Array<'pglite' | 'postgres'>;
+  engines: Array<'pglite' | 'postgres' | 'api'>;
   rss: 'auto' | 'time' | 'poll';
 }
 
@@ -75,14 +77,14 @@ function readOptions(argv: string[]): Options | null {
   const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) =>
     numberOption(name, raw, fallback, min, max);
   const engine = values.engine ?? 'all';
-  if (!['all', 'pglite', 'postgres'].includes(engine)) throw new UsageError(`--engine: expected all, pglite or postgres, got ${engine}`);
+  if (!['all', 'pglite', 'postgres', 'api'].includes(engine)) throw new UsageError(`--engine: expected all, pglite, postgres or api, got ${engine}`);
   const rss = values.rss ?? 'auto';
   if (rss !== 'auto' && rss !== 'time' && rss !== 'poll') throw new UsageError(`--rss: expected auto, time or poll, got ${rss}`);
   return {
     runs: int('runs', values.runs, 15, 1, 400),
     mb: int('mb', values.mb, 50, 1, 10_000),
     reps: int('reps', values.reps, 3, 1, 100),
-    engines: engine === 'all' ? ['pglite', 'postgres'] : [engine as 'pglite' | 'postgres'],
+    engines: engine === 'all' ? ['pglite', 'postgres', 'api'] : [engine as 'pglite' | 'postgres' | 'api'],
     rss,
   };
 }
@@ -287,7 +289,7 @@ function shellQuote(word: string): string {
 // Engines
 
 interface Engine {
-  name: 'PGlite' | 'PostgreSQL';
+  name: 'PGlite' | 'PostgreSQL' | 'API (serve)';
   where: string;
   env: NodeJS.ProcessEnv;
   /** Drops what the bench created for this engine (the temporary home is removed separately). */
@@ -361,6 +363,56 @@ async function postgresEngine(workDir: string): Promise<Engine | string> {
         await client.end().catch(() => {});
       }
     },
+  };
+}
+
+/**
+ * The runner's second sink: a `kubescribe serve` (no executor, no scheduler) on a PostgreSQL engine of
+ * the bench's own, with a bootstrap admin token; the runner gets KUBESCRIBE_API_URL and that token
+ * and no DATABASE_URL, as a job pod does. The server runs through every measurement of this engine.
+ */
+async function apiEngine(workDir: string, postgres: Engine): Promise<Engine | string> {
+  const home = join(workDir, 'api-home');
+  mkdirSync(home, { recursive: true });
+  const tokenFile = join(workDir, 'admin-token');
+  const token = `ksk_${randomBytes(24).toString('hex')}`;
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  const serverEnv: NodeJS.ProcessEnv = { ...postgres.env, KUBESCRIBE_HOME: home, KUBESCRIBE_ADMIN_TOKEN_FILE: tokenFile };
+  const server = spawn(NODE, [BIN, 'serve', '--port', '0', '--executor', 'none', '--no-scheduler'], { cwd: workDir, env: serverEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+  let serverErr = '';
+  server.stderr!.on('data', (data: Buffer) => {
+    serverErr = (serverErr + data.toString('utf8')).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  const stop = async () => {
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGTERM');
+    await exited;
+  };
+  // serve writes its URL to the server file once it listens.
+  const serverFile = join(home, 'server.json');
+  const deadline = performance.now() + 60_000;
+  let url: string | null = null;
+  while (url === null) {
+    if (server.exitCode !== null || performance.now() > deadline) {
+      await stop();
+      return `API skipped: kubescribe serve did not start: ${serverErr.trim() || 'no server file within 60 s'}`;
+    }
+    if (existsSync(serverFile)) {
+      try {
+        url = (JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string }).url;
+      } catch {
+        // Being written.
+      }
+    }
+    if (url === null) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const env = baseEnv(join(workDir, 'api-runner-home'), workDir);
+  Object.assign(env, { KUBESCRIBE_API_URL: url, KUBESCRIBE_SERVER: url, KUBESCRIBE_TOKEN: token });
+  return {
+    name: 'API (serve)',
+    where: `kubescribe serve at ${url} on ${postgres.where.replace(/ \(new.*$/, '')}`,
+    env,
+    cleanup: stop,
   };
 }
 
@@ -475,17 +527,25 @@ async function bench(options: Options, workDir: string, cleanups: Array<() => Pr
   for (const name of options.engines) {
     if (name === 'pglite') engines.push(pgliteEngine(workDir));
     else {
-      progress('connecting to PostgreSQL');
-      const engine = await postgresEngine(workDir);
+      progress(name === 'api' ? 'starting kubescribe serve on PostgreSQL' : 'connecting to PostgreSQL');
+      // The API engine has a PostgreSQL schema of its own, which its server holds.
+      const postgres = await postgresEngine(workDir);
+      if (typeof postgres === 'string') {
+        notes.push(name === 'api' ? postgres.replace(/^PostgreSQL skipped/, 'API skipped') : postgres);
+        continue;
+      }
+      cleanups.push(() => postgres.cleanup());
+      const engine = name === 'api' ? await apiEngine(workDir, postgres) : postgres;
       if (typeof engine === 'string') notes.push(engine);
       else {
-        cleanups.push(() => engine.cleanup());
+        if (engine !== postgres) cleanups.push(() => engine.cleanup());
         engines.push(engine);
       }
     }
   }
+  for (const engine of engines) out(`  ${engine.name}: ${engine.where}`);
   for (const note of notes) out(`NOTE: ${note}`);
-  if (notes.length) out();
+  out();
 
   // --- bare `true`: the baseline, shared by both engines
   out('## 1. Overhead: `kubescribe run -- true` vs bare `true`');
@@ -522,7 +582,7 @@ async function bench(options: Options, workDir: string, cleanups: Array<() => Pr
       const sample = await spawner.measure(`${engine.name} run -- true`, runnerArgv, { env: engine.env, cwd });
       if (i === 0) {
         firstRunMs = sample.wallMs;
-        progress(`${engine.name}: first run (creates the RunLog) ${ms(sample.wallMs)}`);
+        progress(`${engine.name}: first run ${ms(sample.wallMs)}`);
       }
       if (i >= WARMUP_RUNS) {
         runner.push(sample.wallMs);
@@ -534,7 +594,7 @@ async function bench(options: Options, workDir: string, cleanups: Array<() => Pr
       engine,
       overhead: {
         firstRunMs,
-        firstRunLabel: engine.name === 'PGlite' ? 'creates the database + migrates' : 'creates the tables + migrates',
+        firstRunLabel: { PGlite: 'creates the database + migrates', PostgreSQL: 'creates the tables + migrates', 'API (serve)': 'is the server\'s first runner request' }[engine.name],
         runner,
         rssKb,
         addedMs,

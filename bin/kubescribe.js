@@ -5,7 +5,11 @@
 import module from 'node:module';
 
 module.enableCompileCache?.();
-const { main } = await import('../dist/cli/main.js');
+// `kubescribe run`, every job's entrypoint, loads its command alone, bundled (scripts/build-run-bundle.mjs);
+// every other command loads the command tree.
+const { main } = process.argv[2] === 'run'
+  ? { main: (await import('../dist/run-bundle/run-main.js')).runMain }
+  : await import('../dist/cli/main.js');
 
 main(process.argv).then(
   (code) => {

@@ -73,6 +73,10 @@ export function migrationsDir() { return '(built into the runner)'; }
 export function readMigrationFiles(dir) {
   if (dir !== undefined) throw new Error('the single-file runner reads only its built-in migrations');
   return FILES.map((f) => ({ ...f }));
+}
+export function migrationFileNames(dir) {
+  if (dir !== undefined) throw new Error('the single-file runner reads only its built-in migrations');
+  return FILES.map((f) => f.file);
 }`,
           };
         });

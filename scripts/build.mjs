@@ -11,3 +11,6 @@ cpSync('src/runlog/migrations', 'dist/runlog/migrations', { recursive: true });
 // The web UI's templates and its own CSS/JS are read from next to the code (src/ui/ui-routes.ts, assets.ts).
 cpSync('src/ui/views', 'dist/ui/views', { recursive: true });
 cpSync('src/ui/assets', 'dist/ui/assets', { recursive: true });
+// `kubescribe run` bundled (why: scripts/build-run-bundle.mjs); bin/kubescribe.js loads it for `run`.
+const { buildRunBundle } = await import('./build-run-bundle.mjs');
+await buildRunBundle();

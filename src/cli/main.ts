@@ -2,9 +2,10 @@
 // imports its command's module when it runs, because loading the whole program (Fastify, the
 // Kubernetes client, the database drivers) took ~1 s before even `--help` could answer
 // (docs/benchmarks.md, test/cli/startup.test.ts).
-import { Command, CommanderError, Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { parseDuration } from '../config/durations.ts';
 import { processContext, type CliContext } from './context.ts';
+import { reportCliError, rootCommand } from './cli-root.ts';
 import { UsageError } from './errors.ts';
 import { registerRunCommand } from './run-options.ts';
 import { registerClientCommands } from './client-commands.ts';
@@ -25,13 +26,7 @@ const durationOrZero = (flag: string) => (value: string) => {
 
 /** Builds the `kubescribe` command tree; `ctx` carries the environment and output streams. */
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
-  const program = new Command('kubescribe')
-    .description('Run batch jobs as recorded, observable, auditable runs.')
-    .version('0.1.0')
-    .showHelpAfterError()
-    .enablePositionalOptions()
-    .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
-    .exitOverride();
+  const program = rootCommand(ctx);
 
   registerRunCommand(program, ctx, setExit);
 
@@ -102,45 +97,6 @@ export async function main(argv: string[], ctx: CliContext = processContext()): 
     await program.parseAsync(argv);
     return code;
   } catch (error) {
-    return reportError(ctx, error);
+    return reportCliError(ctx, error);
   }
-}
-
-async function reportError(ctx: CliContext, error: unknown): Promise<number> {
-  const say = (message: string) => ctx.stderr.write(`kubescribe: ${message}\n`);
-  if (error instanceof CommanderError) {
-    // Help and version are not failures; commander has already printed what it had to say.
-    return error.exitCode === 0 || error.code === 'commander.helpDisplayed' ? 0 : 2;
-  }
-  if (error instanceof UsageError) {
-    say(error.message);
-    return 2;
-  }
-  // The other error classes are imported on the way out, so recognising them costs nothing at start-up.
-  const [{ ConfigError }, { RunLogTooNewError }, { RunLogBusyError }, { isUnreachable }, { redactUrl }] = await Promise.all([
-    import('../config/job-definition.ts'),
-    import('../runlog/migrate.ts'),
-    import('../runlog/pglite-lock.ts'),
-    import('../runlog/connectivity.ts'),
-    import('../runlog/db.ts'),
-  ]);
-  if (error instanceof ConfigError) {
-    ctx.stderr.write(`${error.message}\n`);
-    return 2;
-  }
-  if (error instanceof RunLogBusyError || error instanceof RunLogTooNewError) {
-    say(error.message);
-    return 1;
-  }
-  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-    say(`${(error as Error).message}: another server uses that port; pass --port to choose another`);
-    return 1;
-  }
-  if (isUnreachable(error)) {
-    const where = ctx.env.databaseUrl ? redactUrl(ctx.env.databaseUrl) : 'the embedded RunLog';
-    say(`cannot reach the RunLog at ${where}: ${(error as Error).message || (error as NodeJS.ErrnoException).code}`);
-    return 1;
-  }
-  say(error instanceof Error ? error.message : String(error));
-  return 1;
 }

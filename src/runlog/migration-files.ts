@@ -9,10 +9,12 @@ export function migrationsDir(): string {
   return fileURLToPath(new URL('./migrations/', import.meta.url));
 }
 
+/** The names of the `.sql` files of `dir` (default: the shipped ones), sorted. */
+export function migrationFileNames(dir: string = migrationsDir()): string[] {
+  return readdirSync(dir).filter((file) => file.endsWith('.sql')).sort();
+}
+
 /** The `.sql` files of `dir` (default: the shipped ones), sorted by name. */
 export function readMigrationFiles(dir: string = migrationsDir()): { file: string; sql: string }[] {
-  return readdirSync(dir)
-    .filter((file) => file.endsWith('.sql'))
-    .sort()
-    .map((file) => ({ file, sql: readFileSync(`${dir}/${file}`, 'utf8') }));
+  return migrationFileNames(dir).map((file) => ({ file, sql: readFileSync(`${dir}/${file}`, 'utf8') }));
 }

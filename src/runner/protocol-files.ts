@@ -1,6 +1,6 @@
 // The files of the runner protocol (docs/helpers.md): the output file the command appends metrics and
 // outputs to, and the params file when the params are too large for an environment variable.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,11 +24,25 @@ export function createProtocolFiles(runId: string, job: string, params: Record<s
   writeFileSync(outputFile, '');
   const paramsJson = JSON.stringify(params);
   const env: Record<string, string> = { KUBESCRIBE_RUN_ID: runId, KUBESCRIBE_JOB: job, KUBESCRIBE_OUTPUT: outputFile };
+  const files = [outputFile];
   if (Buffer.byteLength(paramsJson) <= MAX_PARAMS_ENV_BYTES) {
     env.KUBESCRIBE_PARAMS = paramsJson;
   } else {
     env.KUBESCRIBE_PARAMS_FILE = join(dir, 'params.json');
     writeFileSync(env.KUBESCRIBE_PARAMS_FILE, paramsJson, { mode: 0o600 });
+    files.push(env.KUBESCRIBE_PARAMS_FILE);
   }
-  return { env, outputFile, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return { env, outputFile, remove: () => removeDirectory(dir, files) };
+}
+
+// The files we made, then the directory: two system calls. Node 20's rmSync({ recursive }) walks the
+// directory in JavaScript (lstat, rmdir, readdir, unlink, rmdir), a few ms of every run's start-up
+// on a loaded machine; it is still the way out when the command left files of its own there.
+function removeDirectory(dir: string, files: string[]): void {
+  try {
+    for (const file of files) unlinkSync(file);
+    rmdirSync(dir);
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

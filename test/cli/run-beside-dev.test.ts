@@ -13,6 +13,7 @@ import type { RecordOp } from '../../src/runner/record-ops.ts';
 import { ENGINES, createTestRunLog, type TestRunLog } from '../support/runlog-engines.ts';
 import { BIN, REPO_ROOT, runCli, waitFor } from '../support/cli.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
+import { expandRunBundle } from '../support/run-bundle.ts';
 
 const EMIT = join(REPO_ROOT, 'test/fixtures/emit.py');
 const emit = (...actions: string[]) => ['python3', EMIT, ...actions];
@@ -79,19 +80,21 @@ for (const engine of ENGINES) {
       const log = join(dir, 'loaded-modules.txt');
       writeFileSync(log, '');
       const hook = join(dir, 'hook.mjs');
-      // A resolve hook that notes every database module the process loads.
+      // A resolve hook that notes every module the process loads; the files of the run bundle stand for the modules they hold.
       writeFileSync(hook, `import { register } from 'node:module';\nregister('data:text/javascript,' + encodeURIComponent(${JSON.stringify(
         `import { appendFileSync } from 'node:fs';\nexport async function resolve(specifier, context, next) {\n  const r = await next(specifier, context);\n` +
-        `  if (/pglite|node_modules\\/pg\\/|pg-engine|open-runlog/.test(r.url)) appendFileSync(${JSON.stringify(log)}, r.url + '\\n');\n  return r;\n}`,
+        `  appendFileSync(${JSON.stringify(log)}, r.url + '\\n');\n  return r;\n}`,
       )}));\n`);
+      const databaseModules = () => expandRunBundle(readFileSync(log, 'utf8').split('\n').filter(Boolean))
+        .filter((url) => /pglite|node_modules\/pg\/|pg-engine|open-runlog/.test(url)).join('\n');
       const result = await runCli(['run', '--', 'true'], { cwd: dir, env: { ...t.env, NODE_OPTIONS: `--import ${hook}` }, timeoutMs: 50_000 });
       assert.equal(result.code, 0, result.err);
       assert.match(readFileSync(join(t.home, 'server.log'), 'utf8'), /\/runner\/runs/);
-      assert.equal(readFileSync(log, 'utf8'), '', 'no database module was loaded');
+      assert.equal(databaseModules(), '', 'no database module was loaded');
       // The same hook sees them on the direct path (its records are left for the server to flush), so the check above can fail.
       const direct = await runCli(['run', '--flush-timeout', '1s', '--', 'true'], { cwd: dir, env: { ...t.env, KUBESCRIBE_RUNLOG: 'direct', NODE_OPTIONS: `--import ${hook}` }, timeoutMs: 50_000 });
       assert.equal(direct.code, 0, direct.err);
-      assert.match(readFileSync(log, 'utf8'), /open-runlog/);
+      assert.match(databaseModules(), /open-runlog/);
     });
 
     test('a spool left by a runner that exited while the API was away is flushed by the server, with no later command', { timeout: 120_000 }, async () => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN } from '../support/cli.ts';
 import { createTestRunLog, ENGINES } from '../support/runlog-engines.ts';
+import { expandRunBundle } from '../support/run-bundle.ts';
 
 const HOOK = new URL('./record-modules.mjs', import.meta.url).href;
 
@@ -30,8 +31,12 @@ const HEAVY: Record<string, RegExp> = {
   'prom-client': /\/node_modules\/prom-client\//,
 };
 
-/** Runs `kubescribe <args>` and returns every module URL it resolved, and its exit code. */
-async function loadedBy(args: string[], env: Record<string, string> = {}): Promise<{ modules: string[]; code: number | null; err: string }> {
+/**
+ * Runs `kubescribe <args>` and returns every module URL it loaded, and its exit code. A file of
+ * `kubescribe run`'s bundle stands for the modules it holds (run-bundle.ts); `files` are the URLs as
+ * loaded.
+ */
+async function loadedBy(args: string[], env: Record<string, string> = {}): Promise<{ modules: string[]; files: string[]; code: number | null; err: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'ks-startup-'));
   const record = join(dir, 'modules.txt');
   try {
@@ -46,7 +51,8 @@ async function loadedBy(args: string[], env: Record<string, string> = {}): Promi
       child.once('error', reject);
       child.once('close', resolve);
     });
-    return { modules: readFileSync(record, 'utf8').split('\n').filter(Boolean), code, err };
+    const files = readFileSync(record, 'utf8').split('\n').filter(Boolean);
+    return { modules: expandRunBundle(files), files, code, err };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -54,7 +60,7 @@ async function loadedBy(args: string[], env: Record<string, string> = {}): Promi
 
 function assertNoneOf(modules: string[], names: string[], what: string): void {
   // A recorder that recorded nothing would pass everything: it must have seen the CLI itself.
-  assert.ok(modules.some((url) => url.endsWith('/dist/cli/main.js')), `${what}: the recorder saw no CLI module`);
+  assert.ok(modules.some((url) => /\/dist\/cli\/(?:main|run-main)\.js$/.test(url)), `${what}: the recorder saw no CLI module`);
   for (const name of names) {
     const hit = modules.find((url) => HEAVY[name]!.test(url));
     assert.equal(hit, undefined, `${what} loaded ${name} (${hit})`);
@@ -68,6 +74,26 @@ test('kubescribe --help and each command’s help load none of the heavy modules
     assertNoneOf(modules, Object.keys(HEAVY), `kubescribe ${args.join(' ')}`);
   }
 });
+
+// bin/kubescribe.js hands `run` to its bundle (scripts/build-run-bundle.mjs, which refuses to bundle
+// the server, the Kubernetes client or PGlite): nothing else of dist/ or node_modules loads on the
+// runner's thread (PGlite's worker thread loads dist/runlog/pglite-thread.js and PGlite, as before).
+for (const engine of ENGINES) {
+  test(`kubescribe run on ${engine} loads its bundle and no other module of KubeScribe's or a package's`, async () => {
+    const runlog = await createTestRunLog(engine);
+    let loaded;
+    try {
+      loaded = await loadedBy(['run', '-q', '--job', 'startup-check', '--', 'true'], runlog.env);
+    } finally {
+      await runlog.cleanup();
+    }
+    const { files, code, err } = loaded;
+    assert.equal(code, 0, err);
+    assert.ok(files.some((url) => url.endsWith('/dist/run-bundle/run-main.js')), 'the bundle is what kubescribe run loads');
+    const others = files.filter((url) => (/\/dist\//.test(url) && !/\/dist\/run-bundle\//.test(url)) || /\/node_modules\//.test(url));
+    assert.deepEqual(others, [], 'kubescribe run loaded modules beside its bundle');
+  });
+}
 
 test('a usage error answers before anything heavy is loaded', async () => {
   const { modules, code, err } = await loadedBy(['runs', '--since', 'yesterday']);
