@@ -162,10 +162,11 @@ async function seed(db: Queryable, options: Options, now: Date): Promise<{ secon
      FROM (SELECT name, row_number() OVER (ORDER BY name) AS j FROM jobs) AS x WHERE j <= 20`,
     [now],
   );
-  progress('seed: rebuilding the all-time totals (kubescribe_rebuild_totals)');
+  progress('seed: rebuilding the all-time totals and the daily rollup (kubescribe_rebuild_totals, kubescribe_rebuild_run_days)');
   await db.query('SELECT kubescribe_rebuild_totals()');
+  await db.query('SELECT kubescribe_rebuild_run_days()');
   progress('seed: VACUUM ANALYZE');
-  for (const table of ['runs', 'schedule_slots', 'run_totals', 'schedule_slot_totals', 'jobs']) await db.query(`VACUUM ANALYZE ${table}`);
+  for (const table of ['runs', 'schedule_slots', 'run_totals', 'schedule_slot_totals', 'run_days', 'jobs']) await db.query(`VACUUM ANALYZE ${table}`);
   const [{ n } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM schedule_slots');
   return { seconds: (performance.now() - started) / 1000, slots: n };
 }
@@ -316,7 +317,8 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
     `SELECT pg_relation_size('runs') AS heap, pg_total_relation_size('runs') AS total,
             pg_indexes_size('runs') AS indexes, pg_relation_size('runs_job_ended_idx') + pg_relation_size('runs_job_failed_idx') AS stats_index,
             (SELECT count(*) FROM runs) AS runs, pg_total_relation_size('schedule_slots') AS slots_total,
-            pg_total_relation_size('run_totals') AS run_totals, (SELECT count(*) FROM run_totals) AS run_totals_rows`,
+            pg_total_relation_size('run_totals') AS run_totals, (SELECT count(*) FROM run_totals) AS run_totals_rows,
+            pg_total_relation_size('run_days') AS run_days, (SELECT count(*) FROM run_days) AS run_days_rows`,
   );
   const size = Object.fromEntries(Object.entries(sizes!).map(([k, v]) => [k, Number(v)]));
 
@@ -341,6 +343,7 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   out(`    seeded runs table: ${kb(size.total! / size.runs!)} per run with its ${kb(size.indexes! / size.runs!)} of indexes `
     + `(heap ${kb(size.heap! / size.runs!)}); the two stats indexes ${(size.stats_index! / size.runs!).toFixed(0)} B per run`);
   out(`    all-time totals: ${size.run_totals_rows} rows in run_totals (${kb(size.run_totals!)}), whatever the history's length`);
+  out(`    daily rollup: ${size.run_days_rows} rows in run_days (${kb(size.run_days!)}, ${(size.run_days! / size.runs!).toFixed(0)} B per run)`);
   out('');
   out(`bench finished in ${((performance.now() - benchStart) / 1000).toFixed(1)} s; 1-minute load average ${loadavg()[0]!.toFixed(2)} at the end`);
   return 0;
