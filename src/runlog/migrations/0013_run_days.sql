@@ -32,6 +32,10 @@ LANGUAGE sql IMMUTABLE AS $$
               ELSE a[:array_position(a, v) - 1] || a[array_position(a, v) + 1:] END
 $$;
 
+-- Concatenates arrays over rows: a window's days (and its edge runs, as one-value arrays) into the
+-- window's values, so the stats sort them once per job.
+CREATE AGGREGATE kubescribe_array_cat_agg(anycompatiblearray) (SFUNC = array_cat, STYPE = anycompatiblearray, INITCOND = '{}');
+
 -- Adds a finished run to its day (delta 1) or takes it out again (delta -1). The values are the
 -- expressions of the view finished_runs (migration 10), so the rollup and the runs agree to the bit.
 CREATE FUNCTION run_days_count(r runs, delta integer) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
@@ -123,3 +127,5 @@ END
 $$;
 
 SELECT kubescribe_rebuild_run_days();
+-- Statistics for the planner at once: the stats read this table from the first request on.
+ANALYZE run_days;

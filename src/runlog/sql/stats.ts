@@ -33,62 +33,54 @@ export function windowDays(from: Date, to: Date): { dayFrom: Date; dayTo: Date }
 
 /**
  * Counts and percentiles of the runs of `jobs` that ended in [from, to); jobs without any are left
- * out. Per job (lateral subqueries): the window's whole days are ~30 rows of `run_days`, whose arrays
+ * out. Per job (a lateral subquery): the window's whole days are ~30 rows of `run_days`, whose arrays
  * hold every duration and queue wait, so the percentiles are exactly those over the runs; the two
- * partial days are range scans of runs_job_ended_idx. The partial days' runs are read once per
- * measure (counts, durations, queue waits): a few dozen index entries per job.
+ * partial days are range scans of runs_job_ended_idx, each run shaped as a day of its own. The
+ * arrays are concatenated (kubescribe_array_cat_agg) and each sorted once. One scan of each source:
+ * the statement's planning, not only its execution, is paid on every request.
  */
 export async function windowAggregates(db: Queryable, jobs: readonly string[], from: Date, to: Date): Promise<WindowAggregateRow[]> {
   const { dayFrom, dayTo } = windowDays(from, to);
-  // The window's runs outside its whole days, as a FROM item (the partial first and last day).
-  const edges = `(SELECT * FROM finished_runs f WHERE f.job = j.job AND f.ended_at >= $2 AND f.ended_at < $4
-                  UNION ALL
-                  SELECT * FROM finished_runs f WHERE f.job = j.job AND f.ended_at >= $5 AND f.ended_at < $3)`;
-  const days = 'run_days d WHERE d.job = j.job AND d.day >= $4 AND d.day < $5';
-  // One sum per terminal status, from the one list of them; run_days has a column named after each.
-  const counts = TERMINAL_STATUSES.map((status) => `coalesce(sum(x.${status}), 0)::int`).join(', ');
-  const edgeCounts = TERMINAL_STATUSES.map((status) => `(e.status = '${status}')::int AS ${status}`).join(', ');
-  const rows = await db.query<WindowAggregateRow & { counts: number[] } & Record<string, unknown>>(
-    `SELECT j.job, c.counts, c.failing, c.first_failure_at, c.last_failure_at,
-            p.duration_percentiles, p.duration_max, q.queue_wait_p95
+  // One column per terminal status, from the one list of them; run_days has a column named after each.
+  const statusColumns = TERMINAL_STATUSES.map((status) => `(f.status = '${status}')::int AS ${status}`).join(', ');
+  // A run of a partial day as a row of run_days: its counts and one-value arrays.
+  const edge = (lo: string, hi: string) =>
+    `SELECT ${statusColumns},
+            CASE WHEN f.duration_seconds IS NULL THEN '{}'::float8[] ELSE ARRAY[f.duration_seconds] END,
+            CASE WHEN f.queue_wait_seconds IS NULL THEN '{}'::float8[] ELSE ARRAY[f.queue_wait_seconds] END,
+            CASE WHEN f.failing THEN ARRAY[f.ended_at] ELSE '{}'::timestamptz[] END
+     FROM finished_runs f WHERE f.job = j.job AND f.ended_at >= ${lo} AND f.ended_at < ${hi}`;
+  const rows = await db.query<Omit<WindowAggregateRow, 'by_status' | 'duration_max'> & { counts: number[] } & Record<string, unknown>>(
+    `SELECT j.job, a.counts,
+            (SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99, 1]) WITHIN GROUP (ORDER BY v) FROM unnest(a.durations) AS v) AS duration_percentiles,
+            (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM unnest(a.queue_waits) AS v) AS queue_wait_p95,
+            cardinality(a.failure_ends) AS failing,
+            (SELECT min(t) FROM unnest(a.failure_ends) AS t) AS first_failure_at,
+            (SELECT max(t) FROM unnest(a.failure_ends) AS t) AS last_failure_at
      FROM unnest($1::text[]) AS j(job)
      CROSS JOIN LATERAL (
-       SELECT ARRAY[${counts}] AS counts, coalesce(sum(x.n), 0) AS n,
-              coalesce(sum(x.failing), 0)::int AS failing, min(x.first_failure_at) AS first_failure_at,
-              max(x.last_failure_at) AS last_failure_at
+       SELECT ARRAY[${TERMINAL_STATUSES.map((status) => `coalesce(sum(x.${status}), 0)::int`).join(', ')}] AS counts,
+              coalesce(sum(${TERMINAL_STATUSES.map((status) => `x.${status}`).join(' + ')}), 0) AS n,
+              kubescribe_array_cat_agg(x.durations) AS durations, kubescribe_array_cat_agg(x.queue_waits) AS queue_waits,
+              kubescribe_array_cat_agg(x.failure_ends) AS failure_ends
        FROM (
-         SELECT ${TERMINAL_STATUSES.map((status) => `d.${status}`).join(', ')},
-                ${TERMINAL_STATUSES.map((status) => `d.${status}`).join(' + ')} AS n,
-                cardinality(d.failure_ends) AS failing,
-                (SELECT min(t) FROM unnest(d.failure_ends) AS t) AS first_failure_at,
-                (SELECT max(t) FROM unnest(d.failure_ends) AS t) AS last_failure_at
-         FROM ${days}
-         UNION ALL
-         SELECT ${edgeCounts}, 1, e.failing::int, CASE WHEN e.failing THEN e.ended_at END, CASE WHEN e.failing THEN e.ended_at END
-         FROM ${edges} AS e
+         SELECT ${TERMINAL_STATUSES.map((status) => `d.${status}`).join(', ')}, d.durations, d.queue_waits, d.failure_ends
+         FROM run_days d WHERE d.job = j.job AND d.day >= $4 AND d.day < $5
+         UNION ALL ${edge('$2', '$4')}
+         UNION ALL ${edge('$5', '$3')}
        ) AS x
-     ) AS c
-     CROSS JOIN LATERAL (
-       SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY v.value) AS duration_percentiles,
-              max(v.value) AS duration_max
-       FROM (SELECT unnest(d.durations) AS value FROM ${days}
-             UNION ALL SELECT e.duration_seconds FROM ${edges} AS e) AS v
-     ) AS p
-     CROSS JOIN LATERAL (
-       SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v.value) AS queue_wait_p95
-       FROM (SELECT unnest(d.queue_waits) AS value FROM ${days}
-             UNION ALL SELECT e.queue_wait_seconds FROM ${edges} AS e) AS v
-     ) AS q
-     WHERE c.n > 0`,
+     ) AS a
+     WHERE a.n > 0`,
     [jobs, from, to, dayFrom, dayTo],
   );
   return rows.map((row) => ({
     job: row.job,
     by_status: Object.fromEntries(TERMINAL_STATUSES.map((status, i) => [status, Number(row.counts[i] ?? 0)])),
-    duration_percentiles: row.duration_percentiles?.map(Number) ?? null,
-    duration_max: row.duration_max === null ? null : Number(row.duration_max),
+    // The fourth "percentile", 1, is the largest value: the max, from the same sort.
+    duration_percentiles: row.duration_percentiles?.slice(0, 3).map(Number) ?? null,
+    duration_max: row.duration_percentiles ? Number(row.duration_percentiles[3]) : null,
     queue_wait_p95: row.queue_wait_p95 === null ? null : Number(row.queue_wait_p95),
-    failing: row.failing,
+    failing: Number(row.failing),
     first_failure_at: row.first_failure_at,
     last_failure_at: row.last_failure_at,
   }));
