@@ -15,7 +15,7 @@ import { unclosable } from './shared-runlog.ts';
 
 const TABLES = ['api_tokens', 'job_events', 'job_revisions', 'jobs', 'kubescribe_migrations', 'notification_attempts', 'notification_deliveries',
   'notification_events', 'notification_totals', 'run_days', 'run_events', 'run_logs', 'run_retries', 'run_totals', 'runner_credentials', 'runs',
-  'schedule_slot_totals', 'schedule_slots'];
+  'schedule_slot_totals', 'schedule_slots', 'slot_days'];
 // Every migration this build ships, so the tests follow new migrations without edits.
 const SHIPPED = loadMigrations();
 const LATEST = SHIPPED.length;
@@ -159,6 +159,7 @@ for (const engine of ENGINES) {
         'runs_assign_run_number', 'runs_count_days', 'runs_count_days_delete', 'runs_count_days_insert',
         'runs_count_finished', 'runs_count_finished_insert', 'runs_notification_outbox', 'runs_notification_outbox_insert',
         'runs_retry_outbox', 'runs_retry_outbox_insert', 'runs_slot_started', 'runs_terminal_guard', 'schedule_slots_count',
+        'schedule_slots_count_days', 'schedule_slots_count_days_delete', 'schedule_slots_count_days_insert',
         'schedule_slots_count_update', 'schedule_slots_run_started',
       ]);
       const indexes = await db.query<{ name: string }>(
@@ -252,7 +253,7 @@ for (const engine of ENGINES) {
         const triggers = await db.query(
           'SELECT DISTINCT trigger_name FROM information_schema.triggers WHERE trigger_schema = current_schema()',
         );
-        assert.equal(triggers.length, 19);
+        assert.equal(triggers.length, 22);
       });
 
       it('a migration that outlasts the pool\'s statement timeout runs on the migrator\'s connection, without it', async () => {

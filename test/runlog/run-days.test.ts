@@ -1,16 +1,18 @@
-// The daily rollup of finished runs (migration 13, `run_days`) against an independent computation in
+// The daily rollups of migration 13 — finished runs (`run_days`) and the slot ledger's SLA outcomes
+// (`slot_days`) — against an independent computation in
 // JS from the raw rows of `runs`, on each engine, after every kind of write that can touch it: runs
 // finishing (on time and days late), runs recorded already finished with an old time, runs cancelled
 // before they started, a finished run's start, creation time or job corrected, a run deleted, the
 // retention loop pruning logs, and kubescribe_rebuild_run_days(). And the window aggregates read
-// through it against the same aggregates read from the runs alone, for windows on and off midnight.
+// through it against the same aggregates read from the runs alone, for windows on and off midnight;
+// likewise the slots: claimed, fired, started on time or late, missed, skipped, changed, deleted.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { emptyConfig } from '../../src/config/job-definition.ts';
 import type { Db } from '../../src/runlog/db.ts';
 import { Retention } from '../../src/runlog/retention.ts';
 import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
-import { windowAggregates, windowDays } from '../../src/runlog/sql/stats.ts';
+import { slotOutcomeCounts, windowAggregates, windowDays } from '../../src/runlog/sql/stats.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { openSharedRunLog, seedRun, type SharedRunLog } from './shared-runlog.ts';
@@ -115,6 +117,37 @@ async function aggregatesFromRuns(db: Db, jobs: string[], from: Date, to: Date) 
   }));
 }
 
+interface RawSlot { job: string; scheduled_for: Date; state: string; run_id: string | null; run_started_at: Date | null }
+
+/** slot_days as the SLA's definition says (docs/reporting.md#stats), once each slot's 60 s have passed, in JS. */
+function expectedSlotDays(slots: RawSlot[]): Array<{ job: string; day: string; on_time: number; late: number; missed: number; skipped: number }> {
+  const days = new Map<string, { job: string; day: string; on_time: number; late: number; missed: number; skipped: number }>();
+  for (const slot of slots) {
+    let outcome: 'on_time' | 'late' | 'missed' | 'skipped' | null;
+    if (slot.state === 'missed' || slot.state === 'skipped') outcome = slot.state;
+    else if (slot.state === 'expected' || slot.run_id === null) outcome = null;
+    else if (slot.run_started_at && slot.run_started_at.getTime() <= slot.scheduled_for.getTime() + 60_000) outcome = 'on_time';
+    else outcome = 'late';
+    if (!outcome) continue;
+    const day = new Date(Math.floor(slot.scheduled_for.getTime() / DAY) * DAY).toISOString();
+    const row = days.get(`${slot.job} ${day}`) ?? { job: slot.job, day, on_time: 0, late: 0, missed: 0, skipped: 0 };
+    row[outcome] += 1;
+    days.set(`${slot.job} ${day}`, row);
+  }
+  return [...days.values()].sort((a, b) => `${a.job} ${a.day}`.localeCompare(`${b.job} ${b.day}`));
+}
+
+async function assertSlotRollupMatchesLedger(db: Db, what: string): Promise<void> {
+  const slots = await db.query<RawSlot & Record<string, unknown>>('SELECT job, scheduled_for, state, run_id::text AS run_id, run_started_at FROM schedule_slots');
+  const rows = await db.query<{ job: string; day: Date; on_time: number; late: number; missed: number; skipped: number }>(
+    'SELECT job, day, on_time, late, missed, skipped FROM slot_days WHERE on_time + late + missed + skipped > 0 ORDER BY job, day',
+  );
+  const [{ negative } = { negative: 0 }] = await db.query<{ negative: number }>('SELECT count(*)::int AS negative FROM slot_days WHERE least(on_time, late, missed, skipped) < 0');
+  assert.equal(negative, 0, `${what}: no count below zero`);
+  assert.deepEqual(rows.map((row) => ({ ...row, day: row.day.toISOString() })).sort((a, b) => `${a.job} ${a.day}`.localeCompare(`${b.job} ${b.day}`)),
+    expectedSlotDays(slots), what);
+}
+
 for (const engine of ENGINES) {
   describe(`run_days, the daily rollup of finished runs (${engine})`, () => {
     let shared: SharedRunLog;
@@ -216,6 +249,63 @@ for (const engine of ENGINES) {
       await db.query('SELECT kubescribe_rebuild_run_days()');
       assertDaysEqual(await actualDays(db), before, 'after the rebuild');
       await assertRollupMatchesRuns(db, 'after the rebuild');
+    });
+
+    it('counts the slot ledger per job and day by SLA outcome as slots are claimed, fired, started, changed and deleted', async () => {
+      const slot = (job: string, at: number, state: string, runId: string | null = null) =>
+        db.query('INSERT INTO schedule_slots (job, scheduled_for, state, run_id) VALUES ($1, $2, $3, $4)', [job, new Date(at), state, runId]);
+      const base = MIDNIGHT - 6 * DAY;
+      // Fired slots whose runs start on time, late, and one whose run is still queued.
+      const onTime = await seedRun(db, { job: 'sla', status: 'queued', created_at: new Date(base + 1_000) });
+      const late = await seedRun(db, { job: 'sla', status: 'queued', created_at: new Date(base + HOUR + 1_000) });
+      const waiting = await seedRun(db, { job: 'sla', status: 'queued', created_at: new Date(base + 2 * HOUR + 1_000) });
+      await slot('sla', base, 'started', onTime.run_id);
+      await slot('sla', base + HOUR, 'started', late.run_id);
+      await slot('sla', base + 2 * HOUR, 'started', waiting.run_id);
+      await slot('sla', base + 3 * HOUR, 'expected');
+      await slot('sla', base + 4 * HOUR, 'missed');
+      await slot('sla', base + DAY - 1, 'skipped');
+      await slot('sla', base + DAY, 'missed');
+      await assertSlotRollupMatchesLedger(db, 'after slots were recorded');
+      // The runs start (runs_slot_started sets each slot's run_started_at): on time, and 61 s late.
+      await db.query(`UPDATE runs SET status = 'running', started_at = $2 WHERE run_id = $1`, [onTime.run_id, new Date(base + 30_000)]);
+      await db.query(`UPDATE runs SET status = 'running', started_at = $2 WHERE run_id = $1`, [late.run_id, new Date(base + HOUR + 61_000)]);
+      await assertSlotRollupMatchesLedger(db, 'after the runs started');
+      // A claimed slot is fired, a missed one is started after all, one is deleted by hand.
+      const fired = await seedRun(db, { job: 'sla', status: 'queued', created_at: new Date(base + 3 * HOUR + 500) });
+      await db.query(`UPDATE schedule_slots SET state = 'started', run_id = $2 WHERE job = 'sla' AND scheduled_for = $1`, [new Date(base + 3 * HOUR), fired.run_id]);
+      await db.query(`UPDATE runs SET status = 'running', started_at = $2 WHERE run_id = $1`, [fired.run_id, new Date(base + 3 * HOUR + 2_000)]);
+      const rescued = await seedRun(db, { job: 'sla', status: 'queued', created_at: new Date(base + 4 * HOUR + 90_000) });
+      await db.query(`UPDATE schedule_slots SET state = 'started', run_id = $2 WHERE job = 'sla' AND scheduled_for = $1`, [new Date(base + 4 * HOUR), rescued.run_id]);
+      await db.query(`DELETE FROM schedule_slots WHERE job = 'sla' AND scheduled_for = $1`, [new Date(base + DAY)]);
+      await assertSlotRollupMatchesLedger(db, 'after slots changed');
+      await db.query('UPDATE slot_days SET late = late + 7');
+      await db.query('SELECT kubescribe_rebuild_run_days()');
+      await assertSlotRollupMatchesLedger(db, 'after the rebuild');
+    });
+
+    it('gives the SLA counts of the ledger for windows on and off midnight, a slot within its 60 s still pending', async () => {
+      // A slot fired 20 s before the window's end whose run has not started: pending, not late.
+      const now = Date.now();
+      const recent = await seedRun(db, { job: 'sla', status: 'queued', created_at: new Date(now - 19_000) });
+      await db.query(`INSERT INTO schedule_slots (job, scheduled_for, state, run_id) VALUES ('sla', $1, 'started', $2)`, [new Date(now - 20_000), recent.run_id]);
+      const fromLedger = async (from: Date, to: Date) => (await db.query<{ job: string; outcome: string; count: number }>(
+        `SELECT job, outcome, count(*)::int AS count FROM schedule_slot_outcomes
+         WHERE job = ANY ($1::text[]) AND scheduled_for >= $2 AND scheduled_for < $3 GROUP BY job, outcome`, [['sla', 'alpha'], from, to],
+      )).sort((a, b) => `${a.job} ${a.outcome}`.localeCompare(`${b.job} ${b.outcome}`));
+      const windows: Array<[string, Date, Date]> = [
+        ['30 days ending now', new Date(now - 30 * DAY), new Date(now)],
+        ['7 days ending off midnight', new Date(MIDNIGHT - 7 * DAY + 5 * HOUR + 17), new Date(MIDNIGHT - DAY + 5 * HOUR + 17)],
+        ['whole days', new Date(MIDNIGHT - 6 * DAY), new Date(MIDNIGHT - 5 * DAY)],
+        ['ending 30 s after midnight', new Date(MIDNIGHT - 6 * DAY + 30_000), new Date(MIDNIGHT - 4 * DAY + 30_000)],
+        ['24 hours', new Date(now - DAY), new Date(now)],
+      ];
+      for (const [what, from, to] of windows) {
+        const actual = (await slotOutcomeCounts(db, ['sla', 'alpha'], from, to)).sort((a, b) => `${a.job} ${a.outcome}`.localeCompare(`${b.job} ${b.outcome}`));
+        assert.deepEqual(actual, await fromLedger(from, to), what);
+      }
+      const latest = await slotOutcomeCounts(db, ['sla'], new Date(now - DAY), new Date(now));
+      assert.ok(latest.some((row) => row.outcome === 'pending'), 'the slot within its 60 s is pending');
     });
 
     it('gives the window aggregates of every run of the window, for windows on and off midnight', async () => {

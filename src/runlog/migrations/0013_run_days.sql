@@ -105,14 +105,84 @@ CREATE TRIGGER runs_count_days_delete AFTER DELETE ON runs
   WHEN (OLD.status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost'))
   EXECUTE FUNCTION runs_count_days();
 
--- Backfill: the days of the history already recorded, from the view the stats read. A function, so
+-- ---------------------------------------------------------------------------------------------
+-- The same for the SLA: the slot ledger's outcomes per job and UTC day of `scheduled_for`, so a
+-- window's whole days are ~30 rows per job instead of ~800 slots. The outcome is the view
+-- schedule_slot_outcomes' once its 60 s have passed: a fired slot whose run has not started is late
+-- (the view says pending within the 60 s; the stats read the window's last day, and the minute
+-- before it, from the ledger itself). Claimed slots (expected, or no run) are not judged: not counted.
+CREATE TABLE slot_days (
+  job      text NOT NULL,
+  day      timestamptz NOT NULL,
+  on_time  integer NOT NULL DEFAULT 0,
+  late     integer NOT NULL DEFAULT 0,
+  missed   integer NOT NULL DEFAULT 0,
+  skipped  integer NOT NULL DEFAULT 0,
+  PRIMARY KEY (job, day)
+);
+
+-- A slot's outcome once its 60 s have passed (NULL: not judged). The rules of schedule_slot_outcomes.
+CREATE FUNCTION kubescribe_slot_final_outcome(state text, run_id uuid, run_started_at timestamptz, scheduled_for timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+           WHEN state IN ('missed', 'skipped') THEN state
+           WHEN state = 'expected' OR run_id IS NULL THEN NULL
+           WHEN run_started_at <= scheduled_for + interval '60 seconds' THEN 'on_time'
+           ELSE 'late'
+         END
+$$;
+
+CREATE FUNCTION slot_days_count(v_job text, v_scheduled_for timestamptz, v_outcome text, delta integer) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+  IF v_outcome IS NULL THEN
+    RETURN;
+  END IF;
+  INSERT INTO slot_days AS d (job, day, on_time, late, missed, skipped)
+  VALUES (v_job, date_trunc('day', v_scheduled_for AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+          (v_outcome = 'on_time')::int * delta, (v_outcome = 'late')::int * delta,
+          (v_outcome = 'missed')::int * delta, (v_outcome = 'skipped')::int * delta)
+  ON CONFLICT (job, day) DO UPDATE SET
+    on_time = d.on_time + EXCLUDED.on_time, late = d.late + EXCLUDED.late,
+    missed = d.missed + EXCLUDED.missed, skipped = d.skipped + EXCLUDED.skipped;
+END
+$$;
+
+-- A slot moves between outcomes as the scheduler and its run change it (claimed, fired, started);
+-- each change takes its old outcome out and puts its new one in.
+CREATE FUNCTION schedule_slots_count_days() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    PERFORM slot_days_count(OLD.job, OLD.scheduled_for,
+                            kubescribe_slot_final_outcome(OLD.state, OLD.run_id, OLD.run_started_at, OLD.scheduled_for), -1);
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    PERFORM slot_days_count(NEW.job, NEW.scheduled_for,
+                            kubescribe_slot_final_outcome(NEW.state, NEW.run_id, NEW.run_started_at, NEW.scheduled_for), 1);
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER schedule_slots_count_days_insert AFTER INSERT ON schedule_slots
+  FOR EACH ROW EXECUTE FUNCTION schedule_slots_count_days();
+CREATE TRIGGER schedule_slots_count_days AFTER UPDATE OF job, scheduled_for, state, run_id, run_started_at ON schedule_slots
+  FOR EACH ROW
+  WHEN ((OLD.job, OLD.scheduled_for, OLD.state, OLD.run_id, OLD.run_started_at)
+        IS DISTINCT FROM (NEW.job, NEW.scheduled_for, NEW.state, NEW.run_id, NEW.run_started_at))
+  EXECUTE FUNCTION schedule_slots_count_days();
+CREATE TRIGGER schedule_slots_count_days_delete AFTER DELETE ON schedule_slots
+  FOR EACH ROW EXECUTE FUNCTION schedule_slots_count_days();
+
+-- Backfill: the days of the history already recorded (runs and slots), from what the stats read. A function, so
 -- that an operator (or the benchmark, which seeds with the triggers off) can recompute them from the
--- record: `SELECT kubescribe_rebuild_run_days();`. It locks the rollup against the triggers until it
+-- record: `SELECT kubescribe_rebuild_run_days();`. It locks both rollups against the triggers until it
 -- commits, so runs that finish meanwhile wait for it (and are then added), none is lost or counted twice.
 CREATE FUNCTION kubescribe_rebuild_run_days() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-  LOCK TABLE run_days IN EXCLUSIVE MODE;
+  LOCK TABLE run_days, slot_days IN EXCLUSIVE MODE;
   DELETE FROM run_days;
+  DELETE FROM slot_days;
   INSERT INTO run_days (job, day, succeeded, failed, cancelled, timed_out, lost, durations, queue_waits, failure_ends)
   SELECT job, date_trunc('day', ended_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
          count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
@@ -123,9 +193,19 @@ BEGIN
          coalesce(array_agg(ended_at) FILTER (WHERE failing), '{}')
   FROM finished_runs
   GROUP BY 1, 2;
+
+  INSERT INTO slot_days (job, day, on_time, late, missed, skipped)
+  SELECT job, date_trunc('day', scheduled_for AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+         count(*) FILTER (WHERE outcome = 'on_time'), count(*) FILTER (WHERE outcome = 'late'),
+         count(*) FILTER (WHERE outcome = 'missed'), count(*) FILTER (WHERE outcome = 'skipped')
+  FROM (SELECT job, scheduled_for, kubescribe_slot_final_outcome(state, run_id, run_started_at, scheduled_for) AS outcome
+        FROM schedule_slots) AS s
+  WHERE outcome IS NOT NULL
+  GROUP BY 1, 2;
 END
 $$;
 
 SELECT kubescribe_rebuild_run_days();
--- Statistics for the planner at once: the stats read this table from the first request on.
+-- Statistics for the planner at once: the stats read these tables from the first request on.
 ANALYZE run_days;
+ANALYZE slot_days;

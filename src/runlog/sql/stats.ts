@@ -171,16 +171,33 @@ export async function liveRunCounts(db: Queryable, jobs: readonly string[]): Pro
   );
 }
 
-/** Slots of each job scheduled in [from, to), by SLA outcome (on_time, late, missed, skipped, pending). */
+// A fired slot whose run has not started is pending for 60 s, late after: the rollup holds the
+// outcomes once those 60 s have passed, so a window's last minute before its end is read from the ledger.
+const SLOT_JUDGED_AFTER_MS = 60_000;
+
+/**
+ * Slots of each job scheduled in [from, to), by SLA outcome (on_time, late, missed, skipped; and
+ * pending from the ledger's recent part). The window's whole days come from the rollup `slot_days`
+ * (migration 13), its partial first and last day (and the minute before its end) from the view
+ * schedule_slot_outcomes.
+ */
 export async function slotOutcomeCounts(db: Queryable, jobs: readonly string[], from: Date, to: Date): Promise<{ job: string; outcome: string; count: number }[]> {
+  const { dayFrom, dayTo } = windowDays(from, new Date(Math.max(from.getTime(), to.getTime() - SLOT_JUDGED_AFTER_MS)));
+  const ledger = (lo: string, hi: string) =>
+    `SELECT s.outcome, count(*) AS count FROM schedule_slot_outcomes s
+     WHERE s.job = j.job AND s.scheduled_for >= ${lo} AND s.scheduled_for < ${hi} GROUP BY s.outcome`;
   return db.query<{ job: string; outcome: string; count: number }>(
-    `SELECT j.job, o.outcome, o.count FROM unnest($1::text[]) AS j(job)
+    `SELECT j.job, o.outcome, sum(o.count)::int AS count FROM unnest($1::text[]) AS j(job)
      CROSS JOIN LATERAL (
-       SELECT s.outcome, count(*)::int AS count FROM schedule_slot_outcomes s
-       WHERE s.job = j.job AND s.scheduled_for >= $2 AND s.scheduled_for < $3
-       GROUP BY s.outcome
-     ) AS o`,
-    [jobs, from, to],
+       SELECT x.outcome, x.count FROM slot_days d
+       CROSS JOIN LATERAL (VALUES ('on_time', d.on_time), ('late', d.late), ('missed', d.missed), ('skipped', d.skipped)) AS x(outcome, count)
+       WHERE d.job = j.job AND d.day >= $4 AND d.day < $5
+       UNION ALL ${ledger('$2', '$4')}
+       UNION ALL ${ledger('$5', '$3')}
+     ) AS o
+     GROUP BY j.job, o.outcome
+     HAVING sum(o.count) > 0`,
+    [jobs, from, to, dayFrom, dayTo],
   );
 }
 
