@@ -274,6 +274,25 @@ for (const engine of ENGINES) {
         }
       });
 
+      it('0013 grants its rollups to the roles that may read run_totals, so their stats survive the upgrade', async () => {
+        const schema = targets.newSchemaName();
+        const owner = await targets.pgPool(schema);
+        await migrate(owner, SHIPPED.slice(0, 12));
+        const role = `ks_test_reader_${randomBytes(4).toString('hex')}`;
+        await owner.query(`CREATE ROLE ${role}`);
+        try {
+          await owner.query(`GRANT SELECT ON run_totals TO ${role}`);
+          await migrate(owner);
+          const [grants] = await owner.query<{ run_days: boolean; slot_days: boolean; write: boolean }>(
+            `SELECT has_table_privilege($1, 'run_days', 'SELECT') AS run_days, has_table_privilege($1, 'slot_days', 'SELECT') AS slot_days,
+                    has_table_privilege($1, 'run_days', 'INSERT') AS write`, [role]);
+          assert.deepEqual(grants, { run_days: true, slot_days: true, write: false });
+        } finally {
+          await owner.query(`DROP OWNED BY ${role}`);
+          await owner.query(`DROP ROLE ${role}`);
+        }
+      });
+
       // A migration Job with the owner's credentials, and runners/API with a user that may only read
       // and write rows (DESIGN.md: `kubescribe render` emits a migration Job). An up-to-date schema
       // must open and "migrate" (nothing to do) without any DDL privilege.

@@ -174,6 +174,24 @@ CREATE TRIGGER schedule_slots_count_days AFTER UPDATE OF job, scheduled_for, sta
 CREATE TRIGGER schedule_slots_count_days_delete AFTER DELETE ON schedule_slots
   FOR EACH ROW EXECUTE FUNCTION schedule_slots_count_days();
 
+-- The stats read the rollups where they read the totals: a role granted SELECT on run_totals table by
+-- table (docs/kubernetes.md's least-privilege grants) gets it on both, so the API role of an
+-- existing installation still serves the stats after the upgrade, before anyone re-runs the grants.
+DO $$
+DECLARE
+  reader record;
+BEGIN
+  FOR reader IN
+    SELECT DISTINCT grantee FROM information_schema.role_table_grants
+    WHERE table_schema = current_schema() AND table_name = 'run_totals' AND privilege_type = 'SELECT'
+      AND grantee <> current_user
+  LOOP
+    EXECUTE format('GRANT SELECT ON run_days, slot_days TO %s',
+                   CASE WHEN reader.grantee = 'PUBLIC' THEN 'PUBLIC' ELSE quote_ident(reader.grantee) END);
+  END LOOP;
+END
+$$;
+
 -- Backfill: the days of the history already recorded (runs and slots), from what the stats read. A function, so
 -- that an operator (or the benchmark, which seeds with the triggers off) can recompute them from the
 -- record: `SELECT kubescribe_rebuild_run_days();`. It locks both rollups against the triggers until it
