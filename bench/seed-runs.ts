@@ -16,7 +16,7 @@ export async function seedFinishedRuns(db: Db, rows: number, jobs: readonly stri
   // History, not news: the outbox, retry and totals triggers would each write a row per seeded run,
   // and the run-number trigger would update its job's counter a million times (a 50-row table that
   // bloats until each update crawls: half an hour on a loaded 2-CPU machine). Run numbers are set
-  // here, the counters and the all-time totals rebuilt after, in one statement each.
+  // here, the counters, the all-time totals and the daily rollup rebuilt after, in one statement each.
   // One transaction: the table's lock is held from the first ALTER to the last, so nothing (autovacuum
   // of the fresh rows) stands between them; the lock wait allowed is the seed's, not the RunLog's 5 s.
   await db.transaction(async (tx) => {
@@ -54,7 +54,9 @@ export async function seedFinishedRuns(db: Db, rows: number, jobs: readonly stri
   });
   await db.query('UPDATE jobs SET last_run_number = (SELECT coalesce(max(run_number), 0) FROM runs WHERE runs.job = jobs.name)');
   await db.query('SELECT kubescribe_rebuild_totals()');
+  await db.query('SELECT kubescribe_rebuild_run_days()');
   progress(`seeded ${rows} runs in ${((performance.now() - started) / 1000).toFixed(1)} s; ANALYZE`);
   await db.query('ANALYZE runs');
+  await db.query('ANALYZE run_days');
   return performance.now() - started;
 }

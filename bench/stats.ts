@@ -6,6 +6,9 @@
  *                 all-time totals rebuilt by migration 10's own function, then VACUUM ANALYZE
  *   2. stats:     p50/p99 of one job's 30-day stats (the module, and GET /jobs/{name}/stats over HTTP),
  *                 of GET /stats for every job, and of the metrics snapshot /metrics reads
+ *      compare:   the window aggregates of every job through the daily rollup (migration 13) against the
+ *                 same read from every run of the window, interleaved, with the PostgreSQL backend's CPU
+ *                 time (from /proc, when the server runs on this machine)
  *   3. size:      the bytes one run costs in the RunLog: a typical run recorded by the real runner
  *                 (runs row, its events, its log, its outbox row), and the seeded table with its indexes
  *
@@ -18,7 +21,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,10 +33,11 @@ import { statsRoutes } from '../src/api/routes/stats.ts';
 import { parseConfig } from '../src/config/job-config.ts';
 import { RecordingExecutor } from '../src/executors/executor.ts';
 import { readMetricsSnapshot } from '../src/reports/metrics-snapshot.ts';
-import { jobStats } from '../src/reports/stats.ts';
+import { jobStats, windowRange } from '../src/reports/stats.ts';
 import type { Db, Queryable } from '../src/runlog/db.ts';
 import { redactUrl } from '../src/runlog/db.ts';
 import { openRunLogDb } from '../src/runlog/open-runlog.ts';
+import { statsJobNames, windowAggregates } from '../src/runlog/sql/stats.ts';
 import { createToken } from '../src/runlog/sql/tokens.ts';
 import { type Cleanups, MeasurementError, numberOption, out, progress, quantile, runWithCleanups, table } from './report.ts';
 
@@ -162,12 +166,69 @@ async function seed(db: Queryable, options: Options, now: Date): Promise<{ secon
      FROM (SELECT name, row_number() OVER (ORDER BY name) AS j FROM jobs) AS x WHERE j <= 20`,
     [now],
   );
-  progress('seed: rebuilding the all-time totals (kubescribe_rebuild_totals)');
+  progress('seed: rebuilding the all-time totals and the daily rollup (kubescribe_rebuild_totals, kubescribe_rebuild_run_days)');
   await db.query('SELECT kubescribe_rebuild_totals()');
+  await db.query('SELECT kubescribe_rebuild_run_days()');
   progress('seed: VACUUM ANALYZE');
-  for (const table of ['runs', 'schedule_slots', 'run_totals', 'schedule_slot_totals', 'jobs']) await db.query(`VACUUM ANALYZE ${table}`);
+  for (const table of ['runs', 'schedule_slots', 'run_totals', 'schedule_slot_totals', 'run_days', 'jobs']) await db.query(`VACUUM ANALYZE ${table}`);
   const [{ n } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM schedule_slots');
   return { seconds: (performance.now() - started) / 1000, slots: n };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The baseline: the window aggregates read from every run of the window (the statement before the
+// daily rollup of migration 13), to compare with in the same run, since the machine's load moves
+// every absolute figure.
+const AGGREGATES_FROM_RUNS_SQL = `
+SELECT j.job, a.* FROM unnest($1::text[]) AS j(job)
+CROSS JOIN LATERAL (
+  SELECT count(*) AS n, count(*) FILTER (WHERE f.status = 'succeeded') AS succeeded,
+         percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY f.duration_seconds) AS duration_percentiles,
+         max(f.duration_seconds) AS duration_max,
+         percentile_cont(0.95) WITHIN GROUP (ORDER BY f.queue_wait_seconds) AS queue_wait_p95,
+         count(*) FILTER (WHERE f.failing) AS failing, min(f.ended_at) FILTER (WHERE f.failing) AS first_failure_at,
+         max(f.ended_at) FILTER (WHERE f.failing) AS last_failure_at
+  FROM finished_runs f WHERE f.job = j.job AND f.ended_at >= $2 AND f.ended_at < $3
+) AS a WHERE a.n > 0`;
+
+/** CPU time (user + sys, ms) a local PostgreSQL backend has used so far, from /proc; null when the server is elsewhere. */
+function backendCpuMs(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return null;
+  }
+}
+
+interface Compared { label: string; wall: number; cpu: number | null }
+
+/**
+ * Runs each statement `rounds` times, interleaved, on one connection of its own: median wall time
+ * and mean backend CPU per call.
+ */
+async function compareStatements(url: string, schema: string, rounds: number, statements: Array<{ label: string; run: (client: pg.Client) => Promise<unknown> }>): Promise<Compared[]> {
+  const client = new pg.Client({ connectionString: url, options: `-c search_path=${quoteIdent(schema)}` });
+  await client.connect();
+  try {
+    const [{ pid }] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
+    const walls = statements.map(() => new Float64Array(rounds));
+    const cpus = statements.map(() => 0 as number | null);
+    for (const statement of statements) await statement.run(client); // warm-up
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, statement] of statements.entries()) {
+        const cpuBefore = backendCpuMs(pid);
+        const began = performance.now();
+        await statement.run(client);
+        walls[i]![round] = performance.now() - began;
+        const cpuAfter = backendCpuMs(pid);
+        cpus[i] = cpuBefore === null || cpuAfter === null || cpus[i] === null ? null : cpus[i]! + (cpuAfter - cpuBefore);
+      }
+    }
+    return statements.map((statement, i) => ({ label: statement.label, wall: quantile(walls[i]!, 0.5), cpu: cpus[i] === null ? null : cpus[i]! / rounds }));
+  } finally {
+    await client.end();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,6 +370,18 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
     () => getJson(`${baseUrl}/stats?window=7d`, token)));
   results.push(await measure('readMetricsSnapshot (what /metrics reads)', n, 20, () => readMetricsSnapshot(db)));
 
+  progress('compare: window aggregates of every job, through the daily rollup and from every run');
+  const jobs = await statsJobNames(db);
+  const compared: Compared[] = [];
+  for (const window of ['30d', '7d'] as const) {
+    const { from, to } = windowRange(window, new Date());
+    const viaClient = (client: pg.Client): Queryable => ({ query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
+    compared.push(...await compareStatements(url, schema, Math.max(5, Math.round(n / 20)), [
+      { label: `${window}, ${jobs.length} jobs: from every run (baseline)`, run: (client) => client.query(AGGREGATES_FROM_RUNS_SQL, [jobs, from, to]) },
+      { label: `${window}, ${jobs.length} jobs: through run_days`, run: (client) => windowAggregates(viaClient(client), jobs, from, to) },
+    ]));
+  }
+
   progress('size: recording a typical run with the real runner');
   const env = { DATABASE_URL: url, KUBESCRIBE_DB_SCHEMA: schema, KUBESCRIBE_HOME: join(home, 'ks') };
   const typical = await typicalRunBytes(env, db, home);
@@ -316,7 +389,8 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
     `SELECT pg_relation_size('runs') AS heap, pg_total_relation_size('runs') AS total,
             pg_indexes_size('runs') AS indexes, pg_relation_size('runs_job_ended_idx') + pg_relation_size('runs_job_failed_idx') AS stats_index,
             (SELECT count(*) FROM runs) AS runs, pg_total_relation_size('schedule_slots') AS slots_total,
-            pg_total_relation_size('run_totals') AS run_totals, (SELECT count(*) FROM run_totals) AS run_totals_rows`,
+            pg_total_relation_size('run_totals') AS run_totals, (SELECT count(*) FROM run_totals) AS run_totals_rows,
+            pg_total_relation_size('run_days') AS run_days, (SELECT count(*) FROM run_days) AS run_days_rows`,
   );
   const size = Object.fromEntries(Object.entries(sizes!).map(([k, v]) => [k, Number(v)]));
 
@@ -332,6 +406,13 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
     r.target ? (r.p99 <= r.target ? 'meets target' : 'misses target') : '',
   ]), [false, true, true, true, true, false, false]));
   out('');
+  out('  window aggregates (counts, exact duration percentiles, queue-wait p95), same run, interleaved:');
+  out(table(['statement', 'wall p50', 'PostgreSQL CPU', 'vs baseline'], compared.map((c, i) => {
+    const base = compared[i - (i % 2)]!;
+    return [c.label, ms(c.wall), c.cpu === null ? 'n/a (remote server)' : ms(c.cpu),
+      i % 2 === 0 ? '' : `${(c.wall / base.wall).toFixed(2)}x wall${c.cpu !== null && base.cpu ? `, ${(c.cpu / base.cpu).toFixed(2)}x CPU` : ''}`];
+  }), [false, true, true, false]));
+  out('');
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
   const typicalTotal = typical.run_row! + typical.events! + typical.log! + typical.outbox!;
   out('  bytes one run costs in the RunLog');
@@ -341,6 +422,7 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   out(`    seeded runs table: ${kb(size.total! / size.runs!)} per run with its ${kb(size.indexes! / size.runs!)} of indexes `
     + `(heap ${kb(size.heap! / size.runs!)}); the two stats indexes ${(size.stats_index! / size.runs!).toFixed(0)} B per run`);
   out(`    all-time totals: ${size.run_totals_rows} rows in run_totals (${kb(size.run_totals!)}), whatever the history's length`);
+  out(`    daily rollup: ${size.run_days_rows} rows in run_days (${kb(size.run_days!)}, ${(size.run_days! / size.runs!).toFixed(0)} B per run)`);
   out('');
   out(`bench finished in ${((performance.now() - benchStart) / 1000).toFixed(1)} s; 1-minute load average ${loadavg()[0]!.toFixed(2)} at the end`);
   return 0;

@@ -1,6 +1,5 @@
 // `kubescribe migrate` and `kubescribe flush`: the commands that only open the RunLog.
-import { migrate } from '../runlog/migrate.ts';
-import { openRunLogDb } from '../runlog/open-runlog.ts';
+import { migrateRunLog, openRunLogDb } from '../runlog/open-runlog.ts';
 import { syncJobs } from '../runlog/sync-jobs.ts';
 import { loadCliConfig, openCliRunLog, type CliContext } from './context.ts';
 import { chooseRunnerSink } from './runner-sink.ts';
@@ -10,7 +9,7 @@ export async function migrateCommand(ctx: CliContext, options: { config?: string
   const config = await loadCliConfig(ctx, options.config);
   const db = await openRunLogDb(ctx.env, { migrate: false });
   try {
-    const result = await migrate(db);
+    const result = await migrateRunLog(db, ctx.env);
     ctx.stdout.write(
       result.applied.length
         ? `RunLog at ${db.location}: applied ${result.applied.join(', ')}; schema version ${result.to}\n`

@@ -1,16 +1,20 @@
-import type { Db } from './db.ts';
+import type { Db, Queryable } from './db.ts';
 import { migrationFileNames, readMigrationFiles } from './migration-files.ts';
-import { withLockTimeout } from './sql/lock-wait.ts';
+import { lockHolders, LockTimeoutError, type LockHolder, type LockTarget, withLockTimeout } from './sql/lock-wait.ts';
 
 // One fixed key: every KubeScribe process that migrates any RunLog on this server serialises here.
 // Migrations are rare and short, so sharing the key across schemas costs nothing.
 const MIGRATION_LOCK_KEY = 0x6b756265; // "kube"
 
-// How long a starter waits for another process's migration before it fails naming that process. A
-// migration is a few DDL statements (well under a second) plus any backfill: 0007's numbering of
-// existing runs takes ~10 s per million runs. A minute covers that and still ends a wait on a
-// session that took the lock and hung.
+// How long a starter waits for another process's migration before it asks what that process is
+// doing. A migration is a few DDL statements (well under a second) plus any backfill, which grows
+// with the history: at 5 M runs, 0010's totals and 0013's daily rollup take minutes on a loaded
+// machine (docs/runlog.md#upgrading-a-large-runlog). So a starter whose wait runs out keeps waiting,
+// another round at a time, while the holder is working (its session is running a statement), and
+// gives up, naming it, only when the holder sits idle in its transaction (hung) or after
+// MIGRATION_MAX_WAIT_MS in all.
 export const MIGRATION_LOCK_TIMEOUT_MS = 60_000;
+export const MIGRATION_MAX_WAIT_MS = 30 * 60_000;
 
 export interface Migration {
   version: number;
@@ -62,7 +66,16 @@ export interface MigrationResult {
 export async function migrate(
   db: Db,
   given?: Migration[],
-  { lockTimeoutMs = MIGRATION_LOCK_TIMEOUT_MS }: { lockTimeoutMs?: number } = {},
+  { lockTimeoutMs = MIGRATION_LOCK_TIMEOUT_MS, maxWaitMs = MIGRATION_MAX_WAIT_MS, migrator }: {
+    lockTimeoutMs?: number;
+    maxWaitMs?: number;
+    /**
+     * Opens the connection that migrates, when there is something to migrate, and closes it after:
+     * one without the statement and query timeouts of `db`'s pool, which a backfill over a long
+     * history outlasts (src/runlog/open-runlog.ts). Default: `db` itself.
+     */
+    migrator?: () => Promise<Db>;
+  } = {},
 ): Promise<MigrationResult> {
   // The shipped migrations are numbered 1..n, one file each: n is the number of files, and their SQL
   // (70 KB and growing) is read only when there is something to apply.
@@ -73,9 +86,16 @@ export async function migrate(
   if (current === latest) return { from: current, to: latest, applied: [] };
   if (current !== null && current > latest) throw new RunLogTooNewError(current, latest);
   const migrations = given ?? loadMigrations();
+  if (migrator) {
+    const unbounded = await migrator();
+    try {
+      return await migrate(unbounded, migrations, { lockTimeoutMs, maxWaitMs });
+    } finally {
+      await unbounded.close();
+    }
+  }
   return db.transaction(async (tx) => {
-    await withLockTimeout(tx, { kind: 'advisory', description: 'the RunLog migration lock', key: MIGRATION_LOCK_KEY }, lockTimeoutMs,
-      () => tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]));
+    await takeMigrationLock(tx, lockTimeoutMs, maxWaitMs);
     await tx.query(`CREATE TABLE IF NOT EXISTS kubescribe_migrations (
       version    integer PRIMARY KEY,
       name       text NOT NULL,
@@ -92,6 +112,38 @@ export async function migrate(
     }
     return { from: current, to: latest, applied };
   });
+}
+
+/**
+ * Waits for the migration lock in rounds of `roundMs`: after a round, on while every holder is
+ * running a statement (a backfill at work) or has just gone, up to `maxWaitMs`; a LockTimeoutError
+ * naming the holder when it is idle in its transaction, or when the whole wait runs out.
+ */
+async function takeMigrationLock(tx: Queryable, roundMs: number, maxWaitMs: number): Promise<void> {
+  const target: LockTarget = { kind: 'advisory', description: 'the RunLog migration lock', key: MIGRATION_LOCK_KEY };
+  const began = Date.now();
+  for (;;) {
+    try {
+      await withLockTimeout(tx, target, Math.min(roundMs, Math.max(1, maxWaitMs - (Date.now() - began))),
+        () => tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]));
+      return;
+    } catch (error) {
+      if (!(error instanceof LockTimeoutError)) throw error;
+      const waited = Date.now() - began;
+      if (waited >= maxWaitMs || !(await holdersWorking(tx, target, error.holders))) throw new LockTimeoutError(error.lock, waited, error.holders);
+    }
+  }
+}
+
+// A migrating session is idle in its transaction for a moment between two statements of a script,
+// so one look is not enough to call it hung: it is looked at five times over a second.
+async function holdersWorking(tx: Queryable, target: LockTarget, holders: LockHolder[]): Promise<boolean> {
+  for (let look = 0; ; look++) {
+    if (holders.every((holder) => holder.state === 'active')) return true;
+    if (look === 4) return false;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    holders = await lockHolders(tx, target);
+  }
 }
 
 // null when the migrations table does not exist yet (undefined_table).

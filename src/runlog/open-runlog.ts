@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Db } from './db.ts';
-import { migrate } from './migrate.ts';
+import { migrate, type MigrationResult } from './migrate.ts';
 import { timing } from '../util/timing.ts';
 
 export interface RunLogLocation {
@@ -12,6 +12,23 @@ export interface RunLogLocation {
 /** The PGlite data directory inside KubeScribe's home. */
 export function pgliteDataDir(home: string): string {
   return join(home, 'runlog');
+}
+
+/**
+ * Brings the RunLog's schema up to date (src/runlog/migrate.ts). On PostgreSQL a pending migration
+ * runs on a connection of its own without statement and query timeouts: the pool's bound a request
+ * (10 s, 15 s by default), and a backfill over millions of runs takes minutes
+ * (docs/runlog.md#upgrading-a-large-runlog). Its lock waits stay bounded.
+ */
+export async function migrateRunLog(db: Db, location: RunLogLocation): Promise<MigrationResult> {
+  const url = location.databaseUrl;
+  if (db.engine !== 'postgres' || !url) return migrate(db);
+  return migrate(db, undefined, {
+    migrator: async () => {
+      const { openPgEngine } = await import('./pg-engine.ts');
+      return openPgEngine({ url, schema: location.databaseSchema ?? undefined, max: 1, timeouts: { statementMs: 0, queryMs: 0 } });
+    },
+  });
 }
 
 /**
@@ -31,7 +48,7 @@ export async function openRunLogDb(location: RunLogLocation, options: { migrate?
   timing(`${db.engine} open`);
   if (options.migrate !== false) {
     try {
-      await migrate(db);
+      await migrateRunLog(db, location);
     } catch (error) {
       await db.close().catch(() => {});
       throw error;

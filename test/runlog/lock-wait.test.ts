@@ -113,6 +113,43 @@ for (const variant of VARIANTS) {
         await holderDb.close();
       }
     });
+
+    it('a migration waiting for another process\'s migration keeps waiting past its bound while that one works, up to its whole wait', async () => {
+      const holderDb = await openPgEngine({ url: withAppName(process.env.DATABASE_URL!, 'ks-migration-worker'), max: 1 });
+      const fresh = await openPgEngine({ url: process.env.DATABASE_URL!, schema: `${shared.runlog.location.databaseSchema}_w`, max: 1 });
+      /** Holds the migration lock while a statement runs for `seconds` (a backfill at work); resolves once the lock is held. */
+      const work = async (seconds: number) => {
+        let held!: () => void;
+        const holding = new Promise<void>((resolve) => (held = resolve));
+        const done = holderDb.transaction(async (tx) => {
+          await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+          held();
+          await tx.query('SELECT pg_sleep($1)', [seconds]);
+        });
+        await holding;
+        return { done }; // not the promise itself, which the caller's await would wait out
+      };
+      try {
+        // Its whole wait runs out while the holder still works: the error names it, at work.
+        let { done } = await work(3);
+        const error = await migrate(fresh, undefined, { lockTimeoutMs: 300, maxWaitMs: 1_000 }).then(() => null, (failure: unknown) => failure);
+        assert.ok(error instanceof LockTimeoutError, `expected a LockTimeoutError, got ${String(error)}`);
+        assert.ok(error.waitedMs >= 1_000, `waited ${error.waitedMs} ms, its whole wait`);
+        assert.ok(error.holders.some((h) => h.application_name === 'ks-migration-worker' && h.state === 'active'), JSON.stringify(error.holders));
+        await done;
+        // Rounds of 300 ms, a holder at work for 2 s: waits it out and migrates.
+        ({ done } = await work(2));
+        const started = Date.now();
+        const result = await migrate(fresh, undefined, { lockTimeoutMs: 300 });
+        assert.ok(result.applied.length > 0, 'migrated once the lock was free');
+        assert.ok(Date.now() - started >= 1_500, `waited past its 300 ms bound (${Date.now() - started} ms)`);
+        await done;
+      } finally {
+        await fresh.query(`DROP SCHEMA IF EXISTS "${shared.runlog.location.databaseSchema}_w" CASCADE`).catch(() => {});
+        await fresh.close();
+        await holderDb.close();
+      }
+    });
   });
 }
 

@@ -156,8 +156,10 @@ for (const engine of ENGINES) {
       );
       assert.deepEqual(triggers.map((t) => t.name), [
         'job_events_append_only', 'notification_deliveries_count', 'notification_deliveries_count_insert', 'run_events_append_only',
-        'runs_assign_run_number', 'runs_count_finished', 'runs_count_finished_insert', 'runs_notification_outbox', 'runs_notification_outbox_insert',
+        'runs_assign_run_number', 'runs_count_days', 'runs_count_days_delete', 'runs_count_days_insert',
+        'runs_count_finished', 'runs_count_finished_insert', 'runs_notification_outbox', 'runs_notification_outbox_insert',
         'runs_retry_outbox', 'runs_retry_outbox_insert', 'runs_slot_started', 'runs_terminal_guard', 'schedule_slots_count',
+        'schedule_slots_count_days', 'schedule_slots_count_days_delete', 'schedule_slots_count_days_insert',
         'schedule_slots_count_update', 'schedule_slots_run_started',
       ]);
       const indexes = await db.query<{ name: string }>(
@@ -251,7 +253,44 @@ for (const engine of ENGINES) {
         const triggers = await db.query(
           'SELECT DISTINCT trigger_name FROM information_schema.triggers WHERE trigger_schema = current_schema()',
         );
-        assert.equal(triggers.length, 16);
+        assert.equal(triggers.length, 22);
+      });
+
+      it('a migration that outlasts the pool\'s statement timeout runs on the migrator\'s connection, without it', async () => {
+        const schema = targets.newSchemaName();
+        const slow = [{ version: 1, name: 'slow_backfill', sql: 'CREATE TABLE backfilled (x int);\nSELECT pg_sleep(1.2);\nINSERT INTO backfilled VALUES (1);' }];
+        const bounded = await openPgEngine({ url: process.env.DATABASE_URL!, schema, max: 1, timeouts: { statementMs: 400 } });
+        try {
+          await assert.rejects(migrate(bounded, slow), (error: { code?: string }) => error.code === '57014', 'the pool cancels the backfill');
+          assert.equal(await schemaVersion(bounded), 0, 'rolled back');
+          const migrator = () => openPgEngine({ url: process.env.DATABASE_URL!, schema, max: 1, timeouts: { statementMs: 0, queryMs: 0 } });
+          assert.deepEqual(await migrate(bounded, slow, { migrator }), { from: 0, to: 1, applied: ['0001_slow_backfill'] });
+          assert.deepEqual(await bounded.query('SELECT x FROM backfilled'), [{ x: 1 }]);
+          assert.deepEqual(await migrate(bounded, slow, { migrator: () => Promise.reject(new Error('not opened when up to date')) }),
+            { from: 1, to: 1, applied: [] });
+        } finally {
+          await bounded.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
+          await bounded.close();
+        }
+      });
+
+      it('0013 grants its rollups to the roles that may read run_totals, so their stats survive the upgrade', async () => {
+        const schema = targets.newSchemaName();
+        const owner = await targets.pgPool(schema);
+        await migrate(owner, SHIPPED.slice(0, 12));
+        const role = `ks_test_reader_${randomBytes(4).toString('hex')}`;
+        await owner.query(`CREATE ROLE ${role}`);
+        try {
+          await owner.query(`GRANT SELECT ON run_totals TO ${role}`);
+          await migrate(owner);
+          const [grants] = await owner.query<{ run_days: boolean; slot_days: boolean; write: boolean }>(
+            `SELECT has_table_privilege($1, 'run_days', 'SELECT') AS run_days, has_table_privilege($1, 'slot_days', 'SELECT') AS slot_days,
+                    has_table_privilege($1, 'run_days', 'INSERT') AS write`, [role]);
+          assert.deepEqual(grants, { run_days: true, slot_days: true, write: false });
+        } finally {
+          await owner.query(`DROP OWNED BY ${role}`);
+          await owner.query(`DROP ROLE ${role}`);
+        }
       });
 
       // A migration Job with the owner's credentials, and runners/API with a user that may only read
@@ -298,7 +337,7 @@ for (const engine of ENGINES) {
 describe('loadMigrations', () => {
   it('reads the shipped migrations in order', () => {
     const migrations = loadMigrations();
-    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers'], [8, 'runner_credentials'], [9, 'run_retries'], [10, 'reporting'], [11, 'retention'], [12, 'run_logs_lz4'], [13, 'reserved'], [14, 'ui_session_keys']]);
+    assert.deepEqual(migrations.map((m) => [m.version, m.name]), [[1, 'runlog'], [2, 'api_and_schedules'], [3, 'job_events'], [4, 'run_list_indexes'], [5, 'notifications'], [6, 'token_revoked_by'], [7, 'run_numbers'], [8, 'runner_credentials'], [9, 'run_retries'], [10, 'reporting'], [11, 'retention'], [12, 'run_logs_lz4'], [13, 'run_days'], [14, 'ui_session_keys']]);
     assert.match(migrations[0]!.sql, /CREATE TABLE runs/);
   });
 
