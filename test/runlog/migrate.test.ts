@@ -14,8 +14,8 @@ import { ENGINES, type Engine } from '../support/runlog-engines.ts';
 import { unclosable } from './shared-runlog.ts';
 
 const TABLES = ['api_tokens', 'job_events', 'job_revisions', 'jobs', 'kubescribe_migrations', 'notification_attempts', 'notification_deliveries',
-  'notification_events', 'notification_totals', 'run_events', 'run_logs', 'run_retries', 'run_totals', 'runner_credentials', 'runs',
-  'schedule_slot_totals', 'schedule_slots', 'ui_session_keys'];
+  'notification_events', 'notification_totals', 'run_days', 'run_events', 'run_logs', 'run_retries', 'run_totals', 'runner_credentials', 'runs',
+  'schedule_slot_totals', 'schedule_slots', 'slot_days', 'ui_session_keys'];
 // Every migration this build ships, so the tests follow new migrations without edits.
 const SHIPPED = loadMigrations();
 const LATEST = SHIPPED.length;
