@@ -1,6 +1,7 @@
 // Runs the real `kubescribe` binary (bin/kubescribe.js on the built dist/) as a child process, or
 // its `main` in this process for tests of what a command prints and returns (runCliInProcess).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
@@ -72,8 +73,10 @@ const PROCESS_COMMANDS = new Set(['run', 'dev', 'serve']);
  */
 export async function runCliInProcess(args: string[], options: Pick<CliOptions, 'env' | 'cwd'> = {}): Promise<CliResult> {
   if (PROCESS_COMMANDS.has(args[0] ?? '')) throw new Error(`kubescribe ${args[0]} owns its process: run it with runCli`);
-  // Commands resolve files against process.cwd() (as the binary does against its own), so only this one is honest here.
-  if (options.cwd !== undefined && options.cwd !== process.cwd()) throw new Error(`runCliInProcess runs in ${process.cwd()}, not ${options.cwd}: use runCli`);
+  // runCli's children start in REPO_ROOT (or options.cwd); some commands resolve files against
+  // process.cwd(), so in this process only that same directory gives the same answers.
+  const cwd = resolve(options.cwd ?? REPO_ROOT);
+  if (cwd !== process.cwd()) throw new Error(`runCliInProcess needs the test process in ${cwd}, and it is in ${process.cwd()}: use runCli`);
   const [{ main }, { readEnvironment }] = await Promise.all([import('../../src/cli/main.ts'), import('../../src/config/environment.ts')]);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -83,7 +86,7 @@ export async function runCliInProcess(args: string[], options: Pick<CliOptions, 
       callback();
     },
   });
-  const ctx = { env: readEnvironment({ ...process.env, ...options.env }), stdout: collect(out), stderr: collect(err) };
+  const ctx = { env: readEnvironment({ ...process.env, ...options.env }, cwd), stdout: collect(out), stderr: collect(err) };
   const code = await main([process.execPath, BIN, ...args], ctx);
   const stdout = Buffer.concat(out);
   const stderr = Buffer.concat(err);
