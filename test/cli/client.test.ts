@@ -1,5 +1,6 @@
-// The CLI as an API client: the real `kubescribe` binary over real HTTP against the real route
-// groups (ALL_ROUTES, as `serve` registers them) on a real RunLog. A scripted executor holds every
+// The CLI as an API client: `kubescribe` (its main() in this process where what it prints and returns
+// is checked, the real binary where it is watched as it runs or signalled) over real HTTP against the
+// real route groups (ALL_ROUTES, as `serve` registers them) on a real RunLog. A scripted executor holds every
 // run where it is until the test moves it on, and the test moves it once the CLI has shown what it
 // must: each state is seen, with no sleeps.
 import { after, before, describe, test } from 'node:test';
@@ -22,7 +23,7 @@ import { ALL_ROUTES } from '../support/full-api.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
-import { runCli, waitFor } from '../support/cli.ts';
+import { runCli, runCliInProcess, waitFor } from '../support/cli.ts';
 import { ScriptedExecutor, type ScriptedRun } from './scripted-executor.ts';
 
 // Nothing may fall through to the direct RunLog path by accident: its database does not answer.
@@ -60,17 +61,19 @@ describe(`kubescribe as an API client (${ENGINE})`, () => {
   const env = (extra: Record<string, string> = {}) => ({
     KUBESCRIBE_HOME: home, DATABASE_URL: DEAD_DB, KUBESCRIBE_SERVER: api.url, KUBESCRIBE_TOKEN: api.tokens.trigger, ...extra,
   });
-  const cli = (args: string[], extra: Record<string, string> = {}, onSpawn?: (child: ChildProcess) => void) => runCli(args, { env: env(extra), onSpawn });
+  // What a command prints and returns is checked through main() in this process; a command watched
+  // as it runs (its stderr as it comes, a SIGINT) is the real binary.
+  const cli = (args: string[], extra: Record<string, string> = {}) => runCliInProcess(args, { env: env(extra) });
   const run = async (id: string) => (await getRun(api.db, id))!;
 
   /** Starts the CLI and gives its stderr as it comes, to wait on. */
   function watched(args: string[], extra: Record<string, string> = {}) {
     const seen = { err: '', out: '', child: null as ChildProcess | null };
-    const result = cli(args, extra, (child) => {
+    const result = runCli(args, { env: env(extra), onSpawn: (child) => {
       seen.child = child;
       child.stderr?.on('data', (data: Buffer) => (seen.err += data.toString()));
       child.stdout?.on('data', (data: Buffer) => (seen.out += data.toString()));
-    });
+    } });
     return { seen, result, shows: (pattern: RegExp, what: string) => waitFor(() => pattern.test(seen.err), 30_000, what) };
   }
 
@@ -401,8 +404,9 @@ describe('client commands without a reachable server', () => {
 
   test('an unreachable server: one line naming the URL and the reason, exit 1, no stack trace', async () => {
     const port = await freePort();
-    for (const args of [['runs'], ['runs', 'show', 'abcd1234'], ['logs', '-f', 'abcd1234'], ['trigger', 'ok', '--wait'], ['cancel', 'abcd'], ['jobs'], ['suspend', 'nightly'], ['resume', 'nightly']]) {
-      const result = await runCli([...args, '--server', `http://127.0.0.1:${port}`], { env: bare });
+    // The first through the real binary (its exit status, nothing else on stderr); the rest through main().
+    for (const [i, args] of [['runs'], ['runs', 'show', 'abcd1234'], ['logs', '-f', 'abcd1234'], ['trigger', 'ok', '--wait'], ['cancel', 'abcd'], ['jobs'], ['suspend', 'nightly'], ['resume', 'nightly']].entries()) {
+      const result = await (i === 0 ? runCli : runCliInProcess)([...args, '--server', `http://127.0.0.1:${port}`], { env: bare });
       assert.equal(result.code, 1, args.join(' '));
       assert.equal(result.err, `kubescribe: cannot reach the KubeScribe API at http://127.0.0.1:${port}: ECONNREFUSED\n`);
       assert.equal(result.out, '');
@@ -413,10 +417,10 @@ describe('client commands without a reachable server', () => {
     const trigger = await runCli(['trigger', 'ok'], { env: bare });
     assert.equal(trigger.code, 1);
     assert.match(trigger.err, /^kubescribe: trigger talks to the KubeScribe API and none is configured: start one with `kubescribe dev`, or give --server URL/);
-    const follow = await runCli(['logs', '-f', 'abcd1234'], { env: bare });
+    const follow = await runCliInProcess(['logs', '-f', 'abcd1234'], { env: bare });
     assert.equal(follow.code, 2);
     assert.match(follow.err, /logs -f follows a live run through the KubeScribe API/);
-    const url = await runCli(['jobs', '--server', 'ftp://example.com'], { env: bare });
+    const url = await runCliInProcess(['jobs', '--server', 'ftp://example.com'], { env: bare });
     assert.equal(url.code, 2);
     assert.equal(url.err, 'kubescribe: --server ftp://example.com: expected an http:// or https:// URL\n');
   });

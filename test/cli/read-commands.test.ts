@@ -1,9 +1,12 @@
-// The CLI read side over a real RunLog: runs, runs show, logs, and their errors.
+// The CLI read side over a real RunLog: runs, runs show, logs, and their errors. The runs are recorded
+// by the real `kubescribe run` binary; the read commands run through the CLI's main in this process
+// (runCliInProcess: what they print and return is the point), except one table and the unreachable
+// database's one line, which the real binary prints.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ENGINES, createTestRunLog, type TestRunLog } from '../support/runlog-engines.ts';
-import { REPO_ROOT, runCli } from '../support/cli.ts';
+import { REPO_ROOT, runCli, runCliInProcess } from '../support/cli.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { getRun } from '../../src/runlog/sql/runs.ts';
 import { loadMigrations } from '../../src/runlog/migrate.ts';
@@ -15,17 +18,17 @@ for (const engine of ENGINES) {
     let t: TestRunLog;
     const ok = uuidv7();
     const bad = uuidv7();
-    const cli = (args: string[]) => runCli(args, { env: t.env });
+    const cli = (args: string[]) => runCliInProcess(args, { env: t.env });
 
     before(async () => {
       t = await createTestRunLog(engine);
-      await cli(['run', '-q', '--run-id', ok, '--job', 'alpha', '--heartbeat', '200ms', '--', 'python3', EMIT, 'out:first line', 'err:a warning', 'sleep:1.2', 'out:last line', 'metric:rows=3']);
-      await cli(['run', '-q', '--run-id', bad, '--job', 'beta', '--', 'python3', EMIT, 'raise:no input files']);
+      await runCli(['run', '-q', '--run-id', ok, '--job', 'alpha', '--heartbeat', '200ms', '--', 'python3', EMIT, 'out:first line', 'err:a warning', 'sleep:1.2', 'out:last line', 'metric:rows=3'], { env: t.env });
+      await runCli(['run', '-q', '--run-id', bad, '--job', 'beta', '--', 'python3', EMIT, 'raise:no input files'], { env: t.env });
     });
     after(() => t.cleanup());
 
     test('runs lists newest first as a table, with status, exit code and the error', async () => {
-      const result = await cli(['runs']);
+      const result = await runCli(['runs'], { env: t.env });
       assert.equal(result.code, 0, result.err);
       const lines = result.out.trimEnd().split('\n');
       assert.match(lines[0]!, /^RUN\s+RUN ID\s+JOB\s+STATUS\s+TRIGGER\s+CREATED\s+DURATION\s+EXIT\s+ERROR$/);

@@ -1,6 +1,8 @@
 // kubescribe tokens create / list / revoke over the API of a running server that holds the RunLog,
 // as `kubescribe dev` does (PGlite admits one process): found through the server file, authenticated
-// with the local admin token, with the same output and exit codes as straight in the RunLog.
+// with the local admin token, with the same output and exit codes as straight in the RunLog. The
+// commands run through the CLI's main() in this process (runCliInProcess), but for the one that finds
+// the RunLog held by another process, which is the real binary.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readEnvironment } from '../../src/config/environment.ts';
@@ -9,14 +11,14 @@ import { createToken } from '../../src/runlog/sql/tokens.ts';
 import { startServer, type RunningServer } from '../../src/server/server.ts';
 import { writeLocalToken, writeServerFile } from '../../src/cli/server-file.ts';
 import { ENGINES, createTestRunLog, type TestRunLog } from '../support/runlog-engines.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, runCliInProcess } from '../support/cli.ts';
 
 for (const engine of ENGINES) {
   describe(`kubescribe tokens over the API of a running server (${engine})`, () => {
     let t: TestRunLog;
     let server: RunningServer;
-    const cli = (args: string[], env: Record<string, string> = {}) =>
-      runCli(['tokens', ...args], { env: { ...t.env, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '', ...env } });
+    const env = (extra: Record<string, string> = {}) => ({ ...t.env, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '', ...extra });
+    const cli = (args: string[], extra: Record<string, string> = {}) => runCliInProcess(['tokens', ...args], { env: env(extra) });
     const status = async (token: string) =>
       (await fetch(`${server.url}/tokens`, { headers: { authorization: `Bearer ${token}` } })).status;
 
@@ -82,7 +84,7 @@ for (const engine of ENGINES) {
 
     if (engine === 'pglite') {
       test('--runlog while the server holds the embedded RunLog says who holds it', async () => {
-        const busy = await cli(['list', '--runlog']);
+        const busy = await runCli(['tokens', 'list', '--runlog'], { env: env() });
         assert.equal(busy.code, 1);
         assert.match(busy.err, new RegExp(`^kubescribe: the embedded RunLog at .* is open in another process \\(pid ${process.pid}: `));
         assert.equal(busy.out, '');

@@ -1,6 +1,7 @@
 // kubescribe tokens create / list / revoke, straight in the RunLog on both engines; the tokens they
 // make really authenticate against the API, expire, and stop working when revoked (over the API of a
-// running server: tokens-api.test.ts).
+// running server: tokens-api.test.ts). The commands run through the CLI's main() in this process
+// (runCliInProcess: what they print and return is the point), but for one create by the real binary.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
@@ -9,7 +10,7 @@ import { emptyConfig } from '../../src/config/job-definition.ts';
 import { RecordingExecutor } from '../../src/executors/executor.ts';
 import { openRunLogDb } from '../../src/runlog/open-runlog.ts';
 import { ENGINES, createTestRunLog, type TestRunLog } from '../support/runlog-engines.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, runCliInProcess } from '../support/cli.ts';
 
 async function probeRoutes(app: FastifyInstance): Promise<void> {
   for (const scope of ['read', 'trigger', 'admin'] as const) {
@@ -23,7 +24,8 @@ for (const engine of ENGINES) {
   describe(`kubescribe tokens (${engine})`, () => {
     let t: TestRunLog;
     const secrets: string[] = [];
-    const cli = (args: string[]) => runCli(['tokens', ...args], { env: { ...t.env, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '' } });
+    const env = () => ({ ...t.env, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '' });
+    const cli = (args: string[]) => runCliInProcess(['tokens', ...args], { env: env() });
 
     // Serves the real API on this RunLog only while `fn` runs: PGlite admits one process at a time,
     // and the CLI needs the RunLog between the calls.
@@ -69,7 +71,7 @@ for (const engine of ENGINES) {
     });
 
     test('create without --json prints the token alone on stdout and says it will not be shown again', async () => {
-      const result = await cli(['create', '--name', 'ops', '--scope', 'admin']);
+      const result = await runCli(['tokens', 'create', '--name', 'ops', '--scope', 'admin'], { env: env() });
       assert.equal(result.code, 0, result.err);
       const token = result.out.trimEnd();
       secrets.push(token);

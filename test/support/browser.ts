@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from './cli.ts';
 
@@ -20,6 +21,8 @@ export interface TestBrowser {
   browser: Browser;
   /** A fresh context (own cookies), optionally in dark mode or at a phone's width. */
   newPage(options?: { colorScheme?: 'light' | 'dark'; viewport?: { width: number; height: number }; timezoneId?: string }): Promise<Page>;
+  /** Closes the pages (and their contexts) opened so far; the browser stays. */
+  closePages(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -27,6 +30,9 @@ export interface TestBrowser {
 export async function launchBrowser(): Promise<TestBrowser> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
   const contexts: BrowserContext[] = [];
+  const closePages = async () => {
+    for (const context of contexts.splice(0)) await context.close().catch(() => {});
+  };
   return {
     browser,
     async newPage({ colorScheme = 'light', viewport = { width: 1280, height: 800 }, timezoneId = 'Europe/Berlin' } = {}) {
@@ -42,10 +48,38 @@ export async function launchBrowser(): Promise<TestBrowser> {
       page.on('pageerror', (error) => refused.push(`page error: ${error.message}`));
       return page;
     },
+    closePages,
     async close() {
-      for (const context of contexts) await context.close().catch(() => {});
+      await closePages();
       await browser.close();
     },
+  };
+}
+
+/**
+ * One Chromium for every suite of a test file (a launch costs ~2 s of CPU): call at the file's top
+ * level; it launches before the file's first test and closes after its last. Suites take pages from
+ * it as from launchBrowser's, and call closePages() when they end instead of close().
+ */
+export function fileBrowser(): TestBrowser {
+  let launched: TestBrowser | null = null;
+  const shared = () => {
+    if (!launched) throw new Error('fileBrowser() is used before its file\'s first test: call it at the top level of the test file');
+    return launched;
+  };
+  before(async () => {
+    launched = await launchBrowser();
+  });
+  after(async () => {
+    await launched?.close();
+  });
+  return {
+    get browser() {
+      return shared().browser;
+    },
+    newPage: (options) => shared().newPage(options),
+    closePages: () => shared().closePages(),
+    close: () => shared().close(),
   };
 }
 

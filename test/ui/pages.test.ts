@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { parseConfig } from '../../src/config/job-config.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
-import { expectNoCspViolations, expectNoSeriousA11yViolations, launchBrowser, screenshot, signIn, type TestBrowser } from '../support/browser.ts';
+import { expectNoCspViolations, expectNoSeriousA11yViolations, fileBrowser, screenshot, signIn } from '../support/browser.ts';
 import { finishSeededRun, seedRun, startTestUi, type TestUi } from '../support/ui.ts';
 import { rowCounts } from '../support/full-api.ts';
 import { insertSlots, markSlotStarted } from '../../src/runlog/sql/schedule-slots.ts';
@@ -35,15 +35,16 @@ async function noXss(page: Page): Promise<void> {
   assert.equal(await page.evaluate(() => (globalThis as { __xss?: number }).__xss), undefined);
 }
 
+// One Chromium for both engines' suites.
+const browser = fileBrowser();
+
 for (const engine of ENGINES) {
   describe(`UI pages (${engine})`, () => {
     let ui: TestUi;
-    let browser: TestBrowser;
     const runs: Record<string, string> = {};
 
     before(async () => {
       ui = await startTestUi(engine, { config: CONFIG });
-      browser = await launchBrowser();
       // 60 runs of nightly-report (two pages of 50), alternating outcomes and durations; two of hello.
       for (let i = 0; i < 60; i++) {
         runs[`nightly${i}`] = await seedRun(ui.db, {
@@ -62,7 +63,7 @@ for (const engine of ENGINES) {
       runs.live = await seedRun(ui.db, { job: 'hello', status: 'running', trigger: 'api', created_at: at(62) });
     });
     after(async () => {
-      await browser?.close();
+      await browser.closePages();
       await ui?.close();
     });
 

@@ -14,7 +14,7 @@ import { readEnvironment } from '../../src/config/environment.ts';
 import type { Db } from '../../src/runlog/db.ts';
 import { createToken } from '../../src/runlog/sql/tokens.ts';
 import { startServer, type RunningServer } from '../../src/server/server.ts';
-import { expectNoSeriousA11yViolations, launchBrowser, screenshot, signIn, type TestBrowser } from '../support/browser.ts';
+import { expectNoSeriousA11yViolations, fileBrowser, screenshot, signIn } from '../support/browser.ts';
 import { REPO_ROOT, waitFor } from '../support/cli.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 import { appendLog, finishSeededRun, seedRunningRun } from '../server/support.ts';
@@ -63,11 +63,13 @@ function runIdOf(page: Page): string {
 
 const statusText = (page: Page) => page.locator('#run-summary .run-status .status').innerText();
 
+// One Chromium for both engines' suites.
+const browser = fileBrowser();
+
 for (const engine of ENGINES) {
   describe(`run page and trigger form in Chromium (${engine})`, { concurrency: false }, () => {
     let runlog: TestRunLog;
     let server: RunningServer;
-    let browser: TestBrowser;
     let scratch: string;
     const tokens: Record<'read' | 'admin', { token: string; name: string }> = {} as never;
 
@@ -88,10 +90,9 @@ for (const engine of ENGINES) {
         const name = `ui-${scope}`;
         tokens[scope] = { name, token: (await createToken(server.db, { name, scope, expires_at: null, created_by: 'test' })).token };
       }
-      browser = await launchBrowser();
     });
     after(async () => {
-      await browser?.close();
+      await browser.closePages();
       await server?.close({ drain: false });
       await runlog?.cleanup();
       rmSync(scratch, { recursive: true, force: true });
