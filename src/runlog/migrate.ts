@@ -11,10 +11,12 @@ const MIGRATION_LOCK_KEY = 0x6b756265; // "kube"
 // with the history: at 5 M runs, 0010's totals and 0013's daily rollup take minutes on a loaded
 // machine (docs/runlog.md#upgrading-a-large-runlog). So a starter whose wait runs out keeps waiting,
 // another round at a time, while the holder is working (its session is running a statement), and
-// gives up, naming it, only when the holder sits idle in its transaction (hung) or after
-// MIGRATION_MAX_WAIT_MS in all.
+// gives up, naming it, only when the holder has sat idle in its transaction for
+// MIGRATION_HUNG_AFTER_MS (hung) or after MIGRATION_MAX_WAIT_MS in all.
 export const MIGRATION_LOCK_TIMEOUT_MS = 60_000;
 export const MIGRATION_MAX_WAIT_MS = 30 * 60_000;
+// How long a holder of the migration lock may sit idle in its transaction before a starter calls it hung.
+export const MIGRATION_HUNG_AFTER_MS = 10_000;
 
 export interface Migration {
   version: number;
@@ -66,9 +68,11 @@ export interface MigrationResult {
 export async function migrate(
   db: Db,
   given?: Migration[],
-  { lockTimeoutMs = MIGRATION_LOCK_TIMEOUT_MS, maxWaitMs = MIGRATION_MAX_WAIT_MS, migrator }: {
+  { lockTimeoutMs = MIGRATION_LOCK_TIMEOUT_MS, maxWaitMs = MIGRATION_MAX_WAIT_MS, hungAfterMs = MIGRATION_HUNG_AFTER_MS, migrator }: {
     lockTimeoutMs?: number;
     maxWaitMs?: number;
+    /** A holder idle in its transaction this long is hung: the wait ends there, naming it. */
+    hungAfterMs?: number;
     /**
      * Opens the connection that migrates, when there is something to migrate, and closes it after:
      * one without the statement and query timeouts of `db`'s pool, which a backfill over a long
@@ -89,13 +93,13 @@ export async function migrate(
   if (migrator) {
     const unbounded = await migrator();
     try {
-      return await migrate(unbounded, migrations, { lockTimeoutMs, maxWaitMs });
+      return await migrate(unbounded, migrations, { lockTimeoutMs, maxWaitMs, hungAfterMs });
     } finally {
       await unbounded.close();
     }
   }
   return db.transaction(async (tx) => {
-    await takeMigrationLock(tx, lockTimeoutMs, maxWaitMs);
+    await takeMigrationLock(tx, lockTimeoutMs, maxWaitMs, hungAfterMs);
     await tx.query(`CREATE TABLE IF NOT EXISTS kubescribe_migrations (
       version    integer PRIMARY KEY,
       name       text NOT NULL,
@@ -117,9 +121,9 @@ export async function migrate(
 /**
  * Waits for the migration lock in rounds of `roundMs`: after a round, on while every holder is
  * running a statement (a backfill at work) or has just gone, up to `maxWaitMs`; a LockTimeoutError
- * naming the holder when it is idle in its transaction, or when the whole wait runs out.
+ * naming the holder when it has been idle in its transaction for `hungAfterMs`, or when the whole wait runs out.
  */
-async function takeMigrationLock(tx: Queryable, roundMs: number, maxWaitMs: number): Promise<void> {
+async function takeMigrationLock(tx: Queryable, roundMs: number, maxWaitMs: number, hungAfterMs: number): Promise<void> {
   const target: LockTarget = { kind: 'advisory', description: 'the RunLog migration lock', key: MIGRATION_LOCK_KEY };
   const began = Date.now();
   for (;;) {
@@ -130,17 +134,23 @@ async function takeMigrationLock(tx: Queryable, roundMs: number, maxWaitMs: numb
     } catch (error) {
       if (!(error instanceof LockTimeoutError)) throw error;
       const waited = Date.now() - began;
-      if (waited >= maxWaitMs || !(await holdersWorking(tx, target, error.holders))) throw new LockTimeoutError(error.lock, waited, error.holders);
+      if (waited >= maxWaitMs) throw new LockTimeoutError(error.lock, waited, error.holders);
+      const hung = await hungHolders(tx, target, error.holders, hungAfterMs);
+      if (hung) throw new LockTimeoutError(error.lock, Date.now() - began, hung);
     }
   }
 }
 
 // A migrating session is idle in its transaction for a moment between two statements of a script,
-// so one look is not enough to call it hung: it is looked at five times over a second.
-async function holdersWorking(tx: Queryable, target: LockTarget, holders: LockHolder[]): Promise<boolean> {
-  for (let look = 0; ; look++) {
-    if (holders.every((holder) => holder.state === 'active')) return true;
-    if (look === 4) return false;
+// longer when its process is short of CPU, and other starters' migrations (any schema: the lock key is
+// server-wide) come and go meanwhile. So a holder is called hung only once it has sat idle for
+// `hungAfterMs` by the database's clock; until then it is looked at again every 250 ms. Returns the
+// holders as last seen when one of them is hung, or null while they work (or are gone).
+async function hungHolders(tx: Queryable, target: LockTarget, holders: LockHolder[], hungAfterMs: number): Promise<LockHolder[] | null> {
+  for (;;) {
+    const idle = holders.filter((holder) => holder.state !== null && holder.state !== 'active');
+    if (idle.length === 0) return null;
+    if (idle.some((holder) => (holder.state_ms ?? 0) >= hungAfterMs)) return holders;
     await new Promise((resolve) => setTimeout(resolve, 250));
     holders = await lockHolders(tx, target);
   }

@@ -97,9 +97,11 @@ for (const variant of VARIANTS) {
           await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
         });
         try {
-          const error = await migrate(fresh, undefined, { lockTimeoutMs: 300 }).then(() => null, (failure: unknown) => failure);
+          // Idle in its transaction from the start: hung once it has sat idle for hungAfterMs.
+          const error = await migrate(fresh, undefined, { lockTimeoutMs: 300, hungAfterMs: 1_000 }).then(() => null, (failure: unknown) => failure);
           assert.ok(error instanceof LockTimeoutError, `expected a LockTimeoutError, got ${String(error)}`);
           assert.equal(error.lock, 'the RunLog migration lock');
+          assert.ok(error.holders[0]!.state === 'idle in transaction' && error.holders[0]!.state_ms! >= 1_000, JSON.stringify(error.holders));
           assert.deepEqual(error.holders.map((h) => [h.pid, h.application_name]), [[holder.pid, 'ks-migration-holder']]);
           const [present] = await fresh.query<{ present: boolean }>("SELECT to_regclass('kubescribe_migrations') IS NOT NULL AS present");
           assert.equal(present!.present, false, 'nothing was migrated');

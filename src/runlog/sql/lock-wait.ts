@@ -11,6 +11,8 @@ export interface LockHolder {
   /** When the holder's transaction began: how long it has held the lock, at most. */
   since: Date | null;
   state: string | null;
+  /** How long the holder's session has been in its present state, in ms (by the database's clock). */
+  state_ms: number | null;
 }
 
 /** A lock was not granted within the bound. Keeps SQLSTATE 55P03, so callers that retry on it still do. */
@@ -65,11 +67,16 @@ export async function withLockTimeout<T>(tx: Queryable, target: LockTarget, time
 
 /** The sessions other than this one that hold `target` now. */
 export async function lockHolders(db: Queryable, target: LockTarget): Promise<LockHolder[]> {
+  // pg_stat_activity is read from a snapshot taken at its first use in a transaction: without this, a
+  // waiter looking again within its transaction sees every holder's state as it was at the first look,
+  // and a session that appeared since (another starter's migration) with no state at all.
+  await db.query('SELECT pg_stat_clear_snapshot()');
   if (target.kind === 'advisory') {
     // A one-key (bigint) advisory lock shows in pg_locks as classid = high 32 bits, objid = low 32, objsubid = 1.
     const key = BigInt(target.key);
     return db.query<LockHolder & Record<string, unknown>>(
-      `SELECT l.pid, a.application_name, a.xact_start AS since, a.state
+      `SELECT l.pid, a.application_name, a.xact_start AS since, a.state,
+              (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS state_ms
        FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
        WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
          AND l.classid::text = $1 AND l.objid::text = $2 AND l.objsubid = 1
@@ -80,7 +87,8 @@ export async function lockHolders(db: Queryable, target: LockTarget): Promise<Lo
   // A row lock is not listed in pg_locks; the row's xmax names the transaction that holds it (locked
   // FOR UPDATE or updated and not committed), and that transaction's own lock names its session.
   return db.query<LockHolder & Record<string, unknown>>(
-    `SELECT l.pid, a.application_name, a.xact_start AS since, a.state
+    `SELECT l.pid, a.application_name, a.xact_start AS since, a.state,
+            (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS state_ms
      FROM ${target.table} t
      JOIN pg_locks l ON l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
                     AND l.transactionid::text = t.xmax::text
