@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import type { CliContext } from './context.ts';
 import { UsageError } from './errors.ts';
+import { timing } from '../util/timing.ts';
 
 /** Says what went wrong on stderr and returns the exit code: 2 for usage and config errors, else 1. */
 export async function reportCliError(ctx: CliContext, error: unknown): Promise<number> {
@@ -57,4 +58,22 @@ export function rootCommand(ctx: CliContext, description: string = DESCRIPTION):
     .enablePositionalOptions()
     .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
     .exitOverride();
+}
+
+/**
+ * Builds a command tree (its commands report their exit code through `setCode`), parses `argv` with it
+ * and returns the exit code; errors become one clear line. Both entries (main.ts, run-main.ts) run here.
+ */
+export async function runProgram(argv: string[], ctx: CliContext, build: (setCode: (code: number) => void) => Command): Promise<number> {
+  timing('cli loaded');
+  let code = 0;
+  const program = build((value) => {
+    code = value;
+  });
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (error) {
+    return reportCliError(ctx, error);
+  }
 }

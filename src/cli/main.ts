@@ -5,7 +5,7 @@
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../config/durations.ts';
 import { processContext, type CliContext } from './context.ts';
-import { reportCliError, rootCommand } from './cli-root.ts';
+import { rootCommand, runProgram } from './cli-root.ts';
 import { UsageError } from './errors.ts';
 import { registerRunCommand } from './run-options.ts';
 import { registerClientCommands } from './client-commands.ts';
@@ -14,7 +14,6 @@ import { registerNotifyCommand } from './notify-command.ts';
 import { registerRenderCommand } from './render-command.ts';
 import { registerApplyCommand } from './apply-command.ts';
 import { registerUiCommand } from './ui-command.ts';
-import { timing } from '../util/timing.ts';
 
 const durationOrZero = (flag: string) => (value: string) => {
   try {
@@ -88,15 +87,5 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
 
 /** Entry point: runs the CLI and returns the process exit code; errors become one clear line. */
 export async function main(argv: string[], ctx: CliContext = processContext()): Promise<number> {
-  timing('cli loaded');
-  let code = 0;
-  const program = buildProgram(ctx, (value) => {
-    code = value;
-  });
-  try {
-    await program.parseAsync(argv);
-    return code;
-  } catch (error) {
-    return reportCliError(ctx, error);
-  }
+  return runProgram(argv, ctx, (setCode) => buildProgram(ctx, setCode));
 }

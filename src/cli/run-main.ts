@@ -5,22 +5,14 @@
 // (docs/benchmarks.md, "Runner start-up"). What it parses and says is the full CLI's (run-options.ts,
 // cli-root.ts): `kubescribe run --help` and every error read the same whichever entry ran.
 import { processContext, type CliContext } from './context.ts';
-import { reportCliError, rootCommand } from './cli-root.ts';
+import { rootCommand, runProgram } from './cli-root.ts';
 import { registerRunCommand } from './run-options.ts';
-import { timing } from '../util/timing.ts';
 
 /** Runs `kubescribe run …` (argv as process.argv) and returns the exit code. */
 export async function runMain(argv: string[], ctx: CliContext = processContext()): Promise<number> {
-  timing('cli loaded');
-  let code = 0;
-  const program = rootCommand(ctx);
-  registerRunCommand(program, ctx, (value) => {
-    code = value;
+  return runProgram(argv, ctx, (setCode) => {
+    const program = rootCommand(ctx);
+    registerRunCommand(program, ctx, setCode);
+    return program;
   });
-  try {
-    await program.parseAsync(argv);
-    return code;
-  } catch (error) {
-    return reportCliError(ctx, error);
-  }
 }
