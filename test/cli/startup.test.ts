@@ -78,15 +78,27 @@ test('kubescribe --help and each command’s help load none of the heavy modules
 // bin/kubescribe.js hands `run` to its bundle (scripts/build-run-bundle.mjs, which refuses to bundle
 // the server, the Kubernetes client or PGlite): nothing else of dist/ or node_modules loads on the
 // runner's thread (PGlite's worker thread loads dist/runlog/pglite-thread.js and PGlite, as before).
+// What `kubescribe run -- true` loads on each engine: recorded once per engine, read by the two tests below.
+const runLoadsByEngine = new Map<string, ReturnType<typeof loadedBy>>();
+function runLoads(engine: (typeof ENGINES)[number]): ReturnType<typeof loadedBy> {
+  let loads = runLoadsByEngine.get(engine);
+  if (!loads) {
+    loads = (async () => {
+      const runlog = await createTestRunLog(engine);
+      try {
+        return await loadedBy(['run', '-q', '--job', 'startup-check', '--', 'true'], runlog.env);
+      } finally {
+        await runlog.cleanup();
+      }
+    })();
+    runLoadsByEngine.set(engine, loads);
+  }
+  return loads;
+}
+
 for (const engine of ENGINES) {
   test(`kubescribe run on ${engine} loads its bundle and no other module of KubeScribe's or a package's`, async () => {
-    const runlog = await createTestRunLog(engine);
-    let loaded;
-    try {
-      loaded = await loadedBy(['run', '-q', '--job', 'startup-check', '--', 'true'], runlog.env);
-    } finally {
-      await runlog.cleanup();
-    }
+    const loaded = await runLoads(engine);
     const { files, code, err } = loaded;
     assert.equal(code, 0, err);
     assert.ok(files.some((url) => url.endsWith('/dist/run-bundle/run-main.js')), 'the bundle is what kubescribe run loads');
@@ -126,13 +138,7 @@ const OTHER_ENGINE: Record<string, string[]> = {
 };
 for (const engine of ENGINES) {
   test(`kubescribe run on ${engine} loads its own engine only, and neither the server nor the Kubernetes client`, async () => {
-    const runlog = await createTestRunLog(engine);
-    let loaded;
-    try {
-      loaded = await loadedBy(['run', '-q', '--job', 'startup-check', '--', 'true'], runlog.env);
-    } finally {
-      await runlog.cleanup();
-    }
+    const loaded = await runLoads(engine);
     const { modules, code, err } = loaded;
     assert.equal(code, 0, err);
     assert.ok(modules.some((url) => HEAVY['the runner']!.test(url)), 'the runner is what this command loads');
