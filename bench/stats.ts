@@ -52,7 +52,8 @@ const USAGE = `usage: npm run bench:stats [-- options]   (or: node --import tsx 
   --jobs N        jobs they belong to (default 200)
   --requests N    sequential requests per measured query, after warm-ups (default 200; GET /stats: a quarter)
   --keep          leave the schema (its name is printed) instead of dropping it
-  --schema NAME   measure a schema an earlier --keep run seeded (no seeding; it is left as it is)
+  --schema NAME   measure a schema an earlier --keep run seeded (no seeding; it is left as it is);
+                  when no schema of that name exists, seed it under that name and keep it
   --quick         a short run: --runs 500000 --jobs 50 --requests 50
   -h, --help      this text
 `;
@@ -317,7 +318,11 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   }
   cleanups.push(() => admin.end());
   const schema = options.schema ?? `kubescribe_bench_stats_${randomBytes(4).toString('hex')}`;
-  if (options.schema === null) await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
+  // A named schema that does not exist yet is seeded under that name, so a later run can reuse it by name.
+  const [{ exists } = { exists: false }] = (await admin.query<{ exists: boolean }>(
+    'SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS exists', [schema])).rows;
+  const seeding = !exists;
+  if (seeding) await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
   if (!options.keep) {
     cleanups.push(async () => {
       progress(`dropping schema ${schema}`);
@@ -332,7 +337,7 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
 
   const now = new Date();
   let seeded: { seconds: number; slots: number };
-  if (options.schema === null) {
+  if (seeding) {
     progress(`seed: ${options.runs} runs over ${YEARS} years for ${options.jobs} jobs into ${schema}`);
     // Its own connection: the RunLog's pool holds statements to the server's timeouts (src/runlog/pg-timeouts.ts),
     // and a slice of half a million runs takes longer than a request may.
@@ -398,7 +403,7 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   out(`  PostgreSQL: ${redactUrl(url)} (server ${serverVersion}), schema ${schema} (${options.keep ? 'kept' : 'new; dropped at the end'})`);
   out(`  load:       1-minute load average ${loadAtStart.toFixed(2)} at the start (other processes compete for the CPUs)`);
   out(`  seeded:     ${options.runs} runs over ${YEARS} years for ${options.jobs} jobs (${Math.round(options.runs / options.jobs)} per job),`);
-  out(`              ${seeded.slots} schedule slots, 20 live runs; ${options.schema ? 'seeded by an earlier --keep run' : `in ${seeded.seconds.toFixed(0)} s incl. totals rebuild and VACUUM ANALYZE`}`);
+  out(`              ${seeded.slots} schedule slots, 20 live runs; ${!seeding ? 'seeded by an earlier --keep run' : `in ${seeded.seconds.toFixed(0)} s incl. totals rebuild and VACUUM ANALYZE`}`);
   out(`  requests:   sequential, after warm-ups; HTTP from this process to buildApp on ${baseUrl}`);
   out('');
   out(table(['query', 'n', 'p50', 'p99', 'max', 'target (p99)', 'verdict'], results.map((r) => [
