@@ -12,7 +12,7 @@ import { emptyConfig } from '../../src/config/job-definition.ts';
 import type { Db } from '../../src/runlog/db.ts';
 import { Retention } from '../../src/runlog/retention.ts';
 import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
-import { slotOutcomeCounts, windowAggregates, windowDays } from '../../src/runlog/sql/stats.ts';
+import { slotOutcomeCounts, upperPercentileCont, windowAggregates, windowDays } from '../../src/runlog/sql/stats.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { openSharedRunLog, seedRun, type SharedRunLog } from './shared-runlog.ts';
@@ -306,6 +306,27 @@ for (const engine of ENGINES) {
       }
       const latest = await slotOutcomeCounts(db, ['sla'], new Date(now - DAY), new Date(now));
       assert.ok(latest.some((row) => row.outcome === 'pending'), 'the slot within its 60 s is pending');
+    });
+
+    it('finds percentile_cont(0.95) from the top values to the bit, for every count, with ties, zeros and one value', async () => {
+      // Deterministic values (a multiplicative hash), durations-like with repeats; counts 0…260 cover
+      // every position of the two ranks 0.95 × (n − 1) falls between, equal ranks included (n = 21, 41, …).
+      const arrays: number[][] = [];
+      for (let n = 0; n <= 260; n++) {
+        arrays.push(Array.from({ length: n }, (_, i) => {
+          const h = ((n * 7919 + i) * 2654435761) % 4294967296;
+          return h % 7 === 0 ? 0 : h % 11 === 0 ? 42.5 : (h % 100_000) / 997;
+        }));
+      }
+      const rows = await db.query<{ n: number; top: number | null; sorted: number | null }>(
+        `SELECT cardinality(a.values) AS n, ${upperPercentileCont('a.values', 0.95)} AS top,
+                (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM unnest(a.values) AS v) AS sorted
+         FROM unnest($1::text[]) AS t(text) CROSS JOIN LATERAL (SELECT t.text::float8[] AS values) AS a`,
+        [arrays.map((values) => `{${values.join(',')}}`)],
+      );
+      assert.equal(rows.length, arrays.length);
+      for (const row of rows) assert.equal(row.top === null ? null : Number(row.top), row.sorted === null ? null : Number(row.sorted), `n = ${row.n}`);
+      assert.equal(rows[0]!.top, null, 'no values: null, as percentile_cont over no rows');
     });
 
     it('gives the window aggregates of every run of the window, for windows on and off midnight', async () => {

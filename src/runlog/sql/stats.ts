@@ -32,11 +32,35 @@ export function windowDays(from: Date, to: Date): { dayFrom: Date; dayTo: Date }
 }
 
 /**
+ * The values of an array as rows `v`, for an aggregate over them. unnest() in the select list (a
+ * ProjectSet node) hands each value on as it goes; in FROM (a function scan) it first copies them all
+ * into a tuplestore, which cost a quarter of the window aggregates' CPU at ~1,000 values per job.
+ */
+const unnested = (array: string) => `(SELECT unnest(${array}) AS v) AS u`;
+
+/**
+ * SQL for percentile_cont(fraction) WITHIN GROUP (ORDER BY v) over the values of a float8 array, for
+ * a fraction near 1 (p95): the same result to the bit, from the top values alone. percentile_cont
+ * sorts every value and interpolates between the two at ranks floor and ceil of fraction × (n − 1);
+ * a bounded sort (ORDER BY … DESC LIMIT, a heap of the n − floor(…) largest, ~5 % of them) finds
+ * those two, and the interpolation is PostgreSQL's own (float8_lerp: lo + (pos − floor(pos)) × (hi − lo)).
+ * NULL for an empty array, as percentile_cont over no rows.
+ */
+export function upperPercentileCont(array: string, fraction: number): string {
+  return `(SELECT CASE WHEN q.lo = q.hi THEN q.top[q.n - q.lo] ELSE q.top[q.n - q.lo] + ((q.pos - q.lo) * (q.top[q.n - q.hi] - q.top[q.n - q.lo])) END
+     FROM (SELECT r.n, r.pos, r.lo, r.hi, ARRAY(SELECT v FROM ${unnested(array)} ORDER BY v DESC LIMIT r.n - r.lo) AS top
+           FROM (SELECT c.n, c.pos, floor(c.pos)::int AS lo, ceil(c.pos)::int AS hi
+                 FROM (SELECT cardinality(${array}) AS n, ${fraction}::float8 * (cardinality(${array}) - 1) AS pos) AS c) AS r
+           WHERE r.n > 0) AS q)`;
+}
+
+/**
  * Counts and percentiles of the runs of `jobs` that ended in [from, to); jobs without any are left
  * out. Per job (a lateral subquery): the window's whole days are ~30 rows of `run_days`, whose arrays
  * hold every duration and queue wait, so the percentiles are exactly those over the runs; the two
  * partial days are range scans of runs_job_ended_idx, each run shaped as a day of its own. The
- * arrays are concatenated (kubescribe_array_cat_agg) and each sorted once. One scan of each source:
+ * arrays are concatenated (kubescribe_array_cat_agg); the durations are sorted once, the queue
+ * waits only as far as their p95 needs. One scan of each source:
  * the statement's planning, not only its execution, is paid on every request.
  */
 export async function windowAggregates(db: Queryable, jobs: readonly string[], from: Date, to: Date): Promise<WindowAggregateRow[]> {
@@ -52,8 +76,8 @@ export async function windowAggregates(db: Queryable, jobs: readonly string[], f
      FROM finished_runs f WHERE f.job = j.job AND f.ended_at >= ${lo} AND f.ended_at < ${hi}`;
   const rows = await db.query<Omit<WindowAggregateRow, 'by_status' | 'duration_max'> & { counts: number[] } & Record<string, unknown>>(
     `SELECT j.job, a.counts,
-            (SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99, 1]) WITHIN GROUP (ORDER BY v) FROM unnest(a.durations) AS v) AS duration_percentiles,
-            (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM unnest(a.queue_waits) AS v) AS queue_wait_p95,
+            (SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99, 1]) WITHIN GROUP (ORDER BY v) FROM ${unnested('a.durations')}) AS duration_percentiles,
+            ${upperPercentileCont('a.queue_waits', 0.95)} AS queue_wait_p95,
             cardinality(a.failure_ends) AS failing,
             (SELECT min(t) FROM unnest(a.failure_ends) AS t) AS first_failure_at,
             (SELECT max(t) FROM unnest(a.failure_ends) AS t) AS last_failure_at
