@@ -12,7 +12,7 @@ import { emptyConfig } from '../../src/config/job-definition.ts';
 import type { Db } from '../../src/runlog/db.ts';
 import { Retention } from '../../src/runlog/retention.ts';
 import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
-import { slotOutcomeCounts, upperPercentileCont, windowAggregates, windowDays } from '../../src/runlog/sql/stats.ts';
+import { runBuckets, slotOutcomeCounts, upperPercentileCont, windowAggregates, windowDays } from '../../src/runlog/sql/stats.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { openSharedRunLog, seedRun, type SharedRunLog } from './shared-runlog.ts';
@@ -348,6 +348,36 @@ for (const engine of ENGINES) {
       }
       assert.deepEqual(windowDays(new Date(MIDNIGHT - 2 * DAY + 3 * HOUR), new Date(MIDNIGHT - DAY + 3 * HOUR)),
         { dayFrom: new Date(MIDNIGHT - DAY + 3 * HOUR), dayTo: new Date(MIDNIGHT - DAY + 3 * HOUR) }, 'no whole day: the runs alone');
+    });
+
+    it('gives daily buckets through the rollup equal to those read from every run, for windows on and off midnight', async () => {
+      const windows: Array<[string, Date, Date]> = [
+        ['30 days ending now', new Date(Date.now() - 30 * DAY), new Date()],
+        ['7 days ending off midnight', new Date(MIDNIGHT - 7 * DAY + 5 * HOUR + 17), new Date(MIDNIGHT + 5 * HOUR + 17)],
+        ['whole days, midnight to midnight', new Date(MIDNIGHT - 4 * DAY), new Date(MIDNIGHT - DAY)],
+        ['24 hours within two days', new Date(MIDNIGHT - 2 * DAY + 3 * HOUR), new Date(MIDNIGHT - DAY + 3 * HOUR)],
+        ['400 days', new Date(MIDNIGHT - 400 * DAY), new Date(MIDNIGHT + HOUR)],
+      ];
+      let nonEmpty = 0;
+      for (const job of ['alpha', 'beta', 'gamma', 'delta', 'nobody']) {
+        for (const [what, from, to] of windows) {
+          // The statement before the rollup served whole days: every bucket from the runs.
+          const expected = await db.query<Record<string, unknown>>(
+            `SELECT b.start, coalesce(a.runs, 0) AS runs, coalesce(a.succeeded, 0) AS succeeded, coalesce(a.failed, 0) AS failed, a.p95 AS p95_duration_seconds
+             FROM generate_series(date_trunc('day', $2::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', $3::timestamptz - interval '1 microsecond', interval '1 day') AS b(start)
+             LEFT JOIN (SELECT date_trunc('day', ended_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, count(*)::int AS runs,
+                               count(*) FILTER (WHERE succeeded)::int AS succeeded, count(*) FILTER (WHERE failing)::int AS failed,
+                               percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) AS p95
+                        FROM finished_runs WHERE job = $1 AND ended_at >= $2 AND ended_at < $3 GROUP BY 1) AS a ON a.start = b.start
+             ORDER BY b.start`,
+            [job, from, to],
+          );
+          const actual = await runBuckets(db, job, from, to, '1d');
+          assert.deepEqual(actual, expected.map((row) => ({ ...row, p95_duration_seconds: row.p95_duration_seconds === null ? null : Number(row.p95_duration_seconds) })), `${job}, ${what}`);
+          nonEmpty += actual.filter((bucket) => bucket.runs > 0).length;
+        }
+      }
+      assert.ok(nonEmpty > 10, `the windows hold runs (${nonEmpty} buckets)`);
     });
   });
 }

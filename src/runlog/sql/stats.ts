@@ -2,7 +2,7 @@
 // `schedule_slot_outcomes`, and the daily rollup of migration 13, `run_days`. Each takes a set of jobs (one, or all of them) and a window [from, to)
 // and answers per job, so one job's stats and every job's are the same statements.
 import type { Queryable } from '../db.ts';
-import { LIVE_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../types.ts';
+import { FAILING_STATUSES, LIVE_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../types.ts';
 
 /** Aggregates of the runs that finished in the window. */
 export interface WindowAggregateRow {
@@ -241,27 +241,38 @@ export interface RunBucketRow {
 /**
  * A job's finished runs in [from, to) per UTC hour or day (every bucket of the window, empty ones
  * included, oldest first): counts and p95 duration. `failed` counts failed, timed_out and lost.
+ * Daily buckets of whole days are the rows of the rollup `run_days` (its durations are every
+ * duration of the day, so the p95 is the one over the runs); the window's partial first and last
+ * day, and hourly buckets, are read from the runs.
  */
 export async function runBuckets(db: Queryable, job: string, from: Date, to: Date, width: BucketWidth): Promise<RunBucketRow[]> {
+  const { dayFrom, dayTo } = width === '1d' ? windowDays(from, to) : { dayFrom: to, dayTo: to };
+  const fromRuns = (lo: string, hi: string) =>
+    `SELECT date_trunc('${TRUNC[width]}', ended_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+            count(*)::int AS runs,
+            count(*) FILTER (WHERE succeeded)::int AS succeeded,
+            count(*) FILTER (WHERE failing)::int AS failed,
+            percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) AS p95
+     FROM finished_runs
+     WHERE job = $1 AND ended_at >= ${lo} AND ended_at < ${hi}
+     GROUP BY 1`;
   const rows = await db.query<RunBucketRow & Record<string, unknown>>(
     `WITH b AS (
        SELECT start FROM generate_series(date_trunc('${TRUNC[width]}', $2::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
                                          $3::timestamptz - interval '1 microsecond', interval '${STEP[width]}') AS start
      ), agg AS (
-       SELECT date_trunc('${TRUNC[width]}', ended_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
-              count(*)::int AS runs,
-              count(*) FILTER (WHERE succeeded)::int AS succeeded,
-              count(*) FILTER (WHERE failing)::int AS failed,
-              percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) AS p95
-       FROM finished_runs
-       WHERE job = $1 AND ended_at >= $2 AND ended_at < $3
-       GROUP BY 1
+       SELECT d.day AS start, (${TERMINAL_STATUSES.map((status) => `d.${status}`).join(' + ')})::int AS runs, d.succeeded,
+              (${FAILING_STATUSES.map((status) => `d.${status}`).join(' + ')})::int AS failed,
+              ${upperPercentileCont('d.durations', 0.95)} AS p95
+       FROM run_days d WHERE d.job = $1 AND d.day >= $4 AND d.day < $5
+       UNION ALL ${fromRuns('$2', '$4')}
+       UNION ALL ${fromRuns('$5', '$3')}
      )
      SELECT b.start, coalesce(agg.runs, 0) AS runs, coalesce(agg.succeeded, 0) AS succeeded,
             coalesce(agg.failed, 0) AS failed, agg.p95 AS p95_duration_seconds
      FROM b LEFT JOIN agg ON agg.start = b.start
      ORDER BY b.start`,
-    [job, from, to],
+    [job, from, to, dayFrom, dayTo],
   );
   return rows.map((row) => ({ ...row, p95_duration_seconds: row.p95_duration_seconds === null ? null : Number(row.p95_duration_seconds) }));
 }
