@@ -7,8 +7,10 @@
  *   2. stats:     p50/p99 of one job's 30-day stats (the module, and GET /jobs/{name}/stats over HTTP),
  *                 of GET /stats for every job, and of the metrics snapshot /metrics reads
  *      compare:   the window aggregates of every job through the daily rollup (migration 13) against the
- *                 same read from every run of the window, interleaved, with the PostgreSQL backend's CPU
- *                 time (from /proc, when the server runs on this machine)
+ *                 same read from every run of the window and against the rollup's first statement (every
+ *                 value fully sorted), and a job's 90-day daily buckets through the rollup against them
+ *                 read from every run, interleaved, with the PostgreSQL backend's CPU time (from /proc,
+ *                 when the server runs on this machine)
  *   3. size:      the bytes one run costs in the RunLog: a typical run recorded by the real runner
  *                 (runs row, its events, its log, its outbox row), and the seeded table with its indexes
  *
@@ -37,7 +39,7 @@ import { jobStats, windowRange } from '../src/reports/stats.ts';
 import type { Db, Queryable } from '../src/runlog/db.ts';
 import { redactUrl } from '../src/runlog/db.ts';
 import { openRunLogDb } from '../src/runlog/open-runlog.ts';
-import { statsJobNames, windowAggregates } from '../src/runlog/sql/stats.ts';
+import { metricBuckets, runBuckets, statsJobNames, windowAggregates, windowDays } from '../src/runlog/sql/stats.ts';
 import { createToken } from '../src/runlog/sql/tokens.ts';
 import { type Cleanups, MeasurementError, numberOption, out, progress, quantile, runWithCleanups, table } from './report.ts';
 
@@ -191,6 +193,50 @@ CROSS JOIN LATERAL (
          max(f.ended_at) FILTER (WHERE f.failing) AS last_failure_at
   FROM finished_runs f WHERE f.job = j.job AND f.ended_at >= $2 AND f.ended_at < $3
 ) AS a WHERE a.n > 0`;
+
+// The window aggregates through run_days as migration 13 first read them (stats-speed): every
+// duration and queue wait of the window unnested in FROM (a tuplestore copy) and fully sorted.
+const S = ['succeeded', 'failed', 'cancelled', 'timed_out', 'lost'];
+const ROLLUP_EDGE = (lo: string, hi: string) => `SELECT ${S.map((status) => `(f.status = '${status}')::int AS ${status}`).join(', ')},
+  CASE WHEN f.duration_seconds IS NULL THEN '{}'::float8[] ELSE ARRAY[f.duration_seconds] END,
+  CASE WHEN f.queue_wait_seconds IS NULL THEN '{}'::float8[] ELSE ARRAY[f.queue_wait_seconds] END,
+  CASE WHEN f.failing THEN ARRAY[f.ended_at] ELSE '{}'::timestamptz[] END
+  FROM finished_runs f WHERE f.job = j.job AND f.ended_at >= ${lo} AND f.ended_at < ${hi}`;
+const AGGREGATES_ROLLUP_BEFORE_SQL = `
+SELECT j.job, a.counts,
+       (SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99, 1]) WITHIN GROUP (ORDER BY v) FROM unnest(a.durations) AS v) AS duration_percentiles,
+       (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM unnest(a.queue_waits) AS v) AS queue_wait_p95,
+       cardinality(a.failure_ends) AS failing,
+       (SELECT min(t) FROM unnest(a.failure_ends) AS t) AS first_failure_at, (SELECT max(t) FROM unnest(a.failure_ends) AS t) AS last_failure_at
+FROM unnest($1::text[]) AS j(job)
+CROSS JOIN LATERAL (
+  SELECT ARRAY[${S.map((status) => `coalesce(sum(x.${status}), 0)::int`).join(', ')}] AS counts,
+         coalesce(sum(${S.map((status) => `x.${status}`).join(' + ')}), 0) AS n,
+         kubescribe_array_cat_agg(x.durations) AS durations, kubescribe_array_cat_agg(x.queue_waits) AS queue_waits,
+         kubescribe_array_cat_agg(x.failure_ends) AS failure_ends
+  FROM (
+    SELECT ${S.map((status) => `d.${status}`).join(', ')}, d.durations, d.queue_waits, d.failure_ends
+    FROM run_days d WHERE d.job = j.job AND d.day >= $4 AND d.day < $5
+    UNION ALL ${ROLLUP_EDGE('$2', '$4')}
+    UNION ALL ${ROLLUP_EDGE('$5', '$3')}
+  ) AS x
+) AS a
+WHERE a.n > 0`;
+
+// A job's daily buckets from every run of the window (the statement before they read run_days).
+const BUCKETS_FROM_RUNS_SQL = `
+WITH b AS (
+  SELECT start FROM generate_series(date_trunc('day', $2::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                                    $3::timestamptz - interval '1 microsecond', interval '1 day') AS start
+), agg AS (
+  SELECT date_trunc('day', ended_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, count(*)::int AS runs,
+         count(*) FILTER (WHERE succeeded)::int AS succeeded, count(*) FILTER (WHERE failing)::int AS failed,
+         percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) AS p95
+  FROM finished_runs WHERE job = $1 AND ended_at >= $2 AND ended_at < $3 GROUP BY 1
+)
+SELECT b.start, coalesce(agg.runs, 0) AS runs, coalesce(agg.succeeded, 0) AS succeeded, coalesce(agg.failed, 0) AS failed,
+       agg.p95 AS p95_duration_seconds
+FROM b LEFT JOIN agg ON agg.start = b.start ORDER BY b.start`;
 
 /** CPU time (user + sys, ms) a local PostgreSQL backend has used so far, from /proc; null when the server is elsewhere. */
 function backendCpuMs(pid: number): number | null {
@@ -377,13 +423,27 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
 
   progress('compare: window aggregates of every job, through the daily rollup and from every run');
   const jobs = await statsJobNames(db);
-  const compared: Compared[] = [];
+  // Groups of statements measured together; the first of each is the baseline the others are compared with.
+  const compared: Compared[][] = [];
   for (const window of ['30d', '7d'] as const) {
     const { from, to } = windowRange(window, new Date());
     const viaClient = (client: pg.Client): Queryable => ({ query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
-    compared.push(...await compareStatements(url, schema, Math.max(5, Math.round(n / 20)), [
+    compared.push(await compareStatements(url, schema, Math.max(5, Math.round(n / 20)), [
       { label: `${window}, ${jobs.length} jobs: from every run (baseline)`, run: (client) => client.query(AGGREGATES_FROM_RUNS_SQL, [jobs, from, to]) },
+      { label: `${window}, ${jobs.length} jobs: through run_days, sorting every value (before)`, run: (client) => {
+        const { dayFrom, dayTo } = windowDays(from, to);
+        return client.query(AGGREGATES_ROLLUP_BEFORE_SQL, [jobs, from, to, dayFrom, dayTo]);
+      } },
       { label: `${window}, ${jobs.length} jobs: through run_days`, run: (client) => windowAggregates(viaClient(client), jobs, from, to) },
+    ]));
+  }
+  {
+    const { from, to } = windowRange('90d', new Date());
+    const viaClient = (client: pg.Client): Queryable => ({ query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
+    compared.push(await compareStatements(url, schema, Math.max(5, Math.round(n / 4)), [
+      { label: '90d daily buckets of a job: from every run (baseline)', run: (client) => client.query(BUCKETS_FROM_RUNS_SQL, [job(0), from, to]) },
+      { label: '90d daily buckets of a job: through run_days', run: (client) => runBuckets(viaClient(client), job(0), from, to, '1d') },
+      { label: '90d daily metric of a job: from every run (unchanged)', run: (client) => metricBuckets(viaClient(client), job(0), 'rows_read', from, to, '1d') },
     ]));
   }
 
@@ -411,12 +471,12 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
     r.target ? (r.p99 <= r.target ? 'meets target' : 'misses target') : '',
   ]), [false, true, true, true, true, false, false]));
   out('');
-  out('  window aggregates (counts, exact duration percentiles, queue-wait p95), same run, interleaved:');
-  out(table(['statement', 'wall p50', 'PostgreSQL CPU', 'vs baseline'], compared.map((c, i) => {
-    const base = compared[i - (i % 2)]!;
+  out('  window aggregates (counts, exact duration percentiles, queue-wait p95) and daily buckets, same run, interleaved:');
+  out(table(['statement', 'wall p50', 'PostgreSQL CPU', 'vs baseline'], compared.flatMap((group) => group.map((c, i) => {
+    const base = group[0]!;
     return [c.label, ms(c.wall), c.cpu === null ? 'n/a (remote server)' : ms(c.cpu),
-      i % 2 === 0 ? '' : `${(c.wall / base.wall).toFixed(2)}x wall${c.cpu !== null && base.cpu ? `, ${(c.cpu / base.cpu).toFixed(2)}x CPU` : ''}`];
-  }), [false, true, true, false]));
+      i === 0 ? '' : `${(c.wall / base.wall).toFixed(2)}x wall${c.cpu !== null && base.cpu ? `, ${(c.cpu / base.cpu).toFixed(2)}x CPU` : ''}`];
+  })), [false, true, true, false]));
   out('');
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
   const typicalTotal = typical.run_row! + typical.events! + typical.log! + typical.outbox!;
