@@ -210,17 +210,22 @@ export async function slotOutcomeCounts(db: Queryable, jobs: readonly string[], 
   const ledger = (lo: string, hi: string) =>
     `SELECT s.outcome, count(*) AS count FROM schedule_slot_outcomes s
      WHERE s.job = j.job AND s.scheduled_for >= ${lo} AND s.scheduled_for < ${hi} GROUP BY s.outcome`;
+  // The whole days summed per job first, then turned into one row per outcome: four rows a job into
+  // the grouping rather than four a day (~24,000 for 200 jobs over 30 days).
   return db.query<{ job: string; outcome: string; count: number }>(
-    `SELECT j.job, o.outcome, sum(o.count)::int AS count FROM unnest($1::text[]) AS j(job)
+    `SELECT j.job, o.outcome, o.count FROM unnest($1::text[]) AS j(job)
      CROSS JOIN LATERAL (
-       SELECT x.outcome, x.count FROM slot_days d
-       CROSS JOIN LATERAL (VALUES ('on_time', d.on_time), ('late', d.late), ('missed', d.missed), ('skipped', d.skipped)) AS x(outcome, count)
-       WHERE d.job = j.job AND d.day >= $4 AND d.day < $5
-       UNION ALL ${ledger('$2', '$4')}
-       UNION ALL ${ledger('$5', '$3')}
-     ) AS o
-     GROUP BY j.job, o.outcome
-     HAVING sum(o.count) > 0`,
+       SELECT x.outcome, sum(x.count)::int AS count FROM (
+         SELECT k.outcome, k.count
+         FROM (SELECT sum(d.on_time) AS on_time, sum(d.late) AS late, sum(d.missed) AS missed, sum(d.skipped) AS skipped
+               FROM slot_days d WHERE d.job = j.job AND d.day >= $4 AND d.day < $5) AS d
+         CROSS JOIN LATERAL (VALUES ('on_time', d.on_time), ('late', d.late), ('missed', d.missed), ('skipped', d.skipped)) AS k(outcome, count)
+         UNION ALL ${ledger('$2', '$4')}
+         UNION ALL ${ledger('$5', '$3')}
+       ) AS x
+       GROUP BY x.outcome
+       HAVING sum(x.count) > 0
+     ) AS o`,
     [jobs, from, to, dayFrom, dayTo],
   );
 }
