@@ -302,10 +302,14 @@ export async function metricBuckets(db: Queryable, job: string, metric: string, 
        SELECT start FROM generate_series(date_trunc('${TRUNC[width]}', $2::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
                                          $3::timestamptz - interval '1 microsecond', interval '${STEP[width]}') AS start
      ), v AS (
+       -- The runs finished_runs holds (a terminal status; ended_at its expression), read from runs
+       -- itself for their metrics: joining the view back to runs probed the primary key once per run.
        SELECT date_trunc('${TRUNC[width]}', coalesce(r.finished_at, r.created_at) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
               (r.metrics->>$4)::float8 AS value
-       FROM finished_runs f JOIN runs r ON r.run_id = f.run_id
-       WHERE f.job = $1 AND f.ended_at >= $2 AND f.ended_at < $3 AND jsonb_typeof(r.metrics->$4) = 'number'
+       FROM runs r
+       WHERE r.job = $1 AND r.status IN (${TERMINAL_STATUSES.map((status) => `'${status}'`).join(', ')})
+         AND coalesce(r.finished_at, r.created_at) >= $2 AND coalesce(r.finished_at, r.created_at) < $3
+         AND jsonb_typeof(r.metrics->$4) = 'number'
      ), agg AS (
        SELECT start, count(*)::int AS count, avg(value) AS avg, min(value) AS min, max(value) AS max FROM v GROUP BY start
      )
