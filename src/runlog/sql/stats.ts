@@ -60,8 +60,8 @@ export function upperPercentileCont(array: string, fraction: number): string {
  * hold every duration and queue wait, so the percentiles are exactly those over the runs; the two
  * partial days are range scans of runs_job_ended_idx, each run shaped as a day of its own. The
  * arrays are concatenated (kubescribe_array_cat_agg); the durations are sorted once, the queue
- * waits only as far as their p95 needs. One scan of each source:
- * the statement's planning, not only its execution, is paid on every request.
+ * waits only as far as their p95 needs. One scan of each source: the statement's planning, not only
+ * its execution, is paid on every request.
  */
 export async function windowAggregates(db: Queryable, jobs: readonly string[], from: Date, to: Date): Promise<WindowAggregateRow[]> {
   const { dayFrom, dayTo } = windowDays(from, to);
