@@ -102,14 +102,22 @@ export const jobsPages: UiPageModule = (app, ui) => {
   const stats = statsCache(ui.deps.db);
   app.get('/ui/jobs', { schema: { hide: true } }, async (request, reply) => {
     requireScope(request, 'read');
-    const jobs = await listJobViews(ui.deps, null);
     // The stats module's definitions (docs/reporting.md#stats), two windows for every job at once.
-    const { at: statsAt, week, month } = await stats();
+    const shared = stats();
+    // Awaited below; this only keeps a failure from being unhandled when listJobViews fails first.
+    shared.catch(() => {});
+    const jobs = await listJobViews(ui.deps, null);
     const scheduled = jobs.filter((job) => job.schedule !== null).map((job) => job.name);
-    const slots = groupByJob(await recentSlotOutcomes(ui.deps.db, scheduled, STRIP_SLOTS), slotView);
+    // Two statements on two of the pool's connections at once: one is read while the other runs.
+    const [slotRows, runRows, { at: statsAt, week, month }] = await Promise.all([
+      recentSlotOutcomes(ui.deps.db, scheduled, STRIP_SLOTS),
+      listRecentRunsOfJobs(ui.deps.db, jobs.map((job) => job.name), SPARK_RUNS),
+      shared,
+    ]);
+    const slots = groupByJob(slotRows, slotView);
     // Newest first from the query; the strip reads left to right, oldest to newest.
     for (const strip of slots.values()) strip.reverse();
-    const recent = groupByJob(await listRecentRunsOfJobs(ui.deps.db, jobs.map((job) => job.name), SPARK_RUNS), (run: RecentRun) => run);
+    const recent = groupByJob(runRows, (run: RecentRun) => run);
     const rows = jobs.map((job) => {
       const runs = recent.get(job.name) ?? [];
       const strip = slots.get(job.name) ?? [];
