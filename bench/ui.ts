@@ -18,7 +18,8 @@
  *
  * With --schema NAME the RunLog lives in that schema: seeded when it holds no runs yet, reused
  * as it is when it does (a million-run seed takes minutes on a loaded machine), and kept at the end,
- * so before/after rounds of a change read the same history. --pages jobs measures only the jobs page.
+ * so before/after rounds of a change read the same history. --pages jobs measures the jobs page, after
+ * the runs page as the reference for what the machine's load does to any page in the same run.
  *
  *   npm run bench:ui [-- --quick | --rows 1000000 --requests 200 | --schema NAME --pages jobs]
  */
@@ -60,7 +61,7 @@ const USAGE = `usage: npm run bench:ui [-- options]   (or: node --import tsx ben
   --requests N    requests per page, after 20 warm-ups (default 200)
   --quick         a short run: --rows 200000 --requests 100
   --schema NAME   use (and keep) this schema: seeded if it has no runs, else reused as it is
-  --pages WHICH   all (default) or jobs (only GET /ui/jobs)
+  --pages WHICH   all (default) or jobs (GET /ui/jobs, after GET /ui/runs as the run's reference)
   -h, --help      this text
 
 PostgreSQL: $DATABASE_URL, else ${DEFAULT_DATABASE_URL}; without --schema a fresh schema is
@@ -346,6 +347,8 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
 
   const results: PageResult[] = [];
   if (options.pages === 'jobs') {
+    // The runs page first, as the reference for what the machine's load does to any page in this run.
+    results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/runs', ['/ui/runs'], options.requests));
     results.push(await measurePage(agent, baseUrl, cookie, `GET /ui/jobs (${JOBS} jobs)`, ['/ui/jobs'], options.requests));
     out(pageTable(results));
     out();
