@@ -16,7 +16,12 @@
  * the client sees it over loopback: the server's render time plus the HTTP round trip (an upper bound).
  * Everything lives in a fresh PostgreSQL schema, dropped at the end.
  *
- *   npm run bench:ui [-- --quick | --rows 1000000 --requests 200]
+ * With --schema NAME the RunLog lives in that schema: seeded when it holds no runs yet, reused
+ * as it is when it does (a million-run seed takes minutes on a loaded machine), and kept at the end,
+ * so before/after rounds of a change read the same history. --pages jobs measures the jobs page, after
+ * the runs page as the reference for what the machine's load does to any page in the same run.
+ *
+ *   npm run bench:ui [-- --quick | --rows 1000000 --requests 200 | --schema NAME --pages jobs]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -41,7 +46,7 @@ import { syncJobs } from '../src/runlog/sync-jobs.ts';
 import { uuidv7 } from '../src/runlog/uuidv7.ts';
 import { uiRoutes } from '../src/ui/ui-routes.ts';
 import { SignInCodes } from '../src/ui/sign-in-codes.ts';
-import { type Cleanups, MeasurementError, numberOption, out, progress, quantile, runWithCleanups, table } from './report.ts';
+import { type Cleanups, MeasurementError, UsageError, numberOption, out, progress, quantile, runWithCleanups, table } from './report.ts';
 import { seedFinishedRuns } from './seed-runs.ts';
 
 const TARGETS = { runsP99Ms: 50, runP99Ms: 50, jobsP99Ms: 100 };
@@ -55,23 +60,36 @@ const USAGE = `usage: npm run bench:ui [-- options]   (or: node --import tsx ben
   --rows N        runs seeded (default 1000000)
   --requests N    requests per page, after 20 warm-ups (default 200)
   --quick         a short run: --rows 200000 --requests 100
+  --schema NAME   use (and keep) this schema: seeded if it has no runs, else reused as it is
+  --pages WHICH   all (default) or jobs (GET /ui/jobs, after GET /ui/runs as the run's reference)
   -h, --help      this text
 
-PostgreSQL: $DATABASE_URL, else ${DEFAULT_DATABASE_URL}; a fresh schema is created and dropped.
+PostgreSQL: $DATABASE_URL, else ${DEFAULT_DATABASE_URL}; without --schema a fresh schema is
+created and dropped.
 `;
 
-interface Options { rows: number; requests: number; quick: boolean }
+interface Options { rows: number; requests: number; quick: boolean; schema: string | null; pages: 'all' | 'jobs' }
 
 function readOptions(argv: string[]): Options | null {
   const { values } = parseArgs({
     args: argv,
-    options: { rows: { type: 'string' }, requests: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      rows: { type: 'string' }, requests: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      schema: { type: 'string' }, pages: { type: 'string' },
+    },
     strict: true,
     allowPositionals: false,
   });
   if (values.help) return null;
   const quick = values.quick ?? false;
+  if (values.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(values.schema)) {
+    throw new UsageError(`--schema: expected a lower-case identifier, got ${values.schema}`);
+  }
+  const pages = values.pages ?? 'all';
+  if (pages !== 'all' && pages !== 'jobs') throw new UsageError(`--pages: expected all or jobs, got ${pages}`);
   return {
+    schema: values.schema ?? null,
+    pages,
     rows: numberOption('rows', values.rows, quick ? 200_000 : 1_000_000, 1000, 20_000_000),
     requests: numberOption('requests', values.requests, quick ? 100 : 200, 10, 100_000),
     quick,
@@ -101,8 +119,12 @@ function jobsConfig(): string {
   return `version: 1\njobs:\n${jobs.join('')}`;
 }
 
-/** One GET over the keep-alive agent: status, body bytes, and the time to the last byte. */
-function get(agent: Agent, baseUrl: string, path: string, cookie: string): Promise<{ status: number; bytes: number; ms: number; body: string }> {
+/**
+ * One GET over the keep-alive agent: status, body bytes, and the time to the last byte. The body stays
+ * bytes (`text()` decodes it): decoding 170 KiB of HTML in the timed client took milliseconds of the same
+ * CPUs as the server it times.
+ */
+function get(agent: Agent, baseUrl: string, path: string, cookie: string): Promise<{ status: number; bytes: number; ms: number; text: () => string }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const req = httpRequest(`${baseUrl}${path}`, { agent, headers: { cookie } }, (res) => {
@@ -110,7 +132,7 @@ function get(agent: Agent, baseUrl: string, path: string, cookie: string): Promi
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
         const body = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, bytes: body.length, ms: performance.now() - started, body: body.toString('utf8') });
+        resolve({ status: res.statusCode ?? 0, bytes: body.length, ms: performance.now() - started, text: () => body.toString('utf8') });
       });
       res.on('error', reject);
     });
@@ -119,15 +141,16 @@ function get(agent: Agent, baseUrl: string, path: string, cookie: string): Promi
   });
 }
 
-interface PageResult { label: string; latencies: number[]; bytes: number; error?: string }
+interface PageResult { label: string; latencies: number[]; bytes: number; cpuMsPerRequest?: number; error?: string }
 
 async function measurePage(agent: Agent, baseUrl: string, cookie: string, label: string, paths: string[], requests: number): Promise<PageResult> {
   progress(`${requests} x ${label}`);
   // A page that fails is reported as failed (with the time it took to fail) and the bench goes on.
-  const failure = (result: { status: number; ms: number; body: string }) => {
-    const message = /<p class="error-message">([^<]*)<\/p>/.exec(result.body)?.[1] ?? result.body.slice(0, 200);
+  const failure = (result: { status: number; ms: number; bytes: number; text: () => string }) => {
+    const body = result.text();
+    const message = /<p class="error-message">([^<]*)<\/p>/.exec(body)?.[1] ?? body.slice(0, 200);
     progress(`${label}: answered ${result.status} after ${ms(result.ms)}: ${message}`);
-    return { label, latencies: [result.ms], bytes: result.body.length, error: `${result.status} after ${ms(result.ms)}` };
+    return { label, latencies: [result.ms], bytes: result.bytes, error: `${result.status} after ${ms(result.ms)}` };
   };
   for (let i = 0; i < 20; i++) {
     const warm = await get(agent, baseUrl, paths[i % paths.length]!, cookie);
@@ -135,13 +158,24 @@ async function measurePage(agent: Agent, baseUrl: string, cookie: string, label:
   }
   const latencies: number[] = [];
   let bytes = 0;
+  // This process's CPU time (server and client) per request: far steadier than wall time on a shared machine.
+  const cpuBefore = process.cpuUsage();
   for (let i = 0; i < requests; i++) {
     const result = await get(agent, baseUrl, paths[i % paths.length]!, cookie);
     if (result.status !== 200) return failure(result);
     latencies.push(result.ms);
     bytes = result.bytes;
   }
-  return { label, latencies, bytes };
+  const cpu = process.cpuUsage(cpuBefore);
+  return { label, latencies, bytes, cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / requests };
+}
+
+/** The pages' figures as a table: p50, p99, max, the HTML's size and the CPU per request, or how a page failed. */
+function pageTable(results: PageResult[]): string {
+  return table(['page', 'p50', 'p99', 'max', 'HTML', 'CPU/request'], results.map((r) => r.error
+    ? [r.label, `failed: ${r.error}`, '', '', '', '']
+    : [r.label, ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(Math.max(...r.latencies)), kib(r.bytes), ms(r.cpuMsPerRequest!)]),
+  [false, true, true, true, true, true]);
 }
 
 /** Gives `runIds` what a run page reads besides the run: its events and a ~16 KiB log of both streams. */
@@ -160,6 +194,31 @@ async function furnishRuns(db: Db, runIds: string[]): Promise<void> {
     }));
     await insertLogChunks(db, runId, rows);
   }
+}
+
+/**
+ * The schedule-slot ledger of the scheduled jobs: a slot a day over the seeded 90 days, most started
+ * on time by a run of the job, some late, missed or skipped, so the jobs page draws its slot strips
+ * (24 slots each) as it does for a scheduled job in use.
+ */
+async function seedSlots(db: Db, jobs: readonly string[]): Promise<void> {
+  await db.query(
+    `INSERT INTO schedule_slots (job, scheduled_for, state, run_id, reason, run_started_at)
+     SELECT j.name, r.created_at - CASE WHEN g % 7 = 0 THEN interval '5 minutes' ELSE interval '0' END,
+            CASE WHEN g % 11 = 0 THEN 'missed' WHEN g % 13 = 0 THEN 'skipped' ELSE 'started' END,
+            CASE WHEN g % 11 = 0 OR g % 13 = 0 THEN NULL ELSE r.run_id END,
+            CASE WHEN g % 11 = 0 THEN 'the server was down' WHEN g % 13 = 0 THEN 'suspended' END,
+            CASE WHEN g % 11 = 0 OR g % 13 = 0 THEN NULL ELSE r.started_at END
+     FROM unnest($1::text[]) AS j(name)
+     CROSS JOIN generate_series(1, 89) AS g
+     CROSS JOIN LATERAL (
+       SELECT run_id, created_at, started_at FROM runs
+       WHERE runs.job = j.name AND runs.created_at >= now() - g * interval '1 day'
+       ORDER BY runs.created_at LIMIT 1
+     ) AS r
+     ON CONFLICT DO NOTHING`,
+    [[...jobs]],
+  );
 }
 
 /** A finished run with `bytes` of log in 64 KiB chunks, as the runner stores a capped log. */
@@ -212,12 +271,14 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
     throw new MeasurementError(`cannot connect to PostgreSQL at ${redactUrl(url)}: ${(error as Error).message || String(error)}`);
   }
   cleanups.push(() => admin.end());
-  const schema = `kubescribe_bench_${randomBytes(4).toString('hex')}`;
-  await admin.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
-  cleanups.push(async () => {
-    progress(`dropping schema ${schema}`);
-    await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
-  });
+  const schema = options.schema ?? `kubescribe_bench_${randomBytes(4).toString('hex')}`;
+  await admin.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+  if (!options.schema) {
+    cleanups.push(async () => {
+      progress(`dropping schema ${schema}`);
+      await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+    });
+  }
   const [{ server_version: serverVersion } = { server_version: '?' }] = (await admin.query<{ server_version: string }>('SHOW server_version')).rows;
 
   const home = mkdtempSync(join(tmpdir(), 'kubescribe-bench-ui-'));
@@ -231,26 +292,48 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   await syncJobs(db, config);
   const jobNames = [...config.jobs.keys()];
 
-  progress(`seeding ${options.rows} runs of ${JOBS} jobs with one INSERT … SELECT FROM generate_series`);
-  const seedMs = await seedFinishedRuns(db, options.rows, jobNames);
+  const [{ n: before } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM runs');
+  const reused = before > 0;
+  let seedMs = 0;
+  let sample: { run_id: string }[];
+  let bigRun: string;
+  if (reused) {
+    // A kept schema (--schema): its sampled runs are those with events, its big log the biggest one.
+    progress(`schema ${schema} already holds ${before} runs: reusing them`);
+    sample = await db.query<{ run_id: string }>(
+      'SELECT DISTINCT run_id::text AS run_id FROM run_events ORDER BY run_id LIMIT $1', [SAMPLE_RUNS],
+    );
+    const [big] = await db.query<{ run_id: string }>('SELECT run_id::text AS run_id FROM runs ORDER BY log_bytes DESC LIMIT 1');
+    bigRun = big!.run_id;
+  } else {
+    progress(`seeding ${options.rows} runs of ${JOBS} jobs with one INSERT … SELECT FROM generate_series`);
+    seedMs = await seedFinishedRuns(db, options.rows, jobNames);
+    // Run pages of runs from all over the history (newest to oldest), each with events and a log.
+    sample = await db.query<{ run_id: string }>(
+      `SELECT run_id::text AS run_id FROM runs TABLESAMPLE SYSTEM (1) LIMIT $1`, [SAMPLE_RUNS],
+    );
+    if (sample.length === 0) throw new MeasurementError('no run to sample');
+    progress(`giving ${sample.length} sampled runs their events and a log`);
+    await furnishRuns(db, sample.map((row) => row.run_id));
+    progress('writing a run with a 10 MB log');
+    bigRun = await runWithBigLog(db, LOG_BYTES);
+    for (const table of ['runs', 'run_events', 'run_logs']) await db.query(`ANALYZE ${table}`);
+  }
   const [{ n: total } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM runs');
-  // Run pages of runs from all over the history (newest to oldest), each with events and a log.
-  const sample = await db.query<{ run_id: string }>(
-    `SELECT run_id::text AS run_id FROM runs TABLESAMPLE SYSTEM (1) LIMIT $1`, [SAMPLE_RUNS],
-  );
-  if (sample.length === 0) throw new MeasurementError('no run to sample');
-  progress(`giving ${sample.length} sampled runs their events and a log`);
-  await furnishRuns(db, sample.map((row) => row.run_id));
-  progress('writing a run with a 10 MB log');
-  const bigRun = await runWithBigLog(db, LOG_BYTES);
-  for (const table of ['runs', 'run_events', 'run_logs']) await db.query(`ANALYZE ${table}`);
+  const scheduled = jobNames.filter((name) => config.jobs.get(name)!.schedule);
+  const [{ n: slotCount } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM schedule_slots');
+  if (slotCount === 0) {
+    progress(`writing the schedule-slot ledger of the ${scheduled.length} scheduled jobs`);
+    await seedSlots(db, scheduled);
+    await db.query('ANALYZE schedule_slots');
+  }
 
   const signInCodes = new SignInCodes();
   const app = await buildApp({ db, config, executor: new RecordingExecutor(), logger: false, signInCodes },
     [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, uiRoutes]);
   const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   cleanups.push(() => app.close());
-  const { token } = await createToken(db, { name: 'bench-read', scope: 'read', expires_at: null, created_by: 'bench' });
+  const { token } = await createToken(db, { name: `bench-read-${randomBytes(4).toString('hex')}`, scope: 'read', expires_at: null, created_by: 'bench' });
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   cleanups.push(async () => agent.destroy());
   const signIn = await fetch(`${baseUrl}/ui/sign-in/once?code=${signInCodes.issue(token)}`, { redirect: 'manual' });
@@ -258,8 +341,8 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   if (!/ks_session=/.test(cookie)) throw new MeasurementError(`the sign-in link set no session cookie (status ${signIn.status})`);
 
   out(`KubeScribe admin UI benchmark — node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs`);
-  out(`  PostgreSQL: ${redactUrl(url)} (server ${serverVersion}), schema ${schema} (new; dropped at the end)`);
-  out(`  RunLog:     ${total.toLocaleString('en-US')} runs of ${JOBS} jobs over 90 days (seeded in ${(seedMs / 1000).toFixed(1)} s); ${sample.length} sampled runs given events and a 16-chunk log`);
+  out(`  PostgreSQL: ${redactUrl(url)} (server ${serverVersion}), schema ${schema} (${options.schema ? 'kept' : 'new; dropped at the end'})`);
+  out(`  RunLog:     ${total.toLocaleString('en-US')} runs of ${JOBS} jobs over 90 days (${reused ? 'reused' : `seeded in ${(seedMs / 1000).toFixed(1)} s`}); ${sample.length} sampled runs given events and a 16-chunk log; a slot a day for the ${scheduled.length} scheduled jobs`);
   out(`  server:     buildApp + the API's route groups + uiRoutes at ${baseUrl}; signed in with a read token`);
   out(`  client:     sequential GETs over one keep-alive connection, same process; ${options.requests} per page after 20 warm-ups`);
   out(`  load:       1-minute load average ${loadavg()[0]!.toFixed(2)} at the start (other processes compete for the CPUs)`);
@@ -267,6 +350,15 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   out();
 
   const results: PageResult[] = [];
+  if (options.pages === 'jobs') {
+    // The runs page first, as the reference for what the machine's load does to any page in this run.
+    results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/runs', ['/ui/runs'], options.requests));
+    results.push(await measurePage(agent, baseUrl, cookie, `GET /ui/jobs (${JOBS} jobs)`, ['/ui/jobs'], options.requests));
+    out(pageTable(results));
+    out();
+    out(`bench finished in ${((performance.now() - benchStart) / 1000).toFixed(1)} s; 1-minute load average ${loadavg()[0]!.toFixed(2)} at the end`);
+    return 0;
+  }
   results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/runs', ['/ui/runs'], options.requests));
   results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/runs?job=job-07', ['/ui/runs?job=job-07'], options.requests));
   results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/runs?status=failed', ['/ui/runs?status=failed'], options.requests));
@@ -276,14 +368,12 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
 
   out('## 1. Page render times');
   out();
-  out(table(['page', 'p50', 'p99', 'max', 'HTML'], results.map((r) => r.error
-    ? [r.label, `failed: ${r.error}`, '', '', '']
-    : [r.label, ms(quantile(r.latencies, 0.5)), ms(quantile(r.latencies, 0.99)), ms(Math.max(...r.latencies)), kib(r.bytes)]), [false, true, true, true, true]));
+  out(pageTable(results));
   out();
 
   // --- 2. the 10 MB log
   const page = await get(agent, baseUrl, `/ui/runs/${bigRun}`, cookie);
-  const gap = /hx-get="(\/ui\/runs\/[^"]+\/log\?[^"]+)"/.exec(page.body)?.[1]?.replaceAll('&amp;', '&');
+  const gap = /hx-get="(\/ui\/runs\/[^"]+\/log\?[^"]+)"/.exec(page.text())?.[1]?.replaceAll('&amp;', '&');
   if (!gap) throw new MeasurementError('the run page of the 10 MB log has no "load more"');
   const more = await get(agent, baseUrl, gap, cookie);
   if (more.status !== 200) throw new MeasurementError(`load more answered ${more.status}`);

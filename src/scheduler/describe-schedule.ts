@@ -22,14 +22,32 @@ export function describeSchedule(expression: string, timeZone: string): string {
   return `${describeCron(expression) ?? expression.trim()} (${timeZone})`;
 }
 
+// Croner's search for the next fire times was the largest part of listing 50 jobs (GET /jobs, the
+// jobs page: docs/benchmarks.md, the jobs page profile), and every request asked it the same
+// question. The fire times after `from` are the same for every `from` from the one they were computed
+// for up to the first of them, so they are kept per schedule and answered again until that one passes.
+const upcoming = new Map<string, { from: number; times: readonly Date[] }>();
+// Far more schedules than a RunLog has jobs; past it the map starts afresh rather than grow.
+const MAX_KEPT_SCHEDULES = 10_000;
+
 /** The next `count` fire times of a schedule after `from` (default now), as croner computes them in the time zone. */
 export function nextFireTimes(expression: string, timeZone: string, count = 3, from: Date = new Date()): Date[] {
+  const key = `${count} ${timeZone} ${expression}`;
+  const at = from.getTime();
+  const kept = upcoming.get(key);
+  if (kept && at >= kept.from && at < kept.times[0]!.getTime()) return kept.times.map((time) => new Date(time));
   const cron = new Cron(expression.trim(), { timezone: timeZone, paused: true });
+  let times: Date[];
   try {
-    return cron.nextRuns(count, from);
+    times = cron.nextRuns(count, from);
   } finally {
     cron.stop();
   }
+  if (times.length > 0 && !Number.isNaN(at)) {
+    if (upcoming.size >= MAX_KEPT_SCHEDULES) upcoming.clear();
+    upcoming.set(key, { from: at, times: times.map((time) => new Date(time)) });
+  }
+  return times;
 }
 
 /** The words for a cron expression, or null for a shape without a plain description. */

@@ -14,6 +14,7 @@ import { insertRun, transitionRun } from '../../src/runlog/sql/runs.ts';
 import { jobSyncOf } from '../../src/runlog/sync-jobs.ts';
 import type { RunStatus } from '../../src/runlog/types.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
+import { Cron } from 'croner';
 import { describeCron, describeSchedule, nextFireTimes } from '../../src/scheduler/describe-schedule.ts';
 
 const CONFIG = `
@@ -279,5 +280,35 @@ describe('schedule in words and next fire times', () => {
     assert.deepEqual(times.map((time) => time.toISOString()), ['2026-03-28T05:00:00.000Z', '2026-03-29T04:00:00.000Z', '2026-03-30T04:00:00.000Z']);
     const utc = nextFireTimes('*/15 * * * *', 'UTC', 2, new Date('2026-03-27T12:07:00Z'));
     assert.deepEqual(utc.map((time) => time.toISOString()), ['2026-03-27T12:15:00.000Z', '2026-03-27T12:30:00.000Z']);
+  });
+
+  test('next fire times asked again (kept per schedule) are what croner computes afresh, up to and past the first of them', () => {
+    const fresh = (expression: string, zone: string, count: number, from: Date) => {
+      const cron = new Cron(expression, { timezone: zone, paused: true });
+      try {
+        return cron.nextRuns(count, from).map((time) => time.toISOString());
+      } finally {
+        cron.stop();
+      }
+    };
+    const iso = (times: Date[]) => times.map((time) => time.toISOString());
+    // Across the first fire time (12:15) to the millisecond, over the Berlin DST change, and back in time.
+    const cases: [string, string, string[]][] = [
+      ['*/15 * * * *', 'UTC', ['2026-03-27T12:07:00Z', '2026-03-27T12:10:00Z', '2026-03-27T12:14:59.999Z', '2026-03-27T12:15:00Z',
+        '2026-03-27T12:15:00.001Z', '2026-03-27T12:29:59.500Z', '2026-03-27T12:30:00Z', '2026-03-27T12:01:00Z', '2026-03-27T12:20:00Z']],
+      ['0 6 * * *', 'Europe/Berlin', ['2026-03-27T12:00:00Z', '2026-03-28T04:59:59.999Z', '2026-03-28T05:00:00Z', '2026-03-28T23:00:00Z',
+        '2026-03-29T04:00:00Z', '2026-03-26T12:00:00Z']],
+    ];
+    for (const [expression, zone, froms] of cases) {
+      for (const from of froms) {
+        const at = new Date(from);
+        const first = nextFireTimes(expression, zone, 3, at);
+        assert.deepEqual(iso(first), fresh(expression, zone, 3, at), `${expression} ${zone} from ${from}`);
+        // The same question again, with the answer given before changed by its caller: the kept times are its own.
+        first[0]!.setTime(0);
+        assert.deepEqual(iso(nextFireTimes(expression, zone, 3, at)), fresh(expression, zone, 3, at), `${expression} ${zone} again from ${from}`);
+        assert.deepEqual(iso(nextFireTimes(expression, zone, 2, at)), fresh(expression, zone, 2, at), `${expression} ${zone} two from ${from}`);
+      }
+    }
   });
 });

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Db } from '../../src/runlog/db.ts';
 import { syncJobDefinition } from '../../src/runlog/sql/jobs.ts';
 import { readRunEvents } from '../../src/runlog/sql/run-logs.ts';
-import { findRunsByPrefix, listRuns } from '../../src/runlog/sql/run-queries.ts';
+import { findRunsByPrefix, listRecentRunsOfJobs, listRuns } from '../../src/runlog/sql/run-queries.ts';
 import {
   getRun,
   insertEvent,
@@ -339,6 +339,35 @@ for (const engine of VARIANTS) {
         assert.ok(all[i - 1]!.created_at.getTime() >= all[i]!.created_at.getTime(), 'newest first');
       }
       assert.equal((await listRuns(db)).length, Math.min(50, all.length));
+    });
+
+    it('lists the newest runs of each job (the jobs page), newest first within each job, with only what the page shows', async () => {
+      const base = Date.parse('2031-01-01T00:00:00Z');
+      const seeded: Record<string, string[]> = { 'recent-b': [], 'recent-a': [] };
+      for (const job of ['recent-b', 'recent-a'] as const) {
+        for (let i = 0; i < 4; i++) {
+          const run = await seedRun(db, { job, status: 'running', created_at: new Date(base + i * 60_000) });
+          seeded[job]!.push(run.run_id);
+        }
+      }
+      // Two runs created at the same instant: the greater run id is the newer, as in every run list.
+      const tieLow = await seedRun(db, { run_id: '0badc0de-0000-7000-8000-000000000001', job: 'recent-a', status: 'failed', created_at: new Date(base + 10 * 60_000) });
+      const tieHigh = await seedRun(db, { run_id: 'f00dfeed-0000-7000-8000-000000000001', job: 'recent-a', status: 'running', created_at: new Date(base + 10 * 60_000) });
+      await db.query("UPDATE runs SET status = 'succeeded', started_at = $2, finished_at = $3 WHERE run_id = $1",
+        [seeded['recent-b']![3], new Date(base + 3 * 60_000 + 1000), new Date(base + 3 * 60_000 + 2500)]);
+      const recent = await listRecentRunsOfJobs(db, ['recent-b', 'recent-a', 'recent-a', 'no-such-job'], 3);
+      assert.deepEqual(recent.map((run) => [run.job, run.run_id]), [
+        ['recent-a', tieHigh.run_id], ['recent-a', tieLow.run_id], ['recent-a', seeded['recent-a']![3]],
+        ['recent-b', seeded['recent-b']![3]], ['recent-b', seeded['recent-b']![2]], ['recent-b', seeded['recent-b']![1]],
+      ]);
+      const newestB = recent[3]!;
+      assert.deepEqual(Object.keys(newestB).sort(), ['created_at', 'finished_at', 'job', 'run_id', 'run_number', 'started_at', 'status']);
+      assert.equal(newestB.run_number, 4);
+      assert.equal(newestB.status, 'succeeded');
+      assert.deepEqual(newestB.created_at, new Date(base + 3 * 60_000));
+      assert.deepEqual(newestB.started_at, new Date(base + 3 * 60_000 + 1000));
+      assert.deepEqual(newestB.finished_at, new Date(base + 3 * 60_000 + 2500));
+      assert.deepEqual(await listRecentRunsOfJobs(db, [], 3), []);
     });
 
     it('finds runs by id prefix, newest first', async () => {

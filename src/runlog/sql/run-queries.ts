@@ -120,14 +120,22 @@ export async function listRunsByIds(db: Queryable, runIds: readonly string[]): P
   );
 }
 
+/** What the jobs page shows of a recent run: its name and link, status, and duration (last run and sparkline). */
+export type RecentRun = Pick<RunRecord, 'run_id' | 'job' | 'run_number' | 'status' | 'created_at' | 'started_at' | 'finished_at'>;
+
 /** The newest `limit` runs of each job, newest first within each job, in one statement (the jobs page's sparklines). */
-export async function listRecentRunsOfJobs(db: Queryable, jobs: readonly string[], limit: number): Promise<RunRecord[]> {
+export async function listRecentRunsOfJobs(db: Queryable, jobs: readonly string[], limit: number): Promise<RecentRun[]> {
   if (jobs.length === 0) return [];
   // LATERAL with LIMIT per job: each job reads its newest rows from the (job, created_at) index, whatever its history.
-  return db.query<RunRecord & Record<string, unknown>>(
-    `SELECT r.* FROM (SELECT DISTINCT name FROM jsonb_array_elements_text($1::jsonb) AS j(name)) AS j
+  // Only the columns the page shows: 50 jobs x 20 runs of every column (params, labels, outputs, metrics as
+  // JSON) made parsing the rows the page's largest cost in the server (docs/benchmarks.md, jobs page profile).
+  // Ordered by the uuid itself (runs.run_id), the index's own order; its text form sorts the same.
+  return db.query<RecentRun & Record<string, unknown>>(
+    `SELECT r.run_id::text AS run_id, r.job, r.run_number, r.status, r.created_at, r.started_at, r.finished_at
+     FROM (SELECT DISTINCT name FROM jsonb_array_elements_text($1::jsonb) AS j(name)) AS j
      CROSS JOIN LATERAL (
-       SELECT ${RUN_COLUMNS} FROM runs WHERE runs.job = j.name ORDER BY created_at DESC, run_id DESC LIMIT $2
+       SELECT runs.run_id, runs.job, runs.run_number, runs.status, runs.created_at, runs.started_at, runs.finished_at
+       FROM runs WHERE runs.job = j.name ORDER BY runs.created_at DESC, runs.run_id DESC LIMIT $2
      ) AS r
      ORDER BY r.job, r.created_at DESC, r.run_id DESC`,
     [JSON.stringify(jobs), limit],

@@ -2,9 +2,8 @@
 // sparkline of its recent runs, and (scope admin, as the API requires) suspend and resume with a reason.
 import { changeJobSchedule, listJobViews } from '../../api/routes/jobs.ts';
 import { allJobStats, type JobStats } from '../../reports/stats.ts';
-import { listRecentRunsOfJobs } from '../../runlog/sql/run-queries.ts';
+import { listRecentRunsOfJobs, type RecentRun } from '../../runlog/sql/run-queries.ts';
 import type { Queryable } from '../../runlog/db.ts';
-import type { RunRecord } from '../../runlog/types.ts';
 import { recentSlotOutcomes, type SlotOutcome } from '../../runlog/sql/schedule-slots.ts';
 import { formatTime, isLive, runName } from '../format.ts';
 import { flash } from '../flash.ts';
@@ -87,24 +86,38 @@ function healthView(stats: JobStats | undefined) {
 }
 const MAX_REASON = 1000;
 
+/** Rows by their job, in the order given, each mapped by `view`. */
+function groupByJob<Row extends { job: string }, View>(rows: readonly Row[], view: (row: Row) => View): Map<string, View[]> {
+  const byJob = new Map<string, View[]>();
+  for (const row of rows) {
+    const list = byJob.get(row.job);
+    if (list) list.push(view(row));
+    else byJob.set(row.job, [view(row)]);
+  }
+  return byJob;
+}
+
 /** GET /ui/jobs; POST /ui/jobs/:name/suspend and /resume. */
 export const jobsPages: UiPageModule = (app, ui) => {
   const stats = statsCache(ui.deps.db);
   app.get('/ui/jobs', { schema: { hide: true } }, async (request, reply) => {
     requireScope(request, 'read');
-    const jobs = await listJobViews(ui.deps, null);
     // The stats module's definitions (docs/reporting.md#stats), two windows for every job at once.
-    const { at: statsAt, week, month } = await stats();
+    const shared = stats();
+    // Awaited below; this only keeps a failure from being unhandled when listJobViews fails first.
+    shared.catch(() => {});
+    const jobs = await listJobViews(ui.deps, null);
     const scheduled = jobs.filter((job) => job.schedule !== null).map((job) => job.name);
-    const slots = new Map<string, ReturnType<typeof slotView>[]>();
-    for (const slot of await recentSlotOutcomes(ui.deps.db, scheduled, STRIP_SLOTS)) {
-      // Newest first from the query; the strip reads left to right, oldest to newest.
-      slots.set(slot.job, [slotView(slot), ...(slots.get(slot.job) ?? [])]);
-    }
-    const recent = new Map<string, RunRecord[]>();
-    for (const run of await listRecentRunsOfJobs(ui.deps.db, jobs.map((job) => job.name), SPARK_RUNS)) {
-      recent.set(run.job, [...(recent.get(run.job) ?? []), run]);
-    }
+    // Two statements on two of the pool's connections at once: one is read while the other runs.
+    const [slotRows, runRows, { at: statsAt, week, month }] = await Promise.all([
+      recentSlotOutcomes(ui.deps.db, scheduled, STRIP_SLOTS),
+      listRecentRunsOfJobs(ui.deps.db, jobs.map((job) => job.name), SPARK_RUNS),
+      shared,
+    ]);
+    const slots = groupByJob(slotRows, slotView);
+    // Newest first from the query; the strip reads left to right, oldest to newest.
+    for (const strip of slots.values()) strip.reverse();
+    const recent = groupByJob(runRows, (run: RecentRun) => run);
     const rows = jobs.map((job) => {
       const runs = recent.get(job.name) ?? [];
       const strip = slots.get(job.name) ?? [];
