@@ -2,8 +2,9 @@
 // V8's compile cache (Node >= 22.1; absent on Node 20, where this is a no-op): the second start of a
 // command reuses the bytecode of every module it loads instead of compiling them again
 // (docs/benchmarks.md, "CLI start-up"). Enabled before the CLI is imported, so it covers all of it.
-// Where: compile-cache/ beside bin/ when an image built one (Dockerfile; docs/runner.md, "Start-up
-// and V8's compile cache"), else Node's default under the system's temp directory. A job pod's temp
+// Where: NODE_COMPILE_CACHE if set (Node enables it before this runs), else compile-cache/ beside bin/
+// when an image built one (Dockerfile; docs/runner.md, "Start-up and V8's compile cache"), else
+// Node's default under the system's temp directory. A job pod's temp
 // directory is new each time: a cache there is written at every exit and never read, ~16 ms of CPU
 // per run for nothing, where the image's, built at build time, is read as it is, read-only or not.
 import { existsSync } from 'node:fs';
