@@ -36,8 +36,18 @@ COPY package.json ./
 COPY bin ./bin
 COPY helpers ./helpers
 COPY examples ./examples
-RUN ln -s /app/bin/kubescribe.js /usr/local/bin/kubescribe
+RUN ln -s /app/bin/kubescribe.js /usr/local/bin/kubescribe \
+ && install -d -o 10001 -g 10001 /app/compile-cache
 USER 10001:10001
+# V8's compile cache for the CLI, built now and read at every start (bin/kubescribe.js uses
+# /app/compile-cache when it exists; docs/runner.md, "Start-up and V8's compile cache"). Node keeps
+# one per uid, so it is built as the uid that runs. Two runs load all of `kubescribe run`'s code, one
+# per sink, neither reachable (their records stay in a spool, removed), and --help the command tree.
+RUN for sink in DATABASE_URL=postgres://127.0.0.1:1/warm KUBESCRIBE_API_URL=http://127.0.0.1:1; do \
+      env KUBESCRIBE_HOME=/tmp/warm KUBESCRIBE_TOKEN=warm "$sink" kubescribe run -q --flush-timeout 1ms --job warm -- true 2>/dev/null || exit 1; \
+    done \
+ && kubescribe --help >/dev/null \
+ && rm -rf /tmp/warm
 EXPOSE 8080
 ENTRYPOINT ["kubescribe"]
 # serve listens on loopback unless told otherwise: in a container, the port must be reachable from outside.

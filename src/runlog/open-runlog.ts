@@ -40,7 +40,8 @@ export async function openRunLogDb(location: RunLogLocation, options: { migrate?
   let db: Db;
   if (location.databaseUrl) {
     const { openPgEngine } = await import('./pg-engine.ts');
-    db = await openPgEngine({ url: location.databaseUrl, schema: location.databaseSchema ?? undefined });
+    // Migrating finds a missing schema with its first query and opens the migrating connection, which creates it.
+    db = await openPgEngine({ url: location.databaseUrl, schema: location.databaseSchema ?? undefined, checkSchema: options.migrate === false });
   } else {
     const { openPgliteEngine } = await import('./pglite-engine.ts');
     db = await openPgliteEngine({ dataDir: pgliteDataDir(location.home), threaded: options.threaded });

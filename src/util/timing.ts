@@ -2,22 +2,38 @@
 // since the process started (performance.now()'s origin includes Node's own bootstrap). How start-up
 // time is found (docs/benchmarks.md); silent and nearly free otherwise. A diagnostic switch read where
 // it is used, not in config/environment.ts: the first marks are set before the environment is read.
-import { performance } from 'node:perf_hooks';
-import { isMainThread, workerData } from 'node:worker_threads';
+// perf_hooks and worker_threads are loaded only when it is on: they are a dozen of Node's own modules
+// that every command, `kubescribe run` first, compiled at start for marks it never printed.
 
 const enabled = process.env.KUBESCRIBE_TIMING === '1';
-// A worker's clock starts with the worker: its marks are put on the main thread's clock (the
-// PGlite thread gets the main thread's origin in its workerData, see timingOrigin()).
-const offset = isMainThread ? 0 : performance.timeOrigin - ((workerData as { timingOrigin?: number } | null)?.timingOrigin ?? performance.timeOrigin);
+
+interface Clock {
+  now: () => number;
+  origin: number;
+  /** A worker's clock starts with the worker: its marks are put on the main thread's clock. */
+  offset: number;
+  isMainThread: boolean;
+}
+
+const clock: Clock | null = enabled ? startClock() : null;
+
+function startClock(): Clock {
+  const { performance } = process.getBuiltinModule('node:perf_hooks');
+  const { isMainThread, workerData } = process.getBuiltinModule('node:worker_threads');
+  // The PGlite thread gets the main thread's origin in its workerData (see timingOrigin()).
+  const origin = performance.timeOrigin;
+  const offset = isMainThread ? 0 : origin - ((workerData as { timingOrigin?: number } | null)?.timingOrigin ?? origin);
+  return { now: () => performance.now(), origin, offset, isMainThread };
+}
 
 /** Says `kubescribe: timing <ms> <step>` on stderr when KUBESCRIBE_TIMING=1. */
 export function timing(step: string): void {
-  if (enabled) process.stderr.write(`kubescribe: timing ${(performance.now() + offset).toFixed(1)} ${step}${isMainThread ? '' : ' (thread)'}\n`);
+  if (clock) process.stderr.write(`kubescribe: timing ${(clock.now() + clock.offset).toFixed(1)} ${step}${clock.isMainThread ? '' : ' (thread)'}\n`);
 }
 
-/** What a worker thread needs in its workerData to mark on this thread's clock. */
+/** What a worker thread needs in its workerData to mark on this thread's clock (0 when timing is off). */
 export function timingOrigin(): number {
-  return performance.timeOrigin;
+  return clock?.origin ?? 0;
 }
 
-if (enabled && isMainThread) process.once('exit', () => timing('exit'));
+if (clock?.isMainThread) process.once('exit', () => timing('exit'));

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BIN } from '../support/cli.ts';
 import { createTestRunLog, ENGINES } from '../support/runlog-engines.ts';
 import { expandRunBundle } from '../support/run-bundle.ts';
@@ -72,6 +73,44 @@ test('kubescribe --help and each command’s help load none of the heavy modules
     const { modules, code } = await loadedBy(args);
     assert.equal(code, 0, args.join(' '));
     assertNoneOf(modules, Object.keys(HEAVY), `kubescribe ${args.join(' ')}`);
+  }
+});
+
+// The timing marks (src/util/timing.ts) need perf_hooks and worker_threads, a dozen of Node's own
+// modules each command compiled at start whether or not it printed a mark.
+test('Node’s perf_hooks and worker_threads load only when KUBESCRIBE_TIMING=1 asks for the marks', async () => {
+  const preload = fileURLToPath(new URL('./record-builtins.cjs', import.meta.url));
+  const builtinsOf = async (args: string[], timingOn: boolean) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ks-builtins-'));
+    const record = join(dir, 'builtins.txt');
+    try {
+      const child = spawn(process.execPath, ['--require', preload, BIN, ...args], {
+        cwd: dir,
+        env: { ...process.env, KUBESCRIBE_HOME: dir, KUBESCRIBE_TIMING: timingOn ? '1' : '', KUBESCRIBE_RECORD_BUILTINS: record },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      child.stderr.on('data', (data: Buffer) => (err += data.toString()));
+      const code = await new Promise<number | null>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('close', resolve);
+      });
+      return { code, err, builtins: readFileSync(record, 'utf8').split('\n').filter(Boolean) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  for (const args of [['--help'], ['run', '--help']]) {
+    const off = await builtinsOf(args, false);
+    assert.equal(off.code, 0, off.err);
+    assert.ok(off.builtins.includes('fs'), `kubescribe ${args.join(' ')}: the recorder saw Node's modules`);
+    assert.deepEqual(off.builtins.filter((name) => name === 'perf_hooks' || name === 'worker_threads'), [], `kubescribe ${args.join(' ')}`);
+    assert.doesNotMatch(off.err, /timing/);
+    const on = await builtinsOf(args, true);
+    assert.equal(on.code, 0, on.err);
+    assert.match(on.err, /^kubescribe: timing \d+\.\d cli loaded$/m, `kubescribe ${args.join(' ')} with KUBESCRIBE_TIMING=1`);
+    assert.match(on.err, /^kubescribe: timing \d+\.\d exit$/m);
+    assert.ok(on.builtins.includes('perf_hooks'));
   }
 });
 
