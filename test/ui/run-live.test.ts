@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.ts';
@@ -125,6 +125,10 @@ for (const engine of ENGINES) {
         logger: false,
       });
       admin = (await createToken(server.db, { name: 'live-admin', scope: 'admin', expires_at: null, created_by: 'test' })).token;
+    });
+    // A page left open keeps its live stream reading the RunLog every 250 ms through the next tests.
+    afterEach(async () => {
+      await browser.closePages();
     });
     after(async () => {
       await server?.close({ drain: false });
