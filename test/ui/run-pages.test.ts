@@ -118,10 +118,12 @@ for (const engine of ENGINES) {
       await page.getByRole('button', { name: 'Trigger', exact: true }).click();
       await page.waitForURL(/\/ui\/runs\/[0-9a-f-]{36}$/);
       const runId = runIdOf(page);
-      assert.match(await page.locator('.flash').innerText(), /Triggered report#1/);
+      assert.match(await page.locator('.flash').innerText(), /^Triggered report#1\.$/);
       // The page follows the run by itself (live log, then a reload on its end event): no reload here.
       await page.locator('#run-summary .status-succeeded').waitFor({ timeout: 60_000 });
       assert.equal(runIdOf(page), runId);
+      // The trigger's message outlives the reload at the run's end (often before the test sees the live page).
+      assert.match(await page.locator('#main > .flash').innerText(), /^Triggered report#1\.$/);
       const log = page.locator('#run-log .log-lines');
       await log.getByText('Sales report 2025-03-01 to 2025-03-31').waitFor();
       assert.equal(await log.locator('.ln.stderr', { hasText: 'reading examples/report/data.csv' }).count(), 1, 'stderr lines are marked');
@@ -167,6 +169,8 @@ for (const engine of ENGINES) {
       await page.getByRole('button', { name: 'Retry' }).click();
       await page.waitForURL((url) => /\/ui\/runs\/[0-9a-f-]{36}$/.test(url.pathname) && !url.pathname.endsWith(failedId));
       assert.match(await page.locator('.run-links').innerText(), /A retry of report#2/);
+      // The retry fails as its original did; its page reloads at that end, which would abort a navigation begun meanwhile.
+      await page.locator('#run-summary .status-failed').waitFor({ timeout: 60_000 });
       await page.goto(`${server.url}/ui/runs/${failedId}`);
       assert.match(await page.locator('.run-links').innerText(), /Retried as report#3/);
     });

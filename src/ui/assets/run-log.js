@@ -4,6 +4,24 @@
 (function () {
   'use strict';
 
+  // The server shows a flash once ("Triggered report#1."), and a run that ends while its page loads
+  // reloads that page at once (the stream's `end`, below): the message is carried over that reload.
+  const CARRIED_FLASH = 'kubescribe:run-flash';
+  try {
+    const carried = JSON.parse(sessionStorage.getItem(CARRIED_FLASH) || 'null');
+    sessionStorage.removeItem(CARRIED_FLASH);
+    const main = document.getElementById('main');
+    if (carried && carried.path === window.location.pathname && main && !main.querySelector(':scope > p.flash')) {
+      const flash = document.createElement('p');
+      flash.className = 'flash';
+      flash.setAttribute('role', 'status');
+      flash.textContent = String(carried.text);
+      main.prepend(flash);
+    }
+  } catch {
+    // No session storage (a privacy setting): the message is simply not carried over.
+  }
+
   const log = document.getElementById('run-log');
   if (!log) return;
   const body = log.querySelector('.log-lines');
@@ -100,6 +118,12 @@
   source.addEventListener('end', () => {
     source.close();
     say('The run has finished; loading its record…');
+    const flash = document.querySelector('#main > p.flash[role=status]');
+    try {
+      if (flash) sessionStorage.setItem(CARRIED_FLASH, JSON.stringify({ path: window.location.pathname, text: flash.textContent }));
+    } catch {
+      // As above.
+    }
     // The stored log, outputs and final status are at this same URL.
     window.location.reload();
   });
