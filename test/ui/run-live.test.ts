@@ -33,6 +33,15 @@ import { ALL_ROUTES } from '../support/full-api.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 import { seedRun } from '../runlog/shared-runlog.ts';
 
+/**
+ * The final status on the run's stored page. The live page can show it a moment before the stream's
+ * end reloads it (its status block is re-read on each status event): what a test reads next is the
+ * stored page's.
+ */
+const storedStatus = (page: Page, status: string) =>
+  page.locator(`body:has(#run-log:not([data-stream-url])) #run-summary .status-${status}`);
+
+
 // What the webhook receiver answers the first time: an error page whose text ends up in the attempt's error.
 const HOSTILE_ERROR = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
 
@@ -171,7 +180,7 @@ for (const engine of ENGINES) {
 
       const page = await adminPage();
       await page.goto(`${server.url}/ui/runs/${runId}`);
-      await page.locator('#run-summary .status-failed').waitFor();
+      await storedStatus(page, 'failed').waitFor();
       const section = page.locator('section[aria-labelledby="notify-h"]');
       const row = section.locator('tbody tr');
       assert.equal(await row.count(), 1);
@@ -212,7 +221,7 @@ for (const engine of ENGINES) {
 
       await move(server.db, run.run_id, 'running', 'succeeded');
       // The end of the stream reloads the page at the same URL: the stored record, no live stream.
-      await page.locator('#run-summary .status-succeeded').waitFor({ timeout: 15_000 });
+      await storedStatus(page, 'succeeded').waitFor({ timeout: 15_000 });
       assert.equal(new URL(page.url()).pathname, `/ui/runs/${run.run_id}`);
       assert.equal(await page.locator('#run-log[data-stream-url]').count(), 0);
       await expectNoSeriousA11yViolations(page);

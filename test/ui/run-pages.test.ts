@@ -19,6 +19,15 @@ import { REPO_ROOT, waitFor } from '../support/cli.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 import { appendLog, finishSeededRun, seedRunningRun } from '../server/support.ts';
 
+/**
+ * The final status on the run's stored page. The live page can show it a moment before the stream's
+ * end reloads it (its status block is re-read on each status event): what a test reads next is the
+ * stored page's.
+ */
+const storedStatus = (page: Page, status: string) =>
+  page.locator(`body:has(#run-log:not([data-stream-url])) #run-summary .status-${status}`);
+
+
 // The repository's example job as kubescribe.yaml declares it, and three jobs of the test's own.
 const EXTRA_JOBS = `
 jobs:
@@ -120,7 +129,7 @@ for (const engine of ENGINES) {
       const runId = runIdOf(page);
       assert.match(await page.locator('.flash').innerText(), /^Triggered report#1\.$/);
       // The page follows the run by itself (live log, then a reload on its end event): no reload here.
-      await page.locator('#run-summary .status-succeeded').waitFor({ timeout: 60_000 });
+      await storedStatus(page, 'succeeded').waitFor({ timeout: 60_000 });
       assert.equal(runIdOf(page), runId);
       // The trigger's message outlives the reload at the run's end (often before the test sees the live page).
       assert.match(await page.locator('#main > .flash').innerText(), /^Triggered report#1\.$/);
@@ -156,7 +165,7 @@ for (const engine of ENGINES) {
       await screenshot(page, 'trigger-preview');
       await page.getByRole('button', { name: 'Trigger', exact: true }).click();
       await page.waitForURL(/\/ui\/runs\/[0-9a-f-]{36}$/);
-      await page.locator('#run-summary .status-failed').waitFor({ timeout: 60_000 });
+      await storedStatus(page, 'failed').waitFor({ timeout: 60_000 });
       const traceback = await page.locator('.traceback').innerText();
       assert.match(traceback, /^Traceback \(most recent call last\):/);
       assert.match(traceback, /ValueError: examples\/report\/bad\.csv:5: expected 5 columns, got 4/);
@@ -170,7 +179,7 @@ for (const engine of ENGINES) {
       await page.waitForURL((url) => /\/ui\/runs\/[0-9a-f-]{36}$/.test(url.pathname) && !url.pathname.endsWith(failedId));
       assert.match(await page.locator('.run-links').innerText(), /A retry of report#2/);
       // The retry fails as its original did; its page reloads at that end, which would abort a navigation begun meanwhile.
-      await page.locator('#run-summary .status-failed').waitFor({ timeout: 60_000 });
+      await storedStatus(page, 'failed').waitFor({ timeout: 60_000 });
       await page.goto(`${server.url}/ui/runs/${failedId}`);
       assert.match(await page.locator('.run-links').innerText(), /Retried as report#3/);
     });
@@ -195,7 +204,7 @@ for (const engine of ENGINES) {
       const answer = await posted;
       assert.equal(answer.status(), 303);
       assert.match(decodeURIComponent((await answer.allHeaders())['set-cookie'] ?? ''), /Cancelling long#1: its executor is stopping it/);
-      await page.locator('#run-summary .status-cancelled').waitFor({ timeout: 30_000 });
+      await storedStatus(page, 'cancelled').waitFor({ timeout: 30_000 });
       const timeline = await page.locator('.timeline').innerText();
       assert.match(timeline, /Cancel requested by token ui-admin/);
       assert.equal(await page.getByRole('button', { name: 'Cancel' }).count(), 0, 'a finished run offers no Cancel');
@@ -239,7 +248,7 @@ for (const engine of ENGINES) {
       await page.goto(`${server.url}/ui/jobs/noisy/trigger`);
       await page.getByRole('button', { name: 'Trigger', exact: true }).click();
       await page.waitForURL(/\/ui\/runs\/[0-9a-f-]{36}$/);
-      await page.locator('#run-summary .status-succeeded').waitFor({ timeout: 30_000 });
+      await storedStatus(page, 'succeeded').waitFor({ timeout: 30_000 });
       const log = page.locator('#run-log .log-lines');
       await log.getByText('<script>alert(1)</script>', { exact: true }).waitFor();
       await log.getByText('<img src=x onerror=alert(2)>', { exact: true }).waitFor();
