@@ -38,12 +38,21 @@ const HEAVY: Record<string, RegExp> = {
  * loaded.
  */
 async function loadedBy(args: string[], env: Record<string, string> = {}): Promise<{ modules: string[]; files: string[]; code: number | null; err: string }> {
+  const { lines: files, code, err } = await recordedBy(['--import', HOOK], 'KUBESCRIBE_RECORD_MODULES', args, env);
+  return { modules: expandRunBundle(files), files, code, err };
+}
+
+/**
+ * Runs `kubescribe <args>` under a recorder (`preload`, Node options that load it) that writes a line
+ * per thing it saw to the file named by `recordVariable`, in a home of its own; returns those lines.
+ */
+async function recordedBy(preload: string[], recordVariable: string, args: string[], env: Record<string, string>): Promise<{ lines: string[]; code: number | null; err: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'ks-startup-'));
-  const record = join(dir, 'modules.txt');
+  const record = join(dir, 'recorded.txt');
   try {
-    const child = spawn(process.execPath, ['--import', HOOK, BIN, ...args], {
+    const child = spawn(process.execPath, [...preload, BIN, ...args], {
       cwd: dir,
-      env: { ...process.env, KUBESCRIBE_HOME: dir, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '', ...env, KUBESCRIBE_RECORD_MODULES: record },
+      env: { ...process.env, KUBESCRIBE_HOME: dir, KUBESCRIBE_SERVER: '', KUBESCRIBE_TOKEN: '', ...env, [recordVariable]: record },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
@@ -52,8 +61,7 @@ async function loadedBy(args: string[], env: Record<string, string> = {}): Promi
       child.once('error', reject);
       child.once('close', resolve);
     });
-    const files = readFileSync(record, 'utf8').split('\n').filter(Boolean);
-    return { modules: expandRunBundle(files), files, code, err };
+    return { lines: readFileSync(record, 'utf8').split('\n').filter(Boolean), code, err };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -81,24 +89,8 @@ test('kubescribe --help and each command’s help load none of the heavy modules
 test('Node’s perf_hooks and worker_threads load only when KUBESCRIBE_TIMING=1 asks for the marks', async () => {
   const preload = fileURLToPath(new URL('./record-builtins.cjs', import.meta.url));
   const builtinsOf = async (args: string[], timingOn: boolean) => {
-    const dir = mkdtempSync(join(tmpdir(), 'ks-builtins-'));
-    const record = join(dir, 'builtins.txt');
-    try {
-      const child = spawn(process.execPath, ['--require', preload, BIN, ...args], {
-        cwd: dir,
-        env: { ...process.env, KUBESCRIBE_HOME: dir, KUBESCRIBE_TIMING: timingOn ? '1' : '', KUBESCRIBE_RECORD_BUILTINS: record },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let err = '';
-      child.stderr.on('data', (data: Buffer) => (err += data.toString()));
-      const code = await new Promise<number | null>((resolve, reject) => {
-        child.once('error', reject);
-        child.once('close', resolve);
-      });
-      return { code, err, builtins: readFileSync(record, 'utf8').split('\n').filter(Boolean) };
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const { lines: builtins, code, err } = await recordedBy(['--require', preload], 'KUBESCRIBE_RECORD_BUILTINS', args, { KUBESCRIBE_TIMING: timingOn ? '1' : '' });
+    return { code, err, builtins };
   };
   for (const args of [['--help'], ['run', '--help']]) {
     const off = await builtinsOf(args, false);
