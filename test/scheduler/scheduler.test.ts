@@ -421,7 +421,7 @@ if (ENGINES.includes('postgres')) describe('replicas on one PostgreSQL schema', 
     const { one, two, calls, events } = replicas(config, clock.now, (e) => {
       if (e.type === 'slot_fired') clock.at = e.scheduledFor.getTime() + 1010;
     });
-    clock.begin();
+    clock.begin(await revisionTime(a, 'shared-second'));
     await Promise.all([one.start(), two.start()]);
     await firedSlots(events, 3);
     await Promise.all([one.stop(), two.stop()]);
