@@ -31,6 +31,10 @@ for (const engine of ENGINES) {
       h = await createHarness(engine, {
         yaml: YAML,
         api: { stepMs: 10, imageFiles: { [RUNNER_IMAGE_PATH]: join(empty, 'no-runner-here') }, scenario: () => ({ kind: 'process', cwd: empty }) },
+        // The harness's 1.5 s start timeout is for the tests of it; here the init container is a
+        // real process, which a loaded machine can keep Pending longer than that (seen: StartTimeout
+        // first). A failure to see the init container's exit would still show, as StartTimeout at 20 s.
+        executor: { startTimeoutMs: 20_000 },
       });
     });
     after(async () => {
