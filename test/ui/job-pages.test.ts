@@ -127,7 +127,8 @@ for (const engine of ENGINES) {
     });
 
     test('job page: definition, the 30-day figures of the oracle, SLA counts and strip, the chart, recent runs with a live one', async () => {
-      const page = await browser.newPage();
+      // Tall enough for the whole stats panel in the screenshot.
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
       livePage = page;
       await signIn(page, ui.url, ui.tokens.admin);
       // The jobs list links the job's name to its page.
