@@ -228,6 +228,14 @@ for (const engine of ENGINES) {
       assert.match(await text(page, '.job-facts'), /Schedule\s+by hand only/);
       await expectNoSeriousA11yViolations(page);
 
+      // A phone's width needs no sideways scroll on either page.
+      await page.setViewportSize({ width: 390, height: 844 });
+      for (const path of ['/ui/jobs/nightly', '/ui/reports']) {
+        await page.goto(`${ui.url}${path}`);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `${path} is ${overflow}px wider than a phone`);
+      }
+
       const unknown = await page.goto(`${ui.url}/ui/jobs/no-such-job`);
       assert.equal(unknown!.status(), 404);
       assert.match(await text(page, '.error-message'), /There is no job no-such-job/);
