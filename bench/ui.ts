@@ -18,10 +18,11 @@
  *
  * With --schema NAME the RunLog lives in that schema: seeded when it holds no runs yet, reused
  * as it is when it does (a million-run seed takes minutes on a loaded machine), and kept at the end,
- * so before/after rounds of a change read the same history. --pages jobs measures the jobs page, after
+ * so before/after rounds of a change read the same history. --pages jobs measures the jobs page, --pages
+ * job a job's page (four scheduled jobs, the 30- and 90-day windows) and the reports page, each after
  * the runs page as the reference for what the machine's load does to any page in the same run.
  *
- *   npm run bench:ui [-- --quick | --rows 1000000 --requests 200 | --schema NAME --pages jobs]
+ *   npm run bench:ui [-- --quick | --rows 1000000 --requests 200 | --schema NAME --pages jobs|job]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -49,7 +50,7 @@ import { SignInCodes } from '../src/ui/sign-in-codes.ts';
 import { type Cleanups, MeasurementError, UsageError, numberOption, out, progress, quantile, runWithCleanups, table } from './report.ts';
 import { seedFinishedRuns } from './seed-runs.ts';
 
-const TARGETS = { runsP99Ms: 50, runP99Ms: 50, jobsP99Ms: 100 };
+const TARGETS = { runsP99Ms: 50, runP99Ms: 50, jobsP99Ms: 100, jobP99Ms: 100 };
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const JOBS = 50;
 const LOG_BYTES = 10 * 1024 * 1024;
@@ -61,14 +62,15 @@ const USAGE = `usage: npm run bench:ui [-- options]   (or: node --import tsx ben
   --requests N    requests per page, after 20 warm-ups (default 200)
   --quick         a short run: --rows 200000 --requests 100
   --schema NAME   use (and keep) this schema: seeded if it has no runs, else reused as it is
-  --pages WHICH   all (default) or jobs (GET /ui/jobs, after GET /ui/runs as the run's reference)
+  --pages WHICH   all (default), jobs (GET /ui/jobs) or job (GET /ui/jobs/<name> and /ui/reports),
+                  the last two after GET /ui/runs as the run's reference
   -h, --help      this text
 
 PostgreSQL: $DATABASE_URL, else ${DEFAULT_DATABASE_URL}; without --schema a fresh schema is
 created and dropped.
 `;
 
-interface Options { rows: number; requests: number; quick: boolean; schema: string | null; pages: 'all' | 'jobs' }
+interface Options { rows: number; requests: number; quick: boolean; schema: string | null; pages: 'all' | 'jobs' | 'job' }
 
 function readOptions(argv: string[]): Options | null {
   const { values } = parseArgs({
@@ -86,7 +88,7 @@ function readOptions(argv: string[]): Options | null {
     throw new UsageError(`--schema: expected a lower-case identifier, got ${values.schema}`);
   }
   const pages = values.pages ?? 'all';
-  if (pages !== 'all' && pages !== 'jobs') throw new UsageError(`--pages: expected all or jobs, got ${pages}`);
+  if (pages !== 'all' && pages !== 'jobs' && pages !== 'job') throw new UsageError(`--pages: expected all, jobs or job, got ${pages}`);
   return {
     schema: values.schema ?? null,
     pages,
@@ -350,6 +352,20 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   out();
 
   const results: PageResult[] = [];
+  // Job pages of the scheduled jobs (their panels have slots, a strip and a chart), in turn.
+  const jobPaths = (query: string) => scheduled.slice(0, 4).map((name) => `/ui/jobs/${name}${query}`);
+  if (options.pages === 'job') {
+    results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/runs', ['/ui/runs'], options.requests));
+    results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/jobs/<name> (4 jobs, 30d)', jobPaths(''), options.requests));
+    results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/jobs/<name>?window=90d', jobPaths('?window=90d'), options.requests));
+    results.push(await measurePage(agent, baseUrl, cookie, `GET /ui/reports (${JOBS} jobs, shared stats)`, ['/ui/reports'], options.requests));
+    out(pageTable(results));
+    out();
+    const jobP99 = quantile(results[1]!.latencies, 0.99);
+    out(`job page p99 (30d): ${ms(jobP99)}, target ≤ ${TARGETS.jobP99Ms} ms: ${verdict(!results[1]!.error && jobP99 <= TARGETS.jobP99Ms)}`);
+    out(`bench finished in ${((performance.now() - benchStart) / 1000).toFixed(1)} s; 1-minute load average ${loadavg()[0]!.toFixed(2)} at the end`);
+    return 0;
+  }
   if (options.pages === 'jobs') {
     // The runs page first, as the reference for what the machine's load does to any page in this run.
     results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/runs', ['/ui/runs'], options.requests));
@@ -364,6 +380,7 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/runs?status=failed', ['/ui/runs?status=failed'], options.requests));
   results.push(await measurePage(agent, baseUrl, cookie, `GET /ui/runs/<id> (${sample.length} runs)`, sample.map((row) => `/ui/runs/${row.run_id}`), options.requests));
   results.push(await measurePage(agent, baseUrl, cookie, `GET /ui/jobs (${JOBS} jobs)`, ['/ui/jobs'], options.requests));
+  results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/jobs/<name> (4 jobs, 30d)', jobPaths(''), options.requests));
   results.push(await measurePage(agent, baseUrl, cookie, 'GET /ui/runs/<id> with a 10 MB log', [`/ui/runs/${bigRun}`], Math.min(options.requests, 50)));
 
   out('## 1. Page render times');
@@ -394,11 +411,13 @@ async function bench(options: Options, cleanups: Cleanups): Promise<number> {
   };
   const runsP99 = Math.max(p99('GET /ui/runs'), p99('GET /ui/runs?job='), p99('GET /ui/runs?status='));
   const runP99 = p99(`GET /ui/runs/<id> (`);
-  const jobsP99 = p99('GET /ui/jobs');
+  const jobsP99 = p99('GET /ui/jobs (');
+  const jobP99 = p99('GET /ui/jobs/<name>');
   out(table(['figure', 'target', 'measured', 'verdict'], [
     [`runs page p99 (worst of the three, ${total.toLocaleString('en-US')} runs)`, `≤ ${TARGETS.runsP99Ms} ms`, ms(runsP99), verdict(runsP99 <= TARGETS.runsP99Ms)],
     ['run page p99', `≤ ${TARGETS.runP99Ms} ms`, ms(runP99), verdict(runP99 <= TARGETS.runP99Ms)],
     [`jobs page p99 (${JOBS} jobs)`, `≤ ${TARGETS.jobsP99Ms} ms`, ms(jobsP99), verdict(jobsP99 <= TARGETS.jobsP99Ms)],
+    ['job page p99 (30d)', `≤ ${TARGETS.jobP99Ms} ms`, ms(jobP99), verdict(jobP99 <= TARGETS.jobP99Ms)],
     ['10 MB log: run page bytes', '< the whole log', kib(page.bytes), verdict(page.bytes < LOG_BYTES / 20)],
   ], [false, false, true, false]));
   out();

@@ -25,6 +25,8 @@ import type { RenderOptions, UiContext, UiPageModule } from './ui-context.ts';
 import { UiError } from './ui-errors.ts';
 import { signInPages } from './pages/sign-in.ts';
 import { jobsPages } from './pages/jobs.ts';
+import { jobPages } from './pages/job.ts';
+import { reportsPages } from './pages/reports.ts';
 import { runsPages } from './pages/runs.ts';
 import { tokensPages } from './pages/tokens.ts';
 import { runPages } from './pages/run.ts';
@@ -38,12 +40,13 @@ declare module 'fastify' {
 }
 
 /** The page modules, in order; each registers its own routes under /ui. */
-const pageModules: UiPageModule[] = [signInPages, jobsPages, runsPages, tokensPages, runPages, triggerPages];
+const pageModules: UiPageModule[] = [signInPages, jobsPages, jobPages, runsPages, reportsPages, tokensPages, runPages, triggerPages];
 
-/** The navigation bar: later pages (reports, tenants) add an entry here. */
+/** The navigation bar: later pages (tenants) add an entry here. */
 const NAV: { href: string; label: string; scope: TokenScope }[] = [
   { href: '/ui/jobs', label: 'Jobs', scope: 'read' },
   { href: '/ui/runs', label: 'Runs', scope: 'read' },
+  { href: '/ui/reports', label: 'Reports', scope: 'read' },
   { href: '/ui/tokens', label: 'Tokens', scope: 'admin' },
 ];
 

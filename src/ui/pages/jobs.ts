@@ -4,12 +4,13 @@ import { changeJobSchedule, listJobViews } from '../../api/routes/jobs.ts';
 import { allJobStats, type JobStats } from '../../reports/stats.ts';
 import { listRecentRunsOfJobs, type RecentRun } from '../../runlog/sql/run-queries.ts';
 import type { Queryable } from '../../runlog/db.ts';
-import { recentSlotOutcomes, type SlotOutcome } from '../../runlog/sql/schedule-slots.ts';
-import { formatTime, isLive, runName } from '../format.ts';
+import { recentSlotOutcomes } from '../../runlog/sql/schedule-slots.ts';
 import { flash } from '../flash.ts';
 import { formField } from '../form.ts';
 import { canDo, requireScope } from '../session.ts';
+import { slotView, stripSummary } from '../slot-strip.ts';
 import { sparkline } from '../sparkline.ts';
+import { staleWhileRevalidate } from '../stats-cache.ts';
 import type { UiPageModule } from '../ui-context.ts';
 import { UiError } from '../ui-errors.ts';
 
@@ -18,60 +19,20 @@ const SPARK_RUNS = 20;
 // About a month of a daily schedule, a day of an hourly one: what fits beside the schedule on a laptop.
 const STRIP_SLOTS = 24;
 
-const SLOT_WORDS: Record<string, string> = { on_time: 'on time', late: 'late', missed: 'missed', skipped: 'skipped', pending: 'pending', running: 'running' };
-
-/** A slot of the strip: its outcome (running while its run is live) and what a person reads for it. */
-function slotView(slot: SlotOutcome) {
-  const outcome = slot.run_status !== null && isLive(slot.run_status) ? 'running' : slot.outcome;
-  const run = slot.run_number === null ? '' : ` (${runName({ job: slot.job, run_number: slot.run_number })})`;
-  return { outcome, text: `${formatTime(slot.scheduled_for)}: ${SLOT_WORDS[outcome] ?? outcome}${run}` };
-}
-
-/** "20 on time, 2 late": the strip in words, oldest to newest counted together. */
-function stripSummary(slots: { outcome: string }[]): string {
-  const counts = new Map<string, number>();
-  for (const slot of slots) counts.set(slot.outcome, (counts.get(slot.outcome) ?? 0) + 1);
-  return [...counts].map(([outcome, n]) => `${n} ${SLOT_WORDS[outcome] ?? outcome}`).join(', ');
-}
-
-// The 7- and 30-day stats of every job: exact percentiles over every run of both windows (~330,000
-// durations for 50 busy jobs), read through the daily rollup but still the page's costliest part. So
-// they are shared: recomputed at most every STATS_TTL_MS, and, stale-while-revalidate, a request
-// after that is served the last figures at once while one recomputation runs for the next request.
-// Past STATS_MAX_STALE_MS (an idle server) a request waits for fresh ones. The page says how old they are.
-const STATS_TTL_MS = 30_000;
-const STATS_MAX_STALE_MS = 5 * 60_000;
+// The 7- and 30-day stats of every job, computed together (one time for both windows) and shared
+// between requests as src/ui/stats-cache.ts says.
 
 /** Both windows' stats by job, and when they were computed. */
 interface JobsPageStats { at: Date; week: Map<string, JobStats>; month: Map<string, JobStats> }
 
-/** The shared stats of the jobs page (see STATS_TTL_MS); a failed recomputation is not kept. */
+/** The shared stats of the jobs page (see STATS_TTL_MS in src/ui/stats-cache.ts); a failed recomputation is not kept. */
 export function statsCache(db: Queryable, clock: () => number = Date.now): () => Promise<JobsPageStats> {
-  let current: JobsPageStats | null = null;
-  let refreshing: Promise<JobsPageStats> | null = null;
-  const refresh = () => {
-    refreshing ??= (async () => {
-      const at = new Date(clock());
-      const byJob = (stats: JobStats[]) => new Map(stats.map((row) => [row.job_name, row]));
-      const week = byJob(await allJobStats(db, { window: '7d', now: at }));
-      const month = byJob(await allJobStats(db, { window: '30d', now: at }));
-      current = { at, week, month };
-      return current;
-    })().finally(() => {
-      refreshing = null;
-    });
-    return refreshing;
-  };
-  return async () => {
-    const age = current ? clock() - current.at.getTime() : Infinity;
-    if (current && age <= STATS_TTL_MS) return current;
-    if (current && age <= STATS_MAX_STALE_MS) {
-      // Served stale; the recomputation's failure shows on a later request that has to wait for it.
-      refresh().catch(() => {});
-      return current;
-    }
-    return refresh();
-  };
+  return staleWhileRevalidate(async (at) => {
+    const byJob = (stats: JobStats[]) => new Map(stats.map((row) => [row.job_name, row]));
+    const week = byJob(await allJobStats(db, { window: '7d', now: at }));
+    const month = byJob(await allJobStats(db, { window: '30d', now: at }));
+    return { at, week, month };
+  }, clock);
 }
 
 /** Success rate and durations of a window, as the page shows them. */
@@ -148,7 +109,9 @@ export const jobsPages: UiPageModule = (app, ui) => {
       const result = await changeJobSchedule(ui.deps, name, action, { actor: session.actor, reason }, request.log);
       const executorNote = result.action.executor && !result.action.executor.applied ? ` (${result.action.executor.message})` : '';
       flash(reply, `Job ${name} ${action === 'suspend' ? 'suspended' : 'resumed'}${reason ? `: ${reason}` : ''}${executorNote}.`);
-      return reply.redirect(`/ui/jobs#job-${name}`, 303);
+      // From the job's own page (its form says so) back to it; from the jobs page to the job's row.
+      const back = formField(request.body, 'back') === 'job' ? `/ui/jobs/${encodeURIComponent(name)}` : `/ui/jobs#job-${name}`;
+      return reply.redirect(back, 303);
     });
   }
 };

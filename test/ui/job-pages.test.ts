@@ -1,0 +1,324 @@
+// The job page (/ui/jobs/<name>: definition, stats panel over a chosen window, SLA strip, runs-per-day
+// chart, recent runs) and the reports page (/ui/reports: the health table of `kubescribe report`)
+// in a real browser, on each RunLog engine: the figures against an independent computation over
+// seeded runs and slots (test/support/stats-oracle.ts), window switching, an empty job, a live run,
+// unknown and hostile names, what each scope is offered, accessibility in light and dark, and the
+// reports page against `kubescribe report --json` and `--md` for the same window.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Page } from 'playwright-core';
+import { parseConfig } from '../../src/config/job-config.ts';
+import { healthCells, percent } from '../../src/reports/health-report.ts';
+import type { JobStats } from '../../src/reports/stats.ts';
+import { formatMs } from '../../src/ui/format.ts';
+import { ENGINES } from '../support/runlog-engines.ts';
+import { expectNoCspViolations, expectNoSeriousA11yViolations, fileBrowser, screenshot, signIn } from '../support/browser.ts';
+import { runCliInProcess } from '../support/cli.ts';
+import { expectedBuckets, expectedStats, seedRuns, type SeededRun, type SeedRun, type SeedSlot } from '../support/stats-oracle.ts';
+import { finishSeededRun, startTestUi, type TestUi } from '../support/ui.ts';
+
+const CONFIG = parseConfig(`
+jobs:
+  nightly:
+    description: Loads the night's orders into the warehouse.
+    command: ["python3", "load.py"]
+    schedule: "0 3 * * *"
+    time_zone: Europe/Berlin
+    timeout: 30m
+    retries: {limit: 2, backoff: 1m}
+  quiet:
+    description: Declared, never run.
+    command: ["true"]
+`, 'kubescribe.yaml');
+
+const DAY = 86_400_000;
+// Every seeded time is an hour past a whole number of days before NOW, so no run or slot sits on
+// a window's edge (24h, 7d, 30d, 90d) while the pages compute their windows a few seconds later.
+const NOW = Date.now();
+const daysAgo = (d: number, plusMs = 0) => new Date(NOW - d * DAY + 3_600_000 + plusMs);
+
+/**
+ * nightly: one scheduled run a day for 40 days; failed when d % 6 === 0 (RuntimeError: disk full),
+ * started 10 s after its slot (d = 3: 5 minutes, late), running 60 s + (d % 7) × 10 s. A cancelled
+ * run 2.5 days ago, and a live one now. Slots of the last 10 days: started by that day's run,
+ * except d = 4 (missed) and d = 8 (skipped). hello: three quick successes.
+ */
+function seedSpec(): { runs: SeedRun[]; slots: SeedSlot[] } {
+  const runs: SeedRun[] = [];
+  const slots: SeedSlot[] = [];
+  for (let d = 40; d >= 1; d--) {
+    const created = daysAgo(d);
+    const started = new Date(created.getTime() + (d === 3 ? 300_000 : 10_000));
+    const failed = d % 6 === 0;
+    runs.push({
+      job: 'nightly', status: failed ? 'failed' : 'succeeded', created_at: created, started_at: started,
+      finished_at: new Date(started.getTime() + 60_000 + (d % 7) * 10_000),
+      error_type: failed ? 'RuntimeError' : null, error_message: failed ? 'disk full\nTraceback…' : null,
+    });
+    if (d <= 10) {
+      if (d === 4) slots.push({ job: 'nightly', scheduled_for: created, state: 'missed' });
+      else if (d === 8) slots.push({ job: 'nightly', scheduled_for: created, state: 'skipped' });
+      else slots.push({ job: 'nightly', scheduled_for: created, state: 'started', run: runs.length - 1 });
+    }
+  }
+  runs.push({ job: 'nightly', status: 'cancelled', trigger: 'manual', created_at: daysAgo(2.5), started_at: daysAgo(2.5, 1000), finished_at: daysAgo(2.5, 5000) });
+  for (let i = 0; i < 3; i++) {
+    runs.push({ job: 'hello', status: 'succeeded', trigger: 'manual', created_at: daysAgo(1, i * 60_000), started_at: daysAgo(1, i * 60_000 + 500), finished_at: daysAgo(1, i * 60_000 + 2500) });
+  }
+  runs.push({ job: 'nightly', status: 'running', trigger: 'manual', created_at: new Date(NOW - 30_000), started_at: new Date(NOW - 20_000) });
+  return { runs, slots };
+}
+
+/** What the job page's panel should say for `job` over `window`, from the oracle's numbers. */
+function expectedPanel(runs: readonly SeededRun[], slots: readonly SeedSlot[], job: string, window: '24h' | '7d' | '30d' | '90d') {
+  const ms = { '24h': DAY, '7d': 7 * DAY, '30d': 30 * DAY, '90d': 90 * DAY }[window];
+  const now = new Date();
+  const from = new Date(now.getTime() - ms);
+  const stats = expectedStats(runs, slots, job, window, from, now, now);
+  const sec = (value: number | null) => formatMs(value === null ? null : value * 1000);
+  const d = stats.duration_seconds;
+  return {
+    stats,
+    from,
+    now,
+    successRate: percent(stats.success_rate),
+    durations: `${sec(d.p50)} / ${sec(d.p95)} / ${sec(d.p99)} / ${sec(d.max)}`,
+    streak: stats.streak ? `${stats.streak.count} ${stats.streak.status}` : '-',
+    mtbf: sec(stats.mtbf_seconds),
+    queueWait: sec(stats.queue_wait_seconds.p95),
+    sla: `${percent(stats.sla.on_time_share)} on time: ${stats.sla.on_time} on time, ${stats.sla.late} late, ${stats.sla.missed} missed, ${stats.sla.skipped} skipped`,
+  };
+}
+
+/** Deep equality, numbers to 1e-9 (PostgreSQL's percentile_cont and the oracle's may differ in the last bits). */
+function assertClose(actual: unknown, expected: unknown, path = '$'): void {
+  if (typeof expected === 'number' && typeof actual === 'number') {
+    assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${path}: ${actual} ≠ ${expected}`);
+  } else if (expected !== null && typeof expected === 'object') {
+    assert.ok(actual !== null && typeof actual === 'object', `${path}: expected an object, got ${JSON.stringify(actual)}`);
+    assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(expected).sort(), `${path}: keys`);
+    for (const key of Object.keys(expected)) assertClose((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], `${path}.${key}`);
+  } else {
+    assert.equal(actual, expected, path);
+  }
+}
+
+const text = async (page: Page, selector: string) => (await page.locator(selector).innerText()).trim();
+
+// One Chromium for both engines' suites.
+const browser = fileBrowser();
+
+for (const engine of ENGINES) {
+  describe(`job and reports pages (${engine})`, () => {
+    let ui: TestUi;
+    let runs: SeededRun[];
+    let slots: SeedSlot[];
+    let livePage: Page;
+
+    before(async () => {
+      ui = await startTestUi(engine, { config: CONFIG });
+      const spec = seedSpec();
+      runs = await seedRuns(ui.db, spec.runs, spec.slots);
+      slots = spec.slots;
+    });
+    after(async () => {
+      await browser.closePages();
+      await ui?.close();
+    });
+
+    test('job page: definition, the 30-day figures of the oracle, SLA counts and strip, the chart, recent runs with a live one', async () => {
+      // Tall enough for the whole stats panel in the screenshot.
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
+      livePage = page;
+      await signIn(page, ui.url, ui.tokens.admin);
+      // The jobs list links the job's name to its page.
+      await page.locator('#job-nightly').getByRole('link', { name: 'nightly', exact: true }).click();
+      await page.waitForURL(/\/ui\/jobs\/nightly$/);
+      assert.equal(await text(page, 'h1'), 'nightly');
+      const facts = await text(page, '.job-facts');
+      assert.match(facts, /at 03:00 every day \(Europe\/Berlin\)\s+0 3 \* \* \*/);
+      assert.match(facts, /Time zone\s+Europe\/Berlin/);
+      assert.equal(await page.locator('.job-facts ol.plain li').count(), 3);
+      // The test server's executor (RecordingExecutor) is called "none".
+      assert.match(facts, /Executor\s+none/);
+      assert.match(facts, /Timeout\s+30m/);
+      assert.match(facts, /Retries\s+2, backoff 1m/);
+      assert.match(await text(page, '.job-description'), /Loads the night's orders/);
+
+      const want = expectedPanel(runs, slots, 'nightly', '30d');
+      // Known independently of the oracle: 30 scheduled runs (5 failed: d = 6 … 30), the cancelled
+      // one and the live one; the newest 5 succeeded; 7 of the 9 judged slots on time.
+      assert.equal(want.stats.runs.total, 32);
+      assert.deepEqual(want.stats.streak, { status: 'succeeded', count: 5 });
+      assert.deepEqual({ ...want.stats.sla, on_time_share: undefined }, { on_time: 7, late: 1, missed: 1, skipped: 1, on_time_share: undefined });
+
+      assert.equal(await text(page, '#stats-title'), 'Health over the last 30d');
+      assert.equal(await page.locator('.window-chooser a[aria-current="page"]').innerText(), '30d');
+      assert.match(await text(page, '.runs-by-status'), /^32\s+▶\s+running 1\s+✓\s+succeeded 25\s+✗\s+failed 5\s+⊘\s+cancelled 1$/);
+      assert.equal(await text(page, '.success-rate'), want.successRate);
+      assert.equal(want.successRate, '83.3%');
+      assert.equal(await text(page, '.durations'), want.durations);
+      assert.equal(await text(page, '.streak'), want.streak);
+      assert.equal(await text(page, '.mtbf'), want.mtbf);
+      assert.equal(await text(page, '.queue-wait'), want.queueWait);
+      // (The viewer's zone, which the page's script adds below a time, is left out of these matches.)
+      assert.match(await text(page, '.last-success'), /^\d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+      assert.match(await text(page, '.last-failure'), new RegExp(`^nightly#${want.stats.last_failure!.run_number}\\s+✗\\s+failed\\s+\\d{4}-[\\s\\S]*\\nRuntimeError: disk full$`));
+      assert.equal(await text(page, '.sla-summary'), want.sla);
+      // The strip: the window's 10 slots, oldest first, the newest (yesterday's) on time.
+      const strip = page.locator('.stats-panel ol.slots li');
+      assert.equal(await strip.count(), 10);
+      assert.deepEqual(await strip.evaluateAll((items) => items.map((item) => item.className)),
+        ['slot-on_time', 'slot-on_time', 'slot-skipped', 'slot-on_time', 'slot-on_time', 'slot-on_time', 'slot-missed', 'slot-late', 'slot-on_time', 'slot-on_time']);
+      // The chart: one column per day of the window, its words the oracle's totals.
+      const buckets = expectedBuckets(runs, 'nightly', want.from, want.now, '1d');
+      assert.equal(await page.locator('svg.bar-chart rect.bar-hit').count(), buckets.length);
+      const finished = buckets.reduce((sum, b) => sum + b.runs, 0);
+      assert.match((await page.locator('svg.bar-chart').getAttribute('aria-label'))!, new RegExp(`over ${buckets.length} days, oldest first: ${finished} runs, 5 failed`));
+      // Recent runs: the newest 10 (the live one first), and a link to all of them.
+      const rows = page.locator('table.runs tbody tr');
+      assert.equal(await rows.count(), 10);
+      assert.match(await rows.first().innerText(), /nightly#42\s+▶\s+running/);
+      assert.equal(await page.getByRole('link', { name: 'All runs of nightly' }).getAttribute('href'), '/ui/runs?job=nightly');
+      expectNoCspViolations(page);
+      await expectNoSeriousA11yViolations(page);
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await expectNoSeriousA11yViolations(page);
+      await page.emulateMedia({ colorScheme: 'light' });
+      await screenshot(page, 'job');
+
+      // The live row follows its run without a reload (the runs page's stream).
+      const live = runs[runs.length - 1]!;
+      await finishSeededRun(ui.db, live.run_id, 'succeeded', new Date(NOW - 20_000), 5_000);
+      runs[runs.length - 1] = { ...live, status: 'succeeded', finished_at: new Date(NOW - 15_000) };
+      await page.waitForFunction(() => document.querySelector('table.runs tbody tr')?.textContent?.includes('succeeded'), null, { timeout: 15_000 });
+    });
+
+    test('the window chooser switches the figures: 7 days, 24 hours and 90 days', async () => {
+      const page = livePage;
+      for (const window of ['7d', '24h', '90d'] as const) {
+        await page.getByRole('navigation', { name: 'Window' }).getByRole('link', { name: window }).click();
+        await page.waitForURL(new RegExp(`/ui/jobs/nightly\\?window=${window}$`));
+        const want = expectedPanel(runs, slots, 'nightly', window);
+        assert.equal(await text(page, '#stats-title'), `Health over the last ${window}`);
+        assert.match(await text(page, '.runs-by-status'), new RegExp(`^${want.stats.runs.total}\\b`));
+        assert.equal(await text(page, '.success-rate'), want.successRate, window);
+        assert.equal(await text(page, '.durations'), want.durations, window);
+        assert.equal(await text(page, '.streak'), want.streak, window);
+        assert.equal(await text(page, '.sla-summary'), want.sla, window);
+        const judged = slots.filter((slot) => slot.scheduled_for >= want.from).length;
+        assert.equal(await page.locator('.stats-panel ol.slots li').count(), judged, window);
+        const buckets = expectedBuckets(runs, 'nightly', want.from, want.now, window === '24h' ? '1h' : '1d');
+        assert.equal(await page.locator('svg.bar-chart rect.bar-hit').count(), buckets.length, window);
+      }
+      // 7 days: d = 1 … 7 (d = 6 failed) and the live run, which has succeeded since; the cancelled run does not count.
+      await page.goto(`${ui.url}/ui/jobs/nightly?window=7d`);
+      assert.equal(await text(page, '.success-rate'), '87.5%');
+      const bad = await page.goto(`${ui.url}/ui/jobs/nightly?window=1y`);
+      assert.equal(bad!.status(), 400);
+      assert.match(await text(page, '.error-message'), /The window "1y" is not one of 24h, 7d, 30d, 90d/);
+    });
+
+    test('an empty job, an unknown job, and hostile names: a page that says so, never a 500', async () => {
+      const page = await browser.newPage();
+      await signIn(page, ui.url, ui.tokens.read);
+      await page.goto(`${ui.url}/ui/jobs/quiet`);
+      assert.match(await text(page, '.stats-panel .empty'), /No runs of quiet in the RunLog yet/);
+      assert.match(await text(page, '#runs-title + .empty'), /No runs yet/);
+      assert.match(await text(page, '.job-facts'), /Schedule\s+by hand only/);
+      await expectNoSeriousA11yViolations(page);
+
+      // A phone's width needs no sideways scroll on either page.
+      await page.setViewportSize({ width: 390, height: 844 });
+      for (const path of ['/ui/jobs/nightly', '/ui/reports']) {
+        await page.goto(`${ui.url}${path}`);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `${path} is ${overflow}px wider than a phone`);
+      }
+
+      const unknown = await page.goto(`${ui.url}/ui/jobs/no-such-job`);
+      assert.equal(unknown!.status(), 404);
+      assert.match(await text(page, '.error-message'), /There is no job no-such-job/);
+      for (const path of ['%00', '%2E%2E', 'a'.repeat(5000), '%ED%A0%80', '%F0%9F', 'a%00b', `x${'%C3%A9'.repeat(300)}`, '..%2F..%2Fetc%2Fpasswd']) {
+        const response = await page.request.get(`${ui.url}/ui/jobs/${path}`);
+        assert.ok([400, 404].includes(response.status()), `${path.slice(0, 40)}: ${response.status()}`);
+        // A path that is not even UTF-8 is refused by the server before any route (the API's JSON 400).
+        const decodes = (() => { try { decodeURIComponent(path); return true; } catch { return false; } })();
+        if (decodes) assert.match(response.headers()['content-type'] ?? '', /text\/html/, path.slice(0, 40));
+        else assert.equal(response.status(), 400, path);
+      }
+    });
+
+    test('scopes: a read-only token sees no actions on the job page; an admin suspends from it and comes back to it', async () => {
+      const reader = await browser.newPage();
+      await signIn(reader, ui.url, ui.tokens.read);
+      await reader.goto(`${ui.url}/ui/jobs/nightly`);
+      assert.equal(await reader.getByRole('button', { name: /Suspend|Resume/ }).count(), 0);
+      assert.equal(await reader.getByRole('link', { name: /Trigger/ }).count(), 0);
+
+      const trigger = await browser.newPage();
+      await signIn(trigger, ui.url, ui.tokens.trigger);
+      await trigger.goto(`${ui.url}/ui/jobs/nightly`);
+      assert.equal(await trigger.getByRole('link', { name: 'Trigger…' }).getAttribute('href'), '/ui/jobs/nightly/trigger');
+      assert.equal(await trigger.getByRole('button', { name: /Suspend|Resume/ }).count(), 0);
+
+      const admin = await browser.newPage();
+      await signIn(admin, ui.url, ui.tokens.admin);
+      await admin.goto(`${ui.url}/ui/jobs/nightly`);
+      await admin.getByLabel('Reason to suspend nightly').fill('warehouse migration');
+      await admin.getByRole('button', { name: 'Suspend' }).click();
+      await admin.waitForURL(/\/ui\/jobs\/nightly$/);
+      assert.match(await text(admin, '.flash'), /Job nightly suspended: warehouse migration\./);
+      assert.match(await text(admin, 'h1'), /nightly\s+suspended/);
+      assert.match(await text(admin, '.job-facts'), /Next runs\s+none while suspended/);
+      await admin.getByRole('button', { name: 'Resume' }).click();
+      await admin.waitForURL(/\/ui\/jobs\/nightly$/);
+      assert.equal(await admin.locator('.job-facts ol.plain li').count(), 3);
+    });
+
+    test('reports page: the table and the Markdown of `kubescribe report` for the same window, linked to the job pages', async () => {
+      const page = await browser.newPage();
+      await signIn(page, ui.url, ui.tokens.read);
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Reports' }).click();
+      await page.waitForURL(/\/ui\/reports$/);
+      for (const window of ['30d', '7d'] as const) {
+        if (window !== '30d') {
+          await page.getByRole('navigation', { name: 'Window' }).getByRole('link', { name: window }).click();
+          await page.waitForURL(new RegExp(`/ui/reports\\?window=${window}$`));
+        }
+        const cli = async (args: string[]) => {
+          const result = await runCliInProcess(['report', '--server', ui.url, '--token', ui.tokens.read, '--window', window, ...args]);
+          assert.equal(result.code, 0, result.err);
+          return result.out;
+        };
+        const { jobs } = JSON.parse(await cli(['--json'])) as { jobs: JobStats[] };
+        assert.deepEqual(jobs.map((job) => job.job_name), ['hello', 'nightly']);
+        // The CLI's numbers are the oracle's (so the table below is checked against both).
+        const nightly = jobs.find((job) => job.job_name === 'nightly')!;
+        const want = expectedPanel(runs, slots, 'nightly', window).stats;
+        assertClose({ ...nightly, from: null, to: null }, { ...want, window, from: null, to: null });
+        const table = await page.locator('table.health-table tbody tr').evaluateAll((rows) =>
+          rows.map((row) => [...row.querySelectorAll('th, td')].map((cell) => (cell as HTMLElement).innerText.trim())));
+        assert.deepEqual(table, jobs.map((job) => Object.values(healthCells(job))), window);
+        assert.equal(table[1]![1], String(nightly.runs.total));
+        assert.equal(table[1]![2], percent(nightly.success_rate));
+        // The Markdown is `report --md`'s, but for the time it was computed at.
+        const clock = (md: string) => md.replace(/\(to [^)]*\)/, '(to …)');
+        assert.equal(clock(await page.locator('#report-markdown').inputValue()), clock(await cli(['--md'])), window);
+      }
+      const row = page.locator('#health-nightly');
+      assert.equal(await row.getByRole('link', { name: 'nightly', exact: true }).getAttribute('href'), '/ui/jobs/nightly');
+      const failure = runs.find((run) => run.job === 'nightly' && run.status === 'failed' && run.created_at.getTime() === daysAgo(6).getTime())!;
+      assert.equal(await row.getByRole('link', { name: `nightly#${failure.run_number}` }).getAttribute('href'), `/ui/runs/${failure.run_id}`);
+      expectNoCspViolations(page);
+      await expectNoSeriousA11yViolations(page);
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await expectNoSeriousA11yViolations(page);
+      await page.emulateMedia({ colorScheme: 'light' });
+      await page.goto(`${ui.url}/ui/reports`);
+      await screenshot(page, 'reports');
+      const bad = await page.goto(`${ui.url}/ui/reports?window=forever`);
+      assert.equal(bad!.status(), 400);
+    });
+  });
+}
