@@ -5,16 +5,27 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
+import { after, afterEach, before } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from './cli.ts';
 
 const require = createRequire(import.meta.url);
 
 export const CHROMIUM = '/usr/bin/chromium';
+// Chromium takes the last --disable-features it is given, so this list repeats playwright-core's own
+// (chromiumSwitches.ts, 1.65) before adding the omnibox popup's WebUI: headless Chromium 156 opens a
+// window per context, each with that popup preloaded in a renderer of its own, which kept using CPU
+// (up to a fifth of a core each) while the tests' pages sat idle.
+const PLAYWRIGHT_DISABLED_FEATURES = [
+  'AvoidUnnecessaryBeforeUnloadCheckSync', 'DestroyProfileOnBrowserClose', 'HttpsUpgrades', 'HttpsFirstBalancedModeAutoEnable',
+  'LensOverlay', 'MediaRouter', 'PaintHolding', 'ThirdPartyStoragePartitioning', 'AvoidCorsURLLoaderRestartOnRedirect',
+  'TcpPortRandomizationWin', 'OptimizationHints', 'NetworkTimeServiceQuerying', 'AimEnabled', 'PreconnectToSearch',
+];
+const OMNIBOX_WEBUI_FEATURES = ['OmniboxPopupWebUIContent', 'OmniboxAimPopupWebUIContent', 'OmniboxFullPopupWebUIContent', 'WebUIOmniboxPopup'];
 const ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync',
+  `--disable-features=${[...PLAYWRIGHT_DISABLED_FEATURES, ...OMNIBOX_WEBUI_FEATURES].join(',')}`,
 ];
 
 export interface TestBrowser {
@@ -59,7 +70,9 @@ export async function launchBrowser(): Promise<TestBrowser> {
 /**
  * One Chromium for every suite of a test file (a launch costs ~2 s of CPU): call at the file's top
  * level; it launches before the file's first test and closes after its last. Suites take pages from
- * it as from launchBrowser's, and call closePages() when they end instead of close().
+ * it as from launchBrowser's. Each test's pages (and their contexts) are closed after it: an open
+ * context keeps a window and its renderers using CPU, and a live page keeps its stream reading the
+ * RunLog, through every later test of the file.
  */
 export function fileBrowser(): TestBrowser {
   let launched: TestBrowser | null = null;
@@ -69,6 +82,9 @@ export function fileBrowser(): TestBrowser {
   };
   before(async () => {
     launched = await launchBrowser();
+  });
+  afterEach(async () => {
+    await launched?.closePages();
   });
   after(async () => {
     await launched?.close();
