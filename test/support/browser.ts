@@ -32,8 +32,18 @@ export interface TestBrowser {
   browser: Browser;
   /** A fresh context (own cookies), optionally in dark mode or at a phone's width. */
   newPage(options?: { colorScheme?: 'light' | 'dark'; viewport?: { width: number; height: number }; timezoneId?: string }): Promise<Page>;
-  /** Closes the pages (and their contexts) opened so far; the browser stays. */
+  /** Closes the pages (and their contexts) opened so far, and takes signedInPage()'s to about:blank; the browser stays. */
   closePages(): Promise<void>;
+  /**
+   * A page signed in with `token` on `baseUrl` through the sign-in form, showing the jobs page, as
+   * newPage() and signIn() leave one. The first call per server and token signs in; later calls
+   * (later tests) get the same page back on the jobs page again: a context and a sign-in cost ~2 s
+   * of CPU, a page load a fifth of that. closePages() leaves these pages open (on about:blank);
+   * closeSignedInPages() closes them.
+   */
+  signedInPage(baseUrl: string, token: string): Promise<Page>;
+  /** Closes the pages signedInPage() keeps. */
+  closeSignedInPages(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -41,27 +51,54 @@ export interface TestBrowser {
 export async function launchBrowser(): Promise<TestBrowser> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
   const contexts: BrowserContext[] = [];
+  const signedIn = new Map<string, Page>();
   const closePages = async () => {
     for (const context of contexts.splice(0)) await context.close().catch(() => {});
+    // A kept page left on a live page would go on streaming (and its server reading the RunLog) through
+    // the next test; a reload the page started itself may interrupt this, which ends the stream as well.
+    for (const page of signedIn.values()) await page.goto('about:blank').catch(() => {});
+  };
+  const closeSignedInPages = async () => {
+    const pages = [...signedIn.values()];
+    signedIn.clear();
+    for (const page of pages) await page.context().close().catch(() => {});
+  };
+  const openPage = async (
+    { colorScheme = 'light', viewport = { width: 1280, height: 800 }, timezoneId = 'Europe/Berlin' }: Parameters<TestBrowser['newPage']>[0] = {},
+    kept = false,
+  ) => {
+    const context = await browser.newContext({ colorScheme, viewport, timezoneId, locale: 'en-GB' });
+    if (!kept) contexts.push(context);
+    const page = await context.newPage();
+    // What the browser refused to run or load: a page relying on inline script or style shows up here.
+    const refused: string[] = [];
+    refusals.set(page, refused);
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
+    });
+    page.on('pageerror', (error) => refused.push(`page error: ${error.message}`));
+    return page;
   };
   return {
     browser,
-    async newPage({ colorScheme = 'light', viewport = { width: 1280, height: 800 }, timezoneId = 'Europe/Berlin' } = {}) {
-      const context = await browser.newContext({ colorScheme, viewport, timezoneId, locale: 'en-GB' });
-      contexts.push(context);
-      const page = await context.newPage();
-      // What the browser refused to run or load: a page relying on inline script or style shows up here.
-      const refused: string[] = [];
-      refusals.set(page, refused);
-      page.on('console', (message) => {
-        if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
-      });
-      page.on('pageerror', (error) => refused.push(`page error: ${error.message}`));
+    newPage: (options) => openPage(options),
+    closePages,
+    async signedInPage(baseUrl, token) {
+      const key = `${baseUrl} ${token}`;
+      let page = signedIn.get(key);
+      if (page) {
+        await page.goto(`${baseUrl}/ui/jobs`);
+        return page;
+      }
+      page = await openPage({}, true);
+      await signIn(page, baseUrl, token);
+      signedIn.set(key, page);
       return page;
     },
-    closePages,
+    closeSignedInPages,
     async close() {
       await closePages();
+      await closeSignedInPages();
       await browser.close();
     },
   };
@@ -95,6 +132,8 @@ export function fileBrowser(): TestBrowser {
     },
     newPage: (options) => shared().newPage(options),
     closePages: () => shared().closePages(),
+    signedInPage: (baseUrl, token) => shared().signedInPage(baseUrl, token),
+    closeSignedInPages: () => shared().closeSignedInPages(),
     close: () => shared().close(),
   };
 }
