@@ -1,5 +1,6 @@
 // What the run page and the runs list show as a run lives, in a real Chromium against one real server
-// (`startServer`, the local executor, its notifier) per engine, a new browser context per test:
+// (`startServer`, the local executor, its notifier) per engine, the admin's signed-in page kept from
+// test to test and a browser context of its own for each test of sign-ins and cookies:
 // - a failing run's webhook alert, answered 500 then 200 by a real HTTP receiver, shown on the run
 //   page with its channel, state and both attempts, the receiver's HTML error text escaped;
 // - a queued run seen becoming running (no output yet) and then succeeded, without a reload, on its

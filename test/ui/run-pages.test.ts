@@ -2,7 +2,8 @@
 // the local executor, the RunLog on each engine): the example job triggered through the form with a
 // param and followed to its end, its log, a rerun with a changed param, a long run cancelled while its
 // log streams in, a bad param's error at its field, a log line of HTML shown as text, a 10 MB log
-// opened by its head and tail, what a read-only token sees and may do, and axe on every page.
+// opened by its head and tail, what a read-only token sees and may do, and axe on every page (in the
+// first engine's suite).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
