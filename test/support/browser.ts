@@ -5,24 +5,45 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
+import { after, afterEach, before } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from './cli.ts';
 
 const require = createRequire(import.meta.url);
 
 export const CHROMIUM = '/usr/bin/chromium';
+// Chromium takes the last --disable-features it is given, so this list repeats playwright-core's own
+// (chromiumSwitches.ts, 1.65) before adding the omnibox popup's WebUI: headless Chromium 156 opens a
+// window per context, each with that popup preloaded in a renderer of its own, which kept using CPU
+// (up to a fifth of a core each) while the tests' pages sat idle.
+const PLAYWRIGHT_DISABLED_FEATURES = [
+  'AvoidUnnecessaryBeforeUnloadCheckSync', 'DestroyProfileOnBrowserClose', 'HttpsUpgrades', 'HttpsFirstBalancedModeAutoEnable',
+  'LensOverlay', 'MediaRouter', 'PaintHolding', 'ThirdPartyStoragePartitioning', 'AvoidCorsURLLoaderRestartOnRedirect',
+  'TcpPortRandomizationWin', 'OptimizationHints', 'NetworkTimeServiceQuerying', 'AimEnabled', 'PreconnectToSearch',
+];
+const OMNIBOX_WEBUI_FEATURES = ['OmniboxPopupWebUIContent', 'OmniboxAimPopupWebUIContent', 'OmniboxFullPopupWebUIContent', 'WebUIOmniboxPopup'];
 const ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync',
+  `--disable-features=${[...PLAYWRIGHT_DISABLED_FEATURES, ...OMNIBOX_WEBUI_FEATURES].join(',')}`,
 ];
 
 export interface TestBrowser {
   browser: Browser;
   /** A fresh context (own cookies), optionally in dark mode or at a phone's width. */
   newPage(options?: { colorScheme?: 'light' | 'dark'; viewport?: { width: number; height: number }; timezoneId?: string }): Promise<Page>;
-  /** Closes the pages (and their contexts) opened so far; the browser stays. */
+  /** Closes the pages (and their contexts) opened so far, and takes signedInPage()'s to about:blank; the browser stays. */
   closePages(): Promise<void>;
+  /**
+   * A page signed in with `token` on `baseUrl` through the sign-in form, showing the jobs page, as
+   * newPage() and signIn() leave one. The first call per server and token signs in; later calls
+   * (later tests) get the same page back on the jobs page again: a context and a sign-in cost ~2 s
+   * of CPU, a page load a fifth of that. closePages() leaves these pages open (on about:blank);
+   * closeSignedInPages() closes them.
+   */
+  signedInPage(baseUrl: string, token: string): Promise<Page>;
+  /** Closes the pages signedInPage() keeps. */
+  closeSignedInPages(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -30,27 +51,54 @@ export interface TestBrowser {
 export async function launchBrowser(): Promise<TestBrowser> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
   const contexts: BrowserContext[] = [];
+  const signedIn = new Map<string, Page>();
   const closePages = async () => {
     for (const context of contexts.splice(0)) await context.close().catch(() => {});
+    // A kept page left on a live page would go on streaming (and its server reading the RunLog) through
+    // the next test; a reload the page started itself may interrupt this, which ends the stream as well.
+    for (const page of signedIn.values()) await page.goto('about:blank').catch(() => {});
+  };
+  const closeSignedInPages = async () => {
+    const pages = [...signedIn.values()];
+    signedIn.clear();
+    for (const page of pages) await page.context().close().catch(() => {});
+  };
+  const openPage = async (
+    { colorScheme = 'light', viewport = { width: 1280, height: 800 }, timezoneId = 'Europe/Berlin' }: Parameters<TestBrowser['newPage']>[0] = {},
+    kept = false,
+  ) => {
+    const context = await browser.newContext({ colorScheme, viewport, timezoneId, locale: 'en-GB' });
+    if (!kept) contexts.push(context);
+    const page = await context.newPage();
+    // What the browser refused to run or load: a page relying on inline script or style shows up here.
+    const refused: string[] = [];
+    refusals.set(page, refused);
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
+    });
+    page.on('pageerror', (error) => refused.push(`page error: ${error.message}`));
+    return page;
   };
   return {
     browser,
-    async newPage({ colorScheme = 'light', viewport = { width: 1280, height: 800 }, timezoneId = 'Europe/Berlin' } = {}) {
-      const context = await browser.newContext({ colorScheme, viewport, timezoneId, locale: 'en-GB' });
-      contexts.push(context);
-      const page = await context.newPage();
-      // What the browser refused to run or load: a page relying on inline script or style shows up here.
-      const refused: string[] = [];
-      refusals.set(page, refused);
-      page.on('console', (message) => {
-        if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
-      });
-      page.on('pageerror', (error) => refused.push(`page error: ${error.message}`));
+    newPage: (options) => openPage(options),
+    closePages,
+    async signedInPage(baseUrl, token) {
+      const key = `${baseUrl} ${token}`;
+      let page = signedIn.get(key);
+      if (page) {
+        await page.goto(`${baseUrl}/ui/jobs`);
+        return page;
+      }
+      page = await openPage({}, true);
+      await signIn(page, baseUrl, token);
+      signedIn.set(key, page);
       return page;
     },
-    closePages,
+    closeSignedInPages,
     async close() {
       await closePages();
+      await closeSignedInPages();
       await browser.close();
     },
   };
@@ -59,7 +107,9 @@ export async function launchBrowser(): Promise<TestBrowser> {
 /**
  * One Chromium for every suite of a test file (a launch costs ~2 s of CPU): call at the file's top
  * level; it launches before the file's first test and closes after its last. Suites take pages from
- * it as from launchBrowser's, and call closePages() when they end instead of close().
+ * it as from launchBrowser's. Each test's pages (and their contexts) are closed after it: an open
+ * context keeps a window and its renderers using CPU, and a live page keeps its stream reading the
+ * RunLog, through every later test of the file.
  */
 export function fileBrowser(): TestBrowser {
   let launched: TestBrowser | null = null;
@@ -70,6 +120,9 @@ export function fileBrowser(): TestBrowser {
   before(async () => {
     launched = await launchBrowser();
   });
+  afterEach(async () => {
+    await launched?.closePages();
+  });
   after(async () => {
     await launched?.close();
   });
@@ -79,6 +132,8 @@ export function fileBrowser(): TestBrowser {
     },
     newPage: (options) => shared().newPage(options),
     closePages: () => shared().closePages(),
+    signedInPage: (baseUrl, token) => shared().signedInPage(baseUrl, token),
+    closeSignedInPages: () => shared().closeSignedInPages(),
     close: () => shared().close(),
   };
 }

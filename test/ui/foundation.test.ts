@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/job-config.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
-import { expectNoSeriousA11yViolations, launchBrowser, screenshot, signIn, type TestBrowser } from '../support/browser.ts';
+import { expectNoSeriousA11yViolations, fileBrowser, screenshot, signIn } from '../support/browser.ts';
 import { startTestUi, type TestUi } from '../support/ui.ts';
 import { rowCounts } from '../support/full-api.ts';
 
@@ -15,15 +15,15 @@ jobs:
     schedule: "0 3 * * *"
 `, 'kubescribe.yaml');
 
+// One Chromium for the file; each test's pages are closed after it.
+const browser = fileBrowser();
+
 describe('UI foundation', () => {
   let ui: TestUi;
-  let browser: TestBrowser;
   before(async () => {
     ui = await startTestUi(ENGINES[0]!, { config: CONFIG });
-    browser = await launchBrowser();
   });
   after(async () => {
-    await browser?.close();
     await ui?.close();
   });
 
