@@ -1,6 +1,7 @@
 // Runs the test files given, in the order given, through node:test's run(): `node --test` sorts the
 // files it is given by name, and the order is what lets the longest files start first (run-tests.mjs).
-// Started by run-tests.mjs with `--import tsx`, which run() hands on to every test file's process.
+// Started by run-tests.mjs with `--enable-source-maps`, which run() hands on to every test file's process
+// (the files are JavaScript compiled by scripts/build-tests.mjs; the maps point at the .ts lines).
 import { run } from 'node:test';
 import { spec, tap } from 'node:test/reporters';
 import { PassThrough, Readable } from 'node:stream';

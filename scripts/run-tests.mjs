@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, sep } from 'node:path';
+import { buildTests } from './build-tests.mjs';
 
 function find(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -68,7 +69,21 @@ if (python) env.PATH = `${python}${delimiter}${env.PATH ?? ''}`;
 // to talk to loopback only: no test needs another certificate authority.
 delete env.NODE_EXTRA_CA_CERTS;
 env.KUBESCRIBE_TEST_CONCURRENCY = concurrency;
+// The test files run as JavaScript compiled once here (why: scripts/build-tests.mjs), from a mirror of
+// the checkout that is removed afterwards; stacks point at the .ts lines through the source maps.
+let build;
+try {
+  build = await buildTests();
+} catch (error) {
+  console.error(`run-tests: compiling the tests failed: ${error instanceof Error ? error.message : String(error)}`);
+  if (python) rmSync(python, { recursive: true, force: true });
+  process.exit(1);
+}
+env.KUBESCRIBE_TEST_BUILD = build.dir;
 const runner = new URL('./run-test-files.mjs', import.meta.url).pathname;
-const result = spawnSync(process.execPath, ['--import', 'tsx', runner, ...files], { stdio: 'inherit', env });
+// Ctrl-C reaches the test processes too: this process waits for them, then removes the mirror.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});
+const result = spawnSync(process.execPath, ['--enable-source-maps', runner, ...files.map(build.compiled)], { stdio: 'inherit', env });
+build.remove();
 if (python) rmSync(python, { recursive: true, force: true });
 process.exit(result.status ?? 1);

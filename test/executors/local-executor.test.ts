@@ -41,10 +41,11 @@ const waitFor = <T>(what: string, probe: () => Promise<T | null | undefined | fa
   pollUntil(probe, timeoutMs, what) as Promise<T>;
 
 // The same script as the standalone runner's order test (test/runner/runner.test.ts): bursts of 100 KB
-// on stderr and lines on stdout, 100 ms apart (20 ms holds on a quiet machine; at load 9 on two cores
-// a process waits 40-60 ms for a CPU now and then, and two pipes carry no common clock).
+// on stderr and lines on stdout, each written once the runner has read the one before (emit.py's
+// drained, at most 1 s). Two pipes carry no common clock: 100 ms sleeps held at load 9 on two cores,
+// not at load 20-25, where a process waits that long for a CPU now and then.
 const ORDER_ROUNDS = 4;
-const ALTERNATING = Array.from({ length: ORDER_ROUNDS }, (_, i) => ['err-bytes:100000', 'sleep:0.1', `out:line ${i}`, 'sleep:0.1']).flat();
+const ALTERNATING = Array.from({ length: ORDER_ROUNDS }, (_, i) => ['err-bytes:100000', 'drained:1', `out:line ${i}`, 'drained:1']).flat();
 
 function configFor(scratch: string): KubescribeConfig {
   const emit = (...actions: string[]) => JSON.stringify(['python3', 'test/fixtures/emit.py', ...actions]);

@@ -236,8 +236,10 @@ for (const engine of ENGINES) {
 
     test('interleaved stdout and stderr are stored in the order they were written', async () => {
       const runId = uuidv7();
-      // 100 ms apart: two pipes carry no common clock, so order is arrival order at the runner (docs/runner.md).
-      const actions = Array.from({ length: 12 }, (_, i) => [`${i % 2 ? 'err' : 'out'}:line ${i}`, 'sleep:0.1']).flat();
+      // Two pipes carry no common clock, so order is arrival order at the runner (docs/runner.md): each
+      // line is written once the runner has read the one before (emit.py's drained; 100 ms sleeps
+      // were not always enough at load 20 on two cores).
+      const actions = Array.from({ length: 12 }, (_, i) => [`${i % 2 ? 'err' : 'out'}:line ${i}`, 'drained:1']).flat();
       const result = await run(['--run-id', runId, '--', ...emit(...actions)]);
       assert.equal(result.code, 0);
       const chunks = await t.withDb((db) => readLogChunks(db, runId));
@@ -251,13 +253,14 @@ for (const engine of ENGINES) {
       // A pod's log pipe or a terminal that lags: the runner's stderr is a pipe nobody reads until
       // the command is done (or 3 s have passed). Passing 100 KB bursts through fills it, and a runner
       // that stopped reading the command's stderr alone stored the stdout lines written after a
-      // burst before the burst's end, however far apart they were (250 ms here: see the local
-      // executor's test of the same script, which keeps its order as well). At 100 ms, a machine at
-      // load 19 kept the runner off the CPU long enough for three stretches to arrive together.
+      // burst before the burst's end, however far apart they were (see the local executor's test of
+      // the same script, which keeps its order as well). Each write waits until the runner has read
+      // the one before, for at most 1 s (emit.py's drained): a runner that stopped reading stays
+      // stopped for longer (until the slow reader gives up after 3 s), and is caught.
       const runId = uuidv7();
       const done = join(scratch, `${runId}.done`);
       const rounds = 4;
-      const actions = Array.from({ length: rounds }, (_, i) => ['err-bytes:100000', 'sleep:0.25', `out:line ${i}`, 'sleep:0.25']).flat();
+      const actions = Array.from({ length: rounds }, (_, i) => ['err-bytes:100000', 'drained:1', `out:line ${i}`, 'drained:1']).flat();
       const runner = [process.execPath, BIN, 'run', '-q', '--run-id', runId, '--', ...emit(...actions, `touch:${done}`)].map(shellWord).join(' ');
       const slowReader = `{ i=0; while [ ! -e ${shellWord(done)} ] && [ $i -lt 60 ]; do sleep 0.05; i=$((i+1)); done; cat >/dev/null; }`;
       const result = await runCli([], { shell: `${runner} 2>&1 >/dev/null | ${slowReader}`, env: t.env });

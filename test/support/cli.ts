@@ -1,12 +1,15 @@
 // Runs the real `kubescribe` binary (bin/kubescribe.js on the built dist/) as a child process, or
 // its `main` in this process for tests of what a command prints and returns (runCliInProcess).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const BIN = fileURLToPath(new URL('../../bin/kubescribe.js', import.meta.url));
+// The checkout, also when this file runs compiled in scripts/build-tests.mjs's mirror of it: there
+// package.json is a link to the checkout's. The test processes run in the checkout.
+export const REPO_ROOT = `${dirname(realpathSync(fileURLToPath(new URL('../../package.json', import.meta.url))))}/`;
+export const BIN = `${REPO_ROOT}bin/kubescribe.js`;
 
 export interface CliResult {
   code: number | null;
