@@ -28,10 +28,16 @@ export async function startServe(env: Record<string, string>, args: string[]): P
   let stderr = '';
   child.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')));
   const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? String(code))));
+  // 60 s: at load 25 a serve on a busy PostgreSQL was seen to need more than 30. One that never
+  // listens is killed, or it would outlive the test and keep the test file's process from exiting.
   const url = await waitFor(() => {
     if (child.exitCode !== null) throw new Error(`serve exited at start: ${stderr}`);
     return /KubeScribe API on (http:\/\/\S+)/.exec(stderr)?.[1];
-  }, 30_000, `serve to listen (${stderr})`);
+  }, 60_000, 'serve to listen').catch(async (error: unknown) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    throw new Error(`${(error as Error).message}; its stderr: ${stderr}`);
+  });
   return {
     child, url, exited,
     stderr: () => stderr,
