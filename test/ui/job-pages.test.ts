@@ -113,7 +113,6 @@ for (const engine of ENGINES) {
     let ui: TestUi;
     let runs: SeededRun[];
     let slots: SeedSlot[];
-    let livePage: Page;
 
     before(async () => {
       ui = await startTestUi(engine, { config: CONFIG });
@@ -129,7 +128,6 @@ for (const engine of ENGINES) {
     test('job page: definition, the 30-day figures of the oracle, SLA counts and strip, the chart, recent runs with a live one', async () => {
       // Tall enough for the whole stats panel in the screenshot.
       const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
-      livePage = page;
       await signIn(page, ui.url, ui.tokens.admin);
       // The jobs list links the job's name to its page.
       await page.locator('#job-nightly').getByRole('link', { name: 'nightly', exact: true }).click();
@@ -195,7 +193,9 @@ for (const engine of ENGINES) {
     });
 
     test('the window chooser switches the figures: 7 days, 24 hours and 90 days', async () => {
-      const page = livePage;
+      // Each test's pages are closed after it (fileBrowser): this one starts from the job page anew.
+      const page = await browser.signedInPage(ui.url, ui.tokens.admin);
+      await page.goto(`${ui.url}/ui/jobs/nightly`);
       for (const window of ['7d', '24h', '90d'] as const) {
         await page.getByRole('navigation', { name: 'Window' }).getByRole('link', { name: window }).click();
         await page.waitForURL(new RegExp(`/ui/jobs/nightly\\?window=${window}$`));
