@@ -87,8 +87,16 @@ export async function launchBrowser(): Promise<TestBrowser> {
       const key = `${baseUrl} ${token}`;
       let page = signedIn.get(key);
       if (page) {
-        await page.goto(`${baseUrl}/ui/jobs`);
-        return page;
+        // The kept page may still be on a run page whose own end-of-run reload fires now (closePages'
+        // about:blank can lose that race too): that interrupts this navigation, so it is made again.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await page.goto(`${baseUrl}/ui/jobs`);
+            return page;
+          } catch (error) {
+            if (attempt >= 3 || !/interrupted by another navigation/.test((error as Error).message)) throw error;
+          }
+        }
       }
       page = await openPage({}, true);
       await signIn(page, baseUrl, token);
