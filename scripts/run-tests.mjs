@@ -22,6 +22,7 @@ const LONGEST_FIRST = [
   'test/ui/run-live.test.ts',
   'test/ui/pages.test.ts',
   'test/runner/runner.test.ts',
+  'test/ui/job-pages.test.ts',
   'test/ui/foundation.test.ts',
   'test/faults/serve-kill.test.ts',
   'test/runs/reaper.test.ts',
