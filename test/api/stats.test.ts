@@ -9,22 +9,10 @@ import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { checkResponse, fetchOpenApi, type OpenApiDocument } from '../support/openapi-contract.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
-import { expectedBuckets, expectedMetric, expectedStats, seedRuns, type SeededRun, type SeedSlot } from '../support/stats-oracle.ts';
+import { assertClose, expectedBuckets, expectedMetric, expectedStats, seedRuns, type SeededRun, type SeedSlot } from '../support/stats-oracle.ts';
 
 const HOUR = 3_600_000;
 
-/** Equal, numbers within 1e-9 relative. */
-function assertClose(actual: unknown, expected: unknown, path = '$'): void {
-  if (typeof expected === 'number' && typeof actual === 'number') {
-    assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${path}: ${actual} ≠ ${expected}`);
-  } else if (expected !== null && typeof expected === 'object') {
-    assert.ok(actual !== null && typeof actual === 'object', `${path}: expected an object`);
-    assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(expected).sort(), `${path}: keys`);
-    for (const key of Object.keys(expected)) assertClose((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], `${path}.${key}`);
-  } else {
-    assert.equal(actual, expected, path);
-  }
-}
 
 for (const engine of ENGINES) {
   describe(`stats API (${engine})`, () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { allJobStats, jobStats, STATS_WINDOWS, windowRange, type StatsWindow } from '../../src/reports/stats.ts';
 import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
-import { expectedBuckets, expectedMetric, expectedStats, seedRuns, type SeededRun, type SeedRun, type SeedSlot } from '../support/stats-oracle.ts';
+import { assertClose, expectedBuckets, expectedMetric, expectedStats, seedRuns, type SeededRun, type SeedRun, type SeedSlot } from '../support/stats-oracle.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -15,18 +15,6 @@ const DAY = 24 * HOUR;
 const NOW = new Date(Math.floor(Date.now() / 1000) * 1000 - 17_000);
 const at = (msBeforeNow: number) => new Date(NOW.getTime() - msBeforeNow);
 
-/** Equal, numbers within 1e-9 relative (PostgreSQL may sum floats in another order). */
-function assertClose(actual: unknown, expected: unknown, path = '$'): void {
-  if (typeof expected === 'number' && typeof actual === 'number') {
-    assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${path}: ${actual} ≠ ${expected}`);
-  } else if (expected !== null && typeof expected === 'object') {
-    assert.ok(actual !== null && typeof actual === 'object', `${path}: expected an object, got ${JSON.stringify(actual)}`);
-    assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(expected).sort(), `${path}: keys`);
-    for (const key of Object.keys(expected)) assertClose((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], `${path}.${key}`);
-  } else {
-    assert.equal(actual, expected, path);
-  }
-}
 
 /** A varied history of one job over 100 days: every status, durations from 1 s to 2 h, queue waits, a metric. */
 function history(job: string): SeedRun[] {

@@ -1,6 +1,7 @@
 // Seeded runs and slots for the reporting tests, and an independent computation of the stats over
 // them in plain JS (docs/reporting.md's definitions, restated without the SQL), to check
 // src/reports/stats.ts and the API against.
+import assert from 'node:assert/strict';
 import type { Db } from '../../src/runlog/db.ts';
 import { ensureUndeclaredJob } from '../../src/runlog/sql/jobs.ts';
 import { insertRun, transitionRun } from '../../src/runlog/sql/runs.ts';
@@ -210,4 +211,17 @@ export function expectedMetric(runs: readonly SeededRun[], job: string, metric: 
       max: values.length ? Math.max(...values) : null,
     };
   });
+}
+
+/** Deep equality, numbers within 1e-9 relative (PostgreSQL's percentile_cont and sums may differ from the oracle's in the last bits). */
+export function assertClose(actual: unknown, expected: unknown, path = '$'): void {
+  if (typeof expected === 'number' && typeof actual === 'number') {
+    assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${path}: ${actual} ≠ ${expected}`);
+  } else if (expected !== null && typeof expected === 'object') {
+    assert.ok(actual !== null && typeof actual === 'object', `${path}: expected an object, got ${JSON.stringify(actual)}`);
+    assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(expected).sort(), `${path}: keys`);
+    for (const key of Object.keys(expected)) assertClose((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], `${path}.${key}`);
+  } else {
+    assert.equal(actual, expected, path);
+  }
 }

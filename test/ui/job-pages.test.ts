@@ -14,7 +14,7 @@ import { formatMs } from '../../src/ui/format.ts';
 import { ENGINES } from '../support/runlog-engines.ts';
 import { expectNoCspViolations, expectNoSeriousA11yViolations, fileBrowser, screenshot, signIn } from '../support/browser.ts';
 import { runCliInProcess } from '../support/cli.ts';
-import { expectedBuckets, expectedStats, seedRuns, type SeededRun, type SeedRun, type SeedSlot } from '../support/stats-oracle.ts';
+import { assertClose, expectedBuckets, expectedStats, seedRuns, type SeededRun, type SeedRun, type SeedSlot } from '../support/stats-oracle.ts';
 import { finishSeededRun, startTestUi, type TestUi } from '../support/ui.ts';
 
 const CONFIG = parseConfig(`
@@ -90,18 +90,6 @@ function expectedPanel(runs: readonly SeededRun[], slots: readonly SeedSlot[], j
   };
 }
 
-/** Deep equality, numbers to 1e-9 (PostgreSQL's percentile_cont and the oracle's may differ in the last bits). */
-function assertClose(actual: unknown, expected: unknown, path = '$'): void {
-  if (typeof expected === 'number' && typeof actual === 'number') {
-    assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${path}: ${actual} ≠ ${expected}`);
-  } else if (expected !== null && typeof expected === 'object') {
-    assert.ok(actual !== null && typeof actual === 'object', `${path}: expected an object, got ${JSON.stringify(actual)}`);
-    assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(expected).sort(), `${path}: keys`);
-    for (const key of Object.keys(expected)) assertClose((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], `${path}.${key}`);
-  } else {
-    assert.equal(actual, expected, path);
-  }
-}
 
 const text = async (page: Page, selector: string) => (await page.locator(selector).innerText()).trim();
 
