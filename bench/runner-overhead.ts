@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { redactUrl } from '../src/runlog/db.ts';
+import { startBenchServe } from './bench-serve.ts';
 import { MeasurementError, numberOption, out, progress, quantile, ratio, table, UsageError } from './report.ts';
 
 // Issue 11: `kubescribe run -- true` adds at most 100 ms and 80 MB over a bare `true` on PostgreSQL and
@@ -372,47 +373,16 @@ async function postgresEngine(workDir: string): Promise<Engine | string> {
  * and no DATABASE_URL, as a job pod does. The server runs through every measurement of this engine.
  */
 async function apiEngine(workDir: string, postgres: Engine): Promise<Engine | string> {
-  const home = join(workDir, 'api-home');
-  mkdirSync(home, { recursive: true });
-  const tokenFile = join(workDir, 'admin-token');
-  const token = `ksk_${randomBytes(24).toString('hex')}`;
-  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-  const serverEnv: NodeJS.ProcessEnv = { ...postgres.env, KUBESCRIBE_HOME: home, KUBESCRIBE_ADMIN_TOKEN_FILE: tokenFile };
-  const server = spawn(NODE, [BIN, 'serve', '--port', '0', '--executor', 'none', '--no-scheduler'], { cwd: workDir, env: serverEnv, stdio: ['ignore', 'ignore', 'pipe'] });
-  let serverErr = '';
-  server.stderr!.on('data', (data: Buffer) => {
-    serverErr = (serverErr + data.toString('utf8')).slice(-4000);
-  });
-  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-  const stop = async () => {
-    if (server.exitCode === null && server.signalCode === null) server.kill('SIGTERM');
-    await exited;
-  };
-  // serve writes its URL to the server file once it listens.
-  const serverFile = join(home, 'server.json');
-  const deadline = performance.now() + 60_000;
-  let url: string | null = null;
-  while (url === null) {
-    if (server.exitCode !== null || performance.now() > deadline) {
-      await stop();
-      return `API skipped: kubescribe serve did not start: ${serverErr.trim() || 'no server file within 60 s'}`;
-    }
-    if (existsSync(serverFile)) {
-      try {
-        url = (JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string }).url;
-      } catch {
-        // Being written.
-      }
-    }
-    if (url === null) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const server = await startBenchServe(workDir, postgres.env);
+  if (typeof server === 'string') return `API skipped: ${server}`;
+  const { url, token } = server;
   const env = baseEnv(join(workDir, 'api-runner-home'), workDir);
   Object.assign(env, { KUBESCRIBE_API_URL: url, KUBESCRIBE_SERVER: url, KUBESCRIBE_TOKEN: token });
   return {
     name: 'API (serve)',
     where: `kubescribe serve at ${url} on ${postgres.where.replace(/ \(new.*$/, '')}`,
     env,
-    cleanup: stop,
+    cleanup: server.stop,
   };
 }
 
