@@ -58,7 +58,7 @@ export async function openRunLogDb(location: RunLogLocation, options: { migrate?
       } catch (error) {
         // Held by the spool flusher (src/cli/spool-flusher.ts), which lets go once the spools are
         // imported: wait for it, so that `kubescribe runs` right after a run shows it.
-        if (!(error instanceof RunLogBusyError) || error.pid !== liveFlusherPid(location.home) || Date.now() > deadline) throw error;
+        if (!(error instanceof RunLogBusyError) || error.pid === process.pid || error.pid !== liveFlusherPid(location.home) || Date.now() > deadline) throw error;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
