@@ -48,8 +48,16 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
 
   program
     .command('flush')
-    .description('write records that runners buffered on disk while the RunLog was unreachable')
-    .action(async () => {
+    .description('write records that runners buffered on disk (while the RunLog was unreachable, or behind on the embedded RunLog)')
+    // What `kubescribe run` on the embedded RunLog starts detached at exit (spool-flusher.ts): one at a
+    // time, until no spool is left. Not for people: plain `flush` does the same in the foreground.
+    .addOption(new Option('--behind').hideHelp())
+    .action(async (options: { behind?: boolean }) => {
+      if (options.behind) {
+        const { flushBehind } = await import('./spool-flusher.ts');
+        setExit(await flushBehind(ctx));
+        return;
+      }
       const { flushCommand } = await import('./migrate-command.ts');
       setExit(await flushCommand(ctx));
     });

@@ -15,6 +15,10 @@ export async function migrateCommand(ctx: CliContext, options: { config?: string
         ? `RunLog at ${db.location}: applied ${result.applied.join(', ')}; schema version ${result.to}\n`
         : `RunLog at ${db.location}: schema version ${result.to}, up to date\n`,
     );
+    // Spools before the config's definitions, as every command that opens the RunLog writes them first:
+    // a spooled run's job sync imported after this one would make the older definition current.
+    const { flushSpools, spoolDirectory } = await import('../runner/runlog-sink.ts');
+    await flushSpools(db, spoolDirectory(ctx.env.home), (line) => ctx.stderr.write(`${line}\n`));
     if (config.file) {
       const synced = await syncJobs(db, config);
       ctx.stdout.write(`jobs from ${config.file}: ${synced.map((job) => `${job.name} (revision ${job.revision})`).join(', ') || 'none'}\n`);

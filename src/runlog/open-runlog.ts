@@ -2,6 +2,12 @@ import { join } from 'node:path';
 import type { Db } from './db.ts';
 import { migrate, type MigrationResult } from './migrate.ts';
 import { timing } from '../util/timing.ts';
+import { liveFlusherPid } from './flusher-lock.ts';
+import { RunLogBusyError } from './pglite-lock.ts';
+
+// How long opening the embedded RunLog waits for the spool flusher's hold: it imports a run in about
+// a second of CPU (opening PGlite is most of it), minutes' worth of queued runs in well under this.
+const FLUSHER_WAIT_MS = 120_000;
 
 export interface RunLogLocation {
   databaseUrl: string | null;
@@ -44,7 +50,18 @@ export async function openRunLogDb(location: RunLogLocation, options: { migrate?
     db = await openPgEngine({ url: location.databaseUrl, schema: location.databaseSchema ?? undefined, checkSchema: options.migrate === false });
   } else {
     const { openPgliteEngine } = await import('./pglite-engine.ts');
-    db = await openPgliteEngine({ dataDir: pgliteDataDir(location.home), threaded: options.threaded });
+    const deadline = Date.now() + FLUSHER_WAIT_MS;
+    for (;;) {
+      try {
+        db = await openPgliteEngine({ dataDir: pgliteDataDir(location.home), threaded: options.threaded });
+        break;
+      } catch (error) {
+        // Held by the spool flusher (src/cli/spool-flusher.ts), which lets go once the spools are
+        // imported: wait for it, so that `kubescribe runs` right after a run shows it.
+        if (!(error instanceof RunLogBusyError) || error.pid === process.pid || error.pid !== liveFlusherPid(location.home) || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
   timing(`${db.engine} open`);
   if (options.migrate !== false) {

@@ -34,6 +34,11 @@ export interface RecordSink {
    * another run is then left on disk for someone who may, never dropped.
    */
   isForbidden?(error: unknown): boolean;
+  /**
+   * False for the spool itself (spool-sink.ts): a runner writing behind leaves earlier runners' spools
+   * to the flusher instead of copying them into its own.
+   */
+  readonly replaysSpools?: boolean;
   close(): Promise<void>;
 }
 

@@ -273,6 +273,17 @@ function writerAlive(spoolFile: string): boolean {
   return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && processExists(pid);
 }
 
+/** The spools in `spoolDir` a flush would import now: those whose writer is gone. */
+export function importableSpools(spoolDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(spoolDir).filter((name) => name.endsWith('.jsonl'));
+  } catch {
+    return [];
+  }
+  return names.map((name) => join(spoolDir, name)).filter((path) => !OPEN_SPOOLS.has(path) && !writerAlive(path));
+}
+
 /**
  * Replays offline buffers left by runners that exited while their sink was unreachable, through
  * `sink`, in batches. A spool whose writer still runs is left to it. An unreachable sink stops the

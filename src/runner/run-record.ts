@@ -58,7 +58,7 @@ export async function startRunRecord(start: RunStart): Promise<StartedRun | { ex
   };
 
   // Records that earlier runners could not deliver go first, so history stays in order.
-  await recorder.read((sink) => flushSpoolsTo(sink, spoolDirectory(start.home), start.note));
+  await recorder.read((sink) => (sink.replaysSpools === false ? Promise.resolve(0) : flushSpoolsTo(sink, spoolDirectory(start.home), start.note)));
 
   if (start.definition) {
     recorder.record({ op: 'sync_job', job: jobSyncOf(start.definition, start.config.file) });

@@ -25,6 +25,8 @@ export interface RunnerInput {
   job: string | null;
   /** Adopt this (queued) run instead of creating one. */
   runId: string | null;
+  /** The id of the run to create when not adopting (default: a new UUIDv7); a write-behind spool is named by it. */
+  newRunId?: string;
   /** Raw `-p key=value` pairs. */
   params: string[];
   trigger: Trigger;
@@ -100,7 +102,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
   }
   const { job, definition, command, cliParams } = invocation;
 
-  const runId = input.runId ?? uuidv7();
+  const runId = input.runId ?? input.newRunId ?? uuidv7();
   const recorder = new Recorder({
     sink: input.sink,
     open: input.openDb,

@@ -98,6 +98,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // cluster refuses): a failed start leaves nothing running that would keep the process alive.
   const started: (() => Promise<unknown>)[] = [];
   try {
+    // Spools first (said once the log exists): a run spooled before kubescribe.yaml changed syncs the
+    // definition it ran with, and imported after this sync it would make that older definition current.
+    const early: string[] = [];
+    await flushSpools(db, spoolDirectory(options.env.home), (line) => early.push(line.replace(/^kubescribe: /, '')));
     const revisions = await syncJobs(db, options.config);
     // `executor: kubernetes`: runs are Jobs and schedules CronJobs, so the in-process scheduler stays off.
     const kubernetes = options.executor !== 'none' && options.config.executor === 'kubernetes';
@@ -131,6 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const app = await buildApp(deps, [runsReadRoutes, runsWriteRoutes, jobsRoutes, tokensRoutes, runnerRoutes, statsRoutes, metricsRoutes, uiRoutes]);
     started.push(() => app.close());
     logServerEvents(events, app.log);
+    for (const line of early) app.log.info(line);
     started.push(() => executor.stop({ drain: false }));
     await executor.start();
     const scheduler = options.scheduler && !kubernetes

@@ -15,6 +15,7 @@ import { triggerRun } from '../../src/runs/trigger-run.ts';
 import { waitFor } from '../support/cli.ts';
 import { startKubeApiDouble, type KubeApiDouble, type KubeApiDoubleOptions } from '../support/kube-api-double.ts';
 import { createTestRunLog, type Engine, type TestRunLog } from '../support/runlog-engines.ts';
+import { settleFlusher } from '../support/spool-flusher.ts';
 
 export const NAMESPACE = 'ks-test';
 
@@ -94,6 +95,8 @@ export async function createHarness(
     async suspendDb() {
       await db.close();
       return async () => {
+        // A pod's runner that created its run (a CronJob's) wrote it behind: its flusher imports it first.
+        await settleFlusher(runlog.home);
         db = await openRunLogDb(runlog.location);
         harness.db = db;
       };

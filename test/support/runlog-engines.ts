@@ -10,6 +10,7 @@ import pg from 'pg';
 import type { Db } from '../../src/runlog/db.ts';
 import { openRunLogDb } from '../../src/runlog/open-runlog.ts';
 import { seedPgliteRunLog } from './pglite-template.ts';
+import { settleFlusher } from './spool-flusher.ts';
 
 export type Engine = 'pglite' | 'postgres';
 
@@ -25,7 +26,8 @@ export interface TestRunLog {
   location: { databaseUrl: string | null; databaseSchema: string | null; home: string };
   /**
    * Runs `fn` with the RunLog open. PGlite is opened for the call and closed after it, because a
-   * child runner cannot open it while this process holds it.
+   * child runner cannot open it while this process holds it; before, runs a `kubescribe run` wrote
+   * behind are waited for (settleFlusher).
    */
   withDb<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   cleanup(): Promise<void>;
@@ -43,6 +45,8 @@ export async function createTestRunLog(engine: Engine): Promise<TestRunLog> {
       location,
       env: { KUBESCRIBE_HOME: home, DATABASE_URL: '' },
       async withDb(fn) {
+        // Runs written behind (kubescribe run on PGlite) are in the RunLog once their flusher is done.
+        await settleFlusher(home);
         const db = await openRunLogDb(location);
         try {
           return await fn(db);
@@ -51,6 +55,8 @@ export async function createTestRunLog(engine: Engine): Promise<TestRunLog> {
         }
       },
       async cleanup() {
+        // A flusher still writing in the home would make the removal fail (ENOTEMPTY) or outlive it.
+        await settleFlusher(home, 60_000);
         rmSync(home, { recursive: true, force: true });
       },
     };

@@ -1,0 +1,83 @@
+// The embedded RunLog's write-behind sink: `kubescribe run` on PGlite with no server records into its
+// spool file only and leaves the import to a detached flusher (src/cli/spool-flusher.ts). Opening
+// PGlite costs ~0.9 s of CPU (WebAssembly compile, unpacking its share/ files, a cold backend, the
+// checkpoint at close) that no option of PGlite 0.5 skips: a run that waited for it could not start
+// within issue 11's 300 ms (docs/benchmarks.md, "Write-behind runs on the embedded RunLog").
+// The file is the one the Recorder spools to when a sink is unreachable, in the same format, so every
+// flush (flushSpoolsTo: the flusher, any command that opens the RunLog, a running dev) imports it.
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { EventInput, RunPatch, TransitionResult } from '../runlog/sql/runs.ts';
+import type { RecordOp } from './record-ops.ts';
+import type { RecordSink, SinkRun } from './record-sink.ts';
+import { writerFileOf } from './recorder.ts';
+
+/**
+ * Appends every batch to the run's spool file. The writer pid file says "still being written": a
+ * flush leaves the spool alone until this process closes the sink (or dies: a SIGKILLed runner's
+ * spool is imported by the next flush, its last line cut short at most).
+ */
+export class SpoolSink implements RecordSink {
+  readonly description = 'the spool';
+  readonly replaysSpools = false;
+  private fd: number | null = null;
+  private wrote = false;
+
+  constructor(private readonly spoolFile: string) {}
+
+  /** True once a record was written: the file exists and a flusher has something to import. */
+  get hasRecords(): boolean {
+    return this.wrote;
+  }
+
+  async apply(ops: RecordOp[]): Promise<void> {
+    const fd = this.open();
+    writeSync(fd, ops.map((op) => JSON.stringify(op) + '\n').join(''));
+    this.wrote = true;
+    // On disk before the job runs on, and before the runner says how it ended: the run's creation and
+    // its transitions (running, then the outcome). Log chunks and heartbeats ride on the next of these
+    // or on close; fsync each (up to four a second) would cost a job writing fast for nothing it needs.
+    if (ops.some((op) => op.op === 'insert_run' || op.op === 'transition')) fsyncSync(fd);
+  }
+
+  // Write-behind is used only for a new run: adopting a queued run (--run-id) needs the RunLog's answer.
+  async getRun(): Promise<SinkRun | null> {
+    throw new Error('the spool cannot answer for a run: adopting a run needs the RunLog');
+  }
+
+  async adopt(_runId: string, _patch: RunPatch, _event: EventInput): Promise<TransitionResult> {
+    throw new Error('the spool cannot adopt a run: adopting a run needs the RunLog');
+  }
+
+  isUnreachable(): boolean {
+    return false;
+  }
+
+  async close(): Promise<void> {
+    if (this.fd !== null) {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      this.fd = null;
+    }
+    // Last: from now on any flush may import the file.
+    rmSync(writerFileOf(this.spoolFile), { force: true });
+  }
+
+  private open(): number {
+    if (this.fd !== null) return this.fd;
+    mkdirSync(dirname(this.spoolFile), { recursive: true });
+    // The pid file before the spool, so that no flush ever sees the spool without its writer.
+    const writerFile = writerFileOf(this.spoolFile);
+    mkdirSync(dirname(writerFile), { recursive: true });
+    writeFileSync(writerFile, `${process.pid}\n`, { mode: 0o600 });
+    this.fd = openSync(this.spoolFile, 'a', 0o600);
+    // The new file's directory entry too: the run must survive a power cut once it started.
+    const dirFd = openSync(dirname(this.spoolFile), 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+    return this.fd;
+  }
+}
