@@ -34,6 +34,11 @@ export class HtmlPage {
     return textOf(this.one(selector));
   }
 
+  /** The text of the first element matching `selector` as it is (entities decoded, whitespace kept): a textarea's value. */
+  rawText(selector: string): string {
+    return DomUtils.textContent(this.one(selector));
+  }
+
   /** The texts of every element matching `selector`. */
   texts(selector: string): string[] {
     return this.all(selector).map(textOf);
