@@ -39,6 +39,47 @@ export class HtmlPage {
     return DomUtils.textContent(this.one(selector));
   }
 
+  /**
+   * What the form matching `selector` sends as a browser sends it, in order, with `values` (by field
+   * name) in place of what the page filled in: inputs (checkboxes when checked), each select's selected
+   * options (else its first), textareas. No submit button's own name and value: pass them in `values`.
+   */
+  formFields(selector: string, values: Record<string, string> = {}): [string, string][] {
+    const form = this.one(selector);
+    const fields: [string, string][] = [];
+    for (const control of DomUtils.findAll((e) => ['input', 'select', 'textarea'].includes(e.name), form.children)) {
+      const name = control.attribs.name;
+      if (!name || 'disabled' in control.attribs) continue;
+      if (control.name === 'input') {
+        const type = control.attribs.type ?? 'text';
+        if (['submit', 'button', 'image', 'reset', 'file'].includes(type)) continue;
+        if ((type === 'checkbox' || type === 'radio') && !('checked' in control.attribs)) continue;
+        fields.push([name, control.attribs.value ?? (type === 'checkbox' ? 'on' : '')]);
+      } else if (control.name === 'select') {
+        const options = DomUtils.findAll((e) => e.name === 'option', control.children);
+        const chosen = options.filter((o) => 'selected' in o.attribs);
+        for (const option of chosen.length > 0 || 'multiple' in control.attribs ? chosen : options.slice(0, 1)) fields.push([name, option.attribs.value ?? textOf(option)]);
+      } else {
+        fields.push([name, DomUtils.textContent(control).replace(/^\n/, '')]);
+      }
+    }
+    const given = new Set(Object.keys(values));
+    return [...fields.filter(([name]) => !given.has(name)), ...Object.entries(values)];
+  }
+
+  /** The form control the label whose words start with `label` is for (the hints inside a label are ignored). */
+  control(label: string): Element {
+    const found = this.all('label').find((l) => {
+      const words = textOf(l);
+      return words === label || words.startsWith(`${label} `);
+    });
+    assert.ok(found, `no label ${JSON.stringify(label)} on the page`);
+    if (found.attribs.for) return this.one(`#${found.attribs.for}`);
+    const [inner] = DomUtils.findAll((e) => ['input', 'select', 'textarea'].includes(e.name), found.children);
+    assert.ok(inner, `the label ${JSON.stringify(label)} names no control`);
+    return inner;
+  }
+
   /** The texts of every element matching `selector`. */
   texts(selector: string): string[] {
     return this.all(selector).map(textOf);
@@ -141,14 +182,17 @@ export class UiSession {
     return session;
   }
 
-  /** GETs a UI page (redirects not followed) and parses it. */
-  get(path: string): Promise<HtmlPage> {
-    return this.send('GET', path);
+  /** GETs a UI page (redirects not followed) and parses it; `htmx` asks as htmx does, for a route's fragment. */
+  get(path: string, { htmx = false }: { htmx?: boolean } = {}): Promise<HtmlPage> {
+    return this.send('GET', path, undefined, htmx ? { 'hx-request': 'true' } : {});
   }
 
-  /** POSTs a form with this session's CSRF token (unless the form names its own), as the page's own form would. */
-  post(path: string, form: Record<string, string>): Promise<HtmlPage> {
-    return this.send('POST', path, { _csrf: this.csrf, ...form });
+  /**
+   * POSTs a form (redirects not followed). An object gets this session's CSRF token unless it names its
+   * own `_csrf`, as the page's own forms carry it; a list of fields (HtmlPage.formFields) is sent as it is.
+   */
+  post(path: string, form: Record<string, string> | [string, string][]): Promise<HtmlPage> {
+    return this.send('POST', path, Array.isArray(form) ? form : { _csrf: this.csrf, ...form });
   }
 
   /** Opens a server-sent event stream (as htmx's sse extension does); read its events with `waitFor`. */
@@ -159,8 +203,8 @@ export class UiSession {
     return new EventStream(path, response, abort);
   }
 
-  private async send(method: 'GET' | 'POST', path: string, form?: Record<string, string>): Promise<HtmlPage> {
-    const headers: Record<string, string> = { cookie: this.cookieHeader() };
+  private async send(method: 'GET' | 'POST', path: string, form?: Record<string, string> | [string, string][], extra: Record<string, string> = {}): Promise<HtmlPage> {
+    const headers: Record<string, string> = { ...extra, cookie: this.cookieHeader() };
     if (form) Object.assign(headers, { 'content-type': 'application/x-www-form-urlencoded', origin: this.baseUrl });
     const response = await fetch(`${this.baseUrl}${path}`, { method, redirect: 'manual', headers, ...(form ? { body: new URLSearchParams(form).toString() } : {}) });
     for (const line of response.headers.getSetCookie()) {
