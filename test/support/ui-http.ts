@@ -162,13 +162,41 @@ function matchesPath(element: Element, steps: Step[]): boolean {
 
 /** A signed-in UI session over HTTP: its cookies (session, flash) kept as a browser keeps them, and its CSRF token. */
 export class UiSession {
-  private readonly jar = new Map<string, string>();
-  private csrf = '';
-  private constructor(readonly baseUrl: string) {}
+  private constructor(readonly baseUrl: string, private readonly jar = new Map<string, string>(), private csrf = '') {}
+
+  /** The same session (cookies and CSRF token, which a browser sends to every port of a host) on another server. */
+  at(baseUrl: string): UiSession {
+    return new UiSession(baseUrl, this.jar, this.csrf);
+  }
+
+  /** A cookie's value as the session holds it (undefined when it holds none). */
+  cookie(name: string): string | undefined {
+    return this.jar.get(name);
+  }
+
+  /** Puts a cookie in the session, as a person with the browser's storage could. */
+  setCookie(name: string, value: string): void {
+    this.jar.set(name, value);
+  }
+
+  /** Whether GET `path` sends this session to the sign-in page (fails on a server error). */
+  async landsOnSignIn(path: string): Promise<boolean> {
+    const page = await this.get(path);
+    assert.ok(page.status < 500, `${path} answered ${page.status}`);
+    if (page.status === 302 || page.status === 303) return new URL(page.headers.get('location')!, this.baseUrl).pathname === '/ui/sign-in';
+    return false;
+  }
 
   /** Signs in through the sign-in form (its CSRF pair included) as a browser would. */
   static async signIn(baseUrl: string, token: string): Promise<UiSession> {
     const session = new UiSession(baseUrl);
+    await session.signIn(token);
+    return session;
+  }
+
+  /** Signs this session in (again) with `token` through the sign-in form. */
+  async signIn(token: string): Promise<void> {
+    const session = this as UiSession;
     const form = await session.get('/ui/sign-in');
     assert.equal(form.status, 200);
     assert.ok(session.jar.has('ks_presign'), 'the sign-in form sets its CSRF cookie');
@@ -179,7 +207,6 @@ export class UiSession {
     assert.equal(jobs.status, 200);
     session.csrf = JSON.parse(jobs.attr('body', 'hx-headers') ?? '{}')['x-csrf-token'] as string;
     assert.ok(session.csrf, 'a signed-in page carries its CSRF token');
-    return session;
   }
 
   /** GETs a UI page (redirects not followed) and parses it; `htmx` asks as htmx does, for a route's fragment. */
