@@ -16,7 +16,7 @@ export class HtmlPage {
     this.doc = parseDocument(html);
   }
 
-  /** Every element matching `selector` (a small subset of CSS, see `matches`), in document order. */
+  /** Every element matching `selector` (descendant steps of tag#id.class[attr=value], see parseStep), in document order. */
   all(selector: string): Element[] {
     const steps = selector.trim().split(/\s+/).map(parseStep);
     return DomUtils.findAll((element) => matchesPath(element, steps), this.doc.children);
@@ -40,9 +40,10 @@ export class HtmlPage {
   }
 
   /**
-   * What the form matching `selector` sends as a browser sends it, in order, with `values` (by field
-   * name) in place of what the page filled in: inputs (checkboxes when checked), each select's selected
-   * options (else its first), textareas. No submit button's own name and value: pass them in `values`.
+   * What the form matching `selector` sends as a browser sends it: its fields in order (inputs,
+   * checkboxes when checked, each select's selected options or else its first, textareas), those named
+   * in `values` left out and `values` (by field name) added after them. No submit button's own name
+   * and value: pass them in `values`.
    */
   formFields(selector: string, values: Record<string, string> = {}): [string, string][] {
     const form = this.one(selector);
