@@ -16,6 +16,14 @@ export type Engine = 'pglite' | 'postgres';
 
 export const ENGINES: Engine[] = process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
 
+/**
+ * The engine the UI files drive Chromium on: PostgreSQL when DATABASE_URL is set (as in CI and in
+ * production), PGlite otherwise. A page's scripts, live updates, layout and accessibility do not depend
+ * on the engine, and a browser is most of a UI file's CPU (docs/benchmarks.md, round six); what a page
+ * shows that comes from SQL is checked on every engine over plain HTTP (test/support/ui-http.ts).
+ */
+export const BROWSER_ENGINE: Engine = ENGINES.includes('postgres') ? 'postgres' : 'pglite';
+
 export interface TestRunLog {
   engine: Engine;
   /** KubeScribe's home for this test (PGlite data, offline buffers). */

@@ -1,9 +1,12 @@
 // The job page (/ui/jobs/<name>: definition, stats panel over a chosen window, SLA strip, runs-per-day
 // chart, recent runs) and the reports page (/ui/reports: the health table of `kubescribe report`)
-// in a real browser, on each RunLog engine: the figures against an independent computation over
-// seeded runs and slots (test/support/stats-oracle.ts), window switching, an empty job, a live run,
-// unknown and hostile names, what each scope is offered, accessibility in light and dark, and the
-// reports page against `kubescribe report --json` and `--md` for the same window.
+// on each RunLog engine: the figures against an independent computation over seeded runs and slots
+// (test/support/stats-oracle.ts), window switching, an empty job, a live run, unknown and hostile
+// names, what each scope is offered, and the reports page against `kubescribe report --json` and
+// `--md` for the same window, read from the server's HTML over plain HTTP on every engine; the same in
+// Chromium, with the page's scripts, accessibility in light and dark and a phone's width, on one
+// engine (BROWSER_ENGINE: PostgreSQL when DATABASE_URL is set, PGlite otherwise), since the browser's
+// side does not depend on the engine.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
@@ -11,7 +14,8 @@ import { parseConfig } from '../../src/config/job-config.ts';
 import { healthCells, percent } from '../../src/reports/health-report.ts';
 import type { JobStats } from '../../src/reports/stats.ts';
 import { formatMs } from '../../src/ui/format.ts';
-import { ENGINES } from '../support/runlog-engines.ts';
+import { BROWSER_ENGINE, ENGINES } from '../support/runlog-engines.ts';
+import { textOf, UiSession } from '../support/ui-http.ts';
 import { expectNoCspViolations, expectNoSeriousA11yViolations, fileBrowser, screenshot, signIn } from '../support/browser.ts';
 import { runCliInProcess } from '../support/cli.ts';
 import { assertClose, expectedBuckets, expectedStats, seedRuns, type SeededRun, type SeedRun, type SeedSlot } from '../support/stats-oracle.ts';
@@ -93,11 +97,174 @@ function expectedPanel(runs: readonly SeededRun[], slots: readonly SeedSlot[], j
 
 const text = async (page: Page, selector: string) => (await page.locator(selector).innerText()).trim();
 
-// One Chromium for both engines' suites.
+// What the pages show from the RunLog, on every engine, from the server's HTML (no browser).
+for (const engine of ENGINES) {
+  describe(`job and reports pages over HTTP (${engine})`, () => {
+    let ui: TestUi;
+    let runs: SeededRun[];
+    let slots: SeedSlot[];
+    let reader: UiSession;
+
+    before(async () => {
+      ui = await startTestUi(engine, { config: CONFIG });
+      const spec = seedSpec();
+      runs = await seedRuns(ui.db, spec.runs, spec.slots);
+      slots = spec.slots;
+      reader = await UiSession.signIn(ui.url, ui.tokens.read);
+    });
+    after(async () => {
+      await ui?.close();
+    });
+
+    test('job page: definition, the 30-day figures of the oracle, SLA counts and strip, the chart, recent runs with a live one', async () => {
+      assert.ok((await reader.get('/ui/jobs')).all('tr#job-nightly a').some((a) => a.attribs.href === '/ui/jobs/nightly' && textOf(a) === 'nightly'));
+      const page = await reader.get('/ui/jobs/nightly');
+      assert.equal(page.status, 200);
+      assert.equal(page.text('h1'), 'nightly');
+      const facts = page.text('.job-facts');
+      assert.match(facts, /at 03:00 every day \(Europe\/Berlin\)\s+0 3 \* \* \*/);
+      assert.match(facts, /Time zone\s+Europe\/Berlin/);
+      assert.equal(page.count('.job-facts ol.plain li'), 3);
+      assert.match(facts, /Executor\s+none/);
+      assert.match(facts, /Timeout\s+30m/);
+      assert.match(facts, /Retries\s+2, backoff 1m/);
+      assert.match(page.text('.job-description'), /Loads the night's orders/);
+
+      const want = expectedPanel(runs, slots, 'nightly', '30d');
+      assert.equal(want.stats.runs.total, 32);
+      assert.equal(page.text('#stats-title'), 'Health over the last 30d');
+      assert.equal(page.text('.window-chooser a[aria-current=page]'), '30d');
+      assert.match(page.text('.runs-by-status'), /^32\s+▶\s+running 1\s+✓\s+succeeded 25\s+✗\s+failed 5\s+⊘\s+cancelled 1$/);
+      assert.equal(page.text('.success-rate'), want.successRate);
+      assert.equal(page.text('.durations'), want.durations);
+      assert.equal(page.text('.streak'), want.streak);
+      assert.equal(page.text('.mtbf'), want.mtbf);
+      assert.equal(page.text('.queue-wait'), want.queueWait);
+      assert.match(page.text('.last-success'), /^\d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+      assert.match(page.text('.last-failure'), new RegExp(`^nightly#${want.stats.last_failure!.run_number}\\s+✗\\s+failed\\s+\\d{4}-.*\\sRuntimeError: disk full$`));
+      assert.equal(page.text('.sla-summary'), want.sla);
+      assert.deepEqual(page.all('.stats-panel ol.slots li').map((li) => li.attribs.class),
+        ['slot-on_time', 'slot-on_time', 'slot-skipped', 'slot-on_time', 'slot-on_time', 'slot-on_time', 'slot-missed', 'slot-late', 'slot-on_time', 'slot-on_time']);
+      const buckets = expectedBuckets(runs, 'nightly', want.from, want.now, '1d');
+      assert.equal(page.count('svg.bar-chart rect.bar-hit'), buckets.length);
+      const finished = buckets.reduce((sum, b) => sum + b.runs, 0);
+      assert.match(page.attr('svg.bar-chart', 'aria-label')!, new RegExp(`over ${buckets.length} days, oldest first: ${finished} runs, 5 failed`));
+      const rows = page.texts('table.runs tbody tr');
+      assert.equal(rows.length, 10);
+      assert.match(rows[0]!, /nightly#42\s+▶\s+running/);
+      assert.ok(page.all('a').some((a) => textOf(a) === 'All runs of nightly' && a.attribs.href === '/ui/runs?job=nightly'));
+
+      // The live row's stream (the runs page's) sends it again when its run finishes.
+      const live = runs[runs.length - 1]!;
+      const streamUrl = page.all('[sse-connect]')[0]?.attribs['sse-connect'];
+      assert.ok(streamUrl, 'the recent runs follow the live one');
+      const stream = await reader.stream(streamUrl);
+      try {
+        await stream.waitFor((e) => e.event === `run-${live.run_id}`);
+        await finishSeededRun(ui.db, live.run_id, 'succeeded', new Date(NOW - 20_000), 5_000);
+        runs[runs.length - 1] = { ...live, status: 'succeeded', finished_at: new Date(NOW - 15_000) };
+        await stream.waitFor((e) => e.event === `run-${live.run_id}` && e.data.includes('succeeded'));
+      } finally {
+        stream.close();
+      }
+    });
+
+    test('the window chooser switches the figures: 7 days, 24 hours and 90 days', async () => {
+      for (const window of ['7d', '24h', '90d'] as const) {
+        const link = (await reader.get('/ui/jobs/nightly')).all('nav[aria-label=Window] a').find((a) => textOf(a) === window);
+        assert.equal(link?.attribs.href, `/ui/jobs/nightly?window=${window}`);
+        const page = await reader.get(link.attribs.href);
+        const want = expectedPanel(runs, slots, 'nightly', window);
+        assert.equal(page.text('#stats-title'), `Health over the last ${window}`);
+        assert.match(page.text('.runs-by-status'), new RegExp(`^${want.stats.runs.total}\\b`));
+        assert.equal(page.text('.success-rate'), want.successRate, window);
+        assert.equal(page.text('.durations'), want.durations, window);
+        assert.equal(page.text('.streak'), want.streak, window);
+        assert.equal(page.text('.sla-summary'), want.sla, window);
+        assert.equal(page.count('.stats-panel ol.slots li'), slots.filter((slot) => slot.scheduled_for >= want.from).length, window);
+        const buckets = expectedBuckets(runs, 'nightly', want.from, want.now, window === '24h' ? '1h' : '1d');
+        assert.equal(page.count('svg.bar-chart rect.bar-hit'), buckets.length, window);
+      }
+      // 7 days: d = 1 … 7 (d = 6 failed) and the live run, which has succeeded since; the cancelled run does not count.
+      assert.equal((await reader.get('/ui/jobs/nightly?window=7d')).text('.success-rate'), '87.5%');
+      const bad = await reader.get('/ui/jobs/nightly?window=1y');
+      assert.equal(bad.status, 400);
+      assert.match(bad.text('.error-message'), /The window "1y" is not one of 24h, 7d, 30d, 90d/);
+    });
+
+    test('an empty job, an unknown job, and hostile names: a page that says so, never a 500', async () => {
+      const quiet = await reader.get('/ui/jobs/quiet');
+      assert.match(quiet.text('.stats-panel .empty'), /No runs of quiet in the RunLog yet/);
+      assert.match(quiet.text('section[aria-labelledby=runs-title] .empty'), /No runs yet/);
+      assert.match(quiet.text('.job-facts'), /Schedule\s+by hand only/);
+      const unknown = await reader.get('/ui/jobs/no-such-job');
+      assert.equal(unknown.status, 404);
+      assert.match(unknown.text('.error-message'), /There is no job no-such-job/);
+      for (const path of ['%00', '%2E%2E', 'a'.repeat(5000), '%ED%A0%80', '%F0%9F', 'a%00b', `x${'%C3%A9'.repeat(300)}`, '..%2F..%2Fetc%2Fpasswd']) {
+        const response = await reader.get(`/ui/jobs/${path}`);
+        assert.ok([400, 404].includes(response.status), `${path.slice(0, 40)}: ${response.status}`);
+        const decodes = (() => { try { decodeURIComponent(path); return true; } catch { return false; } })();
+        if (decodes) assert.match(response.headers.get('content-type') ?? '', /text\/html/, path.slice(0, 40));
+        else assert.equal(response.status, 400, path);
+      }
+    });
+
+    test('scopes: a read-only token sees no actions on the job page; an admin suspends from it and comes back to it', async () => {
+      const read = await reader.get('/ui/jobs/nightly');
+      assert.deepEqual(read.texts('button').filter((t) => /Suspend|Resume/.test(t)), []);
+      assert.ok(!read.texts('a').some((t) => /Trigger/.test(t)));
+      const trigger = await (await UiSession.signIn(ui.url, ui.tokens.trigger)).get('/ui/jobs/nightly');
+      assert.ok(trigger.all('a').some((a) => textOf(a) === 'Trigger…' && a.attribs.href === '/ui/jobs/nightly/trigger'));
+      assert.deepEqual(trigger.texts('button').filter((t) => /Suspend|Resume/.test(t)), []);
+
+      const admin = await UiSession.signIn(ui.url, ui.tokens.admin);
+      const offered = await admin.get('/ui/jobs/nightly');
+      assert.equal(offered.text('form[action="/ui/jobs/nightly/suspend"] button'), 'Suspend');
+      assert.equal(offered.attr('form[action="/ui/jobs/nightly/suspend"] input[name=back]', 'value'), 'job', 'the job page\'s form comes back to it');
+      const suspended = await admin.post('/ui/jobs/nightly/suspend', { reason: 'warehouse migration', back: 'job' });
+      assert.equal(suspended.headers.get('location'), '/ui/jobs/nightly');
+      const page = await admin.get('/ui/jobs/nightly');
+      assert.match(page.text('.flash'), /Job nightly suspended: warehouse migration\./);
+      assert.match(page.text('h1'), /nightly\s+suspended/);
+      assert.match(page.text('.job-facts'), /Next runs\s+none while suspended/);
+      assert.equal((await admin.post('/ui/jobs/nightly/resume', { back: 'job' })).headers.get('location'), '/ui/jobs/nightly');
+      assert.equal((await admin.get('/ui/jobs/nightly')).count('.job-facts ol.plain li'), 3);
+    });
+
+    test('reports page: the table and the Markdown of `kubescribe report` for the same window, linked to the job pages', async () => {
+      assert.ok((await reader.get('/ui/jobs')).all('nav[aria-label=Main] a').some((a) => textOf(a) === 'Reports' && a.attribs.href === '/ui/reports'));
+      for (const window of ['30d', '7d'] as const) {
+        const page = await reader.get(window === '30d' ? '/ui/reports' : `/ui/reports?window=${window}`);
+        assert.equal(page.status, 200);
+        const cli = async (args: string[]) => {
+          const result = await runCliInProcess(['report', '--server', ui.url, '--token', ui.tokens.read, '--window', window, ...args]);
+          assert.equal(result.code, 0, result.err);
+          return result.out;
+        };
+        const { jobs } = JSON.parse(await cli(['--json'])) as { jobs: JobStats[] };
+        assert.deepEqual(jobs.map((job) => job.job_name), ['hello', 'nightly']);
+        const nightly = jobs.find((job) => job.job_name === 'nightly')!;
+        const want = expectedPanel(runs, slots, 'nightly', window).stats;
+        assertClose({ ...nightly, from: null, to: null }, { ...want, window, from: null, to: null });
+        const table = page.all('table.health-table tbody tr').map((row) => row.children.filter((c) => c.type === 'tag').map((cell) => textOf(cell as Parameters<typeof textOf>[0])));
+        assert.deepEqual(table, jobs.map((job) => Object.values(healthCells(job))), window);
+        const clock = (md: string) => md.replace(/\(to [^)]*\)/, '(to …)');
+        assert.equal(clock(page.rawText('#report-markdown').trim()), clock((await cli(['--md'])).trim()), window);
+      }
+      const page = await reader.get('/ui/reports');
+      assert.ok(page.all('tr#health-nightly a').some((a) => textOf(a) === 'nightly' && a.attribs.href === '/ui/jobs/nightly'));
+      const failure = runs.find((run) => run.job === 'nightly' && run.status === 'failed' && run.created_at.getTime() === daysAgo(6).getTime())!;
+      assert.ok(page.all('tr#health-nightly a').some((a) => textOf(a) === `nightly#${failure.run_number}` && a.attribs.href === `/ui/runs/${failure.run_id}`));
+      assert.equal((await reader.get('/ui/reports?window=forever')).status, 400);
+    });
+  });
+}
+
+// One Chromium for the file, for the browser's engine.
 const browser = fileBrowser();
 
-for (const engine of ENGINES) {
-  describe(`job and reports pages (${engine})`, () => {
+for (const engine of [BROWSER_ENGINE]) {
+  describe(`job and reports pages in Chromium (${engine})`, () => {
     let ui: TestUi;
     let runs: SeededRun[];
     let slots: SeedSlot[];

@@ -1,12 +1,15 @@
-// What the run page and the runs list show as a run lives, in a real Chromium against one real server
-// (`startServer`, the local executor, its notifier) per engine, the admin's signed-in page kept from
-// test to test and a browser context of its own for each test of sign-ins and cookies:
+// What the run page and the runs list show as a run lives, against one real server (`startServer`,
+// the local executor, its notifier) per engine:
 // - a failing run's webhook alert, answered 500 then 200 by a real HTTP receiver, shown on the run
 //   page with its channel, state and both attempts, the receiver's HTML error text escaped;
 // - a queued run seen becoming running (no output yet) and then succeeded, without a reload, on its
 //   page (the log stream's status events) and on the runs list (its live rows);
 // - sign-ins that survive a restart and work on another server of the same RunLog (keys in the
 //   RunLog), and tampered or rotated-away cookies that get the sign-in page.
+// On every engine over plain HTTP (the pages' HTML, their streams, the session's cookies); in a real
+// Chromium, the admin's signed-in page kept from test to test and a context of its own for each test
+// of sign-ins and cookies, with the pages' scripts and axe, on one engine (BROWSER_ENGINE: PostgreSQL
+// when DATABASE_URL is set, PGlite otherwise), since the browser's side does not depend on the engine.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,7 +34,8 @@ import { uiRoutes } from '../../src/ui/ui-routes.ts';
 import { expectNoCspViolations, expectNoSeriousA11yViolations, launchBrowser, signIn, type TestBrowser } from '../support/browser.ts';
 import { REPO_ROOT, waitFor } from '../support/cli.ts';
 import { ALL_ROUTES } from '../support/full-api.ts';
-import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
+import { BROWSER_ENGINE, createTestRunLog, ENGINES, type Engine, type TestRunLog } from '../support/runlog-engines.ts';
+import { type HtmlPage, UiSession } from '../support/ui-http.ts';
 import { seedRun } from '../runlog/shared-runlog.ts';
 
 /**
@@ -106,6 +110,194 @@ async function landsOnSignIn(page: Page, baseUrl: string, path: string): Promise
   return new URL(page.url()).pathname === '/ui/sign-in';
 }
 
+/** The server (local executor and notifier, no scheduler) on `engine`, its webhook receiver and an admin token. */
+async function startLiveServer(engine: Engine) {
+  const runlog = await createTestRunLog(engine);
+  const receiver = await startFlakyReceiver();
+  const server = await startServer({
+    env: readEnvironment({ ...runlog.env }, REPO_ROOT),
+    config: testConfig(receiver.url),
+    host: '127.0.0.1',
+    port: 0,
+    executor: 'local',
+    scheduler: false,
+    cwd: REPO_ROOT,
+    logger: false,
+  });
+  const admin = (await createToken(server.db, { name: 'live-admin', scope: 'admin', expires_at: null, created_by: 'test' })).token;
+  return { runlog, receiver, server, admin };
+}
+
+/** Another API server with the UI on the same RunLog (on PostgreSQL its own connection pool), listening. */
+async function startOtherServer(engine: Engine, runlog: TestRunLog, server: RunningServer, hookUrl: string): Promise<{ url: string; close(): Promise<void> }> {
+  const db = engine === 'postgres' ? await openRunLogDb(runlog.location) : server.db;
+  const app: FastifyInstance = await buildApp({ db, config: testConfig(hookUrl), executor: new RecordingExecutor(), logger: false }, [...ALL_ROUTES, uiRoutes]);
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url,
+    async close() {
+      await app.close();
+      if (db !== server.db) await db.close();
+    },
+  };
+}
+
+/** Triggers the failing job through the API and waits until its alert, refused once, is delivered; its run id. */
+async function failedRunWithAlert(server: RunningServer, admin: string, receiver: Awaited<ReturnType<typeof startFlakyReceiver>>): Promise<string> {
+  const response = await fetch(`${server.url}/runs/trigger`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ job: 'breaks' }),
+  });
+  assert.equal(response.status, 202, await response.clone().text());
+  const runId = ((await response.json()) as { run_id: string }).run_id;
+  // The server's own notifier sends it: answered 500 first, then sent on its retry 200 ms later.
+  await waitFor(async () => (await listRunNotifications(server.db, runId))[0]?.state === 'sent', 60_000, 'the alert to be delivered');
+  assert.equal(receiver.posts.length, 2);
+  assert.equal((JSON.parse(receiver.posts[1]!) as { run: { run_id: string } }).run.run_id, runId);
+  return runId;
+}
+
+// The same on every engine, from the server's HTML, streams and cookies (no browser).
+for (const engine of ENGINES) {
+  describe(`live run pages and shared sign-ins over HTTP (${engine})`, { concurrency: false }, () => {
+    let runlog: TestRunLog;
+    let server: RunningServer;
+    let receiver: Awaited<ReturnType<typeof startFlakyReceiver>>;
+    let admin: string;
+    let session: UiSession;
+
+    before(async () => {
+      ({ runlog, receiver, server, admin } = await startLiveServer(engine));
+      session = await UiSession.signIn(server.url, admin);
+    });
+    after(async () => {
+      await server?.close({ drain: false });
+      await receiver?.close();
+      await runlog?.cleanup();
+    });
+
+    /** The stored run page once the run has ended with `status`. */
+    async function storedPage(runId: string, status: string): Promise<HtmlPage> {
+      let page: HtmlPage | undefined;
+      await waitFor(async () => {
+        page = await session.get(`/ui/runs/${runId}`);
+        return page.count('#run-log[data-stream-url]') === 0 && page.count(`#run-summary .status-${status}`) === 1;
+      }, 15_000, `run ${runId} to be ${status}`);
+      return page!;
+    }
+
+    it('shows a failed run\'s webhook alert with its channel, state and both attempts, the receiver\'s HTML as text', async () => {
+      const runId = await failedRunWithAlert(server, admin, receiver);
+      const page = await storedPage(runId, 'failed');
+      const rows = page.all('section[aria-labelledby=notify-h] tbody tr');
+      assert.equal(rows.length, 1);
+      assert.equal(page.text('section[aria-labelledby=notify-h] tbody tr th'), 'hook');
+      assert.equal(page.text('section[aria-labelledby=notify-h] tbody tr .delivery'), 'sent');
+      const attempts = page.texts('section[aria-labelledby=notify-h] tbody tr ol.attempts li');
+      assert.equal(attempts.length, 2);
+      const [first, second] = attempts as [string, string];
+      assert.match(first, /failed — POST to 127\.0\.0\.1:\d+: HTTP 500 /);
+      assert.ok(first.endsWith(HOSTILE_ERROR), `the receiver's answer is shown as text: ${first}`);
+      assert.match(second, /: sent$/);
+      assert.doesNotMatch(second, /—/, 'a successful attempt has no error');
+      assert.equal(page.count('section[aria-labelledby=notify-h] script') + page.count('section[aria-labelledby=notify-h] img'), 0);
+      assert.ok(!page.html.includes(HOSTILE_ERROR), 'the error is escaped');
+    });
+
+    it('the page of a queued run shows it running, then succeeded, without a reload', async () => {
+      const run = await seedRun(server.db, QUEUED_ELSEWHERE);
+      const page = await session.get(`/ui/runs/${run.run_id}`);
+      assert.equal(page.count('#run-summary .status-queued'), 1);
+      assert.equal(page.count('#run-log .ln'), 0, 'no output');
+      const streamUrl = page.attr('#run-log', 'data-stream-url');
+      assert.ok(streamUrl, 'a live run\'s page follows it');
+      const stream = await session.stream(`${streamUrl}?after_seq=${page.attr('#run-log', 'data-after-seq') ?? '0'}`);
+      try {
+        await move(server.db, run.run_id, 'queued', 'running');
+        await stream.waitFor((e) => e.event === 'status' && (JSON.parse(e.data) as { status: string }).status === 'running');
+        // What the page re-reads on a status event: its summary, now running with its start time.
+        const summary = await session.get(`/ui/runs/${run.run_id}/summary`, { htmx: true });
+        assert.equal(summary.count('#run-summary .status-running'), 1);
+        assert.match(summary.text('#run-summary'), /Started \d{4}-\d\d-\d\d \d\d:\d\d/);
+        assert.ok(!stream.events.some((e) => e.event === 'log'), 'still no output');
+        await move(server.db, run.run_id, 'running', 'succeeded');
+        // The end of the stream (the page then reloads): the stored record, no live stream.
+        const end = await stream.waitFor((e) => e.event === 'end');
+        assert.equal((JSON.parse(end.data) as { status: string }).status, 'succeeded');
+      } finally {
+        stream.close();
+      }
+      await storedPage(run.run_id, 'succeeded');
+    });
+
+    it('the runs list shows a queued run becoming running, then succeeded, without a reload', async () => {
+      const run = await seedRun(server.db, QUEUED_ELSEWHERE);
+      const page = await session.get('/ui/runs?job=external');
+      assert.match(page.text(`tr#run-${run.run_id} .status`), /queued/);
+      const streamUrl = page.all('[sse-connect]')[0]?.attribs['sse-connect'];
+      assert.ok(streamUrl, 'the list follows its live rows');
+      const stream = await session.stream(streamUrl);
+      const row = (status: string) => (e: { event: string; data: string }) => e.event === `run-${run.run_id}` && e.data.includes(`status-${status}`);
+      try {
+        await move(server.db, run.run_id, 'queued', 'running');
+        await stream.waitFor(row('running'));
+        await move(server.db, run.run_id, 'running', 'succeeded');
+        await stream.waitFor(row('succeeded'));
+      } finally {
+        stream.close();
+      }
+    });
+
+    it('a sign-in survives a restart and works on every server of the RunLog; a tampered cookie gets the sign-in page', async () => {
+      const first = await startOtherServer(engine, runlog, server, receiver.url);
+      const signedIn = await UiSession.signIn(first.url, admin);
+      await first.close();
+      const restarted = await startOtherServer(engine, runlog, server, receiver.url);
+      try {
+        const there = signedIn.at(restarted.url);
+        assert.equal(await there.landsOnSignIn('/ui/runs'), false);
+        assert.match((await there.get('/ui/runs')).text('h1'), /Runs/);
+        assert.equal(await signedIn.at(server.url).landsOnSignIn('/ui/jobs'), false);
+        // A form sent to the other server passes its CSRF check too: the token comes from the shared key.
+        const created = await there.post('/ui/tokens', { name: 'made-on-a-replica', scope: 'read', expires_in: '' });
+        assert.equal(created.status, 201);
+        assert.match(created.text('#token-made-on-a-replica'), /made-on-a-replica/);
+
+        const value = signedIn.cookie(SESSION_COOKIE)!;
+        assert.ok(value, 'the session holds its cookie');
+        signedIn.setCookie(SESSION_COOKIE, value.slice(0, -3) + (value.at(-3) === 'A' ? 'B' : 'A') + value.slice(-2));
+        assert.equal(await signedIn.at(server.url).landsOnSignIn('/ui/runs'), true, 'a tampered cookie');
+        assert.equal(signedIn.cookie(SESSION_COOKIE), undefined, 'the bad cookie is dropped');
+      } finally {
+        await restarted.close();
+      }
+    });
+
+    it('after a key rotation an old cookie gets the sign-in page, and a new sign-in works on every server', async () => {
+      const signedIn = await UiSession.signIn(server.url, admin);
+      const old = signedIn.cookie(SESSION_COOKIE)!;
+      await rotateUiSessionKey(server.db);
+      // A server started after the rotation holds only the new key.
+      const fresh = await startOtherServer(engine, runlog, server, receiver.url);
+      try {
+        const there = signedIn.at(fresh.url);
+        assert.equal(await there.landsOnSignIn('/ui/runs'), true, 'a cookie of a rotated-away key');
+        await there.signIn(admin);
+        const renewed = signedIn.cookie(SESSION_COOKIE)!;
+        assert.notEqual(renewed.split('.')[0], old.split('.')[0], 'the new cookie names the new key');
+        // The long-running server had not re-read its keys yet: a cookie of a newer key makes it read them at once.
+        assert.equal(await signedIn.at(server.url).landsOnSignIn('/ui/runs'), false);
+        // And the old cookie is refused there too now that it has the new keys.
+        signedIn.setCookie(SESSION_COOKIE, old);
+        assert.equal(await signedIn.at(server.url).landsOnSignIn('/ui/runs'), true);
+      } finally {
+        await fresh.close();
+      }
+    });
+  });
+}
+
 let browser: TestBrowser;
 before(async () => {
   browser = await launchBrowser();
@@ -114,29 +306,16 @@ after(async () => {
   await browser?.close();
 });
 
-for (const engine of ENGINES) {
+for (const engine of [BROWSER_ENGINE]) {
   describe(`live run pages and shared sign-ins in Chromium (${engine})`, { concurrency: false }, () => {
-    // The pages' markup is the same on either engine: axe (~1 s of CPU a run) checks it in the first one's suite.
-    const expectAccessible = engine === ENGINES[0] ? expectNoSeriousA11yViolations : async (_page: Page) => {};
+    const expectAccessible = expectNoSeriousA11yViolations;
     let runlog: TestRunLog;
     let server: RunningServer;
     let receiver: Awaited<ReturnType<typeof startFlakyReceiver>>;
     let admin: string;
 
     before(async () => {
-      runlog = await createTestRunLog(engine);
-      receiver = await startFlakyReceiver();
-      server = await startServer({
-        env: readEnvironment({ ...runlog.env }, REPO_ROOT),
-        config: testConfig(receiver.url),
-        host: '127.0.0.1',
-        port: 0,
-        executor: 'local',
-        scheduler: false,
-        cwd: REPO_ROOT,
-        logger: false,
-      });
-      admin = (await createToken(server.db, { name: 'live-admin', scope: 'admin', expires_at: null, created_by: 'test' })).token;
+      ({ runlog, receiver, server, admin } = await startLiveServer(engine));
     });
     // A page left open keeps its live stream reading the RunLog every 250 ms through the next tests.
     afterEach(async () => {
@@ -155,31 +334,12 @@ for (const engine of ENGINES) {
     }
 
     /** Another API server with the UI on this RunLog (on PostgreSQL its own connection pool), listening. */
-    async function otherServer(): Promise<{ url: string; close(): Promise<void> }> {
-      const db = engine === 'postgres' ? await openRunLogDb(runlog.location) : server.db;
-      const app: FastifyInstance = await buildApp({ db, config: testConfig(receiver.url), executor: new RecordingExecutor(), logger: false }, [...ALL_ROUTES, uiRoutes]);
-      const url = await app.listen({ host: '127.0.0.1', port: 0 });
-      return {
-        url,
-        async close() {
-          await app.close();
-          if (db !== server.db) await db.close();
-        },
-      };
+    function otherServer(): Promise<{ url: string; close(): Promise<void> }> {
+      return startOtherServer(engine, runlog, server, receiver.url);
     }
 
     it('shows a failed run\'s webhook alert with its channel, state and both attempts, the receiver\'s HTML as text', async () => {
-      const response = await fetch(`${server.url}/runs/trigger`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ job: 'breaks' }),
-      });
-      assert.equal(response.status, 202, await response.clone().text());
-      const runId = ((await response.json()) as { run_id: string }).run_id;
-      // The server's own notifier sends it: answered 500 first, then sent on its retry 200 ms later.
-      await waitFor(async () => (await listRunNotifications(server.db, runId))[0]?.state === 'sent', 60_000, 'the alert to be delivered');
-      assert.equal(receiver.posts.length, 2);
-      assert.equal((JSON.parse(receiver.posts[1]!) as { run: { run_id: string } }).run.run_id, runId);
+      const runId = await failedRunWithAlert(server, admin, receiver);
 
       const page = await adminPage();
       await page.goto(`${server.url}/ui/runs/${runId}`);
