@@ -50,7 +50,10 @@ export function spawnFlusher(env: Pick<Environment, 'home'>): void {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, KUBESCRIBE_HOME: env.home };
   delete childEnv.DATABASE_URL;
   delete childEnv.KUBESCRIBE_TIMING;
-  const child = spawn(process.execPath, [bin, 'flush', '--behind'], { detached: true, stdio: ['ignore', log, log], env: childEnv });
+  // In the home, not the run's directory: a script that removes its directory right after the run
+  // (`cd "$(mktemp -d)" && kubescribe run … ; rm -rf "$PWD"`) left a flusher that died in uv_cwd, and
+  // the spool waited for the next command. The home holds the spools, and the flusher reads no config.
+  const child = spawn(process.execPath, [bin, 'flush', '--behind'], { cwd: env.home, detached: true, stdio: ['ignore', log, log], env: childEnv });
   child.on('error', () => {});
   child.unref();
   if (typeof log === 'number') closeSync(log);

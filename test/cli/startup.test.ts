@@ -64,8 +64,9 @@ async function recordedBy(preload: string[], recordVariable: string, args: strin
     });
     return { lines: readFileSync(record, 'utf8').split('\n').filter(Boolean), code, err };
   } finally {
-    // A run on the embedded RunLog leaves its import to a detached flusher in this home.
-    await settleFlusher(dir);
+    // A run on the embedded RunLog leaves its import to a detached flusher in its home. Through an API
+    // there is none: a refused API leaves its spool for a later command, which nothing here waits for.
+    if (!env.KUBESCRIBE_API_URL) await settleFlusher(env.KUBESCRIBE_HOME || dir);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -113,6 +113,27 @@ describe('kubescribe run writes behind on the embedded RunLog', () => {
     assert.equal((await listed()).find((run) => run.run_id === runId)?.status, 'succeeded');
   });
 
+  test('a run whose directory is removed: the flusher, started in the home, still imports it', { timeout: 180_000 }, async () => {
+    const gone = mkdtempSync(join(tmpdir(), 'ks-behind-gone-'));
+    // The command removes its own directory (a job cleaning up its scratch space), so the runner's is
+    // gone before it starts the flusher: one started in the run's directory died in uv_cwd, and the
+    // spool waited for the next command. As likely from a script: `kubescribe run … ; rm -rf "$PWD"`.
+    const result = await runCli(['run', '--', 'sh', '-c', 'rm -rf "$PWD" && echo from a removed directory'], { cwd: gone, env: t.env, timeoutMs: 120_000 });
+    assert.equal(existsSync(gone), false);
+    assert.equal(result.code, 0, result.err);
+    assert.equal(result.out, 'from a removed directory\n');
+    const runId = runIdOf(result.err);
+    assert.ok(await settleFlusher(t.home, 60_000), 'the flusher imported the spool and let go');
+    assert.deepEqual(spools(), [], 'no spool is left for a later command');
+    assert.equal(readFileSync(join(t.home, 'flush.log'), 'utf8').includes('uv_cwd'), false);
+    const db = await hold();
+    try {
+      assert.equal((await db.query<{ status: string }>('SELECT status FROM runs WHERE run_id = $1', [runId]))[0]?.status, 'succeeded');
+    } finally {
+      await db.close();
+    }
+  });
+
   test('a runner SIGKILLed after its start: the next command finds its run', { timeout: 180_000 }, async () => {
     const started = join(dir, 'started-killed');
     let runner: import('node:child_process').ChildProcess | undefined;
