@@ -47,6 +47,24 @@ const daysAgo = (d: number, plusMs = 0) => new Date(NOW - d * DAY + 3_600_000 + 
  * run 2.5 days ago, and a live one now. Slots of the last 10 days: started by that day's run,
  * except d = 4 (missed) and d = 8 (skipped). hello: three quick successes.
  */
+/**
+ * `kubescribe report` against the UI's server for `window`, and its jobs from `--json`, whose nightly
+ * figures are checked against the oracle here: the reports page's table is then checked against both.
+ */
+async function reportOf(ui: TestUi, runs: readonly SeededRun[], slots: readonly SeedSlot[], window: '30d' | '7d') {
+  const cli = async (args: string[]) => {
+    const result = await runCliInProcess(['report', '--server', ui.url, '--token', ui.tokens.read, '--window', window, ...args]);
+    assert.equal(result.code, 0, result.err);
+    return result.out;
+  };
+  const { jobs } = JSON.parse(await cli(['--json'])) as { jobs: JobStats[] };
+  assert.deepEqual(jobs.map((job) => job.job_name), ['hello', 'nightly']);
+  const nightly = jobs.find((job) => job.job_name === 'nightly')!;
+  const want = expectedPanel(runs, slots, 'nightly', window).stats;
+  assertClose({ ...nightly, from: null, to: null }, { ...want, window, from: null, to: null });
+  return { cli, jobs };
+}
+
 function seedSpec(): { runs: SeedRun[]; slots: SeedSlot[] } {
   const runs: SeedRun[] = [];
   const slots: SeedSlot[] = [];
@@ -236,16 +254,7 @@ for (const engine of ENGINES) {
       for (const window of ['30d', '7d'] as const) {
         const page = await reader.get(window === '30d' ? '/ui/reports' : `/ui/reports?window=${window}`);
         assert.equal(page.status, 200);
-        const cli = async (args: string[]) => {
-          const result = await runCliInProcess(['report', '--server', ui.url, '--token', ui.tokens.read, '--window', window, ...args]);
-          assert.equal(result.code, 0, result.err);
-          return result.out;
-        };
-        const { jobs } = JSON.parse(await cli(['--json'])) as { jobs: JobStats[] };
-        assert.deepEqual(jobs.map((job) => job.job_name), ['hello', 'nightly']);
-        const nightly = jobs.find((job) => job.job_name === 'nightly')!;
-        const want = expectedPanel(runs, slots, 'nightly', window).stats;
-        assertClose({ ...nightly, from: null, to: null }, { ...want, window, from: null, to: null });
+        const { cli, jobs } = await reportOf(ui, runs, slots, window);
         const table = page.all('table.health-table tbody tr').map((row) => row.children.filter((c) => c.type === 'tag').map((cell) => textOf(cell as Parameters<typeof textOf>[0])));
         assert.deepEqual(table, jobs.map((job) => Object.values(healthCells(job))), window);
         const clock = (md: string) => md.replace(/\(to [^)]*\)/, '(to …)');
@@ -441,20 +450,11 @@ for (const engine of [BROWSER_ENGINE]) {
           await page.getByRole('navigation', { name: 'Window' }).getByRole('link', { name: window }).click();
           await page.waitForURL(new RegExp(`/ui/reports\\?window=${window}$`));
         }
-        const cli = async (args: string[]) => {
-          const result = await runCliInProcess(['report', '--server', ui.url, '--token', ui.tokens.read, '--window', window, ...args]);
-          assert.equal(result.code, 0, result.err);
-          return result.out;
-        };
-        const { jobs } = JSON.parse(await cli(['--json'])) as { jobs: JobStats[] };
-        assert.deepEqual(jobs.map((job) => job.job_name), ['hello', 'nightly']);
-        // The CLI's numbers are the oracle's (so the table below is checked against both).
-        const nightly = jobs.find((job) => job.job_name === 'nightly')!;
-        const want = expectedPanel(runs, slots, 'nightly', window).stats;
-        assertClose({ ...nightly, from: null, to: null }, { ...want, window, from: null, to: null });
+        const { cli, jobs } = await reportOf(ui, runs, slots, window);
         const table = await page.locator('table.health-table tbody tr').evaluateAll((rows) =>
           rows.map((row) => [...row.querySelectorAll('th, td')].map((cell) => (cell as HTMLElement).innerText.trim())));
         assert.deepEqual(table, jobs.map((job) => Object.values(healthCells(job))), window);
+        const nightly = jobs.find((job) => job.job_name === 'nightly')!;
         assert.equal(table[1]![1], String(nightly.runs.total));
         assert.equal(table[1]![2], percent(nightly.success_rate));
         // The Markdown is `report --md`'s, but for the time it was computed at.
