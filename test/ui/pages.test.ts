@@ -65,6 +65,13 @@ async function seed(ui: TestUi): Promise<Record<string, string>> {
 const browser = fileBrowser();
 
 // What the pages show from the RunLog, on every engine, from the server's HTML (no browser).
+
+/** Admin-only forms a read-scoped session posts anyway: each must be refused (403) and change nothing. */
+const FORGED_ADMIN_POSTS = [
+  ['/ui/jobs/nightly-report/suspend', { reason: 'forged' }],
+  ['/ui/tokens', { name: 'forged', scope: 'admin' }],
+  ['/ui/tokens/test-admin/revoke', {}],
+] as const;
 for (const engine of ENGINES) {
   describe(`UI pages over HTTP (${engine})`, () => {
     let ui: TestUi;
@@ -126,11 +133,7 @@ for (const engine of ENGINES) {
       assert.ok(!page.texts('nav[aria-label=Main] a').includes('Tokens'));
       assert.ok((await admin.get('/ui/jobs')).texts('nav[aria-label=Main] a').includes('Tokens'), 'an admin is offered Tokens');
       const before = await rowCounts(ui.db);
-      for (const [path, form] of [
-        ['/ui/jobs/nightly-report/suspend', { reason: 'forged' }],
-        ['/ui/tokens', { name: 'forged', scope: 'admin' }],
-        ['/ui/tokens/test-admin/revoke', {}],
-      ] as const) {
+      for (const [path, form] of FORGED_ADMIN_POSTS) {
         const response = await reader.post(path, form);
         assert.equal(response.status, 403, path);
         assert.match(response.html, /has scope read; this needs scope admin/);
@@ -282,11 +285,7 @@ for (const engine of [BROWSER_ENGINE]) {
       // A forged POST with the session's own valid CSRF token: only the scope stands in the way.
       const csrf = await page.locator('form.identity input[name=_csrf]').inputValue();
       const before = await rowCounts(ui.db);
-      for (const [path, form] of [
-        ['/ui/jobs/nightly-report/suspend', { reason: 'forged' }],
-        ['/ui/tokens', { name: 'forged', scope: 'admin' }],
-        ['/ui/tokens/test-admin/revoke', {}],
-      ] as const) {
+      for (const [path, form] of FORGED_ADMIN_POSTS) {
         const response = await page.request.post(`${ui.url}${path}`, { form: { ...form, _csrf: csrf } });
         assert.equal(response.status(), 403, path);
         assert.match(await response.text(), /has scope read; this needs scope admin/);
