@@ -32,17 +32,17 @@ export interface TestBrowser {
   browser: Browser;
   /** A fresh context (own cookies), optionally in dark mode or at a phone's width. */
   newPage(options?: { colorScheme?: 'light' | 'dark'; viewport?: { width: number; height: number }; timezoneId?: string }): Promise<Page>;
-  /** Closes the pages (and their contexts) opened so far, and takes signedInPage()'s to about:blank; the browser stays. */
+  /** Closes the pages (and their contexts) opened so far, signedInPage()'s pages included (not its contexts); the browser stays. */
   closePages(): Promise<void>;
   /**
    * A page signed in with `token` on `baseUrl` through the sign-in form, showing the jobs page, as
    * newPage() and signIn() leave one. The first call per server and token signs in; later calls
-   * (later tests) get the same page back on the jobs page again: a context and a sign-in cost ~2 s
-   * of CPU, a page load a fifth of that. closePages() leaves these pages open (on about:blank);
-   * closeSignedInPages() closes them.
+   * (later tests) get a new page in the same context (its cookie signs them in) on the jobs page: a
+   * context and a sign-in cost ~2 s of CPU, a page a fraction of that. closePages() closes the pages
+   * and keeps the contexts; closeSignedInPages() closes those.
    */
   signedInPage(baseUrl: string, token: string): Promise<Page>;
-  /** Closes the pages signedInPage() keeps. */
+  /** Closes the contexts signedInPage() keeps. */
   closeSignedInPages(): Promise<void>;
   close(): Promise<void>;
 }
@@ -51,26 +51,23 @@ export interface TestBrowser {
 export async function launchBrowser(): Promise<TestBrowser> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
   const contexts: BrowserContext[] = [];
-  const signedIn = new Map<string, Page>();
+  const signedIn = new Map<string, BrowserContext>();
+  // signedInPage()'s pages, closed after each test. A page kept from test to test could still be on a
+  // run page whose own end-of-run reload then interrupted the next test's navigation (seen under load,
+  // three times in a row); a new page in the kept context has no such past.
+  const keptContextPages: Page[] = [];
   const closePages = async () => {
     for (const context of contexts.splice(0)) await context.close().catch(() => {});
-    // A kept page left on a live page would go on streaming (and its server reading the RunLog) through
-    // the next test; a reload the page started itself may interrupt this, which ends the stream as well.
-    for (const page of signedIn.values()) await page.goto('about:blank').catch(() => {});
+    for (const page of keptContextPages.splice(0)) await page.close().catch(() => {});
   };
   const closeSignedInPages = async () => {
-    const pages = [...signedIn.values()];
+    const kept = [...signedIn.values()];
     signedIn.clear();
-    for (const page of pages) await page.context().close().catch(() => {});
+    keptContextPages.length = 0;
+    for (const context of kept) await context.close().catch(() => {});
   };
-  const openPage = async (
-    { colorScheme = 'light', viewport = { width: 1280, height: 800 }, timezoneId = 'Europe/Berlin' }: Parameters<TestBrowser['newPage']>[0] = {},
-    kept = false,
-  ) => {
-    const context = await browser.newContext({ colorScheme, viewport, timezoneId, locale: 'en-GB' });
-    if (!kept) contexts.push(context);
-    const page = await context.newPage();
-    // What the browser refused to run or load: a page relying on inline script or style shows up here.
+  /** Collects what the browser refused to run or load: a page relying on inline script or style shows up here. */
+  const watch = (page: Page) => {
     const refused: string[] = [];
     refusals.set(page, refused);
     page.on('console', (message) => {
@@ -79,28 +76,31 @@ export async function launchBrowser(): Promise<TestBrowser> {
     page.on('pageerror', (error) => refused.push(`page error: ${error.message}`));
     return page;
   };
+  const openPage = async (
+    { colorScheme = 'light', viewport = { width: 1280, height: 800 }, timezoneId = 'Europe/Berlin' }: Parameters<TestBrowser['newPage']>[0] = {},
+    kept = false,
+  ) => {
+    const context = await browser.newContext({ colorScheme, viewport, timezoneId, locale: 'en-GB' });
+    if (!kept) contexts.push(context);
+    return watch(await context.newPage());
+  };
   return {
     browser,
     newPage: (options) => openPage(options),
     closePages,
     async signedInPage(baseUrl, token) {
       const key = `${baseUrl} ${token}`;
-      let page = signedIn.get(key);
-      if (page) {
-        // The kept page may still be on a run page whose own end-of-run reload fires now (closePages'
-        // about:blank can lose that race too): that interrupts this navigation, so it is made again.
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await page.goto(`${baseUrl}/ui/jobs`);
-            return page;
-          } catch (error) {
-            if (attempt >= 3 || !/interrupted by another navigation/.test((error as Error).message)) throw error;
-          }
-        }
+      const context = signedIn.get(key);
+      if (context) {
+        const page = watch(await context.newPage());
+        keptContextPages.push(page);
+        await page.goto(`${baseUrl}/ui/jobs`);
+        return page;
       }
-      page = await openPage({}, true);
+      const page = await openPage({}, true);
+      keptContextPages.push(page);
       await signIn(page, baseUrl, token);
-      signedIn.set(key, page);
+      signedIn.set(key, page.context());
       return page;
     },
     closeSignedInPages,
