@@ -15,6 +15,7 @@ import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, sy
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildVendor, vendoredSpecifier, VENDORED } from './build-vendor.mjs';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 // Compiled, file by file; everything else at the top is linked as it is.
@@ -39,17 +40,25 @@ function mirror(from, to) {
 }
 
 // Every import stays an import (nothing is bundled); a relative one of a .ts file becomes one of
-// the .js file compiled beside it, as tsc's rewriteRelativeImportExtensions would.
-const importsAsJs = {
+// the .js file compiled beside it, as tsc's rewriteRelativeImportExtensions would. A vendored package
+// (scripts/build-vendor.mjs) is imported from its bundle in the mirror, as dist/ imports it from dist/vendor/.
+const importsAsJs = (root, dir) => ({
   name: 'imports-as-js',
   setup(build) {
     build.onResolve({ filter: /.*/ }, (args) => {
       if (args.kind === 'entry-point') return undefined;
       if (/^\.\.?\//.test(args.path) && args.path.endsWith('.ts')) return { path: `${args.path.slice(0, -3)}.js`, external: true };
+      if (Object.hasOwn(VENDORED, args.path)) {
+        const compiledImporter = join(dir, relative(root, args.importer));
+        return { path: vendoredSpecifier(args.path, compiledImporter, join(dir, VENDOR_DIR)), external: true };
+      }
       return { path: args.path, external: true };
     });
   },
-};
+});
+
+// In the mirror, beside src/ and test/; no checkout has a directory of this name.
+const VENDOR_DIR = '.vendor';
 
 /**
  * Builds the mirror in a new temporary directory and returns it: `dir`, `compiled(file)` (a test
@@ -68,12 +77,12 @@ export async function buildTests() {
       if (COMPILED.includes(name)) sources.push(...mirror(join(root, name), join(dir, name)));
       else symlinkSync(join(root, name), join(dir, name));
     }
-    await esbuild.build({
+    await Promise.all([buildVendor({ outDir: join(dir, VENDOR_DIR) }), esbuild.build({
       entryPoints: sources,
       outdir: dir,
       outbase: root,
       bundle: true,
-      plugins: [importsAsJs],
+      plugins: [importsAsJs(root, dir)],
       platform: 'node',
       format: 'esm',
       target: 'node20',
@@ -84,7 +93,7 @@ export async function buildTests() {
       // Bundling (for the plugin) renames a top-level name that shadows an import; names stay as written.
       keepNames: true,
       logLevel: 'warning',
-    });
+    })]);
   } catch (error) {
     remove();
     throw error;

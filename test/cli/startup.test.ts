@@ -19,7 +19,9 @@ const HOOK = new URL('./record-modules.mjs', import.meta.url).href;
 // What took ~1 s to load before any command ran (docs/benchmarks.md).
 const HEAVY: Record<string, RegExp> = {
   Fastify: /\/node_modules\/fastify\//,
-  'the Kubernetes client': /\/node_modules\/@kubernetes\/client-node\//,
+  // From node_modules, or from its bundle in dist/vendor/ (scripts/build-vendor.mjs).
+  'the Kubernetes client': /\/node_modules\/@kubernetes\/client-node\/|\/dist\/vendor\/kubernetes-client-node\.js$/,
+  TypeBox: /\/node_modules\/typebox\/|\/dist\/vendor\/typebox\.js$/,
   PGlite: /\/node_modules\/@electric-sql\/pglite\//,
   'pg (PostgreSQL driver)': /\/node_modules\/pg\//,
   'the runner': /\/dist\/runner\/runner\.js$/,
