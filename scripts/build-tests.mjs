@@ -15,7 +15,8 @@ import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, sy
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildVendor, vendoredSpecifier, VENDORED } from './build-vendor.mjs';
+import { buildVendor } from './build-vendor.mjs';
+import { importsAsJs, MODULE_OPTIONS } from './esbuild-modules.mjs';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 // Compiled, file by file; everything else at the top is linked as it is.
@@ -39,24 +40,6 @@ function mirror(from, to) {
   return sources;
 }
 
-// Every import stays an import (nothing is bundled); a relative one of a .ts file becomes one of
-// the .js file compiled beside it, as tsc's rewriteRelativeImportExtensions would. A vendored package
-// (scripts/build-vendor.mjs) is imported from its bundle in the mirror, as dist/ imports it from dist/vendor/.
-const importsAsJs = (root, dir) => ({
-  name: 'imports-as-js',
-  setup(build) {
-    build.onResolve({ filter: /.*/ }, (args) => {
-      if (args.kind === 'entry-point') return undefined;
-      if (/^\.\.?\//.test(args.path) && args.path.endsWith('.ts')) return { path: `${args.path.slice(0, -3)}.js`, external: true };
-      if (Object.hasOwn(VENDORED, args.path)) {
-        const compiledImporter = join(dir, relative(root, args.importer));
-        return { path: vendoredSpecifier(args.path, compiledImporter, join(dir, VENDOR_DIR)), external: true };
-      }
-      return { path: args.path, external: true };
-    });
-  },
-});
-
 // In the mirror, beside src/ and test/; no checkout has a directory of this name.
 const VENDOR_DIR = '.vendor';
 
@@ -78,21 +61,17 @@ export async function buildTests() {
       else symlinkSync(join(root, name), join(dir, name));
     }
     await Promise.all([buildVendor({ outDir: join(dir, VENDOR_DIR) }), esbuild.build({
+      ...MODULE_OPTIONS,
       entryPoints: sources,
       outdir: dir,
       outbase: root,
-      bundle: true,
-      plugins: [importsAsJs(root, dir)],
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
+      // Each file's imports as written, .ts made .js; TypeBox, yaml and the Kubernetes client from their
+      // bundles in the mirror, as dist/ imports them from dist/vendor/.
+      plugins: [importsAsJs({ outputOf: (source) => join(dir, relative(root, source)), vendorDir: join(dir, VENDOR_DIR) })],
       tsconfig: join(root, 'tsconfig.json'),
       // Linked, not inline: a process reads the map of a file only when it loads it.
       sourcemap: 'linked',
       sourcesContent: false,
-      // Bundling (for the plugin) renames a top-level name that shadows an import; names stay as written.
-      keepNames: true,
-      logLevel: 'warning',
     })]);
   } catch (error) {
     remove();

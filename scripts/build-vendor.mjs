@@ -66,10 +66,3 @@ export function vendoredSpecifier(specifier, fromFile, vendorDir) {
   const path = relative(dirname(fromFile), join(vendorDir, VENDORED[specifier])).split(sep).join('/');
   return path.startsWith('.') ? path : `./${path}`;
 }
-
-const SPECIFIER = new RegExp(`(\\bfrom\\s*|\\bimport\\s*\\(\\s*|\\bimport\\s+)(['"])(${Object.keys(VENDORED).map((s) => s.replace(/[/.]/g, '\\$&')).join('|')})\\2`, 'g');
-
-/** Points the vendored packages' import specifiers in `source` (a module at `file`) at their bundles in `vendorDir`. */
-export function importVendored(source, file, vendorDir) {
-  return source.replace(SPECIFIER, (_match, keyword, quote, specifier) => `${keyword}${quote}${vendoredSpecifier(specifier, file, vendorDir)}${quote}`);
-}
