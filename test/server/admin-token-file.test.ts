@@ -70,7 +70,7 @@ for (const engine of ENGINES) {
       const named = (file: string) => new RegExp(`KUBESCRIBE_ADMIN_TOKEN_FILE ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `);
       const cases = [[secret, /does not hold a token/], ['', /it is empty/], [`${newToken()}\n${newToken()}\n`, /more than one line/]] as const;
       // The real serve for the first: its error is the file's reading error, which the others show in
-      // this process (serve reads the file before anything else; a start costs ~0.7 s of CPU).
+      // this process (serve reads the file before anything else; a start cost ~1 s of CPU).
       const [[content, reason], ...others] = cases;
       const file = join(dir, 'bad-token');
       writeFileSync(file, content);
