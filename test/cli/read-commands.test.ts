@@ -18,7 +18,9 @@ for (const engine of ENGINES) {
     let t: TestRunLog;
     const ok = uuidv7();
     const bad = uuidv7();
-    const cli = (args: string[]) => runCliInProcess(args, { env: t.env });
+    // The commands share one opening of the RunLog, held from the first until migrate's (which opens
+    // its own): no child process needs it after `before`'s runs and the first test's table.
+    const cli = async (args: string[]) => runCliInProcess(args, { env: t.env, db: await t.hold() });
 
     before(async () => {
       t = await createTestRunLog(engine);
@@ -144,11 +146,14 @@ for (const engine of ENGINES) {
     });
 
     test('migrate reports the schema version, is idempotent, and records the jobs of the config file', async () => {
-      const result = await cli(['migrate']);
+      // migrate opens the RunLog itself, without migrating first, to report the version it found.
+      await t.release();
+      const migrate = () => runCliInProcess(['migrate'], { env: t.env });
+      const result = await migrate();
       assert.equal(result.code, 0, result.err);
       assert.match(result.out, new RegExp(`schema version ${loadMigrations().length}, up to date`));
       assert.match(result.out, /jobs from .*kubescribe\.yaml: report \(revision 1\)/);
-      const again = await cli(['migrate']);
+      const again = await migrate();
       assert.match(again.out, /report \(revision 1\)/, 'an unchanged definition keeps its revision');
       const jobs = await t.withDb((db) => db.query<{ name: string; declared: boolean; current_revision: number | null }>(
         'SELECT name, declared, current_revision FROM jobs ORDER BY name'));

@@ -1,5 +1,8 @@
-// The TS helper, both in-process (validation) and in tsx child processes the way the runner
-// will start a Node script (env vars in, JSON lines out), plus parity with the Python helper.
+// The TS helper, both in-process (validation) and in child processes the way the runner starts a
+// Node script (env vars in, JSON lines out), plus parity with the Python helper. The children run
+// the published JavaScript (dist/helpers/kubescribe.js, built by `npm run build`) under plain node;
+// one runs a TypeScript script under tsx. A tsx child cost ~0.7 s of CPU to start against ~0.05 s
+// for node, and the concurrency test starts twenty (docs/benchmarks.md, round seven).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -11,6 +14,9 @@ import * as ks from '../../src/helpers/kubescribe.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HELPER_URL = pathToFileURL(join(ROOT, 'src', 'helpers', 'kubescribe.ts')).href;
+// What the package publishes (docs/helpers.md): scripts import it as JavaScript.
+const DIST_HELPER = join(ROOT, 'dist', 'helpers', 'kubescribe.js');
+const DIST_HELPER_URL = pathToFileURL(DIST_HELPER).href;
 // Resolved here so children can run from any working directory.
 const TSX = import.meta.resolve('tsx');
 const KS_VARS = ['KUBESCRIBE_RUN_ID', 'KUBESCRIBE_JOB', 'KUBESCRIBE_PARAMS', 'KUBESCRIBE_PARAMS_FILE', 'KUBESCRIBE_OUTPUT'];
@@ -42,16 +48,25 @@ function freshDir(name: string): string {
   return mkdtempSync(join(tmp, `${name}-`));
 }
 
-// Writes a .ts script that imports the helper by absolute URL, as a user's script would import
-// the published module.
+// Writes a .ts script that imports the helper's source by absolute URL, for tsx.
 function script(dir: string, body: string): string {
   const path = join(dir, 'job.ts');
   writeFileSync(path, `import * as ks from ${JSON.stringify(HELPER_URL)};\n${body}\n`);
   return path;
 }
 
-function runTs(path: string, env: Record<string, string>, cwd: string): Result {
-  const result = spawnSync(process.execPath, ['--import', TSX, path], {
+// Writes a .mjs script that imports the published helper by absolute URL, as a user's script would.
+function jsScript(dir: string, body: string): string {
+  assert.ok(existsSync(DIST_HELPER), `${DIST_HELPER} is missing: run \`npm run build\` first`);
+  const path = join(dir, 'job.mjs');
+  writeFileSync(path, `import * as ks from ${JSON.stringify(DIST_HELPER_URL)};\n${body}\n`);
+  return path;
+}
+
+/** Runs `path` under node, through tsx when it is TypeScript. */
+function runScript(path: string, env: Record<string, string>, cwd: string): Result {
+  const loader = path.endsWith('.ts') ? ['--import', TSX] : [];
+  const result = spawnSync(process.execPath, [...loader, path], {
     cwd,
     env: childEnv(env),
     encoding: 'utf8',
@@ -192,54 +207,56 @@ describe('src/helpers/kubescribe.ts in-process', () => {
   });
 });
 
-describe('src/helpers/kubescribe.ts in a tsx child process', () => {
-  it('reads the context and appends one compact JSON line per call', () => {
-    const dir = freshDir('child');
-    const outputFile = join(dir, 'out.jsonl');
-    const path = script(
-      dir,
-      `const p = ks.params<{ rows: number }>();
+describe('the helper in child processes: dist/helpers/kubescribe.js under node, src/helpers/kubescribe.ts under tsx', () => {
+  // The same calls from a TypeScript script (tsx, the source) and a JavaScript one (node, the published build).
+  for (const kind of ['TypeScript under tsx', 'JavaScript under node'] as const) {
+    it(`reads the context and appends one compact JSON line per call (${kind})`, () => {
+      const dir = freshDir('child');
+      const outputFile = join(dir, 'out.jsonl');
+      const typeArgument = kind === 'TypeScript under tsx' ? '<{ rows: number }>' : '';
+      const body = `const p = ks.params${typeArgument}();
 console.log(JSON.stringify({ runId: ks.runId(), job: ks.job(), params: p }));
 ks.metric('rows_read', p.rows);
 ks.metric('ratio', 0.25);
 ks.output('report', { path: 'out/r.json', note: 'line1\\nline2\\u2028 café', n: [1, 2.5, null, true] });
-ks.output('nothing', null);`,
-    );
-    const result = runTs(
-      path,
-      {
-        KUBESCRIBE_RUN_ID: 'r-1',
-        KUBESCRIBE_JOB: 'report',
-        KUBESCRIBE_PARAMS: '{"rows":1200}',
-        KUBESCRIBE_OUTPUT: outputFile,
-      },
-      dir,
-    );
-    assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(JSON.parse(result.stdout), { runId: 'r-1', job: 'report', params: { rows: 1200 } });
-    const text = readFileSync(outputFile, 'utf8');
-    assert.equal(text.split('\n').length, 5, 'four lines and the final newline');
-    assert.ok(text.startsWith('{"metric":"rows_read","value":1200}\n{"metric":"ratio","value":0.25}\n'));
-    assert.deepEqual(readLines(outputFile).slice(2), [
-      { output: 'report', value: { path: 'out/r.json', note: 'line1\nline2\u2028 café', n: [1, 2.5, null, true] } },
-      { output: 'nothing', value: null },
-    ]);
-  });
+ks.output('nothing', null);`;
+      const path = kind === 'TypeScript under tsx' ? script(dir, body) : jsScript(dir, body);
+      const result = runScript(
+        path,
+        {
+          KUBESCRIBE_RUN_ID: 'r-1',
+          KUBESCRIBE_JOB: 'report',
+          KUBESCRIBE_PARAMS: '{"rows":1200}',
+          KUBESCRIBE_OUTPUT: outputFile,
+        },
+        dir,
+      );
+      assert.equal(result.status, 0, result.stderr);
+      assert.deepEqual(JSON.parse(result.stdout), { runId: 'r-1', job: 'report', params: { rows: 1200 } });
+      const text = readFileSync(outputFile, 'utf8');
+      assert.equal(text.split('\n').length, 5, 'four lines and the final newline');
+      assert.ok(text.startsWith('{"metric":"rows_read","value":1200}\n{"metric":"ratio","value":0.25}\n'));
+      assert.deepEqual(readLines(outputFile).slice(2), [
+        { output: 'report', value: { path: 'out/r.json', note: 'line1\nline2\u2028 café', n: [1, 2.5, null, true] } },
+        { output: 'nothing', value: null },
+      ]);
+    });
+  }
 
   it('fails the script with a clear error on a bad KUBESCRIBE_PARAMS', () => {
     const dir = freshDir('badparams');
-    const path = script(dir, 'ks.params();');
-    const result = runTs(path, { KUBESCRIBE_PARAMS: '[1,2]' }, dir);
+    const path = jsScript(dir, 'ks.params();');
+    const result = runScript(path, { KUBESCRIBE_PARAMS: '[1,2]' }, dir);
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /KUBESCRIBE_PARAMS must be a JSON object, got an array/);
   });
 
   it('creates no file outside KubeScribe', () => {
     const dir = freshDir('nooutput');
-    const path = script(dir, "ks.metric('rows', 1);\nks.output('report', { a: 1 });");
-    const result = runTs(path, {}, dir);
+    const path = jsScript(dir, "ks.metric('rows', 1);\nks.output('report', { a: 1 });");
+    const result = runScript(path, {}, dir);
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(readdirSync(dir), ['job.ts']);
+    assert.deepEqual(readdirSync(dir), ['job.mjs']);
   });
 
   it('keeps every line intact with 20 processes appending concurrently', async () => {
@@ -249,7 +266,7 @@ ks.output('nothing', null);`,
     const perWriter = 100;
     // Payloads of up to ~16 KiB, well past PIPE_BUF, so an implementation writing in pieces
     // would show torn lines.
-    const path = script(
+    const path = jsScript(
       dir,
       `const w = Number(process.env.WRITER);
 for (let i = 0; i < ${perWriter}; i++) {
@@ -259,7 +276,7 @@ for (let i = 0; i < ${perWriter}; i++) {
     );
     const results = await Promise.all(
       Array.from({ length: writers }, (_, w) =>
-        runAsync(process.execPath, ['--import', TSX, path], { KUBESCRIBE_OUTPUT: outputFile, WRITER: String(w) }, dir),
+        runAsync(process.execPath, [path], { KUBESCRIBE_OUTPUT: outputFile, WRITER: String(w) }, dir),
       ),
     );
     for (const result of results) assert.equal(result.status, 0, result.stderr);
@@ -285,7 +302,7 @@ for (let i = 0; i < ${perWriter}; i++) {
     const dir = freshDir('parity');
     const tsFile = join(dir, 'ts.jsonl');
     const pyFile = join(dir, 'py.jsonl');
-    const path = script(
+    const path = jsScript(
       dir,
       "ks.metric('rows_read', 1200);\nks.metric('revenue_total', 51353.26);\nks.output('report', { path: '/tmp/r.json', regions: 4, tags: ['a', 'é'] });",
     );
@@ -296,7 +313,7 @@ for (let i = 0; i < ${perWriter}; i++) {
       'k.output("report", {"path": "/tmp/r.json", "regions": 4, "tags": ["a", "\\u00e9"]})',
     ].join('\n');
     const [tsResult, pyResult] = await Promise.all([
-      runAsync(process.execPath, ['--import', TSX, path], { KUBESCRIBE_OUTPUT: tsFile }, dir),
+      runAsync(process.execPath, [path], { KUBESCRIBE_OUTPUT: tsFile }, dir),
       runAsync('python3', ['-c', python], { KUBESCRIBE_OUTPUT: pyFile, PYTHONPATH: join(ROOT, 'helpers', 'python') }, dir),
     ]);
     assert.equal(tsResult.status, 0, tsResult.stderr);

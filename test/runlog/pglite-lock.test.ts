@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openPgliteEngine, RunLogBusyError } from '../../src/runlog/pglite-engine.ts';
 import { openRunLogDb, pgliteDataDir } from '../../src/runlog/open-runlog.ts';
+import { seedPgliteRunLog } from '../support/pglite-template.ts';
 
 describe('PGlite lock file (pglite)', () => {
   let home: string;
@@ -16,10 +17,13 @@ describe('PGlite lock file (pglite)', () => {
   let lockFile: string;
   const children: ChildProcess[] = [];
 
-  before(() => {
+  before(async () => {
     home = mkdtempSync(join(tmpdir(), 'ks-test-lock-'));
     dataDir = pgliteDataDir(home);
     lockFile = `${dataDir}.lock`;
+    // A copy of the migrated template: a first open here ran initdb and the migrations (~5 s of CPU),
+    // which the lock does not depend on (the template's own build and a fresh home's first run cover them).
+    await seedPgliteRunLog(home);
   });
   after(() => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

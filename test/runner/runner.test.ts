@@ -2,6 +2,7 @@
 // recording into a real RunLog on each engine.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,16 @@ import { alternatingStretches, logStretches, mergedByStream } from '../support/l
 
 const EMIT = join(REPO_ROOT, 'test/fixtures/emit.py');
 const emit = (...actions: string[]) => ['python3', EMIT, ...actions];
+const references = new Map<number, Promise<Buffer>>();
+/** What `emit.py bytes:<total>` writes without the runner: the reference for byte-exactness, made once for both engines. */
+const generated = (total: number) => {
+  if (!references.has(total)) {
+    references.set(total, new Promise<Buffer>((resolve, reject) => {
+      execFile('python3', [EMIT, `bytes:${total}`], { encoding: 'buffer', maxBuffer: total * 2 }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+    }));
+  }
+  return references.get(total)!;
+};
 
 for (const engine of ENGINES) {
   describe(`kubescribe run (${engine})`, () => {
@@ -208,13 +219,7 @@ for (const engine of ENGINES) {
       const result = await run(['--run-id', runId, '--', ...emit(`bytes:${total}`)], { timeoutMs: 120_000 });
       assert.equal(result.code, 0, result.err);
       assert.equal(result.stdout.length, total);
-      const expected = await new Promise<Buffer>((resolve, reject) => {
-        // The same generator without the runner is the reference for byte-exactness.
-        import('node:child_process').then(({ execFile }) =>
-          execFile('python3', [EMIT, `bytes:${total}`], { encoding: 'buffer', maxBuffer: total * 2 }, (error, stdout) =>
-            error ? reject(error) : resolve(stdout)),
-        );
-      });
+      const expected = await generated(total);
       assert.equal(createHash('sha256').update(result.stdout).digest('hex'), createHash('sha256').update(expected).digest('hex'));
       const { saved, chunks } = await stored(runId, 100_000);
       assert.equal(saved.log_bytes, total);

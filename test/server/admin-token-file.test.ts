@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { openRunLogDb } from '../../src/runlog/open-runlog.ts';
 import { ensureBootstrapToken } from '../../src/runlog/sql/bootstrap-token.ts';
 import { listTokens, revokeToken } from '../../src/runlog/sql/tokens.ts';
+import { readAdminTokenFile } from '../../src/cli/admin-token-file.ts';
+import { UsageError } from '../../src/cli/errors.ts';
 import { runCli } from '../support/cli.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 import { spawnServer } from './support.ts';
@@ -65,16 +67,31 @@ for (const engine of ENGINES) {
 
     test('a malformed file is a one-line error naming the file, and serve does not start', async () => {
       const secret = 'hunter2-not-a-token';
-      for (const [content, reason] of [[secret, /does not hold a token/], ['', /it is empty/], [`${newToken()}\n${newToken()}\n`, /more than one line/]] as const) {
-        const file = join(dir, 'bad-token');
-        writeFileSync(file, content);
-        const result = await runCli(['serve', '--port', '0', '--no-scheduler'], { cwd: dir, env: { ...runlog.env, KUBESCRIBE_ADMIN_TOKEN_FILE: file } });
-        assert.equal(result.code, 2, result.err);
-        const lines = result.err.trim().split('\n');
-        assert.equal(lines.length, 1, result.err);
-        assert.match(lines[0]!, new RegExp(`^kubescribe: KUBESCRIBE_ADMIN_TOKEN_FILE ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `));
-        assert.match(lines[0]!, reason);
-        assert.ok(!result.err.includes(secret));
+      const named = (file: string) => new RegExp(`KUBESCRIBE_ADMIN_TOKEN_FILE ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `);
+      const cases = [[secret, /does not hold a token/], ['', /it is empty/], [`${newToken()}\n${newToken()}\n`, /more than one line/]] as const;
+      // The real serve for the first: its error is the file's reading error, which the others show in
+      // this process (serve reads the file before anything else; a start cost ~1 s of CPU).
+      const [[content, reason], ...others] = cases;
+      const file = join(dir, 'bad-token');
+      writeFileSync(file, content);
+      const result = await runCli(['serve', '--port', '0', '--no-scheduler'], { cwd: dir, env: { ...runlog.env, KUBESCRIBE_ADMIN_TOKEN_FILE: file } });
+      assert.equal(result.code, 2, result.err);
+      const lines = result.err.trim().split('\n');
+      assert.equal(lines.length, 1, result.err);
+      assert.match(lines[0]!, new RegExp(`^kubescribe: ${named(file).source}`));
+      assert.match(lines[0]!, reason);
+      assert.ok(!result.err.includes(secret));
+      for (const [other, otherReason] of others) {
+        const otherFile = join(dir, 'bad-token-other');
+        writeFileSync(otherFile, other);
+        assert.throws(() => readAdminTokenFile(otherFile), (error: Error) => {
+          assert.ok(error instanceof UsageError, String(error));
+          assert.equal(error.message.split('\n').length, 1, error.message);
+          assert.match(error.message, new RegExp(`^${named(otherFile).source}`));
+          assert.match(error.message, otherReason);
+          for (const word of other.split(/\s+/).filter(Boolean)) assert.ok(!error.message.includes(word), 'the file\'s content is not shown');
+          return true;
+        });
       }
     });
 

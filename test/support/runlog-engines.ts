@@ -38,6 +38,14 @@ export interface TestRunLog {
    * behind are waited for (settleFlusher).
    */
   withDb<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  /**
+   * The RunLog, opened once and kept open until release() (or cleanup): for a run of in-process
+   * commands (runCliInProcess's `db`) and withDb calls with no child process between them. On PGlite a
+   * child `kubescribe` cannot open it meanwhile, so release it before starting one.
+   */
+  hold(): Promise<Db>;
+  /** Closes what hold() opened (PGlite); the next hold() or withDb opens it again. */
+  release(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -47,22 +55,38 @@ export async function createTestRunLog(engine: Engine): Promise<TestRunLog> {
   if (engine === 'pglite') {
     await seedPgliteRunLog(home);
     const location = { databaseUrl: null, databaseSchema: null, home };
+    // Runs written behind (kubescribe run on PGlite) are in the RunLog once their flusher is done.
+    const open = async () => {
+      await settleFlusher(home);
+      return openRunLogDb(location);
+    };
+    let held: Promise<Db> | null = null;
+    const release = async () => {
+      const db = held;
+      held = null;
+      await (await db?.catch(() => null))?.close();
+    };
     return {
       engine,
       home,
       location,
       env: { KUBESCRIBE_HOME: home, DATABASE_URL: '' },
       async withDb(fn) {
-        // Runs written behind (kubescribe run on PGlite) are in the RunLog once their flusher is done.
-        await settleFlusher(home);
-        const db = await openRunLogDb(location);
+        if (held) return fn(await held);
+        const db = await open();
         try {
           return await fn(db);
         } finally {
           await db.close();
         }
       },
+      hold() {
+        held ??= open();
+        return held;
+      },
+      release,
       async cleanup() {
+        await release();
         // A flusher still writing in the home would make the removal fail (ENOTEMPTY) or outlive it.
         await settleFlusher(home, 60_000);
         rmSync(home, { recursive: true, force: true });
@@ -82,6 +106,12 @@ export async function createTestRunLog(engine: Engine): Promise<TestRunLog> {
       shared ??= await openRunLogDb(location);
       return fn(shared);
     },
+    async hold() {
+      shared ??= await openRunLogDb(location);
+      return shared;
+    },
+    // Any number of processes share PostgreSQL: the one connection pool stays until cleanup.
+    async release() {},
     async cleanup() {
       await shared?.close();
       const client = new pg.Client({ connectionString: url });
