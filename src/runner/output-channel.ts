@@ -1,0 +1,88 @@
+// How the runner reads the command's stdout and stderr (docs/runner.md, "How output is read").
+//
+// A stdio 'pipe' from spawn() is read by libuv into a new 64 KB buffer at every read: fresh memory
+// each time, which is what bounded a 50 MB burst to ~0.1 of its pace into `cat` (docs/benchmarks.md,
+// "Capture off the main thread"). A connected Unix socket made here is read with `onread` into ONE
+// buffer per stream, reused for every read. The child gets the other end as its fd 1 or 2: a stream
+// socket, as libuv's stdio 'pipe' already is (libuv makes those with socketpair()).
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Reused for every read of one stream: 64 KB is what libuv reads at once from a pipe. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/** Called with the bytes of one read: `bytes` is only valid during the call (its memory is reused). */
+export type OnBytes = (bytes: Buffer) => void;
+
+/** One of the command's output streams, before the command starts. */
+export interface OutputChannel {
+  /** The end the reader reads: pause()/resume() hold and release reading; 'close' once it reached EOF. */
+  reader: net.Socket;
+  /** The end the child gets as its stdio entry; the parent closes it once the child has it. */
+  childEnd: net.Socket;
+}
+
+/**
+ * Makes a connected pair of Unix stream sockets for each of `count` streams, read into a reused
+ * buffer each. Made in a private directory (mode 0700, so no other user can connect) whose socket
+ * paths are removed as soon as both ends are connected. Rejects when the system does not allow it
+ * (no writable temporary directory, a path too long for a socket): the caller falls back to pipes.
+ */
+export async function openOutputChannels(onBytes: OnBytes[]): Promise<OutputChannel[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'kubescribe-out-'));
+  try {
+    return await Promise.all(onBytes.map((callback, i) => connectPair(join(dir, String(i)), callback)));
+  } finally {
+    // The paths are unlinked already; the connected sockets do not need them.
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function connectPair(path: string, onBytes: OnBytes): Promise<OutputChannel> {
+  // The child's end is never read here (only the child writes to it): it must not start reading.
+  const server = net.createServer({ pauseOnConnect: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, resolve);
+    });
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    const reader = net.connect({
+      path,
+      onread: {
+        buffer,
+        callback: (n: number) => {
+          onBytes(buffer.subarray(0, n));
+          return true;
+        },
+      },
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        reader.once('error', reject);
+        reader.once('connect', () => {
+          reader.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      reader.destroy();
+      throw error;
+    }
+    return { reader, childEnd: await accepted };
+  } finally {
+    // Closing the server unlinks its path: nobody else can connect from here on.
+    server.close();
+  }
+}
+
+/** Closes what `openOutputChannels` made, for a command that never started. */
+export function closeOutputChannels(channels: OutputChannel[]): void {
+  for (const { reader, childEnd } of channels) {
+    reader.destroy();
+    childEnd.destroy();
+  }
+}
