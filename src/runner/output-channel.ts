@@ -5,13 +5,16 @@
 // "Capture off the main thread"). A connected Unix socket made here is read with `onread` into ONE
 // buffer per stream, reused for every read. The child gets the other end as its fd 1 or 2: a stream
 // socket, as libuv's stdio 'pipe' already is (libuv makes those with socketpair()).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** Reused for every read of one stream: 64 KB is what libuv reads at once from a pipe. */
 const READ_BUFFER_BYTES = 64 * 1024;
+// sun_path holds 108 bytes with its NUL. Node 20's libuv cuts a longer path short without a word, and
+// would listen on a name outside the private directory: such a path is refused here instead.
+const MAX_SOCKET_PATH_BYTES = 107;
 
 /** Called with the bytes of one read: `bytes` is only valid during the call (its memory is reused). */
 export type OnBytes = (bytes: Buffer) => void;
@@ -33,10 +36,25 @@ export interface OutputChannel {
 export async function openOutputChannels(onBytes: OnBytes[]): Promise<OutputChannel[]> {
   const dir = mkdtempSync(join(tmpdir(), 'kubescribe-out-'));
   try {
-    return await Promise.all(onBytes.map((callback, i) => connectPair(join(dir, String(i)), callback)));
+    const paths = onBytes.map((_, i) => join(dir, String(i)));
+    if (paths.some((path) => Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES)) {
+      throw new Error(`the temporary directory's path is too long for a socket: ${dir}`);
+    }
+    const made = await Promise.allSettled(onBytes.map((callback, i) => connectPair(paths[i]!, callback)));
+    const failed = made.find((result) => result.status === 'rejected');
+    const channels = made.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    if (failed) {
+      closeOutputChannels(channels);
+      throw failed.reason;
+    }
+    return channels;
   } finally {
-    // The paths are unlinked already; the connected sockets do not need them.
-    rmSync(dir, { recursive: true, force: true });
+    // Closing each server removed its socket's path; the connected sockets do not need it.
+    try {
+      rmdirSync(dir);
+    } catch {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 }
 
