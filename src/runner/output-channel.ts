@@ -21,10 +21,32 @@ export type OnBytes = (bytes: Buffer) => void;
 
 /** One of the command's output streams, before the command starts. */
 export interface OutputChannel {
+  /** Gets every read; set it before the child starts (nothing can arrive before: nobody else writes). */
+  onBytes: OnBytes;
   /** The end the reader reads: pause()/resume() hold and release reading; 'close' once it reached EOF. */
   reader: net.Socket;
   /** The end the child gets as its stdio entry; the parent closes it once the child has it. */
   childEnd: net.Socket;
+}
+
+// Tests only: read the command's output from spawn()'s pipes, the path taken when the socket pairs
+// cannot be made.
+const FORCE_PIPES_ENV = 'KUBESCRIBE_TEST_OUTPUT_PIPES';
+
+/**
+ * The channels for the command's stdout and stderr, or null where they cannot be made (the runner
+ * then reads spawn()'s pipes). Started early: a runner that waits for its RunLog before the command
+ * starts (adopting a queued run) makes them meanwhile.
+ */
+export function prepareOutputChannels(): Promise<OutputChannel[] | null> {
+  if (process.env[FORCE_PIPES_ENV] === '1') return Promise.resolve(null);
+  // No private socket pair here (a read-only temporary directory, a path too long for a socket): pipes.
+  return openOutputChannels(2).catch(() => null);
+}
+
+/** Closes channels that will not be used (the command is not started after all). */
+export function discardOutputChannels(channels: Promise<OutputChannel[] | null>): void {
+  void channels.then((made) => made && closeOutputChannels(made));
 }
 
 /**
@@ -33,14 +55,14 @@ export interface OutputChannel {
  * paths are removed as soon as both ends are connected. Rejects when the system does not allow it
  * (no writable temporary directory, a path too long for a socket): the caller falls back to pipes.
  */
-export async function openOutputChannels(onBytes: OnBytes[]): Promise<OutputChannel[]> {
+export async function openOutputChannels(count: number): Promise<OutputChannel[]> {
   const dir = mkdtempSync(join(tmpdir(), 'kubescribe-out-'));
   try {
-    const paths = onBytes.map((_, i) => join(dir, String(i)));
+    const paths = Array.from({ length: count }, (_, i) => join(dir, String(i)));
     if (paths.some((path) => Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES)) {
       throw new Error(`the temporary directory's path is too long for a socket: ${dir}`);
     }
-    const made = await Promise.allSettled(onBytes.map((callback, i) => connectPair(paths[i]!, callback)));
+    const made = await Promise.allSettled(paths.map((path) => connectPair(path)));
     const failed = made.find((result) => result.status === 'rejected');
     const channels = made.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     if (failed) {
@@ -58,7 +80,7 @@ export async function openOutputChannels(onBytes: OnBytes[]): Promise<OutputChan
   }
 }
 
-async function connectPair(path: string, onBytes: OnBytes): Promise<OutputChannel> {
+async function connectPair(path: string): Promise<OutputChannel> {
   // The child's end is never read here (only the child writes to it): it must not start reading.
   const server = net.createServer({ pauseOnConnect: true });
   try {
@@ -68,12 +90,13 @@ async function connectPair(path: string, onBytes: OnBytes): Promise<OutputChanne
     });
     const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
     const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    const channel = { onBytes: (() => {}) as OnBytes };
     const reader = net.connect({
       path,
       onread: {
         buffer,
         callback: (n: number) => {
-          onBytes(buffer.subarray(0, n));
+          channel.onBytes(buffer.subarray(0, n));
           return true;
         },
       },
@@ -90,7 +113,7 @@ async function connectPair(path: string, onBytes: OnBytes): Promise<OutputChanne
       reader.destroy();
       throw error;
     }
-    return { reader, childEnd: await accepted };
+    return Object.assign(channel, { reader, childEnd: await accepted });
   } finally {
     // Closing the server unlinks its path: nobody else can connect from here on.
     server.close();

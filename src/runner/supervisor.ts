@@ -4,11 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { signalProcessGroup } from '../util/process-group.ts';
+import { timing } from '../util/timing.ts';
 import { TailBuffer } from './error-summary.ts';
 import { LogCapture } from './log-capture.ts';
 import type { ChildExit } from './outcome.ts';
 import { watchProcessGroup, type OrphanWatchdog } from './orphan-watchdog.ts';
-import { closeOutputChannels, openOutputChannels, type OutputChannel } from './output-channel.ts';
+import { closeOutputChannels, prepareOutputChannels, type OutputChannel } from './output-channel.ts';
 import { PassThrough } from './pass-through.ts';
 import type { Recorder } from './recorder.ts';
 
@@ -20,9 +21,6 @@ const MAX_PASSTHROUGH_BACKLOG_BYTES = 4 * 1024 * 1024;
 // How long a command runs before its orphan watchdog starts (docs/runner.md, "When the runner is killed").
 const WATCHDOG_DELAY_MS = 50;
 const RUNNER_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
-// Tests only: read the command's output from spawn()'s pipes, the path taken when the socket pairs
-// cannot be made (docs/runner.md, "How output is read").
-const FORCE_PIPES_ENV = 'KUBESCRIBE_TEST_OUTPUT_PIPES';
 
 /** The run's steps the supervisor sees happen; the caller records them. */
 export interface SupervisorSteps {
@@ -53,6 +51,8 @@ export interface SupervisorOptions {
   stderr: NodeJS.WritableStream;
   warn: (line: string) => void;
   steps: SupervisorSteps;
+  /** The channels to read the command's output from (prepareOutputChannels(), started early); made here if absent. */
+  outputChannels?: Promise<OutputChannel[] | null>;
 }
 
 /** How the supervision ended: the child's exit and what the supervisor did to it. */
@@ -219,11 +219,11 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
     }
     throttle();
   };
-  let channels: OutputChannel[] | null = null;
-  if (process.env[FORCE_PIPES_ENV] !== '1') {
-    channels = await openOutputChannels([(bytes) => consume('stdout', bytes), (bytes) => consume('stderr', bytes)])
-      // No private socket pair here (a read-only temporary directory, a path too long for a socket): pipes.
-      .catch(() => null);
+  const channels = await (options.outputChannels ?? prepareOutputChannels());
+  timing(channels ? 'output channels open' : 'output channels: pipes');
+  if (channels) {
+    channels[0]!.onBytes = (bytes) => consume('stdout', bytes);
+    channels[1]!.onBytes = (bytes) => consume('stderr', bytes);
   }
 
   // A runner that breaks here must not leave its timers and signal handlers behind: they would keep
