@@ -8,8 +8,11 @@ interface Chunk {
   stream: Stream;
   at: string;
   text: string;
-  /** A tail chunk's bytes, decoded into `text` only when it is handed out (null once decoded, and for head chunks). */
-  raw: Buffer[] | null;
+  /**
+   * A tail chunk's bytes (the first `bytes` of a buffer of the capture's own, reused by later chunks),
+   * decoded into `text` only when it is handed out (null once decoded or dropped, and for head chunks).
+   */
+  raw: Buffer | null;
   bytes: number;
   tail: boolean;
   emitted: boolean;
@@ -36,6 +39,11 @@ const MAX_CHUNK_BYTES = 64 * 1024;
  * counting and little else (50 MB into a 10 MB cap: 40 MB never decoded nor concatenated). Each
  * stream's decoder still sees its bytes in order, a dropped chunk's unfinished UTF-8 sequence
  * included, so the stored text is what eager decoding stored.
+ *
+ * `push()` copies what it keeps: the caller's bytes may be overwritten once it returns (the runner
+ * reads into one reused buffer). Tail bytes go into buffers of one chunk's size, taken from a free
+ * list and given back when their chunk is decoded or dropped: past the first window, the tail reuses
+ * memory it has touched already instead of allocating a new buffer for every read.
  */
 export class LogCapture {
   private seq = 0;
@@ -51,6 +59,8 @@ export class LogCapture {
   private deleteFrom: number | null = null;
   private deleteTo: number | null = null;
   private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  /** Tail chunk buffers no chunk holds: at most as many as the window and the unflushed chunks ever held at once. */
+  private readonly freeBuffers: Buffer[] = [];
   /** Bytes the child wrote, stored or not. */
   totalBytes = 0;
   droppedBytes = 0;
@@ -129,8 +139,19 @@ export class LogCapture {
   }
 
   private append(stream: Stream, data: Buffer, at: string, tail: boolean): void {
-    if (tail) this.appendChunk(stream, at, true, data.length).raw!.push(data);
-    else this.appendText(stream, this.decoders[stream].write(data), data.length, at, false);
+    if (!tail) {
+      this.appendText(stream, this.decoders[stream].write(data), data.length, at, false);
+      return;
+    }
+    // A tail chunk holds at most chunkLimit bytes, its buffer's size: what does not fit starts the next.
+    for (let offset = 0; offset < data.length; ) {
+      const last = this.pending.at(-1);
+      const room = last && last.raw && last.stream === stream && !last.dropped ? this.chunkLimit - last.bytes : 0;
+      const size = Math.min(room > 0 ? room : this.chunkLimit, data.length - offset);
+      const chunk = this.appendChunk(stream, at, true, size);
+      data.copy(chunk.raw!, chunk.bytes - size, offset, offset + size);
+      offset += size;
+    }
   }
 
   private appendText(stream: Stream, text: string, bytes: number, at: string, tail: boolean): void {
@@ -145,16 +166,18 @@ export class LogCapture {
   /** Decodes a tail chunk's bytes in the stream's order: every earlier chunk of its stream is decoded or dropped. */
   private decode(chunk: Chunk): void {
     if (!chunk.raw) return;
-    const decoder = this.decoders[chunk.stream];
-    for (const part of chunk.raw) chunk.text += decoder.write(part);
+    chunk.text += this.decoders[chunk.stream].write(chunk.raw.subarray(0, chunk.bytes));
+    this.freeBuffers.push(chunk.raw);
     chunk.raw = null;
   }
 
   /** The chunk `bytes` more of `stream` go into, counted in; older tail chunks the window no longer holds are dropped. */
   private appendChunk(stream: Stream, at: string, tail: boolean, bytes: number): Chunk {
     let last = this.pending.at(-1);
-    if (!last || last.stream !== stream || last.tail !== tail || last.bytes >= this.chunkLimit || last.dropped) {
-      last = { seq: ++this.seq, stream, at, text: '', raw: tail ? [] : null, bytes: 0, tail, emitted: false, dropped: false };
+    // A tail chunk decoded early (end()'s last word) takes no more bytes.
+    if (!last || last.stream !== stream || last.tail !== tail || last.bytes >= this.chunkLimit || last.dropped || (tail && !last.raw)) {
+      const raw = tail ? (this.freeBuffers.pop() ?? Buffer.allocUnsafeSlow(this.chunkLimit)) : null;
+      last = { seq: ++this.seq, stream, at, text: '', raw, bytes: 0, tail, emitted: false, dropped: false };
       this.pending.push(last);
       if (tail) this.tailChunks.push(last);
     }
@@ -191,28 +214,19 @@ export class LogCapture {
    */
   private skip(chunk: Chunk): void {
     const decoder = this.decoders[chunk.stream];
+    const raw = chunk.raw!;
     if (chunk.bytes < 3) {
-      for (const part of chunk.raw!) decoder.write(part);
+      decoder.write(raw.subarray(0, chunk.bytes));
     } else {
       // A fresh decoder fed the last 3 bytes holds exactly the sequence they leave unfinished (a
       // continuation byte with its lead further back ends nothing unfinished, and is dropped anyway).
+      // The decoder copies what it holds, so the buffer can be reused at once.
       decoder.end();
-      decoder.write(lastBytes(chunk.raw!, 3));
+      decoder.write(raw.subarray(chunk.bytes - 3, chunk.bytes));
     }
+    this.freeBuffers.push(raw);
     chunk.raw = null;
   }
-}
-
-/** The last `n` bytes of the concatenation of `parts`. */
-function lastBytes(parts: Buffer[], n: number): Buffer {
-  const tail: Buffer[] = [];
-  let have = 0;
-  for (let i = parts.length - 1; i >= 0 && have < n; i--) {
-    tail.unshift(parts[i]!);
-    have += parts[i]!.length;
-  }
-  const joined = tail.length === 1 ? tail[0]! : Buffer.concat(tail);
-  return joined.subarray(Math.max(0, joined.length - n));
 }
 
 /** Formats a byte count for people: 10 MB, 512 KB. */

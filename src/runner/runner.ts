@@ -16,6 +16,7 @@ import { createProtocolFiles } from './protocol-files.ts';
 import type { RecordSink } from './record-sink.ts';
 import { Recorder, spoolFileOf } from './recorder.ts';
 import { closeRunRecord, executorRef, recordTransition, startRunRecord, USAGE_EXIT_CODE } from './run-record.ts';
+import { discardOutputChannels, prepareOutputChannels } from './output-channel.ts';
 import { superviseChild } from './supervisor.ts';
 import { timing } from '../util/timing.ts';
 
@@ -101,6 +102,9 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     return USAGE_EXIT_CODE;
   }
   const { job, definition, command, cliParams } = invocation;
+  // Made while the run record is started (adopting a queued run waits for the RunLog): a command
+  // that does not start after all closes them.
+  const outputChannels = prepareOutputChannels();
 
   const runId = input.runId ?? input.newRunId ?? uuidv7();
   const recorder = new Recorder({
@@ -136,8 +140,14 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     event,
     warn,
     note,
+  }).catch((error: unknown) => {
+    discardOutputChannels(outputChannels);
+    throw error;
   });
-  if ('exitCode' in started) return started.exitCode;
+  if ('exitCode' in started) {
+    discardOutputChannels(outputChannels);
+    return started.exitCode;
+  }
   timing('run record started');
 
   const settings = {
@@ -170,6 +180,7 @@ export async function runCommand(input: RunnerInput): Promise<number> {
     stdout,
     stderr,
     warn,
+    outputChannels,
     steps: {
       spawned: (pid, at) => {
         timing('command spawned');

@@ -4,10 +4,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { signalProcessGroup } from '../util/process-group.ts';
+import { timing } from '../util/timing.ts';
 import { TailBuffer } from './error-summary.ts';
 import { LogCapture } from './log-capture.ts';
 import type { ChildExit } from './outcome.ts';
 import { watchProcessGroup, type OrphanWatchdog } from './orphan-watchdog.ts';
+import { closeOutputChannels, prepareOutputChannels, type OutputChannel } from './output-channel.ts';
+import { PassThrough } from './pass-through.ts';
 import type { Recorder } from './recorder.ts';
 
 const LOG_FLUSH_MS = 250;
@@ -48,6 +51,8 @@ export interface SupervisorOptions {
   stderr: NodeJS.WritableStream;
   warn: (line: string) => void;
   steps: SupervisorSteps;
+  /** The channels to read the command's output from (prepareOutputChannels(), started early); made here if absent. */
+  outputChannels?: Promise<OutputChannel[] | null>;
 }
 
 /** How the supervision ended: the child's exit and what the supervisor did to it. */
@@ -192,6 +197,35 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
     if (timeoutTimer) clearTimeout(timeoutTimer);
     if (graceTimer) clearTimeout(graceTimer);
   };
+  // The command's output, one read at a time, from either reading path: `bytes` is only valid during
+  // the call (the socket pairs read into one reused buffer per stream), so whatever keeps them copies.
+  const passThrough = {
+    // The process's own stdout and stderr are done with a chunk when they call back; other targets may keep it.
+    stdout: new PassThrough(options.stdout, options.stdout === process.stdout),
+    stderr: new PassThrough(options.stderr, options.stderr === process.stderr),
+  };
+  const consume = (stream: 'stdout' | 'stderr', bytes: Buffer) => {
+    capture.push(stream, bytes);
+    if (stream === 'stderr') stderrTail.push(bytes.toString('utf8'));
+    // Past the head, only the timer flushes: a tail chunk that will be pushed out of the window
+    // within 250 ms is never written at all (this is what makes a capped 50 MB log cheap).
+    if (!capture.capped && capture.pendingChunks >= LOG_FLUSH_CHUNKS) flushLogs();
+    // Respect the terminal's pace so a fast writer cannot balloon our memory, but only past a
+    // backlog worth holding both streams for: a reader that lags a little costs no order.
+    const to = passThrough[stream].to;
+    if (!passThrough[stream].write(bytes) && !holds.has(stream) && queuedBytes(to) > MAX_PASSTHROUGH_BACKLOG_BYTES) {
+      hold(stream);
+      to.once('drain', () => release(stream));
+    }
+    throttle();
+  };
+  const channels = await (options.outputChannels ?? prepareOutputChannels());
+  timing(channels ? 'output channels open' : 'output channels: pipes');
+  if (channels) {
+    channels[0]!.onBytes = (bytes) => consume('stdout', bytes);
+    channels[1]!.onBytes = (bytes) => consume('stderr', bytes);
+  }
+
   // A runner that breaks here must not leave its timers and signal handlers behind: they would keep
   // a server's event loop alive after SIGTERM (issue 9, defect 4).
   const exit = await new Promise<ChildExit>((resolve) => {
@@ -202,14 +236,17 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
         env: options.env,
         cwd: options.cwd,
         // An in-process runner (local executor) has no terminal to hand on.
-        stdio: [options.processSignals ? 'inherit' : 'ignore', 'pipe', 'pipe'],
+        stdio: [options.processSignals ? 'inherit' : 'ignore', channels?.[0]!.childEnd ?? 'pipe', channels?.[1]!.childEnd ?? 'pipe'],
         detached: true,
       });
     } catch (error) {
       // Node throws (rather than emitting 'error') for E2BIG and a few more: the same failed start.
+      if (channels) closeOutputChannels(channels);
       resolve({ code: null, signal: null, spawnError: error as NodeJS.ErrnoException });
       return;
     }
+    // The child has its own copies: ours would keep the streams open after the command's end.
+    for (const channel of channels ?? []) channel.childEnd.destroy();
     child = proc;
     const pid = proc.pid;
     // libuv reports a failed exec before spawn() returns, so a pid means the command runs now; the
@@ -225,38 +262,41 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
       }, WATCHDOG_DELAY_MS);
     }
     proc.once('error', (error: NodeJS.ErrnoException) => {
-      if (!proc.pid) resolve({ code: null, signal: null, spawnError: error });
-    });
-    proc.once('exit', () => {
-      if (watchdogTimer) clearTimeout(watchdogTimer);
-      watchdogTimer = null;
-      (watchdog as OrphanWatchdog | null)?.release();
+      if (proc.pid) return;
+      if (channels) closeOutputChannels(channels);
+      resolve({ code: null, signal: null, spawnError: error });
     });
     proc.once('spawn', () => {
       startedAt ??= new Date();
       steps.spawned(proc.pid, startedAt);
       if (cancel) terminate(cancel.signal);
     });
-    const pipe = (from: NodeJS.ReadableStream, to: NodeJS.WritableStream, stream: 'stdout' | 'stderr') => {
-      pipes.push(from);
-      from.on('data', (data: Buffer) => {
-        capture.push(stream, data);
-        if (stream === 'stderr') stderrTail.push(data.toString('utf8'));
-        // Past the head, only the timer flushes: a tail chunk that will be pushed out of the window
-        // within 250 ms is never written at all (this is what makes a capped 50 MB log cheap).
-        if (!capture.capped && capture.pendingChunks >= LOG_FLUSH_CHUNKS) flushLogs();
-        // Respect the terminal's pace so a fast writer cannot balloon our memory, but only past a
-        // backlog worth holding both pipes for: a reader that lags a little costs no order.
-        if (!to.write(data) && !holds.has(stream) && queuedBytes(to) > MAX_PASSTHROUGH_BACKLOG_BYTES) {
-          hold(stream);
-          to.once('drain', () => release(stream));
-        }
-        throttle();
-      });
+    // The run ends when the command has exited and both streams have reached their end: a
+    // grandchild that still holds one keeps the run open, as a pipe did ('close' of a ChildProcess).
+    let exitStatus: ChildExit | null = null;
+    let open = 2;
+    const settle = () => {
+      if (exitStatus && open === 0) resolve(exitStatus);
     };
-    pipe(proc.stdout!, options.stdout, 'stdout');
-    pipe(proc.stderr!, options.stderr, 'stderr');
-    proc.once('close', (code, signal) => resolve({ code, signal, spawnError: null }));
+    proc.once('exit', (code, signal) => {
+      if (watchdogTimer) clearTimeout(watchdogTimer);
+      watchdogTimer = null;
+      (watchdog as OrphanWatchdog | null)?.release();
+      exitStatus = { code, signal, spawnError: null };
+      settle();
+    });
+    const readers: NodeJS.ReadableStream[] = channels ? channels.map((channel) => channel.reader) : [proc.stdout!, proc.stderr!];
+    readers.forEach((reader, i) => {
+      const stream = i === 0 ? 'stdout' : 'stderr';
+      pipes.push(reader);
+      if (!channels) reader.on('data', (data: Buffer) => consume(stream, data));
+      // A read error ends the stream as its end would: what was read is kept, the run goes on to its end.
+      reader.on('error', (error: Error) => options.warn(`kubescribe: warning: reading the command's ${stream} failed: ${error.message}`));
+      reader.once('close', () => {
+        open--;
+        settle();
+      });
+    });
   }).finally(stopSupervising);
   const finishedAt = new Date();
 

@@ -274,3 +274,34 @@ describe('formatBytes', () => {
     assert.equal(formatBytes(5 * 1024 * 1024 + 100 * 1024), '5.1 MB');
   });
 });
+
+describe('LogCapture and a reused read buffer', () => {
+  it('stores the same head, marker and tail when every push comes from one buffer overwritten afterwards', () => {
+    // The runner reads into one buffer per stream and overwrites it at the next read: what push()
+    // keeps (tail bytes not yet decoded, above all) must be its own copy.
+    const lines = Array.from({ length: 4000 }, (_, n) => `${n % 3 ? 'out' : 'err'} line ${n} ${'é'.repeat(n % 4)}\n`);
+    const reused = Buffer.alloc(300);
+    const capture = (reuse: boolean) => {
+      const log = new LogCapture(20_000);
+      const store = new Store();
+      lines.forEach((line, n) => {
+        const bytes = Buffer.from(line);
+        const stream = n % 3 ? 'stdout' : 'stderr';
+        if (reuse) {
+          bytes.copy(reused);
+          log.push(stream, reused.subarray(0, bytes.length));
+          reused.fill(0x21);
+        } else {
+          log.push(stream, bytes);
+        }
+        if (n % 97 === 0) store.apply(log.flush());
+      });
+      log.end();
+      store.apply(log.flush());
+      return store.ordered().map((row) => ({ stream: row.stream, text: row.text }));
+    };
+    const expected = capture(false);
+    assert.ok(expected.some((row) => row.stream === 'system'), 'the tail window is used');
+    assert.deepEqual(capture(true), expected);
+  });
+});
