@@ -10,12 +10,12 @@
  *
  * A benchmark, not a test: it prints numbers and exits 0 whatever they are.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { openRunLogDb, pgliteDataDir } from '../src/runlog/open-runlog.ts';
 import { numberOption, out, progress, quantile, table } from './report.ts';
@@ -85,14 +85,13 @@ async function startStop(bin: string, mode: 'serve' | 'dev', engine: 'pglite' | 
   }
 }
 
-async function nodeCpuMs(): Promise<number> {
-  // bash's `times` after the child: its user and system CPU.
-  const { stdout } = await promisify(execFile)('bash', ['-c', `"${process.execPath}" -e 0; times`]);
-  const child = stdout.trim().split('\n')[1]!.split(/\s+/).map((time) => {
-    const [, minutes, seconds] = /(\d+)m([\d.]+)s/.exec(time)!;
-    return Number(minutes) * 60_000 + Number(seconds) * 1000;
-  });
-  return child[0]! + child[1]!;
+/** CPU of `node -e 0`, recorded the same way as the servers' (its own figure at exit). */
+async function nodeCpuMs(cpuLog: string): Promise<number> {
+  const child = spawn(process.execPath, ['--import', PRELOAD, '-e', '0'], { env: { ...process.env, KUBESCRIBE_BENCH_CPU: cpuLog }, stdio: 'ignore' });
+  await new Promise((resolve) => child.once('close', resolve));
+  const line = readFileSync(cpuLog, 'utf8').split('\n').find((row) => row.startsWith(`${child.pid}\t`));
+  if (!line) throw new Error('node -e 0: no CPU figure recorded');
+  return Number(line.split('\t')[2]);
 }
 
 async function main(): Promise<void> {
@@ -117,7 +116,7 @@ async function main(): Promise<void> {
   try {
     for (let round = 0; round <= rounds; round++) {
       if (round > 0) progress(`round ${round}/${rounds}`);
-      const zero = await nodeCpuMs();
+      const zero = await nodeCpuMs(cpuLog);
       if (round > 0) baseline.push(zero);
       // Every case once per round, in the same order: a burst of load hits them all alike.
       for (const c of cases) {
