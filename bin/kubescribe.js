@@ -16,10 +16,10 @@ if (module.enableCompileCache) {
   module.enableCompileCache(existsSync(built) ? built : undefined);
 }
 // `kubescribe run`, every job's entrypoint, loads its command alone, bundled (scripts/build-run-bundle.mjs);
-// every other command loads the command tree.
+// every other command loads the command tree, bundled too (scripts/build-cli-bundle.mjs).
 const { main } = process.argv[2] === 'run'
   ? { main: (await import('../dist/run-bundle/run-main.js')).runMain }
-  : await import('../dist/cli/main.js');
+  : await import('../dist/cli-bundle/main.js');
 
 main(process.argv).then(
   (code) => {

@@ -44,3 +44,6 @@ cpSync(join(SRC, 'ui/assets'), join(DIST, 'ui/assets'), { recursive: true });
 // `kubescribe run` bundled (why: scripts/build-run-bundle.mjs); bin/kubescribe.js loads it for `run`.
 const { buildRunBundle } = await import('./build-run-bundle.mjs');
 await buildRunBundle();
+// Every other command bundled (why: scripts/build-cli-bundle.mjs); bin/kubescribe.js loads it.
+const { buildCliBundle } = await import('./build-cli-bundle.mjs');
+await buildCliBundle();

@@ -16,6 +16,7 @@ import { clientErrorHandler, describeFrameworkError, frameworkErrors } from './f
 import { withRedactedUrls } from './log-redaction.ts';
 import { registerRequestGuards } from './request-guards.ts';
 import { addStrictFormats } from './strict-formats.ts';
+import { compileOnFirstUse } from './lazy-validation.ts';
 import { healthRoutes } from './routes/health.ts';
 
 /** Everything the API needs, passed in: the app never reads the environment or opens anything itself. */
@@ -52,7 +53,10 @@ export async function buildApp(deps: ApiDeps, routeGroups: RouteGroup[] = []): P
     // coerced: bodies keep their JSON types, and request-guards.ts reads query numbers strictly.
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true, discriminator: true },
-      onCreate: addStrictFormats,
+      onCreate: (ajv) => {
+        addStrictFormats(ajv);
+        compileOnFirstUse(ajv);
+      },
     },
     frameworkErrors,
     clientErrorHandler,

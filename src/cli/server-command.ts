@@ -116,7 +116,6 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     }
   }
   for (const warning of server.warnings) banner.push(`kubescribe: warning: ${warning}`);
-  ctx.stderr.write(`${banner.join('\n')}\n`);
   // dev follows its file; serve reloads when told (SIGHUP), as a production server should not change
   // under an editor's half-saved file.
   const reload = config.file ? configReloader(ctx, server, config.file, say) : null;
@@ -130,7 +129,7 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
   };
   if (mode === 'serve') process.on('SIGHUP', onHangup);
   const grace = server.settings.shutdownGraceMs;
-  const code = await new Promise<number>((resolve) => {
+  const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     let stoppingNow = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -170,6 +169,11 @@ export async function serverCommand(ctx: CliContext, mode: 'dev' | 'serve', opti
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  // Only now, with every handler in place: whoever waits for the banner (a supervisor, a test) may
+  // signal the moment it reads it. Written before them, a SIGTERM that came while this process had
+  // not yet run the next line (a loaded machine runs the reader first) killed it undrained.
+  ctx.stderr.write(`${banner.join('\n')}\n`);
+  const code = await stopped;
   stopWatching?.();
   process.off('SIGHUP', onHangup);
   removeServerFileQuietly(ctx.env.home);

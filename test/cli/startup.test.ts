@@ -8,8 +8,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { BIN } from '../support/cli.ts';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BIN, REPO_ROOT } from '../support/cli.ts';
 import { settleFlusher } from '../support/spool-flusher.ts';
 import { createTestRunLog, ENGINES } from '../support/runlog-engines.ts';
 import { expandRunBundle } from '../support/run-bundle.ts';
@@ -216,4 +216,23 @@ test('kubescribe runs loads the same shared API client', async () => {
   assert.equal(code, 1);
   assert.ok(modules.some((url) => API_CLIENT.test(url)), 'kubescribe runs loads src/api-client/api-client');
   assert.equal(modules.find((url) => /\/dist\/runner\//.test(url)), undefined, 'kubescribe runs loads nothing of the runner');
+});
+
+// serve and dev load the CLI's bundle (scripts/build-cli-bundle.mjs): our modules as a few chunks, and
+// TypeBox's ~370 files as one module of dist/vendor/ (scripts/build-vendor.mjs). nodemailer loads at the first email, the Kubernetes client with `executor:
+// kubernetes`, prom-client at the first scrape. A RunLog that refuses the connection stops the start
+// once every module of the server has loaded, without opening a database.
+test('kubescribe serve loads the server from the CLI bundle, and neither nodemailer, the Kubernetes client nor prom-client', async () => {
+  const { modules, files, code, err } = await loadedBy(['serve', '--port', '0'], { DATABASE_URL: `postgres://postgres@127.0.0.1:${await refusedPort()}/startup` });
+  assert.equal(code, 1, err);
+  assert.match(err, /cannot reach the RunLog/);
+  for (const module of [/\/dist\/server\/server\.js$/, /\/dist\/api\/routes\/runs-read\.js$/, /\/dist\/ui\/ui-routes\.js$/, /\/dist\/notify\/notifier\.js$/]) {
+    assert.ok(modules.some((url) => module.test(url)), `serve loaded no module matching ${module}`);
+  }
+  assertNoneOf(modules, ['the Kubernetes client', 'prom-client'], 'kubescribe serve');
+  assert.equal(modules.find((url) => /\/node_modules\/nodemailer\//.test(url)), undefined, 'kubescribe serve loaded nodemailer before any email');
+  const dist = new URL('dist/', pathToFileURL(REPO_ROOT)).href;
+  const unbundled = files.filter((url) => (url.startsWith(dist) && !url.startsWith(`${dist}cli-bundle/`) && !url.startsWith(`${dist}vendor/`)) || /\/node_modules\/typebox\//.test(url));
+  assert.deepEqual(unbundled, [], 'kubescribe serve loaded modules of ours beside the CLI bundle, or TypeBox beside its vendored bundle');
+  assert.ok(files.includes(`${dist}vendor/typebox.js`), 'kubescribe serve loaded TypeBox from dist/vendor/');
 });

@@ -1,6 +1,7 @@
 // Email over SMTP with nodemailer: smtp:// upgrades with STARTTLS when the server offers it
 // (`?requireTLS=true` insists), smtps:// is TLS from the first byte. Plain-text and HTML bodies.
-import nodemailer from 'nodemailer';
+// nodemailer is imported at the first email sent: its ~40 files cost every `serve` and `dev` ~150 ms
+// of CPU at start, with or without an email channel (docs/benchmarks.md, "serve and dev start-up").
 import type { NotificationMessage } from '../message.ts';
 import { messageFields } from '../message-fields.ts';
 import type { Channel } from './channel.ts';
@@ -34,6 +35,7 @@ export class EmailChannel implements Channel {
   constructor(readonly name: string, private readonly smtpUrl: string, private readonly from: string, private readonly to: string[]) {}
 
   async send(message: NotificationMessage, timeoutMs: number): Promise<void> {
+    const { default: nodemailer } = await import('nodemailer');
     const transport = nodemailer.createTransport({
       url: this.smtpUrl,
       connectionTimeout: timeoutMs,
