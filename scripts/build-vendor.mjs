@@ -50,9 +50,10 @@ export async function buildVendor({ outDir = join(ROOT, 'dist/vendor') } = {}) {
         build.onResolve({ filter: /^vendor:/ }, (args) => ({ path: args.path.slice('vendor:'.length), namespace: 'vendor-entry' }));
         // The names are listed, as Node's loader sees them: `export *` would pass on nothing of a CommonJS
         // package (yaml is one). A default export is left out; TypeBox's (its namespace again) is not used,
-        // and an import of it would fail at link time, loudly.
+        // and an import of it would fail at link time, loudly. So is what is no identifier: Node 24 adds a
+        // `module.exports` name to a CommonJS package's namespace.
         build.onLoad({ filter: /.*/, namespace: 'vendor-entry' }, async (args) => {
-          const names = Object.keys(await import(args.path)).filter((name) => name !== 'default');
+          const names = Object.keys(await import(args.path)).filter((name) => name !== 'default' && /^[A-Za-z_$][\w$]*$/.test(name));
           return { contents: `export { ${names.join(', ')} } from ${JSON.stringify(args.path)};\n`, resolveDir: ROOT, loader: 'js' };
         });
       },
