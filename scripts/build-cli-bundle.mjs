@@ -15,27 +15,20 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VENDORED, vendoredSpecifier } from './build-vendor.mjs';
+import { BUNDLE_OPTIONS, REQUIRE_BANNER } from './esbuild-modules.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-// CommonJS code bundled into ES modules may require() Node's built-ins: it gets a real require.
-const BANNER = "import { createRequire as __kubescribeCreateRequire } from 'node:module'; const require = __kubescribeCreateRequire(import.meta.url);";
 
 /** Builds dist/cli-bundle/ (entry: main.js); returns its directory. */
 export async function buildCliBundle({ outDir = join(ROOT, 'dist/cli-bundle'), vendorDir = join(ROOT, 'dist/vendor') } = {}) {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     entryPoints: [join(ROOT, 'src/cli/main.ts')],
+    ...BUNDLE_OPTIONS,
     outdir: outDir,
-    bundle: true,
-    splitting: true,
-    chunkNames: 'chunk-[hash]',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    keepNames: true,
     legalComments: 'none',
-    banner: { js: BANNER },
-    logLevel: 'warning',
+    // CommonJS code bundled into ES modules may require() Node's built-ins.
+    banner: { js: REQUIRE_BANNER },
     // import.meta.resolve is used by pglite-engine.ts only when it runs from TypeScript sources (tests).
     logOverride: { 'empty-import-meta': 'silent' },
     metafile: true,

@@ -13,34 +13,26 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUNDLE_OPTIONS, REQUIRE_BANNER } from './esbuild-modules.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // import.meta.url, inside the bundle, stands for a module of dist/runlog/: its only users find files
 // beside them there (migration-files.ts: migrations/, pglite-engine.ts: pglite-thread.js).
 // CommonJS packages bundled into ES modules (pg, commander) require() Node's built-ins: they get a real require.
-const BANNER = "import { createRequire as __kubescribeCreateRequire } from 'node:module'; " +
-  'const require = __kubescribeCreateRequire(import.meta.url); ' +
-  "const __kubescribeRunlogModuleUrl = new URL('../runlog/run-bundle.js', import.meta.url).href;";
+const BANNER = `${REQUIRE_BANNER} const __kubescribeRunlogModuleUrl = new URL('../runlog/run-bundle.js', import.meta.url).href;`;
 
 /** Builds dist/run-bundle/ (entry: run-main.js); returns its directory. */
 export async function buildRunBundle({ outDir = join(ROOT, 'dist/run-bundle') } = {}) {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     entryPoints: [join(ROOT, 'src/cli/run-main.ts')],
+    ...BUNDLE_OPTIONS,
     outdir: outDir,
-    bundle: true,
-    splitting: true,
-    chunkNames: 'chunk-[hash]',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
     minify: true,
-    keepNames: true,
     legalComments: 'none',
     external: ['pg-native', '@electric-sql/pglite'],
     banner: { js: BANNER },
     define: { 'import.meta.url': '__kubescribeRunlogModuleUrl' },
-    logLevel: 'warning',
     // import.meta.resolve is used by pglite-engine.ts only when it runs from TypeScript sources (tests).
     logOverride: { 'empty-import-meta': 'silent' },
     metafile: true,

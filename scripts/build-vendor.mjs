@@ -12,6 +12,7 @@
 // checks manifests with it only where it is installed).
 import { join, relative, resolve, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUNDLE_OPTIONS, REQUIRE_BANNER } from './esbuild-modules.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -22,8 +23,6 @@ export const VENDORED = {
   '@kubernetes/client-node': 'kubernetes-client-node.js',
 };
 
-// CommonJS inside the Kubernetes client (node-fetch, ws, ...) calls require() for Node's built-ins.
-const BANNER = "import { createRequire as __kubescribeVendorRequire } from 'node:module'; const require = __kubescribeVendorRequire(import.meta.url);";
 
 /** Builds one ES module per vendored package into `outDir`. */
 export async function buildVendor({ outDir = join(ROOT, 'dist/vendor') } = {}) {
@@ -32,18 +31,12 @@ export async function buildVendor({ outDir = join(ROOT, 'dist/vendor') } = {}) {
   await esbuild.build({
     entryPoints: entries.map(([specifier, file]) => ({ in: `vendor:${specifier}`, out: file.replace(/\.js$/, '') })),
     absWorkingDir: ROOT,
+    ...BUNDLE_OPTIONS,
     outdir: outDir,
-    bundle: true,
-    splitting: true,
-    chunkNames: 'chunk-[hash]',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
     minify: true,
-    keepNames: true,
     legalComments: 'eof',
-    banner: { js: BANNER },
-    logLevel: 'warning',
+    // CommonJS inside the Kubernetes client (node-fetch, ws, ...) and yaml require() Node's built-ins.
+    banner: { js: REQUIRE_BANNER },
     plugins: [{
       name: 'vendor-entries',
       setup(build) {

@@ -35,3 +35,9 @@ export const MODULE_OPTIONS = {
   keepNames: true,
   logLevel: 'warning',
 };
+
+/** The options the bundles share (run, CLI, vendored packages): ES modules split into chunks at each dynamic import. */
+export const BUNDLE_OPTIONS = { ...MODULE_OPTIONS, splitting: true, chunkNames: 'chunk-[hash]' };
+
+/** A bundle's first line where it holds CommonJS code, which require()s Node's built-ins: a real require. */
+export const REQUIRE_BANNER = "import { createRequire as __kubescribeCreateRequire } from 'node:module'; const require = __kubescribeCreateRequire(import.meta.url);";
