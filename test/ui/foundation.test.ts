@@ -138,9 +138,12 @@ describe('UI foundation', () => {
     const code = ui.signInCodes.issue(created.token);
     const signedIn = await fetch(`${ui.url}/ui/sign-in/once?code=${code}`, { redirect: 'manual' });
     const cookie = signedIn.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
-    // The first page's stream stays open (waiting for new runs) while the token is good.
+    // The first page's stream stays open (waiting for new runs) while the token is good. Its head comes
+    // at once, before any event (no run is new) and well before the 15 s keep-alive.
+    const opening = Date.now();
     const stream = await fetch(`${ui.url}/ui/runs/live?ids=&newest=0190c1de-0000-7000-8000-000000000000`, { headers: { cookie } });
     assert.equal(stream.status, 200);
+    assert.ok(Date.now() - opening < 5_000, `the stream's head came ${Date.now() - opening} ms after the request`);
     assert.match(stream.headers.get('content-type')!, /^text\/event-stream/);
     assert.match(stream.headers.get('content-security-policy')!, /script-src 'self'/);
     assert.equal((await ui.call('DELETE', '/tokens/streamer')).status, 200);

@@ -160,6 +160,9 @@ async function streamRunUpdates(
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
   });
+  // Node holds the head back until the first write, which may be the keep-alive 15 s away: the page's
+  // EventSource would not open until then, and a client waiting on the headers would wait as long.
+  raw.flushHeaders();
   const statuses = new Map<string, string>();
   const watching = new Set(ids);
   let announced = newest === null;
