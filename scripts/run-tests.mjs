@@ -20,6 +20,7 @@ function find(dir) {
 const LONGEST_FIRST = [
   'test/cli/write-behind.test.ts',
   'test/runner/runner.test.ts',
+  'test/runner/runner-postgres.test.ts',
   'test/ui/run-pages.test.ts',
   'test/ui/run-live.test.ts',
   'test/ui/pages.test.ts',

@@ -40,7 +40,7 @@ const deadServer: Executor = {
 const waitFor = <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000) =>
   pollUntil(probe, timeoutMs, what) as Promise<T>;
 
-// The same script as the standalone runner's order test (test/runner/runner.test.ts): bursts of 100 KB
+// The same script as the standalone runner's order test (test/runner/runner-cases.ts): bursts of 100 KB
 // on stderr and lines on stdout, each written once the runner has read the one before (emit.py's
 // drained, at most 1 s). Two pipes carry no common clock: 100 ms sleeps held at load 9 on two cores,
 // not at load 20-25, where a process waits that long for a CPU now and then.
