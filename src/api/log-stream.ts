@@ -27,6 +27,9 @@ const WINDOW_BYTES = 1024 * 1024;
 const PAGES_PER_TICK = 4;
 // How long a blocked socket may keep its page in memory before the page is released.
 const HOLD_PAGE_MS = 1000;
+// How long a stream stopped by shutdown gives its socket to take what is still buffered (the `end`
+// event, the last page) before cutting it: a client that stopped reading never takes it.
+const STOPPED_FLUSH_MS = 1000;
 
 /** One SSE `log` event, encoded once and shared by every follower that sends it. */
 interface LogEvent { seq: number; text: string; bytes: number }
@@ -330,7 +333,16 @@ class LogFollower {
       // A stream stopped while its socket is blocked would hold the server's close until the idle
       // timeout: cut it. Otherwise what is buffered (the `end` event) still goes out.
       if (this.stopped && raw.writableNeedDrain) raw.destroy();
-      else if (!raw.writableEnded) raw.end();
+      else {
+        if (!raw.writableEnded) raw.end();
+        // A last write can be taken while the socket still holds up to its high-water mark of earlier
+        // ones: writableNeedDrain is false, yet a stalled client never lets the response finish, and the
+        // server's close waited for the idle timeout (seen once in ~10 runs of the followers' shutdown test).
+        if (this.stopped && !raw.writableFinished) {
+          const cut = setTimeout(() => raw.destroy(), STOPPED_FLUSH_MS);
+          raw.once('close', () => clearTimeout(cut));
+        }
+      }
       this.stopped = true;
     }
   }
