@@ -4,8 +4,8 @@
 // modules one file at a time, spent a fifth of its CPU at start-up in Node's module loader
 // (docs/benchmarks.md, "Runner start-up"). A plain command line is parsed without commander
 // (run-argv.ts); help and anything commander must judge go to the same command tree as the full CLI
-// (run-options.ts, cli-root.ts), so `kubescribe run --help` and every error read the same whichever
-// entry ran.
+// (run-commander.ts: run-options.ts, cli-root.ts), so `kubescribe run --help` and every error read
+// the same whichever entry ran.
 import { reportCliError } from './cli-errors.ts';
 import { processContext, type CliContext } from './context.ts';
 import { parseRunArgs } from './run-argv.ts';
@@ -14,7 +14,10 @@ import { timing } from '../util/timing.ts';
 /** Runs `kubescribe run …` (argv as process.argv) and returns the exit code. */
 export async function runMain(argv: string[], ctx: CliContext = processContext()): Promise<number> {
   const parsed = argv[2] === 'run' ? parseRunArgs(argv.slice(3)) : null;
-  if (parsed === null) return runWithCommander(argv, ctx);
+  if (parsed === null) {
+    const { runWithCommander } = await import('./run-commander.ts');
+    return runWithCommander(argv, ctx);
+  }
   timing('cli loaded');
   try {
     const { runJobCommand } = await import('./run-command.ts');
@@ -22,14 +25,4 @@ export async function runMain(argv: string[], ctx: CliContext = processContext()
   } catch (error) {
     return reportCliError(ctx, error);
   }
-}
-
-/** `kubescribe run …` through commander: help, and every command line the fast path leaves to it. */
-export async function runWithCommander(argv: string[], ctx: CliContext = processContext()): Promise<number> {
-  const [{ rootCommand, runProgram }, { registerRunCommand }] = await Promise.all([import('./cli-root.ts'), import('./run-options.ts')]);
-  return runProgram(argv, ctx, (setCode) => {
-    const program = rootCommand(ctx);
-    registerRunCommand(program, ctx, setCode);
-    return program;
-  });
 }
