@@ -87,6 +87,9 @@ const PLAIN: string[][] = [
   ['--job', '', '--', 'true'],
   ['--job=', '--quiet', 'true'],
   ['--param', 'x=--y', '--', 'true'],
+  ['--job=a=b', 'true'],
+  ['', 'x'],
+  ['-q', '--', ''],
   ...TRIGGERS.map((trigger) => ['--trigger', trigger, '--', 'true']),
 ];
 
@@ -127,6 +130,9 @@ const FOR_COMMANDER: string[][] = [
   ['-qj', 'x', '--', 'true'],
   ['-jx', '--', 'true'],
   ['--jo', 'x', '--', 'true'],
+  ['-p', '--', 'true'],
+  ['--job', '--', 'true'],
+  ['-q=1', '--', 'true'],
 ];
 
 test('help and every bad or unusual command line go to commander', () => {
@@ -141,7 +147,7 @@ test('commander still reads the forms the fast path leaves to it (grouped and at
 });
 
 // Exits with a usage error or help before anything runs: safe to call in this process.
-const ANSWERED: string[][] = FOR_COMMANDER.filter((args) => !['-qj', '-jx', '--jo'].includes(args[0]!) && !(args[0] === '--job' && args[1] === '-q'));
+const ANSWERED: string[][] = FOR_COMMANDER.filter((args) => !['-qj', '-jx', '--jo', '-p', '-q=1'].includes(args[0]!) && !(args[0] === '--job' && args[1]?.startsWith('-')));
 
 test('help and errors of `run` read the same through its own entry, the full CLI and the single-file runner', async () => {
   await withHome(async (home) => {
