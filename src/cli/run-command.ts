@@ -49,7 +49,8 @@ export async function runJobCommand(ctx: CliContext, command: string[], options:
     // Loaded only on this path: the database engines are most of the runner's start-up cost.
     const [{ openRunLogDb }, { RunLogSink }] = await Promise.all([import('../runlog/open-runlog.ts'), import('../runner/runlog-sink.ts')]);
     // Threaded: the runner's event loop must stay free to read the child's pipes in order.
-    sink = new RunLogSink({ open: () => openRunLogDb(ctx.env, { threaded: true }) });
+    // Pipelined: a batch of records is one round trip to PostgreSQL, not one per statement.
+    sink = new RunLogSink({ open: () => openRunLogDb(ctx.env, { threaded: true, pipeline: true }) });
   }
   timing(`sink chosen: ${behind ? 'spool' : choice.kind}`);
   const code = await runCommand({

@@ -8,6 +8,11 @@ export type Row = Record<string, unknown>;
 /** Something that runs SQL with `$n` parameters: a database or an open transaction. */
 export interface Queryable {
   query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * True when statements issued without awaiting the one before go to the server together, in the
+   * order issued (pg's pipeline mode): a caller may send independent statements of a transaction at once.
+   */
+  readonly pipelined?: boolean;
 }
 
 /** A RunLog database: query, run a transaction, close. */

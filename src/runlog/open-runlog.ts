@@ -42,12 +42,12 @@ export async function migrateRunLog(db: Db, location: RunLogLocation): Promise<M
  * Each engine is imported only when chosen: PGlite's WebAssembly costs ~100 ms to load and pg ~15 ms,
  * and every job's runner starts here (test/cli/startup.test.ts holds each engine to its own driver).
  */
-export async function openRunLogDb(location: RunLogLocation, options: { migrate?: boolean; threaded?: boolean } = {}): Promise<Db> {
+export async function openRunLogDb(location: RunLogLocation, options: { migrate?: boolean; threaded?: boolean; pipeline?: boolean } = {}): Promise<Db> {
   let db: Db;
   if (location.databaseUrl) {
     const { openPgEngine } = await import('./pg-engine.ts');
     // Migrating finds a missing schema with its first query and opens the migrating connection, which creates it.
-    db = await openPgEngine({ url: location.databaseUrl, schema: location.databaseSchema ?? undefined, checkSchema: options.migrate === false });
+    db = await openPgEngine({ url: location.databaseUrl, schema: location.databaseSchema ?? undefined, checkSchema: options.migrate === false, pipeline: options.pipeline });
   } else {
     const { openPgliteEngine } = await import('./pglite-engine.ts');
     const deadline = Date.now() + FLUSHER_WAIT_MS;

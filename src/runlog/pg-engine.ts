@@ -30,6 +30,13 @@ export interface PgEngineOptions {
   connectionTimeoutMillis?: number;
   /** Overrides bounds otherwise taken from the URL or the defaults (src/runlog/pg-timeouts.ts). */
   timeouts?: Partial<PgTimeouts>;
+  /**
+   * pg's pipeline mode: a transaction's BEGIN goes out with its first statements, and statements its
+   * caller issues at once (Queryable.pipelined) go in one round trip instead of one each. The runner's
+   * records at the end of a short run were six round trips to a new backend (docs/benchmarks.md,
+   * "Run start-up: `run` parses its options without commander").
+   */
+  pipeline?: boolean;
 }
 
 /** Opens a `pg` pool as a RunLog database. */
@@ -50,6 +57,8 @@ export async function openPgEngine(options: PgEngineOptions): Promise<Db> {
     keepAlive: timeouts.keepAliveMs > 0,
     keepAliveInitialDelayMillis: timeouts.keepAliveMs,
     options: options.schema ? `-c search_path=${quoteIdent(options.schema)}` : undefined,
+    // pg 8.23's Client option; its type declarations do not have it yet.
+    ...(options.pipeline ? { pipeline: true } : {}),
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled, that kills the
   // process. The next query reports the outage to whoever can act on it. (Clients checked out by
@@ -86,9 +95,11 @@ export async function openPgEngine(options: PgEngineOptions): Promise<Db> {
       client.on('error', onError);
       let broken = false;
       try {
-        await client.query('BEGIN');
-        const tx: Queryable = { query: (sql, params) => run(client, sql, params) };
-        const result = await fn(tx);
+        const begun = client.query('BEGIN');
+        const tx: Queryable = { query: (sql, params) => run(client, sql, params), pipelined: options.pipeline === true };
+        // Pipelined, the first statements follow BEGIN on the wire instead of a round trip later.
+        if (!options.pipeline) await begun;
+        const [, result] = await Promise.all([begun, fn(tx)]);
         await client.query('COMMIT');
         return result;
       } catch (error) {

@@ -58,7 +58,16 @@ export async function applyOps(db: Db, ops: readonly RecordOp[]): Promise<void> 
     const segment = coalesceLogs(ops.slice(start, end) as RunOp[]);
     if (segment.length === 1) await applyOpIn(db, segment[0]!);
     else await db.transaction(async (tx) => {
-      for (const each of segment) await applyOpIn(tx, each);
+      if (tx.pipelined) {
+        // Each op is one statement, issued before its first await (test/runner/unit/record-ops.test.ts),
+        // so issuing them all at once keeps their order on the wire: one round trip, not one each.
+        // Every one settles before the transaction ends, and the first failure rolls it back.
+        const settled = await Promise.allSettled(segment.map((each) => applyOpIn(tx, each)));
+        const failed = settled.find((result) => result.status === 'rejected');
+        if (failed) throw failed.reason;
+      } else {
+        for (const each of segment) await applyOpIn(tx, each);
+      }
     });
     start = end;
   }

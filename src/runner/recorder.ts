@@ -166,14 +166,18 @@ export class Recorder {
 
   private async work(): Promise<void> {
     while (this.queue.length > 0 && !this.closed) {
-      const batch = this.nextBatch();
+      let batch: RecordOp[] | null = null;
       let sink: RecordSink | null = null;
       try {
         sink = await this.sink();
+        // Taken once the sink is open: the records queued while it opened (a short run's all) go in
+        // this batch, one transaction, instead of waiting for the next.
+        batch = this.nextBatch();
         await sink.apply(batch);
         this.delivered(batch.length);
         if (this.offline && this.queue.length === 0) this.backOnline();
       } catch (error) {
+        batch ??= this.nextBatch();
         // The opener itself failing (ECONNREFUSED from open()) is the RunLog sink's to judge too.
         if ((sink ?? this.sinkValue)?.isUnreachable(error) ?? false) {
           this.goOffline(error);

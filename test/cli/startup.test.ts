@@ -169,6 +169,8 @@ test('kubescribe runs and report through the API load no database driver, server
 // alone costs ~100 ms, pg ~15-40 ms (docs/benchmarks.md). On the embedded RunLog it loads none: it
 // writes behind, into its spool, and the detached flusher opens PGlite (src/runner/spool-sink.ts).
 const NOT_FOR_THE_RUNNER = ['Fastify', 'the Kubernetes client', 'the server', 'the config parser (yaml, ajv)', 'nodemailer and the notifiers', 'prom-client'];
+// A plain `run` command line is parsed with node:util (src/cli/run-argv.ts); commander loads for help and errors only.
+const COMMANDER = /\/node_modules\/commander\//;
 const OTHER_ENGINE: Record<string, string[]> = {
   pglite: ['pg (PostgreSQL driver)', 'the PostgreSQL engine', 'PGlite', 'the PGlite engine'],
   postgres: ['PGlite', 'the PGlite engine'],
@@ -181,6 +183,7 @@ for (const engine of ENGINES) {
     assert.ok(modules.some((url) => HEAVY['the runner']!.test(url)), 'the runner is what this command loads');
     if (engine === 'postgres') assert.ok(modules.some((url) => HEAVY['the PostgreSQL engine']!.test(url)), 'the PostgreSQL engine is what records the run');
     assertNoneOf(modules, [...NOT_FOR_THE_RUNNER, ...OTHER_ENGINE[engine]!], `kubescribe run -- true on ${engine}`);
+    assert.equal(modules.find((url) => COMMANDER.test(url)), undefined, `kubescribe run -- true on ${engine} loaded commander`);
   });
 }
 
@@ -209,6 +212,7 @@ test('kubescribe run through the API loads the shared API client, no client comm
   const cliSide = modules.find((url) => CLI_CLIENT_SIDE.test(url));
   assert.equal(cliSide, undefined, `the runner loaded a module of the CLI's client commands (${cliSide})`);
   assertNoneOf(modules, [...NOT_FOR_THE_RUNNER, 'PGlite', 'the PGlite engine', 'pg (PostgreSQL driver)', 'the PostgreSQL engine'], 'kubescribe run through the API');
+  assert.equal(modules.find((url) => COMMANDER.test(url)), undefined, 'kubescribe run through the API loaded commander');
 });
 
 test('kubescribe runs loads the same shared API client', async () => {

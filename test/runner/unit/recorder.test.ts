@@ -123,6 +123,40 @@ for (const engine of ENGINES) {
       assert.equal(existsSync(join(spoolDir, `${runId}.jsonl`)), false);
     });
 
+    it('writes what was queued while the RunLog opened as one batch', async () => {
+      const runId = uuidv7();
+      let transactions = 0;
+      let lone = 0;
+      let opened!: () => void;
+      const opening = new Promise<void>((resolve) => (opened = resolve));
+      const recorder = new Recorder({
+        // Counts how the records reach the real RunLog: in a transaction, or a statement on its own.
+        open: async () => {
+          await opening;
+          return {
+            ...unclosable(db),
+            query: (sql, params) => {
+              lone++;
+              return db.query(sql, params);
+            },
+            transaction: (fn) => {
+              transactions++;
+              return db.transaction(fn);
+            },
+          };
+        },
+        spoolFile: join(spoolDir, `${runId}.jsonl`),
+        say: () => {},
+      });
+      // A short run: every record is queued before the connection is up.
+      for (const op of runRecords(runId, 'rec-one-batch')) recorder.record(op);
+      opened();
+      assert.equal(await recorder.drain(10_000), true);
+      await assertRecorded(db, runId);
+      assert.deepEqual({ transactions, lone }, { transactions: 1, lone: 0 });
+      assert.equal(await recorder.close(1000), null);
+    });
+
     it('buffers records on disk while the RunLog refuses connections, then flushes them in order', async () => {
       const runId = uuidv7();
       const spoolFile = join(spoolDir, `${runId}.jsonl`);
