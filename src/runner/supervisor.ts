@@ -14,8 +14,14 @@ import { PassThrough } from './pass-through.ts';
 import type { Recorder } from './recorder.ts';
 
 const LOG_FLUSH_MS = 250;
-const LOG_FLUSH_CHUNKS = 16;
+// Rows per `logs` record: 16 chunks of at most 64 KB keep one record within a batch's 1 MiB.
+const LOG_RECORD_ROWS = 16;
 const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+// Below the cap, output read since the last flush is handed to the RunLog early only past this much
+// (otherwise on the 250 ms timer). It was every 16 chunks (1 MB): a 50 MB burst then paid for the
+// RunLog's writes of the head (pg's encoding, an HTTP request and the server's work, a spool write)
+// while the command was still writing, on the same two CPUs. Bounded by the backlog's hold (8 MB).
+const LOG_FLUSH_BYTES = MAX_BACKLOG_BYTES / 2;
 // Output queued for our own stdout or stderr (a slow terminal or log collector) before reading stops.
 const MAX_PASSTHROUGH_BACKLOG_BYTES = 4 * 1024 * 1024;
 // How long a command runs before its orphan watchdog starts (docs/runner.md, "When the runner is killed").
@@ -80,9 +86,11 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
   const { runId, recorder, steps } = options;
   const capture = new LogCapture(options.logCapBytes);
   const stderrTail = new TailBuffer();
-  const flushLogs = () => {
-    const flush = capture.flush();
-    if (flush.rows.length > 0) recorder.record({ op: 'logs', run_id: runId, rows: flush.rows });
+  const flushLogs = (options: { headOnly?: boolean } = {}) => {
+    const flush = capture.flush(options);
+    for (let start = 0; start < flush.rows.length; start += LOG_RECORD_ROWS) {
+      recorder.record({ op: 'logs', run_id: runId, rows: flush.rows.slice(start, start + LOG_RECORD_ROWS) });
+    }
     if (flush.deleteRange) {
       recorder.record({ op: 'delete_logs', run_id: runId, from: flush.deleteRange[0], to: flush.deleteRange[1] });
     }
@@ -138,8 +146,13 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
   // up for output the cap will not keep, and memory stays bounded by the cap (the head, plus at most
   // one tail window queued and one in the capture). 50 MB into a 10 MB cap: the RunLog's 8 MB backlog
   // held the command for 0.4 s on PostgreSQL and 1.5 s on PGlite of its 0.5 s and 1.7 s of writing.
+  // The head is always handed out at the next tick; the tail only when the RunLog has caught up, and
+  // not at the tick that hands out the head (the head's write is then still to come).
   const flushOnTimer = () => {
-    if (capture.capped && !recorder.isOffline && recorder.backlogBytes > 0) return;
+    if (capture.capped && !recorder.isOffline && (recorder.backlogBytes > 0 || capture.pendingHeadBytes > 0)) {
+      if (capture.pendingHeadBytes > 0) flushLogs({ headOnly: true });
+      return;
+    }
     flushLogs();
   };
   const logTimer = setInterval(flushOnTimer, LOG_FLUSH_MS);
@@ -209,7 +222,7 @@ export async function superviseChild(options: SupervisorOptions): Promise<Superv
     if (stream === 'stderr') stderrTail.push(bytes.toString('utf8'));
     // Past the head, only the timer flushes: a tail chunk that will be pushed out of the window
     // within 250 ms is never written at all (this is what makes a capped 50 MB log cheap).
-    if (!capture.capped && capture.pendingChunks >= LOG_FLUSH_CHUNKS) flushLogs();
+    if (!capture.capped && capture.pendingHeadBytes >= LOG_FLUSH_BYTES) flushLogs();
     // Respect the terminal's pace so a fast writer cannot balloon our memory, but only past a
     // backlog worth holding both streams for: a reader that lags a little costs no order.
     const to = passThrough[stream].to;
