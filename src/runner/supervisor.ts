@@ -20,8 +20,10 @@ const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 // Below the cap, output read since the last flush is handed to the RunLog early only past this much
 // (otherwise on the 250 ms timer). It was every 16 chunks (1 MB): a 50 MB burst then paid for the
 // RunLog's writes of the head (pg's encoding, an HTTP request and the server's work, a spool write)
-// while the command was still writing, on the same two CPUs. Bounded by the backlog's hold (8 MB).
-const LOG_FLUSH_BYTES = MAX_BACKLOG_BYTES / 2;
+// while the command was still writing, on the same two CPUs. Above the default cap's 5 MB head, so
+// that a burst into the default cap hands its head out on the timer alone; what waits is bounded
+// like the RunLog's backlog (8 MB).
+const LOG_FLUSH_BYTES = MAX_BACKLOG_BYTES;
 // Output queued for our own stdout or stderr (a slow terminal or log collector) before reading stops.
 const MAX_PASSTHROUGH_BACKLOG_BYTES = 4 * 1024 * 1024;
 // How long a command runs before its orphan watchdog starts (docs/runner.md, "When the runner is killed").

@@ -1,6 +1,6 @@
 // A fast writer's output through the write-behind spool (spool-sink.ts): log batches are written on
 // libuv's thread pool while the command runs, transitions synchronously and fsync'd; the supervisor
-// hands the head out on its timer (or past 4 MB) and never more than 16 rows per `logs` record.
+// hands the head out on its timer (or past 8 MB) and never more than 16 rows per `logs` record.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -143,7 +143,7 @@ describe('the write-behind spool under a fast writer', () => {
     assert.match(rows[marker]!.text, new RegExp(`\\(${supervision.droppedLogBytes} bytes\\) of output dropped`));
   });
 
-  test('under a large cap the head is handed out past 4 MB as well as on the timer, 16 rows per record', async () => {
+  test('under a large cap the head is handed out past 8 MB as well as on the timer, 16 rows per record', async () => {
     const burst = linesOf(9_000_000, 0);
     const { supervision, ops } = await superviseIntoSpool(join(dir, 'uncapped.jsonl'), ['python3', EMIT, 'lines:out:9000000'], 100 * 1024 * 1024);
     assert.equal(supervision.exit.code, 0);
