@@ -47,7 +47,8 @@ const MAX_CHUNK_BYTES = 64 * 1024;
  */
 export class LogCapture {
   private seq = 0;
-  private readonly headLimit: number;
+  /** Bytes of output kept as written, before the marker: half the cap. */
+  readonly headLimit: number;
   private readonly tailLimit: number;
   private readonly chunkLimit: number;
   private headBytes = 0;

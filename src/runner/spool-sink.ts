@@ -22,6 +22,8 @@ export class SpoolSink implements RecordSink {
   readonly replaysSpools = false;
   private fd: number | null = null;
   private wrote = false;
+  // A batch holds at most ~1 MiB of log text (record-sink.ts): 3 bytes of UTF-8 per UTF-16 unit at most.
+  private readonly encoded = Buffer.allocUnsafeSlow(4 * 1024 * 1024);
 
   constructor(private readonly spoolFile: string) {}
 
@@ -47,7 +49,10 @@ export class SpoolSink implements RecordSink {
     // in which nobody read its output. The Recorder awaits each batch before the next, so the file
     // keeps their order, and its backlog stays above zero meanwhile: the tail's flush waits, as it
     // does for a RunLog still writing (supervisor.ts).
-    await writeAll(fd, Buffer.from(text, 'utf8'));
+    // Encoded into memory reused from batch to batch (free again once the write is done: the next
+    // batch waits for it); a new buffer for each cost page faults and ~40 ms of CPU per 50 MB stored.
+    const bytes = text.length * 3 <= this.encoded.length ? this.encoded.subarray(0, this.encoded.write(text)) : Buffer.from(text, 'utf8');
+    await writeAll(fd, bytes);
     this.wrote = true;
   }
 
