@@ -47,10 +47,13 @@ const MAX_CHUNK_BYTES = 64 * 1024;
  */
 export class LogCapture {
   private seq = 0;
-  private readonly headLimit: number;
+  /** Bytes of output kept as written, before the marker: half the cap. */
+  readonly headLimit: number;
   private readonly tailLimit: number;
   private readonly chunkLimit: number;
   private headBytes = 0;
+  /** headBytes when the head was last handed out. */
+  private headBytesOut = 0;
   private tailBytes = 0;
   private markerSeq: number | null = null;
   private markerDirty = false;
@@ -81,6 +84,11 @@ export class LogCapture {
     return this.pending.length;
   }
 
+  /** Bytes of the head not yet handed out by `flush()`. */
+  get pendingHeadBytes(): number {
+    return this.headBytes - this.headBytesOut;
+  }
+
   /** Takes bytes the child wrote on one stream. */
   push(stream: Stream, data: Buffer, at?: Date): void {
     this.totalBytes += data.length;
@@ -108,17 +116,21 @@ export class LogCapture {
     }
   }
 
-  /** Hands out what is new since the last flush. */
-  flush(): LogFlush {
-    const rows = this.pending
-      .filter((chunk) => !chunk.dropped)
+  /**
+   * Hands out what is new since the last flush; with `headOnly`, only the head's new chunks (the tail's
+   * stay for a later flush, and may be dropped before it: the window slides in memory meanwhile).
+   */
+  flush(options: { headOnly?: boolean } = {}): LogFlush {
+    this.headBytesOut = this.headBytes;
+    const out = options.headOnly ? this.pending.filter((chunk) => !chunk.tail) : this.pending.filter((chunk) => !chunk.dropped);
+    this.pending = options.headOnly ? this.pending.filter((chunk) => chunk.tail) : [];
+    const rows = out
       .map((chunk) => {
         this.decode(chunk);
         chunk.emitted = true;
         // PostgreSQL text cannot hold NUL; everything else a decoder produces is storable.
         return { seq: chunk.seq, stream: chunk.stream, at: chunk.at, text: chunk.text.replaceAll('\u0000', '\uFFFD') };
       });
-    this.pending = [];
     const deleteRange: [number, number] | null =
       this.deleteFrom !== null && this.deleteTo !== null ? [this.deleteFrom, this.deleteTo] : null;
     this.deleteFrom = this.deleteTo = null;

@@ -2,9 +2,10 @@
 // are only valid while it handles them (docs/runner.md, "How output is read"), and a write to a slow
 // terminal or log pipe may be queued and hold its buffer long after: each write gets a copy.
 
-const COPY_BYTES = 64 * 1024;
+// The size of one read (output-channel.ts): a larger read would get a copy of its own, allocated.
+const COPY_BYTES = 256 * 1024;
 // Enough for the backlog the supervisor allows before it stops reading (4 MB), and a little more.
-const MAX_FREE_COPIES = 72;
+const MAX_FREE_COPIES = 18;
 
 /** Writes copies of transient bytes to one target, in buffers reused once a write is done with them. */
 export class PassThrough {

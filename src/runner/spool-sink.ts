@@ -5,7 +5,7 @@
 // within issue 11's 300 ms (docs/benchmarks.md, "Write-behind runs on the embedded RunLog").
 // The file is the one the Recorder spools to when a sink is unreachable, in the same format, so every
 // flush (flushSpoolsTo: the flusher, any command that opens the RunLog, a running dev) imports it.
-import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, write, writeFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EventInput, RunPatch, TransitionResult } from '../runlog/sql/runs.ts';
 import type { RecordOp } from './record-ops.ts';
@@ -22,6 +22,8 @@ export class SpoolSink implements RecordSink {
   readonly replaysSpools = false;
   private fd: number | null = null;
   private wrote = false;
+  // A batch holds at most ~1 MiB of log text (record-sink.ts): 3 bytes of UTF-8 per UTF-16 unit at most.
+  private readonly encoded = Buffer.allocUnsafeSlow(4 * 1024 * 1024);
 
   constructor(private readonly spoolFile: string) {}
 
@@ -32,12 +34,26 @@ export class SpoolSink implements RecordSink {
 
   async apply(ops: RecordOp[]): Promise<void> {
     const fd = this.open();
-    writeSync(fd, ops.map((op) => JSON.stringify(op) + '\n').join(''));
-    this.wrote = true;
+    const text = ops.map((op) => JSON.stringify(op) + '\n').join('');
     // On disk before the job runs on, and before the runner says how it ended: the run's creation and
     // its transitions (running, then the outcome). Log chunks and heartbeats ride on the next of these
     // or on close; fsync each (up to four a second) would cost a job writing fast for nothing it needs.
-    if (ops.some((op) => op.op === 'insert_run' || op.op === 'transition')) fsyncSync(fd);
+    if (ops.some((op) => op.op === 'insert_run' || op.op === 'transition')) {
+      writeSync(fd, text);
+      this.wrote = true;
+      fsyncSync(fd);
+      return;
+    }
+    // Log chunks are written on libuv's thread pool: a synchronous write of the head's 5 MB took
+    // ~0.1-0.2 s of the main thread while the command was still writing (50 MB burst, PGlite), time
+    // in which nobody read its output. The Recorder awaits each batch before the next, so the file
+    // keeps their order, and its backlog stays above zero meanwhile: the tail's flush waits, as it
+    // does for a RunLog still writing (supervisor.ts).
+    // Encoded into memory reused from batch to batch (free again once the write is done: the next
+    // batch waits for it); a new buffer for each cost page faults and ~40 ms of CPU per 50 MB stored.
+    const bytes = text.length * 3 <= this.encoded.length ? this.encoded.subarray(0, this.encoded.write(text)) : Buffer.from(text, 'utf8');
+    await writeAll(fd, bytes);
+    this.wrote = true;
   }
 
   // Write-behind is used only for a new run: adopting a queued run (--run-id) needs the RunLog's answer.
@@ -79,5 +95,14 @@ export class SpoolSink implements RecordSink {
       closeSync(dirFd);
     }
     return this.fd;
+  }
+}
+
+/** Writes all of `bytes` at the file's end (opened for appending) on the thread pool. */
+async function writeAll(fd: number, bytes: Buffer): Promise<void> {
+  for (let offset = 0; offset < bytes.length; ) {
+    offset += await new Promise<number>((resolve, reject) => {
+      write(fd, bytes, offset, bytes.length - offset, null, (error, written) => (error ? reject(error) : resolve(written)));
+    });
   }
 }

@@ -247,6 +247,72 @@ describe('LogCapture', () => {
     }
   });
 
+  it('a head-only flush hands out the head and keeps the tail for a later flush, which stores it byte-exact', () => {
+    const capture = new LogCapture(1000);
+    const store = new Store();
+    const bytes = Buffer.from(Array.from({ length: 400 }, (_, n) => `l${n}${'é'.repeat(n % 3)}\n`).join(''));
+    capture.push('stdout', bytes.subarray(0, 300));
+    assert.equal(capture.pendingHeadBytes, 300);
+    // Past the head: the head's rest and the first tail bytes are pending together.
+    capture.push('stdout', bytes.subarray(300, 900));
+    assert.equal(capture.pendingHeadBytes, 500);
+    const headOnly = capture.flush({ headOnly: true });
+    store.apply(headOnly);
+    assert.equal(capture.pendingHeadBytes, 0);
+    assert.ok(headOnly.rows.length > 0);
+    assert.equal(headOnly.rows.map((row) => row.text).join(''), new StringDecoder('utf8').write(bytes.subarray(0, 500)), 'the whole head');
+    assert.ok(capture.pendingChunks > 0, 'the tail stays pending');
+    // The window slides while the tail waits; what it still holds is handed out by the next full flush.
+    capture.push('stdout', bytes.subarray(900));
+    capture.end();
+    store.apply(capture.flush());
+    const rows = store.ordered();
+    const marker = rows.findIndex((row) => row.stream === 'system');
+    const eager = new StringDecoder('utf8');
+    const headText = eager.write(bytes.subarray(0, 500));
+    const tailBytes = bytes.length - 500 - capture.droppedBytes;
+    eager.write(bytes.subarray(500, bytes.length - tailBytes));
+    assert.equal(rows.slice(0, marker).map((row) => row.text).join(''), headText);
+    assert.equal(rows.slice(marker + 1).map((row) => row.text).join(''), eager.write(bytes.subarray(bytes.length - tailBytes)) + eager.end());
+    assert.ok(tailBytes <= 500 && tailBytes > 500 - capture.droppedBytes);
+  });
+
+  it('past the cap, head-only and full flushes in any order store what eager decoding stores', () => {
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const alphabet = ['a', '\n', 'é', '€', '𝄞'];
+    for (let round = 0; round < 100; round++) {
+      const cap = 200 + random(2000);
+      const capture = new LogCapture(cap);
+      const store = new Store();
+      let text = '';
+      while (Buffer.byteLength(text) < cap * 3) text += alphabet[random(alphabet.length)];
+      const bytes = Buffer.from(text);
+      for (let offset = 0; offset < bytes.length; ) {
+        const size = 1 + random(97);
+        capture.push('stdout', bytes.subarray(offset, offset + size));
+        offset += size;
+        const roll = random(20);
+        if (roll === 0) store.apply(capture.flush());
+        else if (roll < 4) store.apply(capture.flush({ headOnly: true }));
+      }
+      capture.end();
+      store.apply(capture.flush());
+      const rows = store.ordered();
+      const marker = rows.findIndex((row) => row.stream === 'system');
+      const tailBytes = bytes.length - capture.droppedBytes - Math.floor(cap / 2);
+      const eager = new StringDecoder('utf8');
+      const headText = eager.write(bytes.subarray(0, Math.floor(cap / 2)));
+      eager.write(bytes.subarray(Math.floor(cap / 2), bytes.length - tailBytes));
+      const tailText = eager.write(bytes.subarray(bytes.length - tailBytes)) + eager.end();
+      assert.equal(rows.slice(0, marker).map((row) => row.text).join(''), headText, `round ${round}: head`);
+      assert.equal(rows.slice(marker + 1).map((row) => row.text).join(''), tailText, `round ${round}: tail`);
+    }
+  });
+
   it('replaces an incomplete character at the end of output with U+FFFD', () => {
     const capture = new LogCapture(1024);
     capture.push('stdout', Buffer.from([0x6f, 0x6b, 0xe2, 0x82]));
