@@ -3,14 +3,12 @@
 // a loaded machine can delay a pass but never make it late or make it miss a slot (at load 12 the
 // wall clock did: a stalled event loop missed one), and check the ledger against the runs it created.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { emptyConfig, jobDefinitionHash, type JobDefinition, type KubescribeConfig } from '../../src/config/job-definition.ts';
 import type { Db } from '../../src/runlog/db.ts';
 import { splitStatements } from '../../src/runlog/migrate.ts';
-import { openRunLogDb, pgliteDataDir } from '../../src/runlog/open-runlog.ts';
+import { openRunLogDb } from '../../src/runlog/open-runlog.ts';
 import { openPgEngine } from '../../src/runlog/pg-engine.ts';
 import { openPgliteEngine } from '../../src/runlog/pglite-engine.ts';
 import { withAdvisoryXactLock } from '../../src/runlog/sql/advisory-lock.ts';
@@ -20,7 +18,6 @@ import { syncJobs } from '../../src/runlog/sync-jobs.ts';
 import { uuidv7 } from '../../src/runlog/uuidv7.ts';
 import { Scheduler, type SchedulerEvent } from '../../src/scheduler/scheduler.ts';
 import { waitFor } from '../support/cli.ts';
-import { seedPgliteRunLog } from '../support/pglite-template.ts';
 import { createTestRunLog, ENGINES, type TestRunLog } from '../support/runlog-engines.ts';
 
 const MINUTE = 60_000;
@@ -322,15 +319,11 @@ for (const engine of ENGINES) {
     });
 
     it('a failing pass is an event, never an exception', async () => {
-      // A real database that cannot answer: nothing listens on port 1; a PGlite that was closed. The
-      // PGlite opens a copy of the migrated template: an empty in-memory one ran initdb first, ~6 s of CPU.
-      const home = mkdtempSync(join(tmpdir(), 'ks-scheduler-broken-'));
-      if (engine === 'pglite') await seedPgliteRunLog(home);
+      // A real database that cannot answer: nothing listens on port 1; a PGlite that was closed.
       const broken = engine === 'postgres'
         ? await openPgEngine({ url: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 500 })
-        : await openPgliteEngine({ dataDir: pgliteDataDir(home) });
+        : await openPgliteEngine({});
       if (engine === 'pglite') await broken.close();
-      rmSync(home, { recursive: true, force: true });
       const events: SchedulerEvent[] = [];
       const instance = new Scheduler({
         db: broken, config: configOf(job('every-second', '* * * * * *')), fire: async () => 'never', onEvent: (e) => events.push(e),
