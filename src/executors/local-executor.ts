@@ -21,8 +21,8 @@ import type { Executor } from './executor.ts';
 
 // How long a run whose start failed on an unreachable RunLog waits before it is dispatched again.
 const REDISPATCH_AFTER_MS = 2000;
-// How often queued runs nobody dispatched are looked for.
-const SWEEP_QUEUED_MS = 5000;
+// How often queued runs nobody dispatched, and records spooled by runners, are looked for.
+const SWEEP_MS = 5000;
 
 export interface LocalExecutorOptions {
   db: Db;
@@ -37,6 +37,8 @@ export interface LocalExecutorOptions {
   logSink?: (runId: string, line: string) => void;
   /** How often a re-adopted process is checked for life (default 1 s). */
   pollMs?: number;
+  /** How often queued runs nobody dispatched and the runners' spooled records are swept (default 5 s). */
+  sweepMs?: number;
   /**
    * Variables of the server's environment to pass to every job beyond the base set (KUBESCRIBE_PASS_ENV);
    * a job's process gets no other variable of the server's (docs/runner.md, "The job's environment").
@@ -154,7 +156,7 @@ export class LocalExecutor implements Executor {
         .then(() => listQueuedRuns(this.options.db, this.name))
         .then((runs) => runs.forEach((run) => void this.dispatch(run.run_id)))
         .catch(() => {}); // the RunLog is away: the next sweep tries again
-    }, SWEEP_QUEUED_MS);
+    }, this.options.sweepMs ?? SWEEP_MS);
     this.sweeper.unref();
   }
 

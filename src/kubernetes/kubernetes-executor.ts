@@ -49,6 +49,8 @@ export interface KubernetesExecutorOptions {
   settleMs?: number;
   /** A pod still Pending this long fails its run (default: the settings' start_timeout). */
   startTimeoutMs?: number;
+  /** The watcher's pause before reconnecting a failed watch (default 100 ms doubled per failure, at most 10 s). */
+  watchReconnect?: { minMs?: number; maxMs?: number };
   /** At start, create/update/delete the CronJobs as `kubescribe apply` does (default: the settings' apply_on_start). */
   applyCronJobs?: boolean;
 }
@@ -79,6 +81,7 @@ export class KubernetesExecutor implements Executor {
       client: options.client,
       settleMs: options.settleMs ?? 2000,
       startTimeoutMs: options.startTimeoutMs ?? options.settings.start_timeout_seconds * 1000,
+      reconnect: options.watchReconnect,
       log,
     });
     this.reconciler = new Reconciler({

@@ -31,6 +31,8 @@ export interface WatcherOptions {
   settleMs: number;
   /** A pod Pending this long (unschedulable, image never pulled) fails its run. */
   startTimeoutMs: number;
+  /** Pause before reconnecting a failed watch: `minMs` doubled per failure in a row, at most `maxMs` (default 100 ms to 10 s). */
+  reconnect?: { minMs?: number; maxMs?: number };
   log: (entry: KubeLogEntry) => void;
 }
 
@@ -116,7 +118,8 @@ export class Watcher {
       }
       if (!this.running) break;
       this.stats.reconnects++;
-      await this.pause(Math.min(RECONNECT_MIN_MS * 2 ** Math.min(stream.failures, 10), RECONNECT_MAX_MS));
+      const { minMs = RECONNECT_MIN_MS, maxMs = RECONNECT_MAX_MS } = this.options.reconnect ?? {};
+      await this.pause(Math.min(minMs * 2 ** Math.min(stream.failures, 10), maxMs));
     }
   }
 

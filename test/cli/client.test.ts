@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/job-config.ts';
 import { listRuns } from '../../src/runlog/sql/run-queries.ts';
 import { getRun } from '../../src/runlog/sql/runs.ts';
+import { Retrier } from '../../src/runs/retrier.ts';
 import type { RunStatus } from '../../src/runlog/types.ts';
 import { parseSse } from '../../src/api-client/api-client.ts';
 import { parseTriggerParams } from '../../src/cli/trigger-command.ts';
@@ -57,6 +58,7 @@ const ENGINE = ENGINES[ENGINES.length - 1]!;
 describe(`kubescribe as an API client (${ENGINE})`, () => {
   let api: TestApi;
   let home: string;
+  let retrier: Retrier;
   const executor = new ScriptedExecutor();
   const env = (extra: Record<string, string> = {}) => ({
     KUBESCRIBE_HOME: home, DATABASE_URL: DEAD_DB, KUBESCRIBE_SERVER: api.url, KUBESCRIBE_TOKEN: api.tokens.trigger, ...extra,
@@ -90,9 +92,14 @@ describe(`kubescribe as an API client (${ENGINE})`, () => {
   before(async () => {
     api = await startTestApi(ENGINE, { routes: ALL_ROUTES, config: CONFIG, executor });
     executor.db = api.db;
+    // The retrier `serve` runs beside its executor decides every failed run's retry; without one, each
+    // failing `--wait` waited out the 3 s it gives a pending decision (a third of this file's time).
+    retrier = new Retrier({ db: api.db, config: CONFIG, executor, pollMs: 50 });
+    await retrier.start();
     home = mkdtempSync(join(tmpdir(), 'ks-client-'));
   });
   after(async () => {
+    await retrier?.stop();
     await api.close();
     rmSync(home, { recursive: true, force: true });
   });

@@ -72,7 +72,7 @@ for (const engine of ENGINES) {
     let scratch: string;
     let config: KubescribeConfig;
     const executors: LocalExecutor[] = [];
-    const newExecutor = (options: { maxConcurrentRuns?: number } = {}) => {
+    const newExecutor = (options: { maxConcurrentRuns?: number; sweepMs?: number } = {}) => {
       const executor = new LocalExecutor({ db, config, home: runlog.home, cwd: REPO_ROOT, pollMs: 100, ...options });
       executors.push(executor);
       return executor;
@@ -215,11 +215,17 @@ for (const engine of ENGINES) {
         op: 'transition', run_id: runId, from: ['running'], to: 'succeeded', patch: { finished_at: finishedAt, exit_code: 0 },
         event: { event_id: uuidv7(), at: finishedAt, type: 'succeeded', actor: 'runner' },
       }) + '\n');
-      const executor = newExecutor();
+      // Swept every 1 s here, not the default 5 s: what is tested is that the sweep writes it and nothing
+      // before it marks the run lost, not how often it looks; 1 s leaves the two checks after start()
+      // time to see the run still `running` on a loaded machine.
+      const executor = newExecutor({ sweepMs: 1000 });
+      const startedAt = Date.now();
       await executor.start();
       assert.equal((await run(runId)).status, 'running', 'reconcile left the spooled run alone');
       assert.equal(executor.supervises(runId), true, 'the reaper is told the run is accounted for');
       const done = await ended(runId);
+      // Written by a 1 s sweep, not the 5 s default one: the executor's sweepMs is the one it uses.
+      assert.ok(Date.now() - startedAt < 4_500, `the spooled result written ${Date.now() - startedAt} ms after the start`);
       assert.equal(done.status, 'succeeded');
       assert.equal(done.exit_code, 0);
       assert.equal(existsSync(spool), false, 'the spool file was flushed and removed');

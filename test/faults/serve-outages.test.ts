@@ -129,18 +129,24 @@ if (!process.env.DATABASE_URL) {
       // Reads in flight across the freeze: each must answer within the pool's bounds (no hang).
       const inFlight = Array.from({ length: 5 }, () => request(reads, `${serve.url}/runs?limit=5`, { headers: { authorization: `Bearer ${token}` } }));
       let notReadyAfter = -1;
-      while (Date.now() - frozenAt < freezeMs) {
+      let probesSince503 = 0;
+      // CI ends the freeze once /readyz has said 503 and answered one more probe while frozen (or after
+      // freezeMs, which fails the 5 s check below): a fixed 7 s freeze mostly waited after the 503,
+      // which came in 2-3 s. Full mode holds the issue's 20 s.
+      while (Date.now() - frozenAt < freezeMs && (FULL || probesSince503 < 1)) {
         const answer = await request(probe, `${serve.url}/readyz`);
         assert.ok(answer, 'readyz answered');
         assert.ok(answer.ms < 5_000, `readyz answered in ${answer.ms} ms`);
         if (answer.status === 503 && notReadyAfter < 0) notReadyAfter = Date.now() - frozenAt;
+        else if (notReadyAfter >= 0) probesSince503++;
         await sleep(250);
       }
       await proxy.restore();
       const restoredAt = Date.now();
+      const frozeMs = restoredAt - frozenAt;
       const readyAgain = await waitFor(async () => ((await request(probe, `${serve.url}/readyz`))?.status === 200 ? Date.now() - restoredAt : null), 15_000, 'ready again');
       const answers = await Promise.all(inFlight);
-      ctx.diagnostic(`freeze ${freezeMs} ms: readyz 503 after ${notReadyAfter} ms, 200 again ${readyAgain} ms after the restore; reads: ${reads.line()}; slowest ${Math.max(...answers.map((a) => a?.ms ?? HANG_MS))} ms`);
+      ctx.diagnostic(`freeze ${frozeMs} ms: readyz 503 after ${notReadyAfter} ms, 200 again ${readyAgain} ms after the restore; reads: ${reads.line()}; slowest ${Math.max(...answers.map((a) => a?.ms ?? HANG_MS))} ms`);
       assert.ok(notReadyAfter >= 0 && notReadyAfter <= 5_000, `503 within 5 s (after ${notReadyAfter} ms)`);
       assert.ok(readyAgain <= 5_000, `200 within 5 s of the restore (after ${readyAgain} ms)`);
       assert.equal(reads.hangs + probe.hangs, 0);

@@ -71,6 +71,9 @@ export async function createHarness(
     db, config, settings: config.kubernetes!, client,
     log: (entry) => logs.push(entry),
     retry: { baseMs: 20, maxMs: 200 },
+    // The tests drop watches again and again without an event between (each drop is a failure in a
+    // row): at the default 100 ms doubled, the sixth drop of a file waited 6.4 s to reconnect.
+    watchReconnect: { minMs: 20, maxMs: 200 },
     settleMs: 150,
     startTimeoutMs: 1500,
     reconcileIntervalMs: 0,

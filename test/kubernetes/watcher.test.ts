@@ -134,6 +134,17 @@ for (const engine of ENGINES) {
       assert.ok(h.executor.watcher!.stats.lists > lists, 'and answered with a new list');
     });
 
+    test('a failing watch reconnects after the executor\'s watchReconnect pause: doubled per failure in a row, at most its maxMs', async () => {
+      // Six answers of 500 in a row: the harness's 20 ms doubled, at most 200 ms, pauses ~0.9 s in all
+      // before the seventh watch; the default (100 ms doubled, at most 10 s) would pause 12.6 s.
+      const watches = h.api.count('watch', 'pods');
+      h.api.inject({ verb: 'watch', resource: 'pods', kind: 'status', code: 500, times: 6 });
+      const dropped = Date.now();
+      h.api.dropWatches();
+      await waitFor(() => h.api.count('watch', 'pods') >= watches + 7, 30_000, 'six failed watches and a seventh');
+      assert.ok(Date.now() - dropped < 6_000, `reconnected ${Date.now() - dropped} ms after the drop, six failures later`);
+    });
+
     test('a CronJob\'s Job (no run-id label) is matched to its run by pod; cancel deletes that Job and the run ends cancelled', async () => {
       next.push({ kind: 'hold' });
       const job = h.api.kubelet.fireCronJob(NAMESPACE, 'nightly', new Date('2026-11-26T02:00:00Z'));

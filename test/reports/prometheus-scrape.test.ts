@@ -44,8 +44,11 @@ test(`Prometheus scrapes /metrics with a read token and the job-failing alert fi
     const target = new URL(api.url).host;
     writeFileSync(join(dir, 'token'), `${api.tokens.read}\n`, { mode: 0o600 });
     copyFileSync(RULES, join(dir, 'rules.yaml'));
+    // Prometheus (2.42) applies its targets on a 5 s tick, so the first scrape comes ~5 s after its
+    // start whatever the config says; after that, each step (the scrape that sees a run, the rule
+    // evaluation) waits up to one interval: 500 ms rather than 1 s, and the scrape still has 500 ms.
     writeFileSync(join(dir, 'prometheus.yml'), [
-      'global: {scrape_interval: 1s, evaluation_interval: 1s}',
+      'global: {scrape_interval: 500ms, scrape_timeout: 500ms, evaluation_interval: 500ms}',
       'rule_files: [rules.yaml]',
       'scrape_configs:',
       '  - job_name: kubescribe',

@@ -98,10 +98,10 @@ for (const variant of VARIANTS) {
         });
         try {
           // Idle in its transaction from the start: hung once it has sat idle for hungAfterMs.
-          const error = await migrate(fresh, undefined, { lockTimeoutMs: 300, hungAfterMs: 1_000 }).then(() => null, (failure: unknown) => failure);
+          const error = await migrate(fresh, undefined, { lockTimeoutMs: 300, hungAfterMs: 600 }).then(() => null, (failure: unknown) => failure);
           assert.ok(error instanceof LockTimeoutError, `expected a LockTimeoutError, got ${String(error)}`);
           assert.equal(error.lock, 'the RunLog migration lock');
-          assert.ok(error.holders[0]!.state === 'idle in transaction' && error.holders[0]!.state_ms! >= 1_000, JSON.stringify(error.holders));
+          assert.ok(error.holders[0]!.state === 'idle in transaction' && error.holders[0]!.state_ms! >= 600, JSON.stringify(error.holders));
           assert.deepEqual(error.holders.map((h) => [h.pid, h.application_name]), [[holder.pid, 'ks-migration-holder']]);
           const [present] = await fresh.query<{ present: boolean }>("SELECT to_regclass('kubescribe_migrations') IS NOT NULL AS present");
           assert.equal(present!.present, false, 'nothing was migrated');
@@ -119,34 +119,44 @@ for (const variant of VARIANTS) {
     it('a migration waiting for another process\'s migration keeps waiting past its bound while that one works, up to its whole wait', async () => {
       const holderDb = await openPgEngine({ url: withAppName(process.env.DATABASE_URL!, 'ks-migration-worker'), max: 1 });
       const fresh = await openPgEngine({ url: process.env.DATABASE_URL!, schema: `${shared.runlog.location.databaseSchema}_w`, max: 1 });
+      const workers: number[] = [];
       /** Holds the migration lock while a statement runs for `seconds` (a backfill at work); resolves once the lock is held. */
       const work = async (seconds: number) => {
-        let held!: () => void;
-        const holding = new Promise<void>((resolve) => (held = resolve));
+        let held!: (pid: number) => void;
+        const holding = new Promise<number>((resolve) => (held = resolve));
         const done = holderDb.transaction(async (tx) => {
           await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-          held();
+          const [row] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+          held(row!.pid);
           await tx.query('SELECT pg_sleep($1)', [seconds]);
         });
-        await holding;
-        return { done }; // not the promise itself, which the caller's await would wait out
+        const pid = await holding;
+        workers.push(pid);
+        // Not the promise itself, which the caller's await would wait out; and settled to its error (or
+        // null) at once, so that a cancelled holder's rejection is never unhandled.
+        return { pid, ended: done.then(() => null, (error: unknown) => error) };
       };
       try {
-        // Its whole wait runs out while the holder still works: the error names it, at work.
-        let { done } = await work(3);
+        // Its whole wait runs out while the holder still works: the error names it, at work. The
+        // holder's statement is then cancelled rather than waited out: only its being at work during
+        // the wait matters, and its remaining seconds were the test's longest wait.
+        const worker = await work(30);
         const error = await migrate(fresh, undefined, { lockTimeoutMs: 300, maxWaitMs: 1_000 }).then(() => null, (failure: unknown) => failure);
         assert.ok(error instanceof LockTimeoutError, `expected a LockTimeoutError, got ${String(error)}`);
         assert.ok(error.waitedMs >= 1_000, `waited ${error.waitedMs} ms, its whole wait`);
         assert.ok(error.holders.some((h) => h.application_name === 'ks-migration-worker' && h.state === 'active'), JSON.stringify(error.holders));
-        await done;
-        // Rounds of 300 ms, a holder at work for 2 s: waits it out and migrates.
-        ({ done } = await work(2));
+        await fresh.query('SELECT pg_cancel_backend($1)', [worker.pid]);
+        assert.match(String(await worker.ended), /canceling statement/);
+        // Rounds of 300 ms, a holder at work for 1.4 s: waits it out, past three rounds, and migrates.
+        const { ended } = await work(1.4);
         const started = Date.now();
         const result = await migrate(fresh, undefined, { lockTimeoutMs: 300 });
         assert.ok(result.applied.length > 0, 'migrated once the lock was free');
-        assert.ok(Date.now() - started >= 1_500, `waited past its 300 ms bound (${Date.now() - started} ms)`);
-        await done;
+        assert.ok(Date.now() - started >= 900, `waited past its 300 ms bound (${Date.now() - started} ms)`);
+        assert.equal(await ended, null);
       } finally {
+        // A failed assertion above leaves the 30 s holder at work: its pool would not close before it ends.
+        for (const pid of workers) await fresh.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {});
         await fresh.query(`DROP SCHEMA IF EXISTS "${shared.runlog.location.databaseSchema}_w" CASCADE`).catch(() => {});
         await fresh.close();
         await holderDb.close();

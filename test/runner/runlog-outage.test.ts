@@ -40,13 +40,16 @@ if (ENGINES.includes('postgres')) {
       // the run was seen to start (with sleeps, a loaded machine could see it after the job ended).
       const cut = join(t.home, `${runId}.cut`);
       const restored = join(t.home, `${runId}.restored`);
+      let stderr = '';
       const pending = runCli(['run', '--run-id', runId, '--job', 'outage', '--',
         ...emit('out:before the outage', `wait-file:${cut}`, 'out:during the outage', 'metric:rows=7', 'err:still going', `wait-file:${restored}`, 'out:after', 'exit:0')],
-        { env: viaProxy, timeoutMs: 180_000 });
+        { env: viaProxy, timeoutMs: 180_000, onSpawn: (child) => child.stderr!.on('data', (data: Buffer) => (stderr += data.toString())) });
       await waitFor(async () => (await t.withDb((db) => getRun(db, runId)))?.status === 'running', 120_000, 'the run to start');
       await proxy.cut();
       writeFileSync(cut, '');
-      await new Promise((resolve) => setTimeout(resolve, 2500)); // the outage itself, not synchronisation
+      // The outage lasts until the runner has met it (its writes of the middle failed and it said so),
+      // not a fixed 2.5 s: that was longer than needed on a quiet machine and no proof on a loaded one.
+      await waitFor(() => /the RunLog is unreachable/.test(stderr), 60_000, `the runner to meet the outage; it said: ${stderr}`);
       await proxy.restore();
       writeFileSync(restored, '');
       const result = await pending;
