@@ -87,8 +87,11 @@ for (const engine of ENGINES) {
       const { app, url } = await startApp(1500);
       try {
         const runId = await seedRunningRun(db, 'stalled');
-        // More than the loopback socket buffers hold, so the server's writes block.
-        const last = await appendLog(db, runId, 0, 4 * 1024 * 1024);
+        // Twice what the loopback socket buffers hold at most (a send buffer of up to 4 MB, net.ipv4.tcp_wmem,
+        // and the receive buffer of a reader that never reads), so the server's writes block. 4 MB was the
+        // limit itself: now and then all of it fitted, the stream went on with keep-alives the kernel took,
+        // and the idle timeout, meant for a blocked socket, never came.
+        const last = await appendLog(db, runId, 0, 8 * 1024 * 1024);
         const stalled = follow(url, runId, { read: false });
         await waitFor(async () => (await new Promise<number>((resolve) => app.server.getConnections((_, n) => resolve(n)))) === 1, 10_000, 'the connection');
         // Not reading: the socket blocks, nothing moves, the idle timeout closes it.
