@@ -45,6 +45,8 @@ const USAGE = `usage: npm run bench [-- options]   (or: node --import tsx bench/
                   cannot be reached). api: the runner records through a \`kubescribe serve\` on PostgreSQL,
                   started by the bench, with KUBESCRIBE_API_URL and an admin token (no DATABASE_URL)
   --rss MODE      auto | time | poll: peak RSS from GNU /usr/bin/time, or by polling /proc (default auto)
+  --ca-certs M    drop | keep: NODE_EXTRA_CA_CERTS in the measured processes' environment (default drop,
+                  as in a job pod: Node parses the whole bundle at every start)
   -h, --help      this text
 
 PostgreSQL: $DATABASE_URL, else ${DEFAULT_DATABASE_URL}; a fresh schema is created and dropped.
@@ -60,6 +62,7 @@ interface Options {
   reps: number;
   engines: Array<'pglite' | 'postgres' | 'api'>;
   rss: 'auto' | 'time' | 'poll';
+  caCerts: 'drop' | 'keep';
 }
 
 function readOptions(argv: string[]): Options | null {
@@ -71,6 +74,7 @@ function readOptions(argv: string[]): Options | null {
       reps: { type: 'string' },
       engine: { type: 'string' },
       rss: { type: 'string' },
+      'ca-certs': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -81,6 +85,8 @@ function readOptions(argv: string[]): Options | null {
     numberOption(name, raw, fallback, min, max);
   const engine = values.engine ?? 'all';
   if (!['all', 'pglite', 'postgres', 'api'].includes(engine)) throw new UsageError(`--engine: expected all, pglite, postgres or api, got ${engine}`);
+  const caCerts = values['ca-certs'] ?? 'drop';
+  if (caCerts !== 'drop' && caCerts !== 'keep') throw new UsageError(`--ca-certs: expected drop or keep, got ${caCerts}`);
   const rss = values.rss ?? 'auto';
   if (rss !== 'auto' && rss !== 'time' && rss !== 'poll') throw new UsageError(`--rss: expected auto, time or poll, got ${rss}`);
   return {
@@ -89,6 +95,7 @@ function readOptions(argv: string[]): Options | null {
     reps: int('reps', values.reps, 3, 1, 100),
     engines: engine === 'all' ? ['pglite', 'postgres', 'api'] : [engine as 'pglite' | 'postgres' | 'api'],
     rss,
+    caCerts,
   };
 }
 
@@ -299,12 +306,19 @@ interface Engine {
   cleanup(): Promise<void>;
 }
 
+/** Whether the measured processes keep NODE_EXTRA_CA_CERTS (`--ca-certs keep`); set once from the options. */
+let keepCaCerts = false;
+
 /** The environment every measured process gets: none of the user's KubeScribe settings leak in. */
 function baseEnv(home: string, workDir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of Object.keys(env)) {
     if (name.startsWith('KUBESCRIBE_') || name === 'DATABASE_URL') delete env[name];
   }
+  // Node reads and parses every certificate of NODE_EXTRA_CA_CERTS at each start (~40 ms of a 60 ms
+  // `node -e 0` here, where the shell sets it to the system bundle). A job pod does not set it; `--ca-certs
+  // keep` measures with it. Every side (`node -e 0` too) gets the same environment.
+  if (!keepCaCerts) delete env.NODE_EXTRA_CA_CERTS;
   env.KUBESCRIBE_HOME = home;
   // No config file: the runner records an undeclared job named "bench".
   env.KUBESCRIBE_CONFIG = join(workDir, 'no-kubescribe.yaml');
@@ -456,6 +470,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  keepCaCerts = options.caCerts === 'keep';
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
     process.stderr.write('bench: dist/ is missing: run `npm run bench` (it builds first) or `node scripts/build.mjs`\n');
     return 1;
@@ -503,6 +518,9 @@ async function bench(options: Options, workDir: string, cleanups: Array<() => Pr
   out(`  capture:    ${options.mb} MB from ${generator.kind}; median of ${options.reps}`);
   out(`  peak RSS:   ${spawner.mode === 'time' ? 'GNU /usr/bin/time %M (max RSS of the runner process)' : 'polling /proc/<pid>/status VmHWM every 5 ms'}`);
   out(`  work dir:   ${workDir} (removed at the end)`);
+  if (process.env.NODE_EXTRA_CA_CERTS) {
+    out(`  env:        NODE_EXTRA_CA_CERTS ${keepCaCerts ? 'kept (--ca-certs keep): every Node start parses it' : 'removed from the measured processes, as in a job pod (--ca-certs keep keeps it)'}`);
+  }
   out();
 
   const engines: Engine[] = [];
