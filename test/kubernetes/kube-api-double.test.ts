@@ -12,6 +12,10 @@ const JOBS = `/apis/batch/v1/namespaces/${NS}/jobs`;
 const CRONJOBS = `/apis/batch/v1/namespaces/${NS}/cronjobs`;
 const PODS = `/api/v1/namespaces/${NS}/pods`;
 
+// The double moves a pod through its phases 10 ms a step; a wait for a state is bounded far above that,
+// so that a machine stalled for a few seconds (a full suite at load 5+) fails no test about states.
+const SETTLE_MS = 15_000;
+
 function job(name: string, labels: Record<string, string> = {}, restartPolicy = 'Never'): KubeObject {
   return {
     apiVersion: 'batch/v1',
@@ -141,7 +145,7 @@ describe('Kubernetes API double', () => {
     const from = first.body.metadata.resourceVersion as string;
     await call('POST', JOBS, suspended('watch-b'));
     const events = readEvents(`${api.url}${JOBS}?watch=true&labelSelector=w%3D1&resourceVersion=${from}`, 2);
-    await waitFor(() => api.openWatches > 0, 5000, 'the watch to open');
+    await waitFor(() => api.openWatches > 0, SETTLE_MS, 'the watch to open');
     await call('DELETE', `${JOBS}/watch-a?propagationPolicy=Background`);
     const seen = await events;
     assert.deepEqual(seen.map((e) => `${e.type} ${e.object.metadata.name}`), ['ADDED watch-b', 'DELETED watch-a']);
@@ -176,14 +180,14 @@ describe('Kubernetes API double', () => {
   test('a Job gets a pod with its labels, an owner reference and the job-name label, moved to Succeeded', async () => {
     scenarios.set('life', { kind: 'succeed' });
     await call('POST', JOBS, job('life', { 'kubescribe.io/run-id': 'r1' }));
-    const pod = await waitFor(() => api.list('pods', NS).find((p) => p.metadata.labels['job-name'] === 'life' && p.status.phase === 'Succeeded'), 5000, 'the pod to succeed');
+    const pod = await waitFor(() => api.list('pods', NS).find((p) => p.metadata.labels['job-name'] === 'life' && p.status.phase === 'Succeeded'), SETTLE_MS, 'the pod to succeed');
     assert.equal(pod.metadata.labels['kubescribe.io/run-id'], 'r1');
     assert.equal(pod.metadata.labels['batch.kubernetes.io/job-name'], 'life');
     assert.equal(pod.metadata.ownerReferences[0].kind, 'Job');
     assert.equal(pod.metadata.ownerReferences[0].uid, api.get('jobs', NS, 'life')!.metadata.uid);
     assert.equal(pod.status.containerStatuses[0].imageID, imageDigestOf('python:3.12-slim'));
     assert.equal(pod.status.containerStatuses[0].state.terminated.exitCode, 0);
-    const done = await waitFor(() => api.get('jobs', NS, 'life')?.status.conditions?.find((c: KubeObject) => c.type === 'Complete'), 5000, 'Complete');
+    const done = await waitFor(() => api.get('jobs', NS, 'life')?.status.conditions?.find((c: KubeObject) => c.type === 'Complete'), SETTLE_MS, 'Complete');
     assert.equal(done.status, 'True');
   });
 
@@ -205,7 +209,7 @@ describe('Kubernetes API double', () => {
         const pod = api.list('pods', NS).find((p) => p.metadata.labels['job-name'] === name) ?? { status: {} };
         const j = api.get('jobs', NS, name);
         return j ? check(pod, j) : false;
-      }, 5000, `scenario ${name}`);
+      }, SETTLE_MS, `scenario ${name}`);
     }
   });
 
@@ -215,10 +219,10 @@ describe('Kubernetes API double', () => {
     await call('POST', JOBS, job('orphaned'));
     await call('POST', JOBS, job('background'));
     const podOf = (name: string) => api.list('pods', NS).find((p) => p.metadata.labels['job-name'] === name);
-    await waitFor(() => podOf('orphaned')?.status.phase === 'Running' && podOf('background')?.status.phase === 'Running', 5000, 'pods running');
+    await waitFor(() => podOf('orphaned')?.status.phase === 'Running' && podOf('background')?.status.phase === 'Running', SETTLE_MS, 'pods running');
     assert.equal((await call('DELETE', `${JOBS}/orphaned`)).status, 200);
     assert.equal((await call('DELETE', `${JOBS}/background`, { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' })).status, 200);
-    await waitFor(() => podOf('background') === undefined, 5000, 'the Background pod to go');
+    await waitFor(() => podOf('background') === undefined, SETTLE_MS, 'the Background pod to go');
     assert.deepEqual(podOf('orphaned')?.metadata.ownerReferences, []);
     assert.deepEqual(api.deletions.filter((d) => d.resource === 'jobs').map((d) => `${d.name}:${d.propagationPolicy}`).slice(-2), ['orphaned:Orphan', 'background:Background']);
   });
