@@ -1,5 +1,7 @@
 // What the benchmarks share: option errors, output (results on stdout, progress on stderr, so
-// `npm run bench > results.txt` keeps just the results), tables, quantiles and cleanup on every exit.
+// `npm run bench > results.txt` keeps just the results), tables, quantiles, cleanup on every exit, and
+// whether PostgreSQL answers.
+import pg from 'pg';
 
 /** Bad command-line options: the bench prints the message and its usage. */
 export class UsageError extends Error {}
@@ -77,5 +79,18 @@ export async function runWithCleanups(bench: (cleanups: Cleanups) => Promise<num
     await cleanup();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+/** Whether PostgreSQL at `url` accepts a connection within 2 s (a bench skips its PostgreSQL rows if not). */
+export async function postgresReachable(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
   }
 }

@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startBenchServe, type BenchServe } from './bench-serve.ts';
-import { numberOption, out, quantile, table } from './report.ts';
+import { numberOption, out, postgresReachable, quantile, table } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BIN = join(ROOT, 'bin/kubescribe.js');
@@ -38,18 +38,6 @@ function timeOnce(program: string, argv: string[], cwd: string, env: Record<stri
     child.once('error', reject);
     child.once('close', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`${program} ${argv.join(' ')} exited ${code}`))));
   });
-}
-
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
 }
 
 const { values } = parseArgs({ options: { rounds: { type: 'string' } } });
@@ -68,7 +56,7 @@ try {
   out(`node ${process.version} (${process.execPath}): ${mb(statSync(process.execPath).size)}`);
   out(`single-file runner: ${mb(statSync(exe).size)}; its bundle runner.cjs: ${mb(statSync(bundle).size)}; built in ${Math.round(buildMs)} ms`);
 
-  const withPg = await postgresReachable();
+  const withPg = await postgresReachable(DATABASE_URL);
   const pgEnv = { DATABASE_URL, KUBESCRIBE_DB_SCHEMA: schema, KUBESCRIBE_RUNLOG: 'direct', KUBESCRIBE_HOME: join(cwd, '.ks') };
   const cases: { name: string; program: string; argv: string[]; env: Record<string, string> }[] = [
     { name: 'node -e 0', program: process.execPath, argv: ['-e', '0'], env: {} },
@@ -117,7 +105,7 @@ try {
   await server?.stop();
   rmSync(built, { recursive: true, force: true });
   rmSync(cwd, { recursive: true, force: true });
-  if (await postgresReachable()) {
+  if (await postgresReachable(DATABASE_URL)) {
     const client = new pg.Client(DATABASE_URL);
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);

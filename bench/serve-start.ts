@@ -18,25 +18,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { openRunLogDb, pgliteDataDir } from '../src/runlog/open-runlog.ts';
-import { numberOption, out, progress, quantile, table } from './report.ts';
+import { numberOption, out, postgresReachable, progress, quantile, table } from './report.ts';
 
 const OWN_BIN = fileURLToPath(new URL('../bin/kubescribe.js', import.meta.url));
 const PRELOAD = fileURLToPath(new URL('./cpu-at-exit.mjs', import.meta.url));
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 
 interface Sample { readyMs: number; exitMs: number }
-
-async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
 
 async function sql(text: string): Promise<void> {
   const client = new pg.Client({ connectionString: DATABASE_URL });
@@ -104,7 +92,7 @@ async function main(): Promise<void> {
   // A migrated PGlite RunLog, copied for every start as the tests do (test/support/pglite-template.ts).
   const template = join(scratch, 'template');
   await (await openRunLogDb({ databaseUrl: null, databaseSchema: null, home: template })).close();
-  const engines: ('pglite' | 'postgres')[] = (await reachable()) ? ['pglite', 'postgres'] : ['pglite'];
+  const engines: ('pglite' | 'postgres')[] = (await postgresReachable(DATABASE_URL)) ? ['pglite', 'postgres'] : ['pglite'];
   const cases = bins.flatMap((bin) => [
     ...engines.map((engine) => ({ name: `serve on ${engine}${label(bin)}`, bin, mode: 'serve' as const, engine })),
     { name: `dev on pglite${label(bin)}`, bin, mode: 'dev' as const, engine: 'pglite' as const },
