@@ -4,12 +4,12 @@
 // and every error read exactly as they always did. Why: commander and the command built with it cost
 // ~8-12 ms of CPU at each run (docs/benchmarks.md, "Run start-up: `run` parses its options without commander").
 import type { ParseArgsConfig } from 'node:util';
+import { builtinModule } from '../util/builtin-module.ts';
 import type { RunOptions } from './run-command.ts';
 import { RUN_OPTIONS, type RunOptionSpec } from './run-spec.ts';
 
-// Not `import … from 'node:util'`: on Node 24 an ES import of node:util builds its whole namespace,
-// which loads ~30 more of Node's modules (worker_threads among them); the CommonJS object does not.
-const { parseArgs } = process.getBuiltinModule('node:util');
+// Not `import … from 'node:util'`: the CommonJS object (builtin-module.ts says why).
+const { parseArgs } = builtinModule('node:util');
 
 /** What `kubescribe run` was asked to do: the command and the options, as commander would give them. */
 export interface ParsedRunArgs {

@@ -5,6 +5,8 @@
 // perf_hooks and worker_threads are loaded only when it is on: they are a dozen of Node's own modules
 // that every command, `kubescribe run` first, compiled at start for marks it never printed.
 
+import { builtinModule } from './builtin-module.ts';
+
 const enabled = process.env.KUBESCRIBE_TIMING === '1';
 
 interface Clock {
@@ -18,8 +20,8 @@ interface Clock {
 const clock: Clock | null = enabled ? startClock() : null;
 
 function startClock(): Clock {
-  const { performance } = process.getBuiltinModule('node:perf_hooks');
-  const { isMainThread, workerData } = process.getBuiltinModule('node:worker_threads');
+  const { performance } = builtinModule('node:perf_hooks');
+  const { isMainThread, workerData } = builtinModule('node:worker_threads');
   // The PGlite thread gets the main thread's origin in its workerData (see timingOrigin()).
   const origin = performance.timeOrigin;
   const offset = isMainThread ? 0 : origin - ((workerData as { timingOrigin?: number } | null)?.timingOrigin ?? origin);
